@@ -1,0 +1,82 @@
+"""The one place that builds and sets the Dramatiq broker.
+
+Import order matters: Dramatiq binds an actor to the global broker when its
+decorator runs, so :func:`setup_broker` runs before any ``app.actors`` module
+is imported (``app.runtime.bootstrap`` does both, in that order).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+
+from .config import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Backoff between retries of a failed message: 1 s doubling up to 5 min; 12 retries ≈ 30 min
+#: before a message lands in its dead-letter queue ``<queue>.XQ``.
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 300_000
+MAX_RETRIES = 12
+
+#: pika gives up on a publish blocked by a RabbitMQ resource alarm after this many seconds,
+#: so the web tier answers 503 instead of hanging.
+BLOCKED_CONNECTION_TIMEOUT_S = 10
+
+
+class InProcessNotAllowed(RuntimeError):
+    """RABBITMQ_URL is unset in a process type that needs a real broker."""
+
+
+def _with_defaults(url: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("blocked_connection_timeout", str(BLOCKED_CONNECTION_TIMEOUT_S))
+    query.setdefault("heartbeat", "60")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def middleware() -> list[dramatiq.Middleware]:
+    """Dramatiq's defaults with our retry policy (Prometheus is exported by our own /metrics)."""
+    return [
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+    ]
+
+
+def setup_broker(settings: Settings, *, allow_in_process: bool = False) -> dramatiq.Broker:
+    """Build the broker for ``settings`` and make it Dramatiq's global broker.
+
+    Parameters:
+      allow_in_process: Only the all-in-one mode may run on Dramatiq's in-process broker.
+
+    Raises:
+      InProcessNotAllowed: RABBITMQ_URL (or CLOUDAMQP_URL) is unset and a real broker is needed.
+    """
+    broker: dramatiq.Broker
+    if settings.rabbitmq_url:
+        # Publisher confirms: a send returns only once RabbitMQ has the message on disk.
+        broker = RabbitmqBroker(
+            url=_with_defaults(settings.rabbitmq_url), confirm_delivery=True, middleware=middleware()
+        )
+        logger.info("Using RabbitMQ at %s.", urlsplit(settings.rabbitmq_url).hostname)
+    elif allow_in_process:
+        broker = StubBroker(middleware=middleware())
+        broker.emit_after("process_boot")
+        logger.info("Using the in-process broker (all-in-one mode; not durable across restarts).")
+    else:
+        raise InProcessNotAllowed(
+            "RABBITMQ_URL (or CLOUDAMQP_URL) is not set: only `opsconductor run` may use the in-process broker"
+        )
+    dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,133 @@
+"""The ``opsconductor`` command: run, migrate, keys, dead letters.
+
+Imports stay inside the commands: ``run`` must monkey-patch with gevent before
+anything else is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC
+
+
+def _bootstrap_db() -> None:
+    from .config import load_settings
+    from .db import init_database
+    from .runtime import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    init_database(settings.database_url, application_name="opsconductor-cli", max_connections=2)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import allinone
+
+    return allinone.main()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .auth import create_key
+    from .config import load_settings
+    from .migrate import migrate
+
+    _bootstrap_db()
+    migrate()
+    settings = load_settings()
+    if settings.admin_key:
+        create_key(role="admin", name="OPSCONDUCTOR_ADMIN_KEY", key=settings.admin_key, actor="release")
+    print("Database schema is up to date.")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from .auth import create_key
+
+    _bootstrap_db()
+    print(create_key(role=args.role, name=args.name))
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from .models import ApiKey
+
+    _bootstrap_db()
+    for key in ApiKey.select().order_by(ApiKey.id):
+        state = "revoked" if key.revoked_at else "active"
+        print(f"{key.id}\t{key.prefix}…\t{key.role}\t{state}\t{key.name}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .models import ApiKey, AuditLog
+
+    _bootstrap_db()
+    n = ApiKey.update(revoked_at=datetime.now(UTC)).where(ApiKey.id == args.id).execute()
+    AuditLog.create(actor="cli", action="api_key.revoke", subject=str(args.id))
+    print("revoked" if n else f"no key {args.id}")
+    return 0 if n else 1
+
+
+def _rabbitmq_url() -> str:
+    from .config import load_settings
+
+    url = load_settings().rabbitmq_url
+    if not url:
+        raise SystemExit("RABBITMQ_URL is not set: dead letters live in RabbitMQ")
+    return url
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    from .deadletters import list_dead
+
+    for entry in list_dead(_rabbitmq_url(), args.queue, limit=args.limit):
+        print(json.dumps(entry))
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from .deadletters import replay
+
+    print(f"replayed {replay(_rabbitmq_url(), args.queue, limit=args.limit)} messages onto {args.queue}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from .roles import ROLES
+
+    p = argparse.ArgumentParser(prog="opsconductor", description="OpsConductor Event Engine")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start everything in one process (embedded default)").set_defaults(fn=cmd_run)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(fn=cmd_migrate)
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a key and print it (once)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--name", required=True)
+    create.set_defaults(fn=cmd_keys_create)
+    keys.add_parser("list", help="list keys (never their secret)").set_defaults(fn=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(fn=cmd_keys_revoke)
+    dlq = sub.add_parser("dlq", help="dead letters of a queue").add_subparsers(dest="dlq_command", required=True)
+    listing = dlq.add_parser("list", help="show dead letters of QUEUE")
+    listing.add_argument("queue")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(fn=cmd_dlq_list)
+    again = dlq.add_parser("replay", help="move dead letters of QUEUE back onto it")
+    again.add_argument("queue")
+    again.add_argument("--limit", type=int, default=None)
+    again.set_defaults(fn=cmd_dlq_replay)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Settings: the only module that reads the environment.
+
+Every variable is documented in the README. :func:`load_settings` is called by
+the composition roots (CLI, WSGI entry point, worker entry point); nothing
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: Embedded default: a SQLite file under ./var, relative to the working directory.
+DEFAULT_DATABASE_URL = "sqlite:///var/opsconductor.db"
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Typed, immutable configuration of one process."""
+
+    port: int = 3009
+    database_url: str = DEFAULT_DATABASE_URL
+    #: None means Dramatiq's in-process broker (all-in-one mode only).
+    rabbitmq_url: str | None = None
+    admin_key: str | None = None
+    log_level: str = "INFO"
+    dedup_window_seconds: int = 300
+    #: Largest accepted HTTP body, in bytes.
+    max_body_bytes: int = 1024 * 1024
+    syslog_udp_port: int = 5514
+    syslog_tcp_port: int = 5514
+    syslog_tls_port: int = 6514
+    syslog_tls_cert: str | None = None
+    syslog_tls_key: str | None = None
+    snmp_trap_port: int = 1162
+    snmp_communities: tuple[str, ...] = ("public",)
+    snmp_v3_users: str = ""
+    spool_dir: str = "var/spool"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int = 0, high: int = 2**31) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _str(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value else None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``env`` (default: ``os.environ``).
+
+    Raises:
+      ConfigError: when a variable holds an unusable value.
+    """
+    env = os.environ if env is None else env
+    log_level = (env.get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    communities = tuple(c.strip() for c in (env.get("SNMP_COMMUNITIES") or "public").split(",") if c.strip())
+    return Settings(
+        port=_int(env, "PORT", 3009, low=1, high=65535),
+        database_url=_str(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
+        rabbitmq_url=_str(env, "RABBITMQ_URL") or _str(env, "CLOUDAMQP_URL"),
+        admin_key=_str(env, "OPSCONDUCTOR_ADMIN_KEY"),
+        log_level=log_level,
+        dedup_window_seconds=_int(env, "DEDUP_WINDOW_SECONDS", 300, high=86400 * 30),
+        syslog_udp_port=_int(env, "SYSLOG_UDP_PORT", 5514, low=1, high=65535),
+        syslog_tcp_port=_int(env, "SYSLOG_TCP_PORT", 5514, low=1, high=65535),
+        syslog_tls_port=_int(env, "SYSLOG_TLS_PORT", 6514, low=1, high=65535),
+        syslog_tls_cert=_str(env, "SYSLOG_TLS_CERT"),
+        syslog_tls_key=_str(env, "SYSLOG_TLS_KEY"),
+        snmp_trap_port=_int(env, "SNMP_TRAP_PORT", 1162, low=1, high=65535),
+        snmp_communities=communities,
+        snmp_v3_users=env.get("SNMP_V3_USERS") or "",
+        spool_dir=_str(env, "SPOOL_DIR") or "var/spool",
+    )

@@ -1,0 +1,171 @@
+"""The database: one peewee proxy, bound to PostgreSQL or SQLite at start.
+
+Models declare the PostgreSQL schemas of the technical architecture
+(``events``, ``rules``, ``autonomous``, ``ops``). SQLite has no schemas, so on
+SQLite each table is named ``<schema>_<table>`` in the one file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+import peewee
+from playhouse.db_url import parse as parse_db_url
+from playhouse.pool import PooledPostgresqlDatabase
+
+from .errors import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+#: The database every model is bound to; :func:`init_database` points it at a real one.
+database = peewee.DatabaseProxy()
+
+#: Schemas created by the migration on PostgreSQL.
+SCHEMAS = ("events", "rules", "autonomous", "ops")
+
+#: PostgreSQL errors that mean "the connection or server is in trouble", worth a retry.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (peewee.OperationalError, peewee.InterfaceError)
+
+T = TypeVar("T")
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class JSONField(peewee.Field):
+    """JSON: ``jsonb`` on PostgreSQL, text on SQLite."""
+
+    field_type = "JSON"
+
+    def db_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return orjson.dumps(value).decode()
+
+    def python_value(self, value: Any) -> Any:
+        if value is None or not isinstance(value, str | bytes):
+            return value  # psycopg2 already decoded jsonb
+        return orjson.loads(value)
+
+
+class TimestampField(peewee.DateTimeField):
+    """An instant: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite; always aware UTC in Python."""
+
+    field_type = "TIMESTAMPTZ"
+
+    def db_value(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC) if value.tzinfo else value
+            if not isinstance(self.model._meta.database.obj, peewee.PostgresqlDatabase):
+                return value.replace(tzinfo=None)
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return super().db_value(value)
+
+    def python_value(self, value: Any) -> Any:
+        value = super().python_value(value)
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value
+
+
+_FIELD_TYPES = {
+    "postgres": {"JSON": "JSONB", "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "UUID": "UUID"},
+    "sqlite": {"JSON": "TEXT", "TIMESTAMPTZ": "DATETIME"},
+}
+
+
+def make_database(url: str, *, application_name: str = "opsconductor", max_connections: int = 20) -> peewee.Database:
+    """Build (not connect) a peewee database from a ``DATABASE_URL``.
+
+    Parameters:
+      url: ``postgresql://user@host:port/db`` or ``sqlite:///relative/or/absolute/path.db``.
+      application_name: Shown in ``pg_stat_activity`` so operators can tell processes apart.
+      max_connections: Size of the PostgreSQL connection pool of this process. Under gevent
+        every greenlet counts as a thread, so the pool bounds connections per process.
+    """
+    if url.startswith(("postgres://", "postgresql://")):
+        kwargs = parse_db_url(url)
+        kwargs.setdefault("application_name", application_name)
+        kwargs["options"] = "-c timezone=UTC"
+        return PooledPostgresqlDatabase(
+            kwargs.pop("database"),
+            field_types=_FIELD_TYPES["postgres"],
+            max_connections=max_connections,
+            stale_timeout=300,
+            timeout=30,
+            **kwargs,
+        )
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # WAL lets the web readers and the in-process worker write at the same time.
+        return peewee.SqliteDatabase(
+            path,
+            field_types=_FIELD_TYPES["sqlite"],
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 10000},
+            check_same_thread=False,
+        )
+    raise ValueError(f"DATABASE_URL must start with postgresql:// or sqlite:///, got {url.split(':', 1)[0]!r}")
+
+
+def init_database(url: str, *, application_name: str = "opsconductor", max_connections: int = 20) -> peewee.Database:
+    """Point the global :data:`database` at ``url`` and adapt table names to its dialect."""
+    db = make_database(url, application_name=application_name, max_connections=max_connections)
+    database.initialize(db)
+    from .models import ALL_MODELS  # noqa: PLC0415 - models import this module
+
+    postgres = isinstance(db, peewee.PostgresqlDatabase)
+    for model in ALL_MODELS:
+        meta = model._meta
+        if not hasattr(meta, "pg_schema"):
+            meta.pg_schema = meta.schema  # type: ignore[attr-defined]
+            meta.base_table_name = meta.table_name  # type: ignore[attr-defined]
+        if postgres:
+            meta.schema = meta.pg_schema  # type: ignore[attr-defined]
+            meta.table_name = meta.base_table_name  # type: ignore[attr-defined]
+        else:
+            meta.schema = None
+            meta.table_name = f"{meta.pg_schema}_{meta.base_table_name}"  # type: ignore[attr-defined]
+    return db
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+@contextmanager
+def wrap_db_errors() -> Iterator[None]:
+    """Turn connection-level database errors into :class:`DatabaseUnavailable`.
+
+    The connection is closed so that the next attempt opens a fresh one.
+    """
+    try:
+        yield
+    except TRANSIENT_ERRORS as e:
+        try:
+            db = database.obj
+            if isinstance(db, PooledPostgresqlDatabase):
+                db.manual_close()  # never hand a broken connection back to the pool
+            elif not database.is_closed():
+                database.close()
+        except Exception:  # noqa: BLE001 - the connection is already broken
+            logger.debug("Closing a broken database connection failed.", exc_info=True)
+        raise DatabaseUnavailable(str(e).strip() or type(e).__name__) from e
+
+
+def in_transaction(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in one transaction, wrapping connection errors."""
+    with wrap_db_errors():
+        database.connect(reuse_if_open=True)
+        with database.atomic():
+            return fn()

@@ -1,0 +1,50 @@
+"""Raw input as it travels from the edge to the normalizer.
+
+An *item* is one unit of raw input with the id the edge gave it::
+
+    {"id": "<uuid7>", "source_type": "webhook|alertmanager|grafana|pagerduty|syslog|snmp",
+     "received_at": <epoch seconds>, "source": "<peer or system>", "request_id": "<uuid>|None",
+     "payload": <JSON value: the webhook item, the syslog frame as text, the decoded trap>}
+
+A normalize message carries a list of items (a micro-batch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidMessage
+
+REQUIRED_KEYS = ("id", "source_type", "received_at", "payload")
+
+
+def make_item(
+    *, id: str, source_type: str, received_at: float, payload: Any, source: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "source_type": source_type,
+        "received_at": received_at,
+        "source": source,
+        "request_id": request_id,
+        "payload": payload,
+    }
+
+
+def check_batch(batch: Any) -> list[dict[str, Any]]:
+    """Validate the envelope of a normalize message.
+
+    Raises:
+      InvalidMessage: the message is not a list of items; it cannot be stored and is dead-lettered.
+    """
+    if not isinstance(batch, list):
+        raise InvalidMessage(f"a normalize message carries a list of items, got {type(batch).__name__}")
+    for i, item in enumerate(batch):
+        if not isinstance(item, dict):
+            raise InvalidMessage(f"item {i} is a {type(item).__name__}, not an object", field=f"[{i}]")
+        for key in REQUIRED_KEYS:
+            if key not in item:
+                raise InvalidMessage(f"item {i} has no {key!r}", field=f"[{i}].{key}")
+        if not isinstance(item["received_at"], int | float):
+            raise InvalidMessage(f"item {i} has a non-numeric received_at", field=f"[{i}].received_at")
+    return batch

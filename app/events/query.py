@@ -1,0 +1,238 @@
+"""Reading events back: filters, paging, lookup by id, analytics (used by the HTTP API)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import peewee
+
+from ..db import in_transaction
+from ..errors import InvalidInput
+from ..models import ProcessedEvent, RawEvent
+from .schema import SEVERITIES
+
+#: Largest page a client may ask for.
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+#: groupby value of the analytics endpoint -> column.
+GROUP_COLUMNS: dict[str, peewee.Field] = {
+    "severity": ProcessedEvent.severity,
+    "host": ProcessedEvent.source_host,
+    "event_type": ProcessedEvent.event_type,
+    "source_type": ProcessedEvent.source_type,
+    "service": ProcessedEvent.source_service,
+}
+
+_DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_json(row: ProcessedEvent) -> dict[str, Any]:
+    """An event as the API shows it (the spec's field names)."""
+    return {
+        "id": str(row.id),
+        "source_type": row.source_type,
+        "source": row.source,
+        "event_type": row.event_type,
+        "severity": row.severity,
+        "host": row.source_host,
+        "service": row.source_service,
+        "title": row.title,
+        "description": row.description,
+        "occurred_at": iso(row.occurred_at),
+        "received_at": iso(row.received_at),
+        "processed_at": iso(row.processed_at),
+        "last_seen_at": iso(row.last_seen_at),
+        "occurrences": row.occurrences,
+        "fingerprint": row.fingerprint,
+        "correlation_id": str(row.correlation_id) if row.correlation_id else None,
+        "metadata": row.event_data or {},
+        "tags": row.tags or [],
+    }
+
+
+def raw_json(row: RawEvent) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "source_type": row.source_type,
+        "source_system": row.source_system,
+        "received_at": iso(row.received_at),
+        "processed": row.processed,
+        "processing_errors": row.processing_errors or [],
+        "raw_data": row.raw_data,
+    }
+
+
+def parse_time(value: str, *, field: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field} must be an ISO 8601 timestamp, got {value!r}", field=field) from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+def parse_duration(value: str, *, field: str) -> timedelta:
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise InvalidInput(f"{field} must look like 30m, 24h or 7d, got {value!r}", field=field)
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventFilter:
+    """The filters of ``GET /api/v1/events``."""
+
+    severity: list[str] | None = None
+    event_type: str | None = None
+    host: str | None = None
+    service: str | None = None
+    source_type: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        for severity in self.severity or []:
+            if severity not in SEVERITIES:
+                raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}", field="severity")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+        if self.offset < 0:
+            raise InvalidInput("offset must not be negative", field="offset")
+
+    def where(self) -> list[peewee.Expression]:
+        E = ProcessedEvent
+        clauses = []
+        if self.severity:
+            clauses.append(E.severity.in_(self.severity))
+        for value, column in (
+            (self.event_type, E.event_type),
+            (self.host, E.source_host),
+            (self.service, E.source_service),
+            (self.source_type, E.source_type),
+        ):
+            if value is not None:
+                clauses.append(column == value)
+        if self.start_time is not None:
+            clauses.append(E.occurred_at >= self.start_time)
+        if self.end_time is not None:
+            clauses.append(E.occurred_at <= self.end_time)
+        return clauses
+
+
+def list_events(flt: EventFilter) -> dict[str, Any]:
+    """``{events, total_count, has_more}`` for ``flt``, newest first."""
+
+    def work() -> dict[str, Any]:
+        query = ProcessedEvent.select()
+        clauses = flt.where()
+        if clauses:
+            query = query.where(*clauses)
+        total = query.count()
+        rows = query.order_by(ProcessedEvent.occurred_at.desc(), ProcessedEvent.id.desc()).limit(flt.limit).offset(flt.offset)
+        events = [event_json(row) for row in rows]
+        return {"events": events, "total_count": total, "has_more": flt.offset + len(events) < total}
+
+    return in_transaction(work)
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def get_event(event_id: str) -> dict[str, Any] | None:
+    """The event with ``event_id``, or the event an accepted duplicate was folded into.
+
+    Returns None when nothing is known of the id (yet); an input that could not be
+    parsed is returned as ``{"raw_event": ...}`` with its processing errors.
+    """
+    key = _uuid(event_id)
+    if key is None:
+        return None
+
+    def work() -> dict[str, Any] | None:
+        row = ProcessedEvent.get_or_none(ProcessedEvent.id == key)
+        if row is not None:
+            return event_json(row)
+        raw = RawEvent.get_or_none(RawEvent.id == key)
+        if raw is None:
+            return None
+        if raw.fingerprint is None:
+            return {"raw_event": raw_json(raw)}
+        folded = (
+            ProcessedEvent.select()
+            .where((ProcessedEvent.fingerprint == raw.fingerprint) & (ProcessedEvent.received_at <= raw.received_at))
+            .order_by(ProcessedEvent.received_at.desc())
+            .first()
+        )
+        return event_json(folded) if folded else {"raw_event": raw_json(raw)}
+
+    return in_transaction(work)
+
+
+def analytics(*, timerange: timedelta, groupby: str, now: datetime | None = None) -> dict[str, Any]:
+    """Counts of events (and of their occurrences) per ``groupby`` value over the last ``timerange``."""
+    if groupby not in GROUP_COLUMNS:
+        raise InvalidInput(f"groupby must be one of {', '.join(GROUP_COLUMNS)}", field="groupby")
+    end = now or datetime.now(UTC)
+    start = end - timerange
+    column = GROUP_COLUMNS[groupby]
+
+    def work() -> dict[str, Any]:
+        rows: Any = (
+            ProcessedEvent.select(
+                column.alias("key"),
+                peewee.fn.COUNT(ProcessedEvent.id).alias("events"),
+                peewee.fn.SUM(ProcessedEvent.occurrences).alias("occurrences"),
+            )
+            .where((ProcessedEvent.occurred_at >= start) & (ProcessedEvent.occurred_at <= end))
+            .group_by(column)
+            .order_by(peewee.fn.COUNT(ProcessedEvent.id).desc())
+            .dicts()
+        )
+        groups = [{"key": r["key"], "count": r["events"], "occurrences": int(r["occurrences"] or 0)} for r in rows]
+        return {
+            "groupby": groupby,
+            "start_time": iso(start),
+            "end_time": iso(end),
+            "total_count": sum(g["count"] for g in groups),
+            "total_occurrences": sum(g["occurrences"] for g in groups),
+            "groups": groups,
+        }
+
+    return in_transaction(work)
+
+
+def list_raw_events(
+    *, has_errors: bool | None, source_type: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> dict[str, Any]:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+
+    def work() -> dict[str, Any]:
+        query = RawEvent.select()
+        if has_errors is not None:
+            query = query.where(RawEvent.processed == (not has_errors))
+        if source_type:
+            query = query.where(RawEvent.source_type == source_type)
+        total = query.count()
+        rows = query.order_by(RawEvent.received_at.desc()).limit(limit).offset(offset)
+        items = [raw_json(r) for r in rows]
+        return {"raw_events": items, "total_count": total, "has_more": offset + len(items) < total}
+
+    return in_transaction(work)

@@ -1,0 +1,1 @@
+"""The web process: a Falcon WSGI app served by gunicorn's gevent worker."""

@@ -1,0 +1,92 @@
+"""The WSGI application factory (after Falcon's tutorial: ``create_app(deps)`` and ``get_app()``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import falcon
+import falcon.media
+import orjson
+
+from ..auth import KeyStore
+from ..publishing import Publisher
+from . import errors
+from .middleware import Authentication, ReleaseDatabase
+from .openapi import OpenApi
+from .resources.events import Analytics, Event, Events, RawEvents
+from .resources.health import Check, Health, Ready
+from .resources.ingest import Ingest, PagerDutyEnqueue
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class Deps:
+    """What the web app needs from the outside world."""
+
+    publisher: Publisher
+    keys: KeyStore = field(default_factory=KeyStore)
+    checks: dict[str, Check] = field(default_factory=dict)
+    max_body_bytes: int = 1024 * 1024
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_app(deps: Deps) -> falcon.App:
+    """Build the Falcon app from its dependencies."""
+    auth = Authentication(deps.keys)
+    app = falcon.App(middleware=[auth, ReleaseDatabase()])  # type: ignore[arg-type]
+    json = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
+    app.req_options.media_handlers.update({falcon.MEDIA_JSON: json})
+    app.resp_options.media_handlers.update({falcon.MEDIA_JSON: json})
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+
+    ingest = Ingest(deps.publisher, auth, max_body_bytes=deps.max_body_bytes)
+    app.add_route("/api/v1/events/webhook", ingest)
+    app.add_route("/api/v1/events/webhook/{adapter}", ingest, suffix="adapter")
+    app.add_route("/v2/enqueue", PagerDutyEnqueue(deps.publisher, auth, max_body_bytes=deps.max_body_bytes))
+    app.add_route("/api/v1/events", Events())
+    app.add_route("/api/v1/events/analytics", Analytics())
+    app.add_route("/api/v1/events/{event_id}", Event())
+    app.add_route("/api/v1/raw-events", RawEvents())
+    app.add_route("/healthz", Health())
+    app.add_route("/readyz", Ready(deps.checks))
+    app.add_route("/openapi.json", OpenApi())
+    return app
+
+
+def ensure_admin_key(key: str) -> None:
+    """OPSCONDUCTOR_ADMIN_KEY exists with the admin role (the release step does it too)."""
+    from ..auth import create_key
+    from ..errors import DatabaseUnavailable
+
+    try:
+        create_key(role="admin", name="OPSCONDUCTOR_ADMIN_KEY", key=key, actor="startup")
+    except (DatabaseUnavailable, Exception) as e:  # noqa: BLE001 - serve anyway; release also ensures it
+        logger.error("Could not ensure OPSCONDUCTOR_ADMIN_KEY at start: %s", e)
+
+
+def get_app() -> falcon.App:
+    """The app of the ``web`` process: settings from the environment, RabbitMQ, PostgreSQL."""
+    from gevent import monkey
+
+    from ..publishing import BatchPublisher, DirectPublisher
+    from ..runtime import bootstrap, broker
+    from .checks import BrokerCheck, database_check
+
+    settings = bootstrap(role="web", db_connections=10)
+    if settings.admin_key:
+        ensure_admin_key(settings.admin_key)
+    publisher: Publisher = BatchPublisher(broker()) if monkey.is_module_patched("socket") else DirectPublisher(broker())
+    return create_app(
+        Deps(
+            publisher=publisher,
+            checks={"database": database_check, "broker": BrokerCheck(broker())},
+            max_body_bytes=settings.max_body_bytes,
+        )
+    )

@@ -1,0 +1,55 @@
+"""One place that maps our errors to HTTP answers, with a JSON body naming the problem."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+
+from ..errors import BrokerUnavailable, DatabaseUnavailable, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a client is told to wait before retrying after a 503.
+RETRY_AFTER_S = 5
+
+
+def _body(error: str, message: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def handle_invalid_input(req: falcon.Request, resp: falcon.Response, ex: InvalidInput, params: dict) -> None:
+    resp.status = falcon.HTTP_400
+    resp.media = _body("invalid_input", ex.message, field=ex.field)
+
+
+def handle_unavailable(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
+    what = "broker" if isinstance(ex, BrokerUnavailable) else "database"
+    logger.error("Answering 503 to %s %s: %s unavailable: %s", req.method, req.path, what, ex)
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", str(RETRY_AFTER_S))
+    resp.media = _body(f"{what}_unavailable", f"the {what} is unavailable; nothing was accepted, retry later")
+
+
+def serialize_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError) -> None:
+    """Falcon's own errors (404, 405, 413, 415 ...) in the same JSON shape as ours."""
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = _body(
+        (ex.title or "error").lower().replace(" ", "_"), ex.description or ex.title or "", field=getattr(ex, "field", None)
+    )
+
+
+def bad_request(message: str, *, field: str | None = None) -> falcon.HTTPBadRequest:
+    error = falcon.HTTPBadRequest(title="Invalid input", description=message)
+    error.field = field  # type: ignore[attr-defined]
+    return error
+
+
+def install(app: falcon.App) -> None:
+    app.add_error_handler(InvalidInput, handle_invalid_input)
+    app.add_error_handler(BrokerUnavailable, handle_unavailable)
+    app.add_error_handler(DatabaseUnavailable, handle_unavailable)
+    app.set_error_serializer(serialize_http_error)

@@ -1,0 +1,13 @@
+"""gunicorn settings of the ``web`` process (``gunicorn -c python:app.http.gunicorn_conf``).
+
+The bind address and worker count come from the command line in the Procfile
+(``$PORT``, ``$WEB_CONCURRENCY``), as Heroku-style hosts expect.
+"""
+
+worker_class = "gevent"
+#: Concurrent requests per worker (greenlets).
+worker_connections = 1000
+#: SIGTERM: stop accepting, finish in-flight requests (Heroku sends SIGKILL after 30 s).
+graceful_timeout = 25
+keepalive = 75
+accesslog = None

@@ -1,0 +1,76 @@
+"""Request middleware: authentication by bearer key and returning database connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from ..auth import KeyStore, Principal
+from ..db import database
+
+
+class Authentication:
+    """Checks ``Authorization: Bearer <key>`` against the permission a resource asks for.
+
+    A resource declares ``permissions = {"GET": "read", "POST": "ingest"}``; a method
+    it does not list needs no key here (a resource may then call :meth:`require`
+    itself, as the PagerDuty endpoints do with the body's routing_key).
+    """
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+        permission = (getattr(resource, "permissions", None) or {}).get(req.method)
+        if permission is not None:
+            self.require(req, permission)
+
+    def require(self, req: falcon.Request, permission: str, *, fallback_key: str | None = None) -> Principal:
+        """Authenticate the request for ``permission``; ``fallback_key`` serves when there is no header.
+
+        Raises:
+          falcon.HTTPUnauthorized: no key, or an unknown or revoked one (401).
+          falcon.HTTPForbidden: the key's role lacks ``permission`` (403).
+        """
+        key = self.bearer(req) or fallback_key
+        if not key:
+            raise falcon.HTTPUnauthorized(
+                title="Unauthorized", description="an API key is required: Authorization: Bearer <key>",
+                challenges=["Bearer"],
+            )  # fmt: skip
+        principal = self.keys.verify(key)
+        if principal is None:
+            raise falcon.HTTPUnauthorized(title="Unauthorized", description="unknown or revoked API key", challenges=["Bearer"])
+        if not principal.may(permission):
+            raise falcon.HTTPForbidden(
+                title="Forbidden", description=f"role {principal.role!r} may not {permission} ({req.method} {req.path})"
+            )
+        req.context.principal = principal
+        return principal
+
+    @staticmethod
+    def bearer(req: falcon.Request) -> str | None:
+        header = req.get_header("Authorization")
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return None
+        return value.strip()
+
+
+def principal_of(req: falcon.Request) -> Principal | None:
+    return getattr(req.context, "principal", None)
+
+
+class ReleaseDatabase:
+    """Hand the request's database connection back to the pool once the response is ready.
+
+    Under gevent every request is a new greenlet, and peewee keeps one connection
+    per greenlet: without this, each request would hold a pooled connection forever.
+    """
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
+        if not database.is_closed():
+            database.close()

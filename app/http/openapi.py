@@ -1,0 +1,105 @@
+"""``/openapi.json``: the API described for clients and tools (OpenAPI 3.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from .. import __version__
+from ..events.schema import SEVERITIES
+
+_ACCEPTED = {
+    "type": "object",
+    "properties": {
+        "event_id": {"type": "string", "format": "uuid"},
+        "status": {"const": "accepted"},
+        "correlation_id": {"type": "string", "format": "uuid", "description": "id of the request (X-Correlation-ID)"},
+        "processing_time_ms": {"type": "number"},
+    },
+}
+_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
+}
+_GENERIC = {
+    "type": "object",
+    "required": ["source"],
+    "properties": {
+        "source": {"type": "string"},
+        "source_type": {"type": "string"},
+        "event_type": {"type": "string"},
+        "severity": {"enum": list(SEVERITIES)},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "host": {"type": "string"},
+        "service": {"type": "string"},
+        "title": {"type": "string"},
+        "message": {"type": "string"},
+        "description": {"type": "string"},
+        "metadata": {"type": "object"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "fingerprint": {"type": "string"},
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Bad input", 401: "No valid key", 403: "Wrong role", 404: "Not found", 413: "Body over 1 MiB",
+            415: "Not JSON", 503: "Broker or database unavailable (Retry-After)"}  # fmt: skip
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+
+
+def _ingest(summary: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "202": {"description": "Durable in the broker", "content": {"application/json": {"schema": _ACCEPTED}}},
+                **_errors(400, 401, 403, 413, 415, 503),
+            },
+        }
+    }
+
+
+def _get(summary: str, params: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": [{"name": p, "in": "query", "schema": {"type": "string"}} for p in params or []],
+            "responses": {"200": {"description": "OK"}, **_errors(400, 401, 403)},
+        }
+    }
+
+
+def document() -> dict[str, Any]:
+    any_of = {"oneOf": [_GENERIC, {"type": "array", "items": _GENERIC}]}
+    paths = {
+        "/api/v1/events/webhook": _ingest("Submit one event or an array of events (generic schema)", any_of),
+        "/api/v1/events/webhook/alertmanager": _ingest("Prometheus Alertmanager webhook (version 4)", {"type": "object"}),
+        "/api/v1/events/webhook/grafana": _ingest("Grafana alerting webhook", {"type": "object"}),
+        "/api/v1/events/webhook/pagerduty": _ingest("PagerDuty Events API v2 (routing_key authenticates)", {"type": "object"}),
+        "/v2/enqueue": _ingest("PagerDuty Events API v2 at its own path", {"type": "object"}),
+        "/api/v1/events": _get(
+            "Query events",
+            ["severity", "event_type", "host", "service", "source_type", "start_time", "end_time", "hours", "limit", "offset"],
+        ),
+        "/api/v1/events/{event_id}": _get("One event (or the event a duplicate was folded into)"),
+        "/api/v1/events/analytics": _get("Counts per group", ["timerange", "groupby"]),
+        "/api/v1/raw-events": _get("Raw input, e.g. what could not be parsed", ["has_errors", "source_type", "limit", "offset"]),
+        "/healthz": {"get": {"summary": "The process answers", "security": [], "responses": {"200": {"description": "OK"}}}},
+        "/readyz": {"get": {"summary": "Database and broker reachable", "security": [],
+                            "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
+    }  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "OpsConductor Event Engine", "version": __version__},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
+
+
+class OpenApi:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = document()

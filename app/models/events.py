@@ -1,0 +1,115 @@
+"""Tables of the ``events`` schema (technical architecture, "Events Schema")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import peewee
+
+from ..db import BaseModel, JSONField, TimestampField
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RawEvent(BaseModel):
+    """Input as it arrived, kept whether or not it could be parsed.
+
+    ``id`` is assigned at the edge and is the id returned to the caller. ``fingerprint``
+    finds the processed event it became: itself, or the earlier one it was folded into.
+    """
+
+    id = peewee.UUIDField(primary_key=True)
+    source_system = peewee.CharField(max_length=255)
+    source_type = peewee.CharField(max_length=50)
+    raw_data = JSONField()
+    received_at = TimestampField(default=_now, index=True)
+    processed = peewee.BooleanField(default=False)
+    processing_errors = JSONField(null=True)
+    fingerprint = peewee.CharField(max_length=128, null=True, index=True)
+    request_id = peewee.UUIDField(null=True)
+
+    class Meta:
+        schema = "events"
+        table_name = "raw_events"
+        indexes = ((("processed", "received_at"), False),)
+
+
+class ProcessedEvent(BaseModel):
+    """An event in the one schema, after normalization and de-duplication."""
+
+    id = peewee.UUIDField(primary_key=True)
+    raw_event_id = peewee.UUIDField(null=True)
+    source_type = peewee.CharField(max_length=50)
+    source = peewee.CharField(max_length=255, null=True)
+    event_type = peewee.CharField(max_length=100, index=True)
+    severity = peewee.CharField(max_length=20, index=True)
+    source_host = peewee.CharField(max_length=255, null=True)
+    source_service = peewee.CharField(max_length=100, null=True)
+    title = peewee.CharField(max_length=500)
+    description = peewee.TextField(null=True)
+    event_data = JSONField(null=True)
+    tags = JSONField(null=True)
+    occurred_at = TimestampField(index=True)
+    received_at = TimestampField(default=_now)
+    processed_at = TimestampField(default=_now)
+    fingerprint = peewee.CharField(max_length=128, index=True)
+    occurrences = peewee.IntegerField(default=1)
+    last_seen_at = TimestampField(default=_now)
+    correlation_id = peewee.UUIDField(null=True, index=True)
+    parent_event_id = peewee.UUIDField(null=True)
+
+    class Meta:
+        schema = "events"
+        table_name = "processed_events"
+        indexes = (
+            (("source_host", "occurred_at"), False),
+            (("source_type", "occurred_at"), False),
+        )
+
+
+class EventFingerprint(BaseModel):
+    """The live event of each fingerprint: where duplicates inside the window are folded.
+
+    Races between normalizer processes are settled by an upsert on this row.
+    ``last_seen`` is epoch seconds so the window arithmetic is the same SQL everywhere.
+    """
+
+    fingerprint = peewee.CharField(max_length=128, primary_key=True)
+    event_id = peewee.UUIDField()
+    last_seen = peewee.DoubleField()
+
+    class Meta:
+        schema = "events"
+        table_name = "event_fingerprints"
+
+
+class EventCorrelation(BaseModel):
+    id = peewee.BigAutoField()
+    correlation_id = peewee.UUIDField(index=True)
+    correlation_type = peewee.CharField(max_length=50)
+    primary_event_id = peewee.UUIDField(null=True, index=True)
+    related_event_ids = JSONField(null=True)
+    correlation_score = peewee.DecimalField(max_digits=3, decimal_places=2, null=True)
+    correlation_reason = peewee.TextField(null=True)
+    created_at = TimestampField(default=_now)
+
+    class Meta:
+        schema = "events"
+        table_name = "event_correlations"
+
+
+class EventPattern(BaseModel):
+    id = peewee.BigAutoField()
+    pattern_name = peewee.CharField(max_length=200)
+    pattern_type = peewee.CharField(max_length=50)
+    pattern_definition = JSONField()
+    confidence_threshold = peewee.DecimalField(max_digits=3, decimal_places=2, default=0.8)
+    active = peewee.BooleanField(default=True)
+    created_at = TimestampField(default=_now)
+    updated_at = TimestampField(default=_now)
+
+    class Meta:
+        schema = "events"
+        table_name = "event_patterns"

@@ -1,0 +1,1 @@
+"""Socket receivers (syslog, SNMP traps): frame, authenticate, enqueue in micro-batches."""

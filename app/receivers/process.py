@@ -1,0 +1,76 @@
+"""Running a receiver as its own process: bootstrap, outbox, servers, graceful stop."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import signal
+from typing import Any
+
+import dramatiq
+
+from ..config import Settings
+from ..publishing import publish_items
+from .outbox import Outbox
+from .spool import Spool
+
+logger = logging.getLogger(__name__)
+
+
+def raise_file_limit() -> None:
+    """Thousands of TCP connections need thousands of descriptors: take the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def make_outbox(settings: Settings, name: str, broker: dramatiq.Broker) -> Outbox:
+    return Outbox(publish=lambda items: publish_items(broker, items), spool=Spool(settings.spool_dir, name))
+
+
+def make_receivers(settings: Settings, outbox: Outbox, names: tuple[str, ...]) -> list[Any]:
+    receivers: list[Any] = []
+    if "syslog" in names:
+        from .syslog import SyslogReceiver
+
+        receivers.append(
+            SyslogReceiver(
+                outbox=outbox,
+                udp_port=settings.syslog_udp_port,
+                tcp_port=settings.syslog_tcp_port,
+                tls_port=settings.syslog_tls_port,
+                tls_cert=settings.syslog_tls_cert,
+                tls_key=settings.syslog_tls_key,
+            )
+        )
+    if "snmptrap" in names:
+        from .snmp import TrapReceiver
+
+        receivers.append(TrapReceiver.from_settings(settings, outbox=outbox))
+    return receivers
+
+
+def serve(name: str) -> int:
+    """Run receiver ``name`` (``syslog`` or ``snmptrap``) until SIGTERM or SIGINT."""
+    import gevent
+    from gevent.event import Event
+
+    from ..runtime import bootstrap
+
+    settings = bootstrap(role=name, db_connections=1)
+    raise_file_limit()
+    outbox = make_outbox(settings, name, dramatiq.get_broker())
+    receivers = make_receivers(settings, outbox, (name,))
+    for receiver in receivers:
+        receiver.start()
+    publisher = gevent.spawn(outbox.run)
+    stop = Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, stop.set)
+    stop.wait()
+    logger.info("Stopping %s: closing listeners, publishing or spooling what is buffered.", name)
+    for receiver in receivers:
+        receiver.stop()
+    outbox.stop(runner=publisher)
+    logger.info("%s stopped: %s", name, outbox.stats)
+    return 0

@@ -1,0 +1,63 @@
+"""Composition root: settings, logging, broker, database, actors — in that order."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import dramatiq
+
+from .config import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """The settings the process was bootstrapped with."""
+    if _settings is None:
+        raise RuntimeError("app.runtime.bootstrap() has not run in this process")
+    return _settings
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+    )
+    logging.getLogger("pika").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def bootstrap(
+    config: Settings | None = None,
+    *,
+    role: str,
+    allow_in_process: bool = False,
+    db_connections: int = 20,
+) -> Settings:
+    """Prepare this process: logging, the broker, the database, then the actors.
+
+    Parameters:
+      role: The process type (``web``, ``worker``, ``syslog`` ...), used as the
+        database application name.
+      allow_in_process: Accept Dramatiq's in-process broker (all-in-one mode only).
+      db_connections: Size of the PostgreSQL pool of this process.
+    """
+    global _settings
+    from .broker import setup_broker
+    from .db import init_database
+
+    config = config or load_settings()
+    configure_logging(config.log_level)
+    setup_broker(config, allow_in_process=allow_in_process)
+    init_database(config.database_url, application_name=f"opsconductor-{role}", max_connections=db_connections)
+    _settings = config
+    import app.actors  # noqa: F401 - registers the actors on the broker just set
+
+    return config
+
+
+def broker() -> dramatiq.Broker:
+    return dramatiq.get_broker()

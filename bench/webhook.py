@@ -1,0 +1,202 @@
+"""Webhook benchmark on the real stack: accepted events/s, stored events/s, accept-to-stored latency.
+
+Starts its own web (gunicorn, gevent worker) and normalize worker processes
+against RABBITMQ_URL and a PostgreSQL database ``opsconductor_bench`` next to
+DATABASE_URL, drives them with wrk (a separate process, 64 connections), then
+waits for the backlog to drain and reads the latencies from the stored rows
+(``processed_at - received_at``, both stamped on this machine).
+
+    .venv/bin/python bench/webhook.py [--seconds 15] [--runs 3] [--web-workers 2] [--normalizers 2]
+
+Needs wrk (Debian package ``wrk``). Prints one line per run and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import Process, free_port, wait_http  # noqa: E402
+
+BENCH_DB = "opsconductor_bench"
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, %(body)s)
+end
+"""
+
+
+def single_body() -> str:
+    # Each event differs (title carries a counter) so nothing is folded by de-duplication.
+    return (
+        '\'{"source":"bench","severity":"high","host":"web-\' .. (n %% 500) .. \'","service":"nginx",'
+        '"title":"CPU high \' .. n .. \'","metadata":{"cpu":97.5}}\''
+    )
+
+
+def array_body(size: int) -> str:
+    one = '{"source":"bench","severity":"low","host":"h-\' .. i .. \'","title":"batch \' .. n .. \' item \' .. i .. \'"}'
+    return f"(function() local t = {{}} for i = 1, {size} do t[i] = '{one}' end return '[' .. table.concat(t, ',') .. ']' end)()"
+
+
+def database_urls() -> tuple[str, str]:
+    base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+    return base, urlunsplit(urlsplit(base)._replace(path="/" + BENCH_DB))
+
+
+def reset_database(base: str) -> None:
+    import psycopg2
+
+    parts = urlsplit(base)
+    conn = psycopg2.connect(dbname=parts.path.lstrip("/"), user=parts.username or "postgres", host=parts.hostname,
+                            port=parts.port or 5432, password=parts.password)  # fmt: skip
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (BENCH_DB,))  # fmt: skip
+        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        cur.execute(f"CREATE DATABASE {BENCH_DB}")
+    conn.close()
+
+
+def stored_stats(url: str) -> dict[str, float]:
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), extract(epoch FROM max(processed_at) - min(received_at)),"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)),"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at))"
+            " FROM events.processed_events"
+        )
+        count, span, p50, p99 = cur.fetchone()
+    conn.close()
+    return {"count": count or 0, "span": float(span or 0), "p50": float(p50 or 0), "p99": float(p99 or 0)}
+
+
+def raw_count(url: str) -> int:
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events.raw_events")
+        (count,) = cur.fetchone()
+    conn.close()
+    return count
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def ms(value: str) -> float:
+        number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": float(non2xx.group(1)) if non2xx else 0.0}
+
+
+def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str) -> dict[str, float]:
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "opsconductor"), "migrate"], env=env, check=True, capture_output=True)
+    key = subprocess.run([str(bin_dir / "opsconductor"), "keys", "create", "--role", "ingest", "--name", "bench"],
+                         env=env, check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    port = free_port()
+    workers = [
+        Process(f"normalize-{i}", [str(bin_dir / "dramatiq"), "app.worker", "--queues", "normalize", "correlate",
+                                   "--processes", "1", "--threads", "4"], env)  # fmt: skip
+        for i in range(args.normalizers)
+    ]
+    web = Process("web", [str(bin_dir / "gunicorn"), "-c", "python:app.http.gunicorn_conf", "-w", str(args.web_workers),
+                          "-b", f"127.0.0.1:{port}", "app.http.wsgi:app"], env)  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", process=web)
+        size = 1 if mode == "single" else args.array_size
+        body = single_body() if size == 1 else array_body(size)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            lua.write(LUA % {"key": key, "body": body})
+        started = time.time()
+        out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency",
+                              "-s", lua.name, f"http://127.0.0.1:{port}/api/v1/events/webhook"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        load_s = time.time() - started
+        http = parse_wrk(out)
+        accepted = raw_expected = int(http["rps"] * load_s * size)
+        # Wait for the backlog to drain: stored count stops growing.
+        last, still = -1, 0
+        while still < 6:
+            now = raw_count(url)
+            still = still + 1 if now == last else 0
+            last = now
+            time.sleep(0.5)
+        stats = stored_stats(url)
+        del raw_expected
+        return {
+            "requests_per_s": http["rps"],
+            "accepted_events_per_s": http["rps"] * size,
+            "http_p50_ms": http["p50_ms"],
+            "http_p99_ms": http["p99_ms"],
+            "non_2xx": http["errors"],
+            "accepted_events": accepted,
+            "stored_events": stats["count"],
+            "stored_events_per_s": stats["count"] / stats["span"] if stats["span"] else 0.0,
+            "stored_p50_ms": stats["p50"] * 1000,
+            "stored_p99_ms": stats["p99"] * 1000,
+        }
+    finally:
+        web.stop()
+        for w in workers:
+            w.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--normalizers", type=int, default=2)
+    parser.add_argument("--array-size", type=int, default=100)
+    parser.add_argument("--mode", choices=["single", "array", "both"], default="both")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is needed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    base, url = database_urls()
+    env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F",
+               LOG_LEVEL="WARNING")  # fmt: skip
+    modes = ["single", "array"] if args.mode == "both" else [args.mode]
+    for mode in modes:
+        results = []
+        for run in range(args.runs):
+            reset_database(base)
+            result = run_once(args, mode, env, url)
+            results.append(result)
+            print(f"{mode} run {run + 1}: " + ", ".join(f"{k}={v:.1f}" for k, v in result.items()), flush=True)
+        print(f"{mode} MEDIAN of {args.runs}: " + ", ".join(
+            f"{k}={statistics.median(r[k] for r in results):.1f}" for k in results[0]), flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
