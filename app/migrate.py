@@ -21,4 +21,9 @@ def migrate() -> None:
                 for schema in SCHEMAS:
                     database.execute_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             database.create_tables(ALL_MODELS, safe=True)
+            if is_postgres():
+                # Unparseable input is rare and listed by the API: a partial index stays tiny.
+                database.execute_sql(
+                    "CREATE INDEX IF NOT EXISTS raw_events_errors ON events.raw_events (received_at) WHERE NOT processed"
+                )
     logger.info("Database schema is up to date (%d tables).", len(ALL_MODELS))

@@ -33,7 +33,7 @@ class RawEvent(BaseModel):
     class Meta:
         schema = "events"
         table_name = "raw_events"
-        indexes = ((("processed", "received_at"), False),)
+
 
 
 class ProcessedEvent(BaseModel):
@@ -43,8 +43,8 @@ class ProcessedEvent(BaseModel):
     raw_event_id = peewee.UUIDField(null=True)
     source_type = peewee.CharField(max_length=50)
     source = peewee.CharField(max_length=255, null=True)
-    event_type = peewee.CharField(max_length=100, index=True)
-    severity = peewee.CharField(max_length=20, index=True)
+    event_type = peewee.CharField(max_length=100)
+    severity = peewee.CharField(max_length=20)
     source_host = peewee.CharField(max_length=255, null=True)
     source_service = peewee.CharField(max_length=100, null=True)
     title = peewee.CharField(max_length=500)
@@ -73,11 +73,13 @@ class EventFingerprint(BaseModel):
     """The live event of each fingerprint: where duplicates inside the window are folded.
 
     Races between normalizer processes are settled by an upsert on this row.
-    ``last_seen`` is epoch seconds so the window arithmetic is the same SQL everywhere.
+    ``first_seen``/``last_seen`` (of the live event) are epoch seconds so the window
+    arithmetic is the same SQL everywhere.
     """
 
     fingerprint = peewee.CharField(max_length=128, primary_key=True)
     event_id = peewee.UUIDField()
+    first_seen = peewee.DoubleField()
     last_seen = peewee.DoubleField()
 
     class Meta:
