@@ -86,7 +86,7 @@ def main() -> int:
         f"  Admin key:  {key}\n"
         f"Try:\n"
         f"  curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
-        f"       -d '{{\"source\":\"curl\",\"severity\":\"high\",\"host\":\"web-01\",\"title\":\"CPU high\"}}' \\\n"
+        f'       -d \'{{"source":"curl","severity":"high","host":"web-01","title":"CPU high"}}\' \\\n'
         f"       {url}/api/v1/events/webhook\n"
         f"  curl -H 'Authorization: Bearer {key}' {url}/api/v1/events",
         flush=True,

@@ -53,7 +53,9 @@ def single_body() -> str:
 
 
 def array_body(size: int) -> str:
-    one = '{"source":"bench","severity":"low","host":"h-\' .. i .. \'","title":"batch \' .. n .. \' item \' .. i .. \'"}'
+    one = (
+        '{"source":"bench","severity":"low","host":"h-\' .. i .. \'","title":"batch \' .. n .. \' item \' .. i .. \'"}'
+    )
     return f"(function() local t = {{}} for i = 1, {size} do t[i] = '{one}' end return '[' .. table.concat(t, ',') .. ']' end)()"
 
 
@@ -123,8 +125,21 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str)
                          env=env, check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
     port = free_port()
     workers = [
-        Process(f"normalize-{i}", [str(bin_dir / "dramatiq"), "app.worker", "--queues", "normalize", "correlate",
-                                   "--processes", "1", "--threads", "4"], env)  # fmt: skip
+        Process(
+            f"normalize-{i}",
+            [
+                str(bin_dir / "dramatiq"),
+                "app.worker",
+                "--queues",
+                "normalize",
+                "correlate",
+                "--processes",
+                "1",
+                "--threads",
+                "4",
+            ],
+            env,
+        )  # fmt: skip
         for i in range(args.normalizers)
     ]
     web = Process("web", [str(bin_dir / "gunicorn"), "-c", "python:app.http.gunicorn_conf", "-w", str(args.web_workers),

@@ -103,4 +103,3 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-

@@ -12,7 +12,7 @@ from typing import Any
 @dataclass
 class Reply:
     status: int
-    headers: dict[str, str]
+    headers: Any  # case-insensitive, as HTTP headers are
     body: bytes
 
     def json(self) -> Any:
@@ -38,6 +38,6 @@ def request(
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return Reply(resp.status, dict(resp.headers), resp.read())
+            return Reply(resp.status, resp.headers, resp.read())
     except urllib.error.HTTPError as e:
-        return Reply(e.code, dict(e.headers), e.read())
+        return Reply(e.code, e.headers, e.read())

@@ -19,7 +19,13 @@ REQUIRED_KEYS = ("id", "source_type", "received_at", "payload")
 
 
 def make_item(
-    *, id: str, source_type: str, received_at: float, payload: Any, source: str | None = None, request_id: str | None = None
+    *,
+    id: str,
+    source_type: str,
+    received_at: float,
+    payload: Any,
+    source: str | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": id,

@@ -106,7 +106,9 @@ class EventFilter:
     def __post_init__(self) -> None:
         for severity in self.severity or []:
             if severity not in SEVERITIES:
-                raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}", field="severity")
+                raise InvalidInput(
+                    f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}", field="severity"
+                )
         if not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
         if self.offset < 0:
@@ -141,7 +143,11 @@ def list_events(flt: EventFilter) -> dict[str, Any]:
         if clauses:
             query = query.where(*clauses)
         total = query.count()
-        rows = query.order_by(ProcessedEvent.occurred_at.desc(), ProcessedEvent.id.desc()).limit(flt.limit).offset(flt.offset)
+        rows = (
+            query.order_by(ProcessedEvent.occurred_at.desc(), ProcessedEvent.id.desc())
+            .limit(flt.limit)
+            .offset(flt.offset)
+        )
         events = [event_json(row) for row in rows]
         return {"events": events, "total_count": total, "has_more": flt.offset + len(events) < total}
 

@@ -162,8 +162,8 @@ class _Portable:
     def insert_raw(self, rows: list[dict[str, Any]]) -> set[str]:
         new: set[str] = set()
         for row in rows:
-            query = RawEvent.insert(**row).on_conflict_ignore()
-            if query.execute():
+            cursor = database.execute(RawEvent.insert(**row).on_conflict_ignore())
+            if cursor.rowcount == 1:
                 new.add(row["id"])
         return new
 

@@ -38,7 +38,9 @@ def serialize_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.
     """Falcon's own errors (404, 405, 413, 415 ...) in the same JSON shape as ours."""
     resp.content_type = falcon.MEDIA_JSON
     resp.media = _body(
-        (ex.title or "error").lower().replace(" ", "_"), ex.description or ex.title or "", field=getattr(ex, "field", None)
+        (ex.title or "error").lower().replace(" ", "_"),
+        ex.description or ex.title or "",
+        field=getattr(ex, "field", None),
     )
 
 

@@ -41,7 +41,9 @@ class Authentication:
             )  # fmt: skip
         principal = self.keys.verify(key)
         if principal is None:
-            raise falcon.HTTPUnauthorized(title="Unauthorized", description="unknown or revoked API key", challenges=["Bearer"])
+            raise falcon.HTTPUnauthorized(
+                title="Unauthorized", description="unknown or revoked API key", challenges=["Bearer"]
+            )
         if not principal.may(permission):
             raise falcon.HTTPForbidden(
                 title="Forbidden", description=f"role {principal.role!r} may not {permission} ({req.method} {req.path})"

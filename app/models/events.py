@@ -35,7 +35,6 @@ class RawEvent(BaseModel):
         table_name = "raw_events"
 
 
-
 class ProcessedEvent(BaseModel):
     """An event in the one schema, after normalization and de-duplication."""
 

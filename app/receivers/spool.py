@@ -40,7 +40,9 @@ class Spool:
         self._files = sorted(int(f[:-5]) for f in os.listdir(self.path) if f.endswith(".json") and f[:-5].isdigit())
         self.bytes = sum(os.path.getsize(self._file(seq)) for seq in self._files)
         if self._files:
-            logger.warning("Spool %s holds %d batches from an earlier run; they will be replayed.", self.path, len(self._files))
+            logger.warning(
+                "Spool %s holds %d batches from an earlier run; they will be replayed.", self.path, len(self._files)
+            )
 
     @staticmethod
     def _claim(root: str, name: str) -> tuple[str, Any]:

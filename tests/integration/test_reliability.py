@@ -43,7 +43,9 @@ def test_a_poisoned_message_goes_to_the_dead_letter_queue_without_retries(env, p
     worker = start_worker(env, queues=("normalize",))
     try:
         # When a message whose body is not a batch of items arrives
-        poison = Message(queue_name="normalize", actor_name="normalize", args=({"not": "a batch"},), kwargs={}, options={})
+        poison = Message(
+            queue_name="normalize", actor_name="normalize", args=({"not": "a batch"},), kwargs={}, options={}
+        )
         publish(poison)
         # Then it lands in normalize.XQ, untouched by retries
         dead = wait_for(lambda: services.get_dead_letters("normalize"), message="a dead letter")
@@ -65,7 +67,9 @@ def test_a_dropped_database_connection_is_retried_and_the_event_stored_once(env,
         admin = psycopg2.connect(pg_url)
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'opsconductor-worker'")
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'opsconductor-worker'"
+            )
             assert cur.rowcount >= 1
         admin.close()
         # And a batch arrives

@@ -97,7 +97,10 @@ def test_the_same_event_twice_is_one_event_with_two_occurrences(stack):
 
 def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(stack):
     host = f"bad-{uuid.uuid4().hex[:8]}"
-    body = [{"source": "x", "severity": "high", "host": host, "title": "ok"}, {"source": "x", "severity": "loud", "host": host, "title": "no"}]
+    body = [
+        {"source": "x", "severity": "high", "host": host, "title": "ok"},
+        {"source": "x", "severity": "loud", "host": host, "title": "no"},
+    ]
     reply = post(stack, "/api/v1/events/webhook", body)
     assert reply.status == 400
     assert reply.json()["field"] == "[1].severity"
@@ -132,7 +135,10 @@ def test_readiness_reports_database_and_broker(stack):
 
 def test_analytics_groups_events(stack):
     host = f"an-{uuid.uuid4().hex[:8]}"
-    body = [{"source": "x", "severity": sev, "host": host, "title": f"t{i}"} for i, sev in enumerate(["high", "high", "low"])]
+    body = [
+        {"source": "x", "severity": sev, "host": host, "title": f"t{i}"}
+        for i, sev in enumerate(["high", "high", "low"])
+    ]
     answers = post(stack, "/api/v1/events/webhook", body).json()
     for a in answers:
         stored(stack, a["event_id"])
@@ -160,7 +166,7 @@ def test_without_the_broker_the_webhook_answers_503_with_retry_after(stack):
     finally:
         web.stop()
     # Then it is refused for now, with a hint when to retry, and readiness says why
-    assert reply.status == 503
+    assert reply.status == 503, (reply.headers, reply.body)
     assert reply.headers["Retry-After"].isdigit()
     assert reply.json()["error"] == "broker_unavailable"
     assert ready.status == 503 and ready.json()["checks"]["broker"]["ok"] is False

@@ -35,7 +35,8 @@ def read_json(req: falcon.Request, *, max_bytes: int) -> Any:
     content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise falcon.HTTPUnsupportedMediaType(
-            title="Unsupported media type", description=f"send application/json, not {content_type or 'no content type'!r}"
+            title="Unsupported media type",
+            description=f"send application/json, not {content_type or 'no content type'!r}",
         )
     if req.content_length is not None and req.content_length > max_bytes:
         raise falcon.HTTPContentTooLarge(title="Body too large", description=f"the body exceeds {max_bytes} bytes")
@@ -91,15 +92,28 @@ class Ingest:
         source = req.remote_addr
         items = [
             make_item(
-                id=new_id(), source_type=adapter, received_at=received_at, payload=p, source=source, request_id=request_id
+                id=new_id(),
+                source_type=adapter,
+                received_at=received_at,
+                payload=p,
+                source=source,
+                request_id=request_id,
             )
             for p in payloads
         ]
+        if adapter == "pagerduty":
+            for item in items:  # the answer's dedup_key must find the event again
+                item["payload"].setdefault("dedup_key", item["id"])
         if items:
             self.publisher.publish(items)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         answers = [
-            {"event_id": item["id"], "status": "accepted", "correlation_id": request_id, "processing_time_ms": elapsed_ms}
+            {
+                "event_id": item["id"],
+                "status": "accepted",
+                "correlation_id": request_id,
+                "processing_time_ms": elapsed_ms,
+            }
             for item in items
         ]
         resp.status = falcon.HTTP_202
