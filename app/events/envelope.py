@@ -4,7 +4,8 @@ An *item* is one unit of raw input with the id the edge gave it::
 
     {"id": "<uuid7>", "source_type": "webhook|alertmanager|grafana|pagerduty|syslog|snmp",
      "received_at": <epoch seconds>, "source": "<peer or system>", "request_id": "<uuid>|None",
-     "payload": <JSON value: the webhook item, the syslog frame as text, the decoded trap>}
+     "payload": <JSON value: the webhook item, the syslog frame as text, the decoded trap>,
+     "encoding": "latin-1"  # only for a syslog frame that is not UTF-8: its bytes, one char each}
 
 A normalize message carries a list of items (a micro-batch).
 """

@@ -31,8 +31,8 @@ def _parse_syslog(payload: Any, item: dict[str, Any], received_at: datetime) -> 
 
     if not isinstance(payload, str):
         raise InvalidEvent("a syslog payload is the frame as text", field="payload")
-    # Receivers decode frames with surrogateescape so that any byte survives JSON.
-    data = payload.encode("utf-8", "surrogateescape")
+    # Receivers send frames as UTF-8 text, or as latin-1 text (flagged) when they are not UTF-8.
+    data = payload.encode(item.get("encoding") or "utf-8")
     return parse_syslog(data, received_at=received_at, peer=item.get("source"))
 
 

@@ -88,15 +88,14 @@ class SyslogReceiver:
 
     def _put(self, frame: bytes, peer: str) -> None:
         # PERF: no parsing here; one dict per frame, published in batches by the outbox.
-        self.outbox.put(
-            make_item(
-                id=new_id(),
-                source_type="syslog",
-                received_at=time.time(),
-                payload=frame.decode("utf-8", "surrogateescape"),
-                source=peer,
-            )
-        )
+        try:
+            text, encoding = frame.decode("utf-8"), None
+        except UnicodeDecodeError:
+            text, encoding = frame.decode("latin-1"), "latin-1"  # every byte survives JSON; the normalizer re-encodes
+        item = make_item(id=new_id(), source_type="syslog", received_at=time.time(), payload=text, source=peer)
+        if encoding:
+            item["encoding"] = encoding
+        self.outbox.put(item)
 
     def handle_datagram(self, data: bytes, address: tuple[str, int]) -> None:
         self.stats["udp_datagrams"] += 1
