@@ -27,20 +27,20 @@ def _webhook_parser(name: str) -> Parser:
 
 
 def _parse_syslog(payload: Any, item: dict[str, Any], received_at: datetime) -> dict[str, Any]:
-    from ..parsing.syslog import parse_syslog
-
     if not isinstance(payload, str):
         raise InvalidEvent("a syslog payload is the frame as text", field="payload")
+    from ..parsing.syslog import parse_syslog
+
     # Receivers send frames as UTF-8 text, or as latin-1 text (flagged) when they are not UTF-8.
     data = payload.encode(item.get("encoding") or "utf-8")
     return parse_syslog(data, received_at=received_at, peer=item.get("source"))
 
 
 def _parse_trap(payload: Any, item: dict[str, Any], received_at: datetime) -> dict[str, Any]:
-    from ..snmp.mapping import trap_to_event
-
     if not isinstance(payload, dict):
         raise InvalidEvent("an SNMP payload is the decoded trap", field="payload")
+    from ..snmp.mapping import trap_to_event
+
     return trap_to_event(payload, received_at=received_at)
 
 

@@ -170,3 +170,92 @@ def test_without_the_broker_the_webhook_answers_503_with_retry_after(stack):
     assert reply.headers["Retry-After"].isdigit()
     assert reply.json()["error"] == "broker_unavailable"
     assert ready.status == 503 and ready.json()["checks"]["broker"]["ok"] is False
+
+
+def test_alertmanager_grafana_and_pagerduty_payloads_arrive_as_events(stack):
+    import copy
+
+    from tests.unit.test_webhook_adapters import ALERTMANAGER, GRAFANA, PAGERDUTY
+
+    tag = uuid.uuid4().hex[:8]
+    am = copy.deepcopy(ALERTMANAGER)
+    for alert in am["alerts"]:
+        alert["fingerprint"] += tag
+    gf = copy.deepcopy(GRAFANA)
+    gf["alerts"][0]["fingerprint"] += tag
+    # Alertmanager sends its bearer token; one event per alert
+    am_answers = post(stack, "/api/v1/events/webhook/alertmanager", am).json()
+    assert len(am_answers) == 2
+    gf_answers = post(stack, "/api/v1/events/webhook/grafana", gf).json()
+    # A PagerDuty client pointed at /v2/enqueue sends no header: its routing_key is the key
+    pd = dict(copy.deepcopy(PAGERDUTY), routing_key=stack.ingest, dedup_key=f"srv01/{tag}")
+    reply = request("POST", stack.base + "/v2/enqueue", json=pd)
+    assert reply.status == 202
+    assert reply.json() == {"status": "success", "message": "Event processed", "dedup_key": f"srv01/{tag}"}
+    bad_key = request("POST", stack.base + "/v2/enqueue", json=dict(pd, routing_key="nope"))
+    assert bad_key.status == 401
+    # Then each is stored with its tool's meaning
+    firing = stored(stack, am_answers[0]["event_id"])
+    assert (firing["source_type"], firing["event_type"], firing["host"], firing["severity"]) == (
+        "alertmanager", "HighCPU", "web-01", "critical",
+    )  # fmt: skip
+    resolved = stored(stack, am_answers[1]["event_id"])
+    assert resolved["metadata"]["resolution"] is True
+    grafana = stored(stack, gf_answers[0]["event_id"])
+    assert (grafana["source_type"], grafana["service"]) == ("grafana", "checkout")
+    page = wait_for(
+        lambda: (
+            (
+                p := request(
+                    "GET", f"{stack.base}/api/v1/events?source_type=pagerduty&limit=1000", key=stack.viewer
+                ).json()
+            )
+            and [e for e in p["events"] if e["metadata"].get("dedup_key") == f"srv01/{tag}"]
+        ),
+        message="the PagerDuty event",
+    )
+    assert page[0]["host"] == "prod-datapipe03.example.com"
+    assert "routing_key" not in str(page[0])
+
+
+def test_input_the_normalizer_cannot_parse_is_listed_with_its_error(stack, rabbitmq_url):
+    # Given an item that passed the edge but that the normalizer cannot parse (a new sender, a bug)
+    import time
+
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    from app.events.envelope import make_item
+    from app.ids import new_id
+    from app.publishing import publish_items
+
+    item = make_item(id=new_id(), source_type="syslog", received_at=time.time(), payload={"not": "a frame"})
+    broker = RabbitmqBroker(url=rabbitmq_url, confirm_delivery=True)
+    publish_items(broker, [item])
+    broker.close()
+
+    # Then the raw input is kept and shown with its processing error
+    def listed():
+        page = request("GET", f"{stack.base}/api/v1/raw-events?has_errors=true&limit=1000", key=stack.viewer).json()
+        return [r for r in page["raw_events"] if r["id"] == item["id"]]
+
+    [raw] = wait_for(listed, message="the raw event listed")
+    assert raw["processed"] is False and "payload" in raw["processing_errors"][0]
+    assert raw["raw_data"] == {"not": "a frame"}
+    # And its id answers with the raw input rather than a 404
+    assert (
+        request("GET", f"{stack.base}/api/v1/events/{item['id']}", key=stack.viewer).json()["raw_event"]["id"]
+        == item["id"]
+    )
+
+
+def test_the_cli_creates_keys_that_the_api_accepts(stack):
+    import subprocess
+
+    from tests.processes import BIN
+
+    out = subprocess.run([str(BIN / "opsconductor"), "keys", "create", "--role", "viewer", "--name", "cli test"],
+                         env=dict(stack.env, PATH="/usr/bin:/bin"), capture_output=True, text=True, check=True)  # fmt: skip
+    key = out.stdout.strip()
+    assert key.startswith("oc_")
+    assert request("GET", f"{stack.base}/api/v1/events?limit=1", key=key).status == 200
+    assert post(stack, "/api/v1/events/webhook", {"source": "x", "title": "t"}, key=key).status == 403
