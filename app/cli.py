@@ -72,6 +72,14 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0 if n else 1
 
 
+def cmd_rules_import(args: argparse.Namespace) -> int:
+    from .events.syslog_rules import import_rules
+
+    _bootstrap_db()
+    print(f"imported {import_rules(args.file)} syslog parsing rules (normalizers pick them up within 30 s)")
+    return 0
+
+
 def _rabbitmq_url() -> str:
     from .config import load_settings
 
@@ -112,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(fn=cmd_keys_revoke)
+    rules = sub.add_parser("rules", help="syslog parsing rules").add_subparsers(dest="rules_command", required=True)
+    load = rules.add_parser("import", help="load a JSON file of syslog parsing rules into the database")
+    load.add_argument("file")
+    load.set_defaults(fn=cmd_rules_import)
     dlq = sub.add_parser("dlq", help="dead letters of a queue").add_subparsers(dest="dlq_command", required=True)
     listing = dlq.add_parser("list", help="show dead letters of QUEUE")
     listing.add_argument("queue")

@@ -30,10 +30,11 @@ def _parse_syslog(payload: Any, item: dict[str, Any], received_at: datetime) -> 
     if not isinstance(payload, str):
         raise InvalidEvent("a syslog payload is the frame as text", field="payload")
     from ..parsing.syslog import parse_syslog
+    from .syslog_rules import current_rules
 
     # Receivers send frames as UTF-8 text, or as latin-1 text (flagged) when they are not UTF-8.
     data = payload.encode(item.get("encoding") or "utf-8")
-    return parse_syslog(data, received_at=received_at, peer=item.get("source"))
+    return parse_syslog(data, received_at=received_at, peer=item.get("source"), rules=current_rules())
 
 
 def _parse_trap(payload: Any, item: dict[str, Any], received_at: datetime) -> dict[str, Any]:

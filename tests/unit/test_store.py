@@ -116,3 +116,24 @@ def test_an_unknown_source_type_is_kept_with_its_error(any_db):
     item = make_item(id=new_id(), source_type="carrier-pigeon", received_at=time.time(), payload={"coo": 1})
     store_batch([item], window_s=300)
     assert "carrier-pigeon" in RawEvent.get_by_id(item["id"]).processing_errors[0]
+
+
+def test_operator_syslog_rules_from_the_database_apply_before_the_shipped_ones(any_db, tmp_path):
+    import json
+
+    import app.events.syslog_rules as rules
+
+    # Given an operator's rule file imported into the database
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps([{"name": "backup", "pattern": "backup (?P<job>\\w+) failed", "event_type": "backup_failure",
+                                 "severity": "high"}]))  # fmt: skip
+    assert rules.import_rules(str(path)) == 1
+    rules._cache = None
+    # When a matching syslog line is stored
+    item = make_item(id=new_id(), source_type="syslog", received_at=T0, payload="<13>Nov 23 10:00:00 h cron: backup nightly failed",
+                     source="10.0.0.2")  # fmt: skip
+    store_batch([item], window_s=300)
+    rules._cache = None
+    # Then the operator's rule decided its type, severity and fields
+    event = ProcessedEvent.get_by_id(item["id"])
+    assert (event.event_type, event.severity, event.event_data["job"]) == ("backup_failure", "high", "nightly")
