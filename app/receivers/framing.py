@@ -58,6 +58,9 @@ class Framer:
                 self._discarding_line = False
             else:
                 frame = bytes(buf[start:end]).rstrip(b"\r\x00")
+                if len(frame) > self.max_frame:
+                    frame = frame[: self.max_frame]
+                    self.oversize += 1
                 if frame:
                     frames.append(frame)
             start = end + 1

@@ -42,6 +42,12 @@ def test_an_oversize_line_is_cut_counted_and_the_next_line_is_intact():
     assert framer.oversize == 1
 
 
+def test_an_oversize_line_arriving_whole_is_cut_too():
+    framer = Framer(max_frame=100)
+    assert framer.feed(b"<13>" + b"z" * 300 + b"\n<13>ok\n") == [(b"<13>" + b"z" * 300)[:100], b"<13>ok"]
+    assert framer.oversize == 1
+
+
 def test_an_oversize_octet_frame_is_cut_and_the_stream_stays_in_step():
     framer = Framer(max_frame=100)
     big = b"<13>" + b"y" * 1000
