@@ -28,6 +28,7 @@ from .http.app import Deps, create_app  # noqa: E402
 from .http.checks import BrokerCheck, database_check  # noqa: E402
 from .migrate import migrate  # noqa: E402
 from .publishing import BatchPublisher  # noqa: E402
+from .receivers.process import make_outbox, make_receivers, raise_file_limit  # noqa: E402
 from .runtime import bootstrap  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -75,12 +76,21 @@ def main() -> int:
     )
     server = WSGIServer(("0.0.0.0", settings.port), app, log=None, error_log=logger)
     server.start()
+    raise_file_limit()
+    outbox = make_outbox(settings, "all-in-one", broker)
+    receivers = make_receivers(settings, outbox, ("syslog", "snmptrap"))
+    for receiver in receivers:
+        receiver.start()
+    publisher = gevent.spawn(outbox.run)
+    tls = f", TLS {settings.syslog_tls_port}" if settings.syslog_tls_cert and settings.syslog_tls_key else ""
     url = f"http://127.0.0.1:{settings.port}"
     print(
         f"OpsConductor Event Engine is running (all-in-one mode).\n"
         f"  API:        {url}/api/v1/events  (OpenAPI: {url}/openapi.json)\n"
         f"  Webhook:    POST {url}/api/v1/events/webhook\n"
         f"  HTTP port:  {settings.port}\n"
+        f"  Syslog:     UDP {settings.syslog_udp_port}, TCP {settings.syslog_tcp_port}{tls}\n"
+        f"  SNMP traps: UDP {settings.snmp_trap_port} (communities: {', '.join(settings.snmp_communities)})\n"
         f"  Database:   {settings.database_url}\n"
         f"  Broker:     {'RabbitMQ' if settings.rabbitmq_url else 'in-process (not durable)'}\n"
         f"  Admin key:  {key}\n"
@@ -97,6 +107,9 @@ def main() -> int:
     stop.wait()
     logger.info("Stopping: no new requests; storing what was accepted.")
     server.stop(timeout=5)
+    for receiver in receivers:
+        receiver.stop()
+    outbox.stop(runner=publisher)
     for queue in sorted(broker.get_declared_queues()):
         try:
             broker.join(queue, timeout=DRAIN_TIMEOUT_S * 1000)

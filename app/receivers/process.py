@@ -44,7 +44,7 @@ def make_receivers(settings: Settings, outbox: Outbox, names: tuple[str, ...]) -
             )
         )
     if "snmptrap" in names:
-        from .snmp import TrapReceiver
+        from .snmp import TrapReceiver  # noqa: PLC0415
 
         receivers.append(TrapReceiver.from_settings(settings, outbox=outbox))
     return receivers

@@ -1,0 +1,1 @@
+"""SNMP traps: authentication and decoding (engine), OID names (mibs), trap -> event (mapping)."""
