@@ -38,10 +38,9 @@ def read_json(req: falcon.Request, *, max_bytes: int) -> Any:
             title="Unsupported media type",
             description=f"send application/json, not {content_type or 'no content type'!r}",
         )
-    if req.content_length is not None and req.content_length > max_bytes:
-        raise falcon.HTTPContentTooLarge(title="Body too large", description=f"the body exceeds {max_bytes} bytes")
     raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
+        _drain(req)
         raise falcon.HTTPContentTooLarge(title="Body too large", description=f"the body exceeds {max_bytes} bytes")
     if not raw:
         raise bad_request("the body is empty; send a JSON event")
@@ -49,6 +48,18 @@ def read_json(req: falcon.Request, *, max_bytes: int) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise bad_request(f"the body is not valid JSON: {e}") from None
+
+
+#: Past this many bytes an oversize body is not read to its end: the connection is just closed.
+DRAIN_LIMIT = 16 * 1024 * 1024
+
+
+def _drain(req: falcon.Request) -> None:
+    """Read the rest of an oversize body, so the client is sending nothing when the 413 arrives
+    (otherwise it may see a reset instead of the answer)."""
+    left = DRAIN_LIMIT
+    while left > 0 and (chunk := req.bounded_stream.read(min(65536, left))):
+        left -= len(chunk)
 
 
 class Ingest:
