@@ -33,7 +33,7 @@ unit: install
 
 bench: install services
 	$(BIN)/python bench/webhook.py
-	$(BIN)/python bench/syslog.py
+	$(BIN)/python bench/receivers.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info .mypy_cache .ruff_cache

@@ -61,9 +61,7 @@ def single_body() -> str:
 
 
 def array_body(size: int) -> str:
-    one = (
-        '{"source":"bench","severity":"low","host":"h-\' .. i .. \'","title":"batch \' .. n .. \'-\' .. r .. \' item \' .. i .. \'"}'
-    )
+    one = '{"source":"bench","severity":"low","host":"h-\' .. i .. \'","title":"batch \' .. n .. \'-\' .. r .. \' item \' .. i .. \'"}'
     return f"(function() local t = {{}} local r = tid .. '-' .. math.random(1000000000) for i = 1, {size} do t[i] = '{one}' end return '[' .. table.concat(t, ',') .. ']' end)()"
 
 
@@ -214,6 +212,7 @@ def main() -> int:
     base, url = database_urls()
     sys.path.insert(0, str(ROOT))
     from tests.services import purge_queues
+
     env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F",
                LOG_LEVEL="WARNING")  # fmt: skip
     modes = ["single", "array"] if args.mode == "both" else [args.mode]
