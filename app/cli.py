@@ -38,7 +38,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.admin_key:
         create_key(role="admin", name="OPSCONDUCTOR_ADMIN_KEY", key=settings.admin_key, actor="release")
-    print("Database schema is up to date.")
+    print("Database schema is up to date.", flush=True)
+    if settings.under_procfile_runner:
+        # honcho stops every process as soon as one exits; Heroku-style hosts run `release`
+        # on its own and need it to exit, so only a local runner keeps it up.
+        import signal
+
+        print("release: staying up under honcho (it would stop the other processes otherwise).", flush=True)
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
     return 0
 
 

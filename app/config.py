@@ -43,6 +43,8 @@ class Settings:
     snmp_communities: tuple[str, ...] = ("public",)
     snmp_v3_users: str = ""
     spool_dir: str = "var/spool"
+    #: Set by honcho for each process it runs (HONCHO_PROCESS_NAME): a local Procfile runner.
+    under_procfile_runner: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -95,4 +97,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         snmp_communities=communities,
         snmp_v3_users=env.get("SNMP_V3_USERS") or "",
         spool_dir=_str(env, "SPOOL_DIR") or "var/spool",
+        under_procfile_runner=bool(env.get("HONCHO_PROCESS_NAME")),
     )

@@ -57,7 +57,9 @@ class TrapReceiver:
         assert self.engine is not None
         trap = self.engine.feed(data, address)
         if trap is not None:
-            self.outbox.put(make_item(id=new_id(), source_type="snmp", received_at=time.time(), payload=trap, source=address[0]))
+            self.outbox.put(
+                make_item(id=new_id(), source_type="snmp", received_at=time.time(), payload=trap, source=address[0])
+            )
 
     def _tick(self) -> None:
         import gevent
