@@ -180,13 +180,16 @@ class Alertmanager:
                   "truncatedAlerts")  # fmt: skip
     source_type = "alertmanager"
 
-    def split(self, body: Any) -> list[dict[str, Any]]:
-        body = _obj(body, "body")
+    def _check_group(self, body: dict[str, Any]) -> None:
         if str(body.get("version")) != "4":
             raise _fail('only webhook version "4" is understood', "version")
+
+    def split(self, body: Any) -> list[dict[str, Any]]:
+        body = _obj(body, "body")
+        self._check_group(body)
         alerts = body.get("alerts")
         if not isinstance(alerts, list) or not alerts:
-            raise _fail("alerts must be a non-empty list", "alerts")
+            raise _fail(f"alerts must be a non-empty list ({self.source_type} webhook)", "alerts")
         group = {k: body.get(k) for k in self.GROUP_KEYS if k in body}
         items = []
         for i, alert in enumerate(alerts):
@@ -251,17 +254,8 @@ class Grafana(Alertmanager):
     GROUP_KEYS: tuple[str, ...] = (*Alertmanager.GROUP_KEYS, "orgId", "title", "state", "message")
     source_type = "grafana"
 
-    def split(self, body: Any) -> list[dict[str, Any]]:
-        body = _obj(body, "body")
-        alerts = body.get("alerts")
-        if not isinstance(alerts, list) or not alerts:
-            raise _fail("alerts must be a non-empty list (Grafana unified alerting webhook)", "alerts")
-        group = {k: body.get(k) for k in self.GROUP_KEYS if k in body}
-        items = []
-        for i, alert in enumerate(alerts):
-            self._check(alert, f"alerts[{i}].")
-            items.append({"alert": alert, "group": group})
-        return items
+    def _check_group(self, body: dict[str, Any]) -> None:
+        """Grafana's own ``version`` ("1") is not Alertmanager's: nothing to check at group level."""
 
     def normalize(self, item: dict[str, Any], *, received_at: datetime) -> dict[str, Any]:
         event = super().normalize(item, received_at=received_at)
