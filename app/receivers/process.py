@@ -50,6 +50,26 @@ def make_receivers(settings: Settings, outbox: Outbox, names: tuple[str, ...]) -
     return receivers
 
 
+#: Seconds between the counters a receiver logs (only when they changed).
+STATS_EVERY_S = 60.0
+
+
+def log_stats(name: str, outbox: Outbox, receivers: list[Any]) -> None:
+    """Every minute, the counters that tell an operator whether anything is being dropped."""
+    import gevent
+
+    last: dict[str, int] = {}
+    while True:
+        gevent.sleep(STATS_EVERY_S)
+        stats = dict(outbox.stats)
+        for receiver in receivers:
+            stats.update(getattr(receiver, "stats", None) or getattr(getattr(receiver, "engine", None), "stats", None) or {})
+        if stats != last:
+            dropped = stats.get("dropped_full", 0) + stats.get("oversize", 0)
+            (logger.warning if dropped else logger.info)("%s counters: %s", name, stats)
+            last = stats
+
+
 def serve(name: str) -> int:
     """Run receiver ``name`` (``syslog`` or ``snmptrap``) until SIGTERM or SIGINT."""
     import gevent
@@ -64,6 +84,7 @@ def serve(name: str) -> int:
     for receiver in receivers:
         receiver.start()
     publisher = gevent.spawn(outbox.run)
+    stats = gevent.spawn(log_stats, name, outbox, receivers)
     stop = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, stop.set)
@@ -71,6 +92,7 @@ def serve(name: str) -> int:
     logger.info("Stopping %s: closing listeners, publishing or spooling what is buffered.", name)
     for receiver in receivers:
         receiver.stop()
+    stats.kill()
     outbox.stop(runner=publisher)
     logger.info("%s stopped: %s", name, outbox.stats)
     return 0
