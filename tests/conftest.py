@@ -72,9 +72,11 @@ def stub_broker(settings) -> Iterator[StubBroker]:
     broker = setup_broker(settings, allow_in_process=True)
     runtime._settings = settings
     import app.actors.correlator as correlator
+    import app.actors.decider as decider
+    import app.actors.evaluator as evaluator
     import app.actors.normalizer as normalizer
 
-    for module in (correlator, normalizer):
+    for module in (correlator, decider, evaluator, normalizer):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, dramatiq.Actor):

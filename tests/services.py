@@ -18,7 +18,7 @@ BASE_DATABASE_URL = os.environ.get("DATABASE_URL") or "postgresql://postgres@127
 TEST_DATABASE = "opsconductor_test"
 
 #: Queues the tests purge before they run.
-QUEUES = ("normalize", "correlate")
+QUEUES = ("normalize", "correlate", "evaluate", "decide")
 
 
 def under_ci() -> bool:

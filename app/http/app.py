@@ -18,6 +18,7 @@ from .openapi import OpenApi
 from .resources.events import Analytics, Event, Events, RawEvents
 from .resources.health import Check, Health, Ready
 from .resources.ingest import Ingest, PagerDutyEnqueue
+from .resources.rules import Trigger, Triggers
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/events/analytics", Analytics())
     app.add_route("/api/v1/events/{event_id}", Event())
     app.add_route("/api/v1/raw-events", RawEvents())
+    triggers = Trigger(max_body_bytes=deps.max_body_bytes)
+    app.add_route("/api/v1/rules/triggers", Triggers(max_body_bytes=deps.max_body_bytes))
+    app.add_route("/api/v1/rules/triggers/{rule_id:int}", triggers)
+    app.add_route("/api/v1/rules/triggers/{rule_id:int}/test", triggers, suffix="test")
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .autonomous import ActionDefinition, DecisionLog, LearningData
 from .events import EventCorrelation, EventFingerprint, EventPattern, ProcessedEvent, RawEvent
 from .ops import ApiKey, AuditLog
-from .rules import ResponseTemplate, RuleExecution, TriggerRule
+from .rules import ResponseTemplate, RuleExecution, RuleMatch, TriggerRule
 
 #: Every model, in creation order.
 ALL_MODELS = [
@@ -15,6 +15,7 @@ ALL_MODELS = [
     EventCorrelation,
     EventPattern,
     TriggerRule,
+    RuleMatch,
     ResponseTemplate,
     RuleExecution,
     ActionDefinition,
@@ -38,5 +39,6 @@ __all__ = [
     "RawEvent",
     "ResponseTemplate",
     "RuleExecution",
+    "RuleMatch",
     "TriggerRule",
 ]

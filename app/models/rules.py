@@ -20,10 +20,31 @@ class TriggerRule(BaseModel):
     created_by = peewee.IntegerField(null=True)
     created_at = TimestampField(default=_now)
     updated_at = TimestampField(default=_now)
+    # Beyond the spec's columns: the rule semantics of the trigger-rule API.
+    threshold_count = peewee.IntegerField(null=True)
+    cooldown_minutes = peewee.IntegerField(null=True)
+    schedule = JSONField(null=True)
+    response_template_id = peewee.BigIntegerField(null=True)
+    #: Last firing; evaluators lock the rule's row to read and move it, so limits hold across processes.
+    last_fired_at = TimestampField(null=True)
 
     class Meta:
         schema = "rules"
         table_name = "trigger_rules"
+
+
+class RuleMatch(BaseModel):
+    """An event that matched a rule's condition (for thresholds in a window); idempotent per event."""
+
+    rule_id = peewee.BigIntegerField()
+    event_id = peewee.UUIDField()
+    matched_at = TimestampField()
+
+    class Meta:
+        schema = "rules"
+        table_name = "rule_matches"
+        primary_key = peewee.CompositeKey("rule_id", "event_id")
+        indexes = ((("rule_id", "matched_at"), False),)
 
 
 class ResponseTemplate(BaseModel):
@@ -55,7 +76,11 @@ class RuleExecution(BaseModel):
     error_message = peewee.TextField(null=True)
     human_feedback = peewee.CharField(max_length=20, null=True)
     feedback_notes = peewee.TextField(null=True)
+    #: When the rule fired: the triggering event's arrival, so limits replay the same over history.
+    fired_at = TimestampField(null=True)
 
     class Meta:
         schema = "rules"
         table_name = "rule_executions"
+        # A redelivered batch never fires a rule twice for the same event.
+        indexes = ((("trigger_rule_id", "triggering_event_id"), True), (("trigger_rule_id", "fired_at"), False))

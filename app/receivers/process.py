@@ -63,7 +63,9 @@ def log_stats(name: str, outbox: Outbox, receivers: list[Any]) -> None:
         gevent.sleep(STATS_EVERY_S)
         stats = dict(outbox.stats)
         for receiver in receivers:
-            stats.update(getattr(receiver, "stats", None) or getattr(getattr(receiver, "engine", None), "stats", None) or {})
+            stats.update(
+                getattr(receiver, "stats", None) or getattr(getattr(receiver, "engine", None), "stats", None) or {}
+            )
         if stats != last:
             dropped = stats.get("dropped_full", 0) + stats.get("oversize", 0)
             (logger.warning if dropped else logger.info)("%s counters: %s", name, stats)

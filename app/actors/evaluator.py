@@ -1,0 +1,31 @@
+"""The ``evaluate`` actor: every active trigger rule against each batch of events, one firing per message to ``decide``."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from ..errors import InvalidMessage
+from ..rules.evaluation import RuleCache
+from ..rules.evaluation import evaluate as evaluate_rules
+from .decider import decide
+
+logger = logging.getLogger(__name__)
+
+#: Compiled rules of this worker process, refreshed when rules change.
+_rules = RuleCache()
+
+
+@dramatiq.actor(queue_name="evaluate", throws=(InvalidMessage,), time_limit=300_000)
+def evaluate(event_ids: list[str]) -> None:
+    """Record each rule that fires (``rules.rule_executions``, pending) and send it to the decider.
+
+    A redelivered batch fires nothing twice (one firing per rule and event); a firing
+    whose send to ``decide`` was lost is sent again on redelivery.
+    """
+    if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
+        raise InvalidMessage("an evaluate message carries a list of event ids")
+    for firing in evaluate_rules(event_ids, cache=_rules):
+        logger.info("Rule %r fired for event %r (execution %r).", firing.rule_id, firing.event_id, firing.execution_id)
+        decide.send(firing.execution_id)

@@ -1,0 +1,255 @@
+"""Evaluating trigger rules against stored events: live (with limits settled in the database)
+and as a replay over history (``/test`` and the estimated trigger rate), with no side effects.
+
+Every limit is measured on event time (arrival at the edge): a backlog does not change what
+fires, and a replay over history gives what the live evaluator gave.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import peewee
+
+from ..db import in_transaction, is_postgres
+from ..events.query import event_json
+from ..models import ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
+from .triggers import TriggerSpec, parse_trigger, should_fire
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between checks whether rules changed (each evaluator compiles them once per change).
+REFRESH_S = 2.0
+#: Events a replay looks at, at most.
+REPLAY_LIMIT = 200_000
+
+
+def body_of(row: TriggerRule) -> dict[str, Any]:
+    """A rule as the API shows it (the spec's field names)."""
+    return {
+        "rule_id": row.id,
+        "name": row.rule_name,
+        "description": row.rule_description,
+        "conditions": row.event_conditions,
+        "time_window_minutes": row.time_window_minutes,
+        "threshold_count": row.threshold_count,
+        "max_triggers_per_hour": row.max_triggers_per_hour,
+        "cooldown_minutes": row.cooldown_minutes,
+        "active": row.active,
+        "schedule": row.schedule,
+        "response_template_id": row.response_template_id,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+        "last_fired_at": row.last_fired_at.isoformat() if row.last_fired_at else None,
+    }
+
+
+def columns_of(spec: TriggerSpec) -> dict[str, Any]:
+    return {
+        "rule_name": spec.name,
+        "rule_description": spec.description,
+        "event_conditions": spec.conditions,
+        "time_window_minutes": spec.time_window_minutes,
+        "threshold_count": spec.threshold_count,
+        "max_triggers_per_hour": spec.max_triggers_per_hour,
+        "cooldown_minutes": spec.cooldown_minutes,
+        "active": spec.active,
+        "schedule": spec.schedule_spec,
+        "response_template_id": spec.response_template_id,
+    }
+
+
+class RuleCache:
+    """Active rules, compiled once per change (checked every :data:`REFRESH_S`)."""
+
+    def __init__(self) -> None:
+        self._signature: tuple[Any, ...] | None = None
+        self._rules: list[tuple[int, TriggerSpec]] = []
+        self._checked = 0.0
+
+    def rules(self) -> list[tuple[int, TriggerSpec]]:
+        now = time.monotonic()
+        if now - self._checked < REFRESH_S and self._signature is not None:
+            return self._rules
+        self._checked = now
+
+        def signature() -> tuple[Any, ...]:
+            row = (
+                TriggerRule.select(peewee.fn.COUNT(TriggerRule.id), peewee.fn.MAX(TriggerRule.updated_at))
+                .tuples()
+                .get()
+            )
+            return tuple(row)  # type: ignore[arg-type]
+
+        sig = in_transaction(signature)
+        if sig != self._signature:
+            rows = in_transaction(lambda: list(TriggerRule.select().where(TriggerRule.active).order_by(TriggerRule.id)))
+            compiled = []
+            for row in rows:
+                try:
+                    compiled.append((row.id, parse_trigger(body_of(row))))
+                except Exception as e:  # noqa: BLE001 - a rule stored before a validation change must not stop the others
+                    logger.error("Trigger rule %r cannot be compiled: %s", row.id, e)
+            self._rules, self._signature = compiled, sig
+            logger.info("Compiled %d active trigger rules.", len(compiled))
+        return self._rules
+
+
+@dataclass
+class Firing:
+    rule_id: int
+    execution_id: int
+    event_id: str
+
+
+def _attempt(rule_id: int, spec: TriggerSpec, event: dict[str, Any], at: datetime) -> Firing | None:
+    """Fire ``rule_id`` for ``event`` if its limits allow; one transaction, the rule's row locked."""
+    query = TriggerRule.select().where(TriggerRule.id == rule_id)
+    row = (query.for_update() if is_postgres() else query).first()
+    if row is None or not row.active:
+        return None
+    if (
+        RuleExecution.select()
+        .where((RuleExecution.trigger_rule_id == rule_id) & (RuleExecution.triggering_event_id == event["id"]))
+        .exists()
+    ):
+        return None  # redelivered: this event already fired this rule
+    matches = 1
+    if spec.threshold_count and spec.time_window_minutes:
+        RuleMatch.insert(rule_id=rule_id, event_id=event["id"], matched_at=at).on_conflict_ignore().execute()
+        since = at - timedelta(minutes=spec.time_window_minutes)
+        matches = (
+            RuleMatch.select()
+            .where((RuleMatch.rule_id == rule_id) & (RuleMatch.matched_at > since) & (RuleMatch.matched_at <= at))
+            .count()
+        )
+    fired_last_hour = (
+        RuleExecution.select()
+        .where(
+            (RuleExecution.trigger_rule_id == rule_id)
+            & (RuleExecution.fired_at > at - timedelta(hours=1))
+            & (RuleExecution.fired_at <= at)
+        )
+        .count()
+    )
+    fire, why = should_fire(
+        spec, at=at, matches_in_window=matches, last_fired_at=row.last_fired_at, fired_last_hour=fired_last_hour
+    )
+    if not fire:
+        logger.debug("Rule %r matched event %r but did not fire: %s.", rule_id, event["id"], why)
+        return None
+    execution = RuleExecution.create(
+        trigger_rule_id=rule_id,
+        response_template_id=spec.response_template_id,
+        triggering_event_id=event["id"],
+        execution_status="pending",
+        fired_at=at,
+        execution_result={"matches_in_window": matches, "rule": spec.name},
+    )
+    TriggerRule.update(last_fired_at=at).where(TriggerRule.id == rule_id).execute()
+    return Firing(rule_id, execution.id, event["id"])
+
+
+def load_events(event_ids: list[str]) -> list[dict[str, Any]]:
+    def work() -> list[dict[str, Any]]:
+        rows = ProcessedEvent.select().where(ProcessedEvent.id.in_(event_ids)).order_by(ProcessedEvent.received_at)
+        return [event_json(r) for r in rows]
+
+    return in_transaction(work)
+
+
+def _time(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["received_at"].replace("Z", "+00:00"))
+
+
+def evaluate(event_ids: list[str], *, cache: RuleCache) -> list[Firing]:
+    """Evaluate every active rule against the stored events ``event_ids``; record and return the firings."""
+    rules = cache.rules()
+    if not rules or not event_ids:
+        return []
+    events = load_events(event_ids)
+    firings = []
+    for rule_id, spec in rules:
+        for event in events:
+            if spec.matches(event):
+                firing = in_transaction(partial(_attempt, rule_id, spec, event, _time(event)))
+                if firing is not None:
+                    firings.append(firing)
+    return firings
+
+
+def replay(spec: TriggerSpec, *, start: datetime, end: datetime) -> dict[str, Any]:
+    """What ``spec`` would have fired over stored events in [start, end] — read only."""
+
+    def load() -> list[dict[str, Any]]:
+        rows = (
+            ProcessedEvent.select()
+            .where((ProcessedEvent.received_at >= start) & (ProcessedEvent.received_at <= end))
+            .order_by(ProcessedEvent.received_at)
+            .limit(REPLAY_LIMIT)
+        )
+        return [event_json(r) for r in rows]
+
+    events = in_transaction(load)
+    window = timedelta(minutes=spec.time_window_minutes or 0)
+    matched: deque[datetime] = deque()
+    fired: deque[datetime] = deque()
+    last: datetime | None = None
+    firings, matches = [], 0
+    for event in events:
+        if not spec.matches(event):
+            continue
+        matches += 1
+        at = _time(event)
+        matched.append(at)
+        while matched and window and matched[0] <= at - window:
+            matched.popleft()
+        while fired and fired[0] <= at - timedelta(hours=1):
+            fired.popleft()
+        ok, _why = should_fire(
+            spec, at=at, matches_in_window=len(matched), last_fired_at=last, fired_last_hour=len(fired)
+        )
+        if ok:
+            fired.append(at)
+            last = at
+            firings.append(
+                {
+                    "event_id": event["id"],
+                    "fired_at": event["received_at"],
+                    "title": event["title"],
+                    "host": event["host"],
+                }
+            )
+    return {"events_examined": len(events), "truncated": len(events) == REPLAY_LIMIT, "matched": matches,
+            "fired": len(firings), "firings": firings[:1000]}  # fmt: skip
+
+
+def estimated_trigger_rate(spec: TriggerSpec, *, now: datetime) -> str:
+    """Replay the last 7 days; say so when there is too little history to tell."""
+    start = now - timedelta(days=7)
+    result = replay(spec, start=start, end=now)
+
+    def first() -> datetime | None:
+        row = (
+            ProcessedEvent.select(ProcessedEvent.received_at)
+            .where(ProcessedEvent.received_at >= start)
+            .order_by(ProcessedEvent.received_at)
+            .first()
+        )
+        return row.received_at if row else None
+
+    oldest = in_transaction(first)
+    if oldest is None:
+        return "unknown: no events stored in the last 7 days"
+    span_days = max((now - oldest).total_seconds() / 86400, 1 / 24)
+    per_day = result["fired"] / span_days
+    note = "" if span_days >= 1 else f" (from only {span_days * 24:.1f} h of history)"
+    if per_day >= 1:
+        return f"about {per_day:.0f} per day{note}"
+    return f"about {per_day * 7:.1f} per week{note}"
