@@ -144,7 +144,7 @@ def main() -> int:
     subprocess.run(
         [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True
     )
-    workers = [start_worker(env, queues=("normalize", "correlate")) for _ in range(args.normalizers)]
+    workers = [start_worker(env) for _ in range(args.normalizers)]
     syslog = Process("syslog", [sys.executable, "-m", "app.receivers.syslog"], env)
     traps = Process("snmptrap", [sys.executable, "-m", "app.receivers.snmp"], env)
     try:
