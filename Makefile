@@ -1,39 +1,101 @@
-# OpsConductor Event Engine — the two commands are `make run` and `make test`.
+# OpsConductor Event Engine. The two commands: `make run` and `make test`.
+#
+#   make install   .venv/ with the product and its dev tools (again only when setup.cfg changes)
+#   make run       the all-in-one embedded mode (SQLite under ./var, in-process broker)
+#   make test      RabbitMQ + PostgreSQL (started if needed), ruff, mypy, pytest
+#   make lint      ruff and mypy only
+#   make bench     the webhook benchmark on the real stack (bench-receivers: syslog/SNMP)
+#   make clean     remove .venv/ and build/lint caches (keeps ./var: the embedded database)
+#   make distclean clean, and remove ./var (stops a private test PostgreSQL in var/pgdata first)
+#
+# Variables: PYTHON (the interpreter for the venv, >= 3.11; default python3),
+# PYTEST_ARGS (e.g. make test PYTEST_ARGS='-k syslog -x'), RUN_ARGS, BENCH_ARGS.
+# RABBITMQ_URL, DATABASE_URL, CI and every other environment variable pass through.
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := help
+
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SERVICES_ENV := var/test-services.env
+ENSURE_SERVICES := bash scripts/ensure-services.sh
 
-.PHONY: install run test lint unit bench clean services
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: help install run test services lint bench bench-receivers clean distclean
+
+help:
+	@sed -n 's/^#   //p' Makefile
 
 install: $(STAMP)
 
-# Re-install only when the package metadata changed.
+# A venv with a working Python >= 3.11, made from $(PYTHON) when missing or broken; then pip and
+# the project, editable, with the dev extras. The stamp makes a second run a no-op until the
+# package metadata changes.
 $(STAMP): setup.cfg pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@if ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	  if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	    echo "make install: Python >= 3.11 is needed; '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing)." >&2; \
+	    echo "make install: run e.g. 'make install PYTHON=python3.12'." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "make install: creating $(VENV) with $$($(PYTHON) --version 2>&1)"; \
+	  if ! $(PYTHON) -m venv --clear $(VENV); then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "make install: installing Debian package python3-venv"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null 2>&1 \
+	        || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 \
+	             && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null; }; \
+	      $(PYTHON) -m venv --clear $(VENV); \
+	    else \
+	      echo "make install: '$(PYTHON) -m venv' failed (Debian/Ubuntu: install python3-venv)." >&2; \
+	      exit 1; \
+	    fi; \
+	  fi; \
+	fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 run: install
-	exec $(BIN)/opsconductor run
+	exec $(BIN)/opsconductor run $(RUN_ARGS)
 
+# Starts what is missing and writes the URLs the tests use to $(SERVICES_ENV).
 services: install
-	scripts/ensure-services.sh
+	@$(ENSURE_SERVICES) --env-file $(SERVICES_ENV)
 
 lint: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy app
 
-test: install services lint
-	$(BIN)/pytest -p no:cacheprovider
+# Sequenced in one recipe (not as prerequisites) so that `make -j` keeps the order:
+# services, ruff, mypy, then pytest with the URLs ensure-services settled on.
+test: install
+	@$(ENSURE_SERVICES) --env-file $(SERVICES_ENV)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy app
+	. ./$(SERVICES_ENV) && exec $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-unit: install
-	$(BIN)/pytest -p no:cacheprovider tests/unit
+bench: install
+	@$(ENSURE_SERVICES) --bench --env-file $(SERVICES_ENV)
+	. ./$(SERVICES_ENV) && exec $(BIN)/python bench/webhook.py $(BENCH_ARGS)
 
-bench: install services
-	$(BIN)/python bench/webhook.py
-	$(BIN)/python bench/receivers.py
+bench-receivers: install
+	@$(ENSURE_SERVICES) --bench --env-file $(SERVICES_ENV)
+	. ./$(SERVICES_ENV) && exec $(BIN)/python bench/receivers.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache build dist $(SERVICES_ENV)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Stops the private PostgreSQL cluster ensure-services may have created in var/pgdata first.
+distclean: clean
+	@if [ -f var/pgdata/postmaster.pid ]; then \
+	  pg_ctl=$$(command -v pg_ctl || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n 1); \
+	  if [ -n "$$pg_ctl" ]; then "$$pg_ctl" -D var/pgdata -m fast stop || true; fi; \
+	fi
+	rm -rf var

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2012 # ls | sort -V over Debian's PostgreSQL version directories
 # Make sure the tests have a real RabbitMQ and a real PostgreSQL, and the real senders they drive
 # (net-snmp's snmptrap/snmpinform, logger).
 #
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --env-file) ENV_FILE=${2:?--env-file needs a path}; shift 2 ;;
     --env-file=*) ENV_FILE=${1#*=}; shift ;;
     --bench) BENCH=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; exit 0 ;;
     *) echo "ensure-services: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +39,7 @@ RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}
 DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}
 VENV_PY=.venv/bin/python
 PGDATA_PRIVATE=var/pgdata
+PG_CONF_ROOT=${PG_CONF_ROOT:-/etc/postgresql} # Debian's cluster configuration
 STRICT=0
 case ${CI:-} in 1|true|TRUE|True|yes) STRICT=1 ;; esac
 
@@ -78,6 +80,7 @@ with_timeout() { # seconds command...
 }
 
 tcp_open() { # host port
+  # shellcheck disable=SC2016 # $0/$1 expand in the inner shell
   with_timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
 }
 
@@ -167,7 +170,13 @@ apt_install() { # package...
 }
 
 # --- RabbitMQ ---------------------------------------------------------------------------------
-rabbit_node_running() { have rabbitmqctl && with_timeout 30 rabbitmqctl -q status >/dev/null 2>&1; }
+rabbit_short_name() { local n=${RABBITMQ_NODENAME:-rabbit}; printf '%s' "${n%%@*}"; }
+
+# Is the local node up (even with its rabbit application stopped)? Asks the node, then epmd.
+rabbit_node_running() {
+  if have rabbitmq-diagnostics && with_timeout 30 rabbitmq-diagnostics -q ping >/dev/null 2>&1; then return 0; fi
+  have epmd && epmd -names 2>/dev/null | grep -q "^name $(rabbit_short_name) at "
+}
 
 start_rabbitmq() { # host port
   if ! have rabbitmq-server; then
@@ -183,8 +192,9 @@ start_rabbitmq() { # host port
     fi
   fi
   if rabbit_node_running; then
-    say "  the local RabbitMQ node is already running, but it does not answer at $1:$2"
-    say "  (it listens on other ports: rabbitmq-diagnostics listeners; or fix RABBITMQ_URL)"
+    say "  the local RabbitMQ node is already running, but nothing answers at $1:$2"
+    say "  (its AMQP listener is on another port, or its application is stopped: see"
+    say "  rabbitmq-diagnostics listeners / rabbitmqctl status; or fix RABBITMQ_URL)"
     return 1
   fi
   say "  starting the local RabbitMQ node: rabbitmq-server -detached"
@@ -255,7 +265,7 @@ start_debian_cluster() { # host port
   line=$(pg_clusters | awk -v p="$want" '$3 == p' | head -n 1)
   if [ -z "$line" ]; then
     # No cluster on that port: the newest version's main cluster, as Debian sets it up.
-    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    version=$(ls "$PG_CONF_ROOT" 2>/dev/null | sort -V | tail -n 1)
     [ -n "$version" ] && line=$(pg_clusters | awk -v v="$version" '$1 == v && $2 == "main"' | head -n 1)
   fi
   if [ -z "$line" ]; then
@@ -267,13 +277,16 @@ start_debian_cluster() { # host port
     PG_OURS=1
     line="$version main $want down"
   fi
-  set -- $line
-  version=$1 name=$2 port=$3 status=$4
-  if [ "$PG_OURS" = 1 ]; then pg_trust_local "/etc/postgresql/$version/$name/pg_hba.conf"; fi
+  read -r version name port status <<EOF
+$line
+EOF
+  if [ "$PG_OURS" = 1 ]; then pg_trust_local "$PG_CONF_ROOT/$version/$name/pg_hba.conf"; fi
   if [ "$status" = online ]; then
     if [ "$port" = "$want" ]; then
       say "  cluster $version/$name is already running on port $port"
-      [ "$PG_OURS" = 1 ] && pg_ctlcluster --skip-systemctl-redirect "$version" "$name" reload >/dev/null 2>&1 || true
+      if [ "$PG_OURS" = 1 ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$version" "$name" reload >/dev/null 2>&1 || true
+      fi
       return 0
     fi
     say "  cluster $version/$name is already running, on port $port, not $want (fix DATABASE_URL?)"

@@ -1,8 +1,7 @@
 """The ``correlate`` actor: groups stored events into incidents.
 
-Until incident correlation lands it hands the stored events straight on to
-the rule evaluator, so the pipeline normalize → correlate → evaluate → decide
-runs end to end and every queue shows in the RabbitMQ management UI.
+Each batch is correlated in one transaction (see :mod:`app.correlation.store`)
+and then handed on to the rule evaluator.
 """
 
 from __future__ import annotations
@@ -11,13 +10,18 @@ import logging
 
 import dramatiq
 
+from ..correlation.store import correlate_batch
+from ..errors import InvalidMessage
 from .evaluator import evaluate
 
 logger = logging.getLogger(__name__)
 
 
-@dramatiq.actor(queue_name="correlate", time_limit=300_000)
+@dramatiq.actor(queue_name="correlate", throws=(InvalidMessage,), time_limit=300_000)
 def correlate(event_ids: list[str]) -> None:
-    """Receive the ids of stored events and send them on to ``evaluate`` (grouping into incidents comes later)."""
-    logger.debug("Handing %d events on to the rule evaluator.", len(event_ids))
+    """Join each stored event to an incident (or open or close one), then send the batch to ``evaluate``."""
+    if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
+        raise InvalidMessage("a correlate message carries a list of event ids")
+    assigned = correlate_batch(event_ids)
+    logger.debug("Correlated %d of %d events.", len(assigned), len(event_ids))
     evaluate.send(event_ids)

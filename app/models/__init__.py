@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .autonomous import ActionDefinition, DecisionLog, LearningData
-from .events import EventCorrelation, EventFingerprint, EventPattern, ProcessedEvent, RawEvent
+from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .ops import ApiKey, AuditLog
 from .rules import ResponseTemplate, RuleExecution, RuleMatch, TriggerRule
 
@@ -14,6 +14,8 @@ ALL_MODELS = [
     EventFingerprint,
     EventCorrelation,
     EventPattern,
+    Incident,
+    TopologyLink,
     TriggerRule,
     RuleMatch,
     ResponseTemplate,
@@ -34,6 +36,8 @@ __all__ = [
     "EventCorrelation",
     "EventFingerprint",
     "EventPattern",
+    "Incident",
+    "TopologyLink",
     "LearningData",
     "ProcessedEvent",
     "RawEvent",

@@ -114,3 +114,47 @@ class EventPattern(BaseModel):
     class Meta:
         schema = "events"
         table_name = "event_patterns"
+
+
+class Incident(BaseModel):
+    """Events grouped by the correlator; ``id`` is the ``correlation_id`` shown on its events.
+
+    What the correlator needs to match new events (hosts, services, message templates,
+    fingerprints, interface keys) is kept on the row, so matching never reads the events.
+    """
+
+    id = peewee.UUIDField(primary_key=True)
+    status = peewee.CharField(max_length=20, index=True)  # open | flapping | closed
+    title = peewee.CharField(max_length=500)
+    root_event_id = peewee.UUIDField()
+    root_fingerprint = peewee.CharField(max_length=128, index=True)
+    severity = peewee.CharField(max_length=20)
+    severity_score = peewee.DoubleField(default=0.0)
+    event_count = peewee.IntegerField(default=1)
+    hosts = JSONField(default=list)
+    services = JSONField(default=list)
+    templates = JSONField(default=list)
+    fingerprints = JSONField(default=list)
+    link_keys = JSONField(default=list)
+    opened_at = TimestampField()
+    last_event_at = TimestampField(index=True)
+    closed_at = TimestampField(null=True)
+    closed_by_event_id = peewee.UUIDField(null=True)
+
+    class Meta:
+        schema = "events"
+        table_name = "incidents"
+
+
+class TopologyLink(BaseModel):
+    """Operator-declared dependency: host -> upstream device, or service -> host; and asset criticality."""
+
+    kind = peewee.CharField(max_length=20)  # host | service
+    node = peewee.CharField(max_length=255)
+    upstream = peewee.CharField(max_length=255, null=True)
+    criticality = peewee.CharField(max_length=20, null=True)
+
+    class Meta:
+        schema = "events"
+        table_name = "topology"
+        indexes = ((("kind", "node"), True),)

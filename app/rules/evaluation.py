@@ -17,6 +17,7 @@ from typing import Any
 
 import peewee
 
+from ..correlation.store import flapping_incidents
 from ..db import in_transaction, is_postgres
 from ..events.query import event_json
 from ..models import ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
@@ -174,6 +175,9 @@ def evaluate(event_ids: list[str], *, cache: RuleCache) -> list[Firing]:
     if not rules or not event_ids:
         return []
     events = load_events(event_ids)
+    # A flapping incident's events do not re-trigger rules until it settles.
+    flapping = in_transaction(lambda: flapping_incidents([e["correlation_id"] for e in events]))
+    events = [e for e in events if e["correlation_id"] not in flapping]
     firings = []
     for rule_id, spec in rules:
         for event in events:

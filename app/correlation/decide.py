@@ -1,0 +1,180 @@
+"""Which open incident an event joins, and why — or that it opens one, or closes one.
+
+Kinds (``events.event_correlations.correlation_type``):
+
+- ``causal``: the event's host (or its service's host) depends on an upstream device
+  (``/api/v1/topology``) that is part of an open incident within the time window;
+- ``time_based``: an open incident on the same host within the time window (15 min);
+- ``host_based`` / ``service_based``: the same host / service within the look-back (1 h);
+- ``pattern_based``: a message of the same template (similarity ≥ 0.8) within the window;
+- ``resolution``: a resolution event closes the incident of the problem it resolves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .templates import similarity, template
+
+SEVERITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25, "info": 0.1}
+CRITICALITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
+
+
+@dataclass(kw_only=True)
+class Settings:
+    window: timedelta = timedelta(minutes=15)
+    lookback: timedelta = timedelta(hours=1)
+    similarity: float = 0.8
+    #: A problem that resolves and returns more than this many times within flap_window is flapping.
+    flap_changes: int = 3
+    flap_window: timedelta = timedelta(minutes=30)
+
+
+@dataclass
+class Topology:
+    """Operator-declared dependencies: host -> upstream device, service -> host; criticality of assets."""
+
+    upstream: dict[str, str] = field(default_factory=dict)
+    service_host: dict[str, str] = field(default_factory=dict)
+    criticality: dict[str, str] = field(default_factory=dict)
+
+    def upstreams_of(self, host: str | None, service: str | None) -> list[str]:
+        """Every device above the event's host (or its service's host), nearest first."""
+        node = host or (self.service_host.get(service) if service else None)
+        seen: list[str] = []
+        while node and node in self.upstream and self.upstream[node] not in seen:
+            node = self.upstream[node]
+            seen.append(node)
+        return seen
+
+    def dependents_of(self, device: str) -> set[str]:
+        """Every host below ``device`` (transitively)."""
+        below = {h for h, up in self.upstream.items() if up == device}
+        frontier = set(below)
+        while frontier:
+            frontier = {h for h, up in self.upstream.items() if up in frontier} - below
+            below |= frontier
+        return below
+
+
+@dataclass
+class OpenIncident:
+    id: str
+    hosts: set[str]
+    services: set[str]
+    templates: list[tuple[str, ...]]
+    fingerprints: set[str]
+    last_event_at: datetime
+    root_host: str | None = None
+    link_keys: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Decision:
+    kind: str  # the correlation type, or "new" / "resolution" / "none"
+    incident: OpenIncident | None
+    score: float
+    reason: str
+
+
+def link_key(event: dict[str, Any]) -> str | None:
+    """linkDown/linkUp of one interface of one device share this key."""
+    meta = event.get("metadata") or {}
+    if meta.get("trap_name") in ("linkDown", "linkUp") and meta.get("ifIndex") is not None:
+        return f"{event.get('host')}#{meta['ifIndex']}"
+    return None
+
+
+def resolves(event: dict[str, Any]) -> bool:
+    return (
+        bool((event.get("metadata") or {}).get("resolution"))
+        or (event.get("metadata") or {}).get("trap_name") == "linkUp"
+    )
+
+
+def problem_fingerprint(event: dict[str, Any]) -> str:
+    return str(event.get("fingerprint") or "").removesuffix(":resolved")
+
+
+def _resolution(event: dict[str, Any], incidents: list[OpenIncident]) -> Decision:
+    key, fp = link_key(event), problem_fingerprint(event)
+    for inc in incidents:
+        if (key and key in inc.link_keys) or (fp and fp in inc.fingerprints):
+            return Decision("resolution", inc, 1.0, f"{event.get('title')} resolves the incident's problem")
+    return Decision("none", None, 0.0, "a resolution with no open problem")
+
+
+def _causal(host: str | None, service: str | None, recent: list[OpenIncident], topology: Topology) -> Decision | None:
+    for device in topology.upstreams_of(host, service):
+        for inc in recent:
+            if device in inc.hosts:
+                return Decision("causal", inc, 0.9, f"{host or service} depends on {device}, which has an open problem")
+    return None
+
+
+def _same_host(
+    host: str, at: datetime, recent: list[OpenIncident], incidents: list[OpenIncident], topology: Topology
+) -> Decision | None:
+    for inc in recent:
+        if host in inc.hosts:
+            minutes = max(1, int((at - inc.last_event_at).total_seconds() // 60) + 1)
+            return Decision("time_based", inc, 0.85, f"Events occurred within {minutes} minutes on same host")
+    # the event is on an upstream device: its dependents' incident joins it, as their cause
+    below = topology.dependents_of(host)
+    for inc in recent:
+        if inc.hosts & below:
+            return Decision("causal", inc, 0.9, f"{host} is upstream of {', '.join(sorted(inc.hosts & below)[:3])}")
+    for inc in incidents:
+        if host in inc.hosts:
+            return Decision("host_based", inc, 0.7, "Same host within the last hour")
+    return None
+
+
+def _same_pattern(event: dict[str, Any], recent: list[OpenIncident], cfg: Settings) -> Decision | None:
+    tpl = template(str(event.get("title") or ""))
+    for inc in recent:
+        best = max((similarity(tpl, t) for t in inc.templates), default=0.0)
+        if best >= cfg.similarity:
+            return Decision(
+                "pattern_based", inc, round(best, 2), f"Message matches the incident's pattern ({best:.0%} similar)"
+            )
+    return None
+
+
+def choose(
+    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], topology: Topology, cfg: Settings
+) -> Decision:
+    """Decide for one event, against the open incidents (most recent first)."""
+    if resolves(event):
+        return _resolution(event, incidents)
+    host, service = event.get("host"), event.get("service")
+    recent = [i for i in incidents if at - i.last_event_at <= cfg.window]
+    decision = _causal(host, service, recent, topology)
+    if decision is None and host:
+        decision = _same_host(host, at, recent, incidents, topology)
+    if decision is None and service:
+        decision = next(
+            (
+                Decision("service_based", i, 0.6, "Same service within the last hour")
+                for i in incidents
+                if service in i.services
+            ),
+            None,
+        )
+    return (
+        decision
+        or _same_pattern(event, recent, cfg)
+        or Decision("new", None, 1.0, "no open incident relates to this event")
+    )
+
+
+def severity_score(severities: list[str], size: int, criticality: str | None) -> float:
+    """0..1 from the worst severity, the incident's size and the asset's criticality."""
+    import math
+
+    worst = max((SEVERITY_WEIGHT.get(s, 0.1) for s in severities), default=0.1)
+    size_part = min(1.0, math.log10(1 + size) / 2)
+    crit = CRITICALITY_WEIGHT.get(criticality or "medium", 0.5)
+    return round(min(1.0, 0.6 * worst + 0.2 * size_part + 0.2 * crit), 2)

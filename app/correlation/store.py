@@ -1,0 +1,205 @@
+"""The correlator's storage side: load open incidents and topology, apply decisions, record why.
+
+One batch is one transaction. On PostgreSQL the transaction first takes an
+advisory lock, so correlator processes decide one batch at a time and several
+processes give the incidents one would: an event may relate to any open
+incident (by host, service, upstream device or pattern), so no narrower key
+could keep two batches from racing over the same incident.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ..db import database, in_transaction, is_postgres
+from ..events.query import event_json
+from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from .decide import (
+    OpenIncident,
+    Settings,
+    Topology,
+    choose,
+    link_key,
+    problem_fingerprint,
+    severity_score,
+)
+from .templates import template
+
+logger = logging.getLogger(__name__)
+
+#: Advisory lock key of the correlator (any constant; it only needs to be the same in every process).
+LOCK_KEY = 7_271_001
+#: Templates and fingerprints kept per incident for matching.
+KEEP = 50
+_SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+_topology: tuple[float, Topology] | None = None
+
+
+def load_topology(*, max_age_s: float = 10.0) -> Topology:
+    global _topology
+    now = time.monotonic()
+    if _topology is not None and now - _topology[0] < max_age_s:
+        return _topology[1]
+    topology = Topology()
+    for link in TopologyLink.select():
+        if link.kind == "host" and link.upstream:
+            topology.upstream[link.node] = link.upstream
+        elif link.kind == "service" and link.upstream:
+            topology.service_host[link.node] = link.upstream
+        if link.criticality:
+            topology.criticality[link.node] = link.criticality
+    _topology = (now, topology)
+    return topology
+
+
+def _at(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["received_at"].replace("Z", "+00:00"))
+
+
+def _open(row: Incident) -> OpenIncident:
+    inc = OpenIncident(
+        id=str(row.id),
+        hosts=set(row.hosts or []),
+        services=set(row.services or []),
+        templates=[tuple(t) for t in row.templates or []],
+        fingerprints=set(row.fingerprints or []),
+        last_event_at=row.last_event_at,
+        link_keys=set(row.link_keys or []),
+    )
+    inc.row = row  # type: ignore[attr-defined]
+    return inc
+
+
+def _grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, topology: Topology) -> None:
+    if event.get("host"):
+        inc.hosts.add(event["host"])
+    if event.get("service"):
+        inc.services.add(event["service"])
+    tpl = template(str(event.get("title") or ""))
+    if tpl not in inc.templates and len(inc.templates) < KEEP:
+        inc.templates.append(tpl)
+    if len(inc.fingerprints) < KEEP * 4:
+        inc.fingerprints.add(problem_fingerprint(event))
+    if (key := link_key(event)) is not None:
+        inc.link_keys.add(key)
+    inc.last_event_at = max(inc.last_event_at, at)
+    row.hosts, row.services = sorted(inc.hosts), sorted(inc.services)
+    row.templates, row.fingerprints, row.link_keys = (
+        [list(t) for t in inc.templates],
+        sorted(inc.fingerprints),
+        sorted(inc.link_keys),
+    )
+    row.last_event_at = inc.last_event_at
+    if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
+        row.severity = event["severity"]
+    crit = max(
+        (topology.criticality.get(h, "medium") for h in inc.hosts),
+        key=["low", "medium", "high", "critical"].index,
+        default=None,
+    )
+    row.severity_score = severity_score([row.severity], row.event_count, crit)
+
+
+def _new_incident(event: dict[str, Any], at: datetime, cfg: Settings) -> Incident:
+    fingerprint = problem_fingerprint(event)
+    recent_closures = (
+        Incident.select()
+        .where((Incident.root_fingerprint == fingerprint) & (Incident.closed_at >= at - cfg.flap_window))
+        .count()
+    )
+    return Incident(
+        id=uuid.uuid4(),
+        status="flapping" if recent_closures >= cfg.flap_changes else "open",
+        title=str(event.get("title") or event["event_type"])[:500],
+        root_event_id=event["id"],
+        root_fingerprint=fingerprint,
+        severity=event["severity"],
+        event_count=0,
+        hosts=[],
+        services=[],
+        templates=[],
+        fingerprints=[],
+        link_keys=[],
+        opened_at=at,
+        last_event_at=at,
+    )
+
+
+def correlate_batch(event_ids: list[str], *, cfg: Settings | None = None) -> dict[str, str]:
+    """Correlate the stored events ``event_ids``; returns event id -> correlation id (incident).
+
+    Events that already carry a correlation id (a redelivered batch) are left as they are.
+    """
+    cfg = cfg or Settings()
+
+    def work() -> dict[str, str]:
+        if is_postgres():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        rows = ProcessedEvent.select().where(ProcessedEvent.id.in_(event_ids)).order_by(ProcessedEvent.received_at)
+        events = [event_json(r) for r in rows]
+        done = {e["id"]: e["correlation_id"] for e in events if e["correlation_id"]}
+        events = [e for e in events if not e["correlation_id"]]
+        if not events:
+            return done
+        since = _at(events[0]) - cfg.lookback
+        open_rows = (
+            Incident.select()
+            .where(Incident.status.in_(["open", "flapping"]) & (Incident.last_event_at >= since))
+            .order_by(Incident.last_event_at.desc())
+        )
+        incidents = [_open(r) for r in open_rows]
+        topology = load_topology()
+        changed: dict[str, Incident] = {}
+        assigned: dict[str, str] = {}
+        for event in events:
+            at = _at(event)
+            decision = choose(event, at, incidents, topology, cfg)
+            if decision.kind == "none":
+                continue
+            if decision.kind == "new":
+                row = _new_incident(event, at, cfg)
+                inc = _open(row)
+                incidents.insert(0, inc)
+            else:
+                assert decision.incident is not None
+                inc = decision.incident
+                row = inc.row  # type: ignore[attr-defined]
+            row.event_count += 1
+            _grow(row, inc, event, at, topology)
+            if decision.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
+                row.root_event_id, row.title = event["id"], str(event.get("title"))[:500]  # the cause is the root
+            if decision.kind == "resolution":
+                row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
+                incidents.remove(inc)
+            changed[str(row.id)] = row
+            assigned[event["id"]] = str(row.id)
+            if decision.kind != "new":
+                EventCorrelation.create(
+                    correlation_id=row.id, correlation_type=decision.kind, primary_event_id=row.root_event_id,
+                    related_event_ids=[event["id"]], correlation_score=decision.score, correlation_reason=decision.reason,
+                )  # fmt: skip
+        for row in changed.values():
+            row.save(force_insert=not Incident.select().where(Incident.id == row.id).exists())
+        by_incident: dict[str, list[str]] = {}
+        for event_id, incident_id in assigned.items():
+            by_incident.setdefault(incident_id, []).append(event_id)
+        for incident_id, ids in by_incident.items():
+            ProcessedEvent.update(correlation_id=incident_id).where(ProcessedEvent.id.in_(ids)).execute()
+        return {**done, **assigned}
+
+    return in_transaction(work)
+
+
+def flapping_incidents(correlation_ids: list[str]) -> set[str]:
+    """Which of these incidents are flapping (their events must not re-trigger rules)."""
+    ids = [c for c in correlation_ids if c]
+    if not ids:
+        return set()
+    return {
+        str(r.id) for r in Incident.select(Incident.id).where(Incident.id.in_(ids) & (Incident.status == "flapping"))
+    }
+

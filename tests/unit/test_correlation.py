@@ -1,0 +1,168 @@
+"""Correlation into incidents, on both databases: topology causes, resolutions, same host, patterns, flapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.correlation import store as correlation_store
+from app.correlation.decide import Settings
+from app.correlation.store import correlate_batch
+from app.correlation.templates import similarity, template
+from app.events.envelope import make_item
+from app.events.store import store_batch
+from app.ids import new_id
+from app.models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SWITCH = "10.0.0.1"
+
+
+@pytest.fixture(autouse=True)
+def fresh_topology():
+    correlation_store._topology = None
+    yield
+    correlation_store._topology = None
+
+
+def at(seconds: float) -> float:
+    return (T0 + timedelta(seconds=seconds)).timestamp()
+
+
+def webhook(host: str, title: str, t: float, severity: str = "high", service: str | None = None) -> dict:
+    payload = {
+        "source": "x",
+        "host": host,
+        "title": title,
+        "severity": severity,
+        **({"service": service} if service else {}),
+    }
+    return make_item(id=new_id(), source_type="webhook", received_at=at(t), payload=payload)
+
+
+def trap(name_oid: str, t: float, if_index: int = 2) -> dict:
+    payload = {"version": "v2c", "peer": SWITCH, "pdu": "trap", "trap_oid": name_oid,
+               "varbinds": [["1.3.6.1.6.3.1.1.4.1.0", "ObjectIdentifier", name_oid], [f"1.3.6.1.2.1.2.2.1.1.{if_index}", "Integer", if_index]]}  # fmt: skip
+    return make_item(id=new_id(), source_type="snmp", received_at=at(t), payload=payload, source=SWITCH)
+
+
+LINK_DOWN, LINK_UP = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4"
+
+
+def run(items: list[dict]) -> dict[str, str]:
+    store_batch(items, window_s=300)
+    return correlate_batch([i["id"] for i in items])
+
+
+def declare_switch_topology(n: int = 30) -> list[str]:
+    hosts = [f"app-{i:02d}" for i in range(1, n + 1)]
+    for h in hosts:
+        TopologyLink.create(kind="host", node=h, upstream=SWITCH, criticality="high")
+    return hosts
+
+
+@pytest.mark.parametrize("switch_first", [True, False])
+def test_a_switch_outage_is_one_incident_rooted_at_the_switch_and_link_up_closes_it(any_db, switch_first):
+    # Given 30 hosts behind a switch, and two unrelated hosts
+    hosts = declare_switch_topology()
+    down = trap(LINK_DOWN, 0 if switch_first else 110)
+    errors = [webhook(h, f"Connection to database timed out after {3 + i} s", 5 + i * 3) for i, h in enumerate(hosts)]
+    unrelated = [
+        webhook("db-99", "Backup job failed", 30),
+        webhook("mail-7", "Mail queue is stuck", 60, service="postfix"),
+    ]
+    # When they arrive within two minutes, in batches
+    items = sorted([down, *errors, *unrelated], key=lambda i: i["received_at"])
+    for k in range(0, len(items), 7):
+        run(items[k : k + 7])
+    # Then the switch and its 30 hosts are one incident, rooted at the switch
+    switch_event = ProcessedEvent.get_by_id(down["id"])
+    incident = Incident.get_by_id(switch_event.correlation_id)
+    members = ProcessedEvent.select().where(ProcessedEvent.correlation_id == incident.id)
+    assert {e.source_host for e in members} == {SWITCH, *hosts}
+    assert str(incident.root_event_id) == down["id"] and incident.status == "open"
+    assert EventCorrelation.select().where(EventCorrelation.correlation_type == "causal").count() >= 1
+    # And the unrelated events stay separate, each its own incident
+    others = {ProcessedEvent.get_by_id(u["id"]).correlation_id for u in unrelated}
+    assert incident.id not in others and len(others) == 2
+    # When the link comes back up
+    up = trap(LINK_UP, 200)
+    run([up])
+    # Then it closes the incident, and a closed incident absorbs nothing new
+    incident = Incident.get_by_id(incident.id)
+    assert incident.status == "closed" and str(incident.closed_by_event_id) == up["id"]
+    late = webhook("app-01", "Connection to database timed out after 9 s", 300)
+    run([late])
+    assert ProcessedEvent.get_by_id(late["id"]).correlation_id != incident.id
+
+
+def test_same_host_within_the_window_is_time_based_with_a_readable_reason(any_db):
+    a, b = webhook("web-01", "CPU high", 0), webhook("web-01", "Disk slow", 240)
+    run([a])
+    run([b])
+    assert ProcessedEvent.get_by_id(a["id"]).correlation_id == ProcessedEvent.get_by_id(b["id"]).correlation_id
+    link = EventCorrelation.get(EventCorrelation.correlation_type == "time_based")
+    assert link.correlation_reason == "Events occurred within 5 minutes on same host"
+
+
+def test_similar_messages_on_different_hosts_join_by_pattern(any_db):
+    a = webhook("edge-1", "Certificate for api.example.com expires in 3 days", 0)
+    b = webhook("edge-2", "Certificate for api.example.com expires in 5 days", 60)
+    run([a, b])
+    assert ProcessedEvent.get_by_id(a["id"]).correlation_id == ProcessedEvent.get_by_id(b["id"]).correlation_id
+    assert EventCorrelation.get().correlation_type == "pattern_based"
+
+
+def test_an_alertmanager_resolution_closes_its_incident(any_db):
+    def alert(status: str, t: float) -> dict:
+        payload = {"alert": {"status": status, "labels": {"alertname": "HighCPU", "instance": "web-3:9100"}, "fingerprint": "f00d",
+                             "annotations": {"summary": "CPU high on web-3"}, "startsAt": "2026-11-23T10:00:00Z"}, "group": {}}  # fmt: skip
+        return make_item(id=new_id(), source_type="alertmanager", received_at=at(t), payload=payload)
+
+    firing, resolved = alert("firing", 0), alert("resolved", 120)
+    run([firing])
+    run([resolved])
+    incident = Incident.get_by_id(ProcessedEvent.get_by_id(firing["id"]).correlation_id)
+    assert incident.status == "closed" and str(incident.closed_by_event_id) == resolved["id"]
+
+
+def test_a_problem_that_keeps_coming_back_is_flapping_and_stops_triggering_rules(any_db):
+    from app.models import RuleExecution, TriggerRule
+    from app.rules.evaluation import RuleCache, columns_of, evaluate
+    from app.rules.triggers import parse_trigger
+
+    rule_id = TriggerRule.create(**columns_of(parse_trigger({"name": "link", "conditions": {"event_type": "connectivity_issue"},
+                                                              "max_triggers_per_hour": 100}))).id  # fmt: skip
+    cfg = Settings(flap_changes=3)
+    # Given a link that went down and up three times in a few minutes
+    for k in range(3):
+        down, up = trap(LINK_DOWN, k * 120), trap(LINK_UP, k * 120 + 60)
+        store_batch([down, up], window_s=0)
+        correlate_batch([down["id"], up["id"]], cfg=cfg)
+        evaluate([down["id"]], cache=RuleCache())
+    assert RuleExecution.select().where(RuleExecution.trigger_rule_id == rule_id).count() == 3
+    # When it goes down once more
+    down = trap(LINK_DOWN, 400)
+    store_batch([down], window_s=0)
+    correlate_batch([down["id"]], cfg=cfg)
+    # Then its incident is flapping, and the rule does not fire again
+    assert Incident.get_by_id(ProcessedEvent.get_by_id(down["id"]).correlation_id).status == "flapping"
+    evaluate([down["id"]], cache=RuleCache())
+    assert RuleExecution.select().where(RuleExecution.trigger_rule_id == rule_id).count() == 3
+
+
+def test_a_redelivered_batch_changes_nothing(any_db):
+    items = [webhook("web-01", "CPU high", 0), webhook("web-01", "Disk slow", 10), webhook("db-01", "Replica lag", 20)]
+    first = run(items)
+    correlations = EventCorrelation.select().count()
+    again = correlate_batch([i["id"] for i in items])
+    assert again == first and EventCorrelation.select().count() == correlations
+    assert Incident.select().count() == 2 and sum(i.event_count for i in Incident.select()) == 3
+
+
+def test_templates_mask_variables_like_drain():
+    a = template("Connection from 10.1.2.3:5544 refused after 30 s on eth0")
+    b = template("Connection from 192.168.0.9:22 refused after 5 s on eth1")
+    assert a == b and similarity(a, b) == 1.0
+    assert similarity(template("Disk /var is full"), template("User alice logged in")) < 0.5
