@@ -87,6 +87,16 @@ def cmd_rules_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topology_import(args: argparse.Namespace) -> int:
+    from .correlation.query import replace_topology
+
+    _bootstrap_db()
+    with open(args.file) as f:
+        topology = replace_topology(json.load(f), actor="cli")
+    print(f"topology replaced: {len(topology['hosts'])} hosts, {len(topology['services'])} services")
+    return 0
+
+
 def _rabbitmq_url() -> str:
     from .config import load_settings
 
@@ -131,6 +141,10 @@ def parser() -> argparse.ArgumentParser:
     load = rules.add_parser("import", help="load a JSON file of syslog parsing rules into the database")
     load.add_argument("file")
     load.set_defaults(fn=cmd_rules_import)
+    topology = sub.add_parser("topology", help="the dependency map").add_subparsers(dest="topology_command", required=True)
+    load_map = topology.add_parser("import", help='replace it with a JSON file {"hosts": {host: upstream}, "services": {...}}')
+    load_map.add_argument("file")
+    load_map.set_defaults(fn=cmd_topology_import)
     dlq = sub.add_parser("dlq", help="dead letters of a queue").add_subparsers(dest="dlq_command", required=True)
     listing = dlq.add_parser("list", help="show dead letters of QUEUE")
     listing.add_argument("queue")

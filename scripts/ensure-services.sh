@@ -117,7 +117,10 @@ EOF
 # answers and only the database is missing. Exit 0 ok (prints "created" if it made it),
 # 1 otherwise (prints the error).
 pg_login() {
-  have_venv || return 0
+  if ! have_venv; then
+    pg_login_psql "$1"
+    return
+  fi
   "$VENV_PY" - "$1" <<'EOF'
 import sys
 import psycopg2
@@ -145,6 +148,26 @@ except psycopg2.Error as e:
     sys.exit(1)
 print("created")
 EOF
+}
+
+# The same with psql, before `make install` (no psycopg2 yet); without psql: trust the TCP check.
+pg_login_psql() {
+  have psql || return 0
+  local err
+  if err=$(PGCONNECT_TIMEOUT=5 psql -d "$1" -XAtqc 'select 1' 2>&1 >/dev/null); then return 0; fi
+  case $err in
+    *database*"does not exist"*) ;;
+    *) printf '%s\n' "$err" | head -n 1; return 1 ;;
+  esac
+  local admin db
+  admin=$(printf '%s' "$1" | sed -E 's#^([a-z]+://[^/?]*)/?[^?]*#\1/postgres#')
+  db=$(url_dbname "$1")
+  if err=$(PGCONNECT_TIMEOUT=5 psql -d "$admin" -XAtqc "CREATE DATABASE \"$db\"" 2>&1 >/dev/null); then
+    echo created
+    return 0
+  fi
+  printf 'could not create database %s: %s\n' "$db" "$(printf '%s' "$err" | head -n 1)"
+  return 1
 }
 
 pg_ready() { # host port
@@ -220,7 +243,7 @@ ensure_rabbitmq() {
     fi
     say "RabbitMQ: $host:$port answers, but an AMQP login as given in RABBITMQ_URL fails: $err"
     say "  (fix the user, password or vhost of RABBITMQ_URL; this script does not change a running broker)"
-    return 1
+    return 2
   fi
   say "RabbitMQ: not reachable at $host:$port"
   if ! is_local "$host"; then
@@ -233,7 +256,7 @@ ensure_rabbitmq() {
     return 0
   fi
   say "RabbitMQ: started, but an AMQP login fails: $err"
-  return 1
+  return 2
 }
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -373,30 +396,38 @@ ensure_postgres() {
   say "PostgreSQL: $host:$port answers, but a login as given in DATABASE_URL fails: $out"
   say "  (the tests connect without a password: allow it for 127.0.0.1 in pg_hba.conf, or put the"
   say "  user and password in DATABASE_URL; this script does not change a server it did not create)"
-  return 1
+  return 2
 }
 
 # --- main -------------------------------------------------------------------------------------
+# ensure_* return 0 (usable), 1 (nothing answers: the tests skip) or 2 (it answers but refuses
+# the login: the tests fail).
 mkdir -p var
-status=0
-failed=
-ensure_rabbitmq || { status=1; failed="$failed RabbitMQ"; }
-ensure_postgres || { status=1; failed="$failed PostgreSQL"; }
+unreachable=''
+refused=''
+record() { # name rc
+  case $2 in
+    0) ;;
+    2) refused="$refused $1" ;;
+    *) unreachable="$unreachable $1" ;;
+  esac
+}
+rc=0; ensure_rabbitmq || rc=$?; record RabbitMQ "$rc"
+rc=0; ensure_postgres || rc=$?; record PostgreSQL "$rc"
 
 tools_missing=
 need_tool() { # command package...
-  local cmd=$1; shift
+  local cmd=$1 pkg; shift
   have "$cmd" && return 0
   say "Test tools: $cmd is missing"
-  local pkg
   for pkg in "$@"; do apt_install "$pkg" && have "$cmd" && break; done
   if have "$cmd"; then say "Test tools: installed $cmd"; else tools_missing="$tools_missing $cmd"; fi
 }
 need_tool snmptrap snmp
 need_tool snmpinform snmp
 need_tool logger bsdutils util-linux
-[ "$BENCH" = 1 ] && need_tool wrk wrk
-[ -z "$tools_missing" ] && say "Test tools: snmptrap, snmpinform, logger found"
+if [ "$BENCH" = 1 ]; then need_tool wrk wrk; fi
+if [ -z "$tools_missing" ]; then say "Test tools: snmptrap, snmpinform, logger$([ "$BENCH" = 1 ] && echo ", wrk") found"; fi
 
 if [ -n "$ENV_FILE" ]; then
   mkdir -p "$(dirname "$ENV_FILE")"
@@ -410,13 +441,16 @@ fi
 say "Using RABBITMQ_URL=$(url_shown "$RABBITMQ_URL") DATABASE_URL=$(url_shown "$DATABASE_URL")"
 
 if [ -n "$tools_missing" ]; then
-  warn "missing:$tools_missing (Debian packages snmp, bsdutils): the tests that drive them will skip or fail"
+  warn "missing:$tools_missing (Debian packages snmp, bsdutils/wrk): the tests or benchmarks that drive them skip locally, fail under CI"
 fi
-if [ "$status" != 0 ]; then
+if [ -n "$unreachable$refused" ]; then
   if [ "$STRICT" = 1 ]; then
-    echo "ERROR: not reachable:$failed (CI=true: a missing server fails the run; see the messages above)" >&2
+    [ -n "$unreachable" ] && say "ERROR: not reachable:$unreachable"
+    [ -n "$refused" ] && say "ERROR: refuses the login in its URL:$refused"
+    say "ERROR: CI=true: the tests need a real RabbitMQ and PostgreSQL (see the messages above)"
     exit 1
   fi
-  warn "not reachable:$failed: the tests that need it will be skipped (under CI=true this fails)"
+  [ -n "$unreachable" ] && warn "not reachable:$unreachable: the tests that need it will be skipped (under CI=true this fails)"
+  [ -n "$refused" ] && warn "refuses the login in its URL:$refused: the tests that need it will fail"
 fi
 exit 0

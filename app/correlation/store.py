@@ -202,4 +202,3 @@ def flapping_incidents(correlation_ids: list[str]) -> set[str]:
     return {
         str(r.id) for r in Incident.select(Incident.id).where(Incident.id.in_(ids) & (Incident.status == "flapping"))
     }
-

@@ -17,6 +17,7 @@ from .middleware import Authentication, ReleaseDatabase
 from .openapi import OpenApi
 from .resources.events import Analytics, Event, Events, RawEvents
 from .resources.health import Check, Health, Ready
+from .resources.incidents import EventCorrelations, IncidentResource, Incidents, Topology
 from .resources.ingest import Ingest, PagerDutyEnqueue
 from .resources.rules import Trigger, Triggers
 
@@ -54,6 +55,10 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/events", Events())
     app.add_route("/api/v1/events/analytics", Analytics())
     app.add_route("/api/v1/events/{event_id}", Event())
+    app.add_route("/api/v1/events/{event_id}/correlations", EventCorrelations())
+    app.add_route("/api/v1/incidents", Incidents())
+    app.add_route("/api/v1/incidents/{incident_id}", IncidentResource())
+    app.add_route("/api/v1/topology", Topology(max_body_bytes=deps.max_body_bytes))
     app.add_route("/api/v1/raw-events", RawEvents())
     triggers = Trigger(max_body_bytes=deps.max_body_bytes)
     app.add_route("/api/v1/rules/triggers", Triggers(max_body_bytes=deps.max_body_bytes))

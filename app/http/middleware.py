@@ -66,6 +66,12 @@ def principal_of(req: falcon.Request) -> Principal | None:
     return getattr(req.context, "principal", None)
 
 
+def actor_of(req: falcon.Request) -> str:
+    """Who did it, for the audit log."""
+    principal = principal_of(req)
+    return f"key:{principal.key_id}:{principal.name}" if principal else "anonymous"
+
+
 class ReleaseDatabase:
     """Hand the request's database connection back to the pool once the response is ready.
 

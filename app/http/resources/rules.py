@@ -12,13 +12,8 @@ from ...events.query import parse_time
 from ...models import AuditLog, TriggerRule
 from ...rules.evaluation import body_of, columns_of, estimated_trigger_rate, replay
 from ...rules.triggers import TriggerSpec, parse_trigger
-from ..middleware import principal_of
+from ..middleware import actor_of
 from .ingest import read_json
-
-
-def _actor(req: falcon.Request) -> str:
-    principal = principal_of(req)
-    return f"key:{principal.key_id}:{principal.name}" if principal else "anonymous"
 
 
 def _validation(spec: TriggerSpec) -> dict[str, Any]:
@@ -65,7 +60,7 @@ class Triggers:
         def work() -> int:
             row = TriggerRule.create(**columns_of(spec))
             AuditLog.create(
-                actor=_actor(req),
+                actor=actor_of(req),
                 action="trigger_rule.create",
                 subject=f"trigger_rule:{row.id}",
                 details=columns_of(spec),
@@ -95,7 +90,7 @@ class Trigger:
                 TriggerRule.id == rule_id
             ).execute()
             AuditLog.create(
-                actor=_actor(req),
+                actor=actor_of(req),
                 action="trigger_rule.update",
                 subject=f"trigger_rule:{rule_id}",
                 details=columns_of(spec),
@@ -109,7 +104,7 @@ class Trigger:
 
         def work() -> None:
             TriggerRule.delete().where(TriggerRule.id == rule_id).execute()
-            AuditLog.create(actor=_actor(req), action="trigger_rule.delete", subject=f"trigger_rule:{rule_id}")
+            AuditLog.create(actor=actor_of(req), action="trigger_rule.delete", subject=f"trigger_rule:{rule_id}")
 
         in_transaction(work)
         resp.media = {"rule_id": rule_id, "status": "deleted"}

@@ -1,0 +1,193 @@
+"""Reading incidents, correlations and the topology back (used by the HTTP API)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ..db import in_transaction
+from ..errors import InvalidInput
+from ..events.query import MAX_LIMIT, event_json, iso
+from ..events.schema import SEVERITIES
+from ..models import AuditLog, EventCorrelation, Incident, ProcessedEvent, TopologyLink
+
+STATUSES = ("open", "flapping", "closed")
+
+
+def incident_json(row: Incident) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "correlation_id": str(row.id),
+        "status": row.status,
+        "title": row.title,
+        "severity": row.severity,
+        "severity_score": row.severity_score,
+        "event_count": row.event_count,
+        "root_event_id": str(row.root_event_id),
+        "hosts": row.hosts or [],
+        "services": row.services or [],
+        "opened_at": iso(row.opened_at),
+        "last_event_at": iso(row.last_event_at),
+        "closed_at": iso(row.closed_at),
+        "closed_by_event_id": str(row.closed_by_event_id) if row.closed_by_event_id else None,
+    }
+
+
+def list_incidents(*, status: str | None, severity: str | None, host: str | None, since: datetime | None,
+                   limit: int, offset: int) -> dict[str, Any]:  # fmt: skip
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+    if severity is not None and severity not in SEVERITIES:
+        raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}", field="severity")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+
+    def work() -> dict[str, Any]:
+        query = Incident.select()
+        if status:
+            query = query.where(Incident.status == status)
+        if severity:
+            query = query.where(Incident.severity == severity)
+        if since:
+            query = query.where(Incident.last_event_at >= since)
+        rows = list(query.order_by(Incident.last_event_at.desc()))
+        if host:  # hosts is a JSON list: filtered here, the same on every database
+            rows = [r for r in rows if host in (r.hosts or [])]
+        page = rows[offset : offset + limit]
+        return {
+            "incidents": [incident_json(r) for r in page],
+            "total_count": len(rows),
+            "has_more": offset + len(page) < len(rows),
+        }
+
+    return in_transaction(work)
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def get_incident(incident_id: str) -> dict[str, Any] | None:
+    key = _uuid(incident_id)
+    if key is None:
+        return None
+
+    def work() -> dict[str, Any] | None:
+        row = Incident.get_or_none(Incident.id == key)
+        if row is None:
+            return None
+        events = (
+            ProcessedEvent.select().where(ProcessedEvent.correlation_id == key).order_by(ProcessedEvent.received_at)
+        )
+        links = EventCorrelation.select().where(EventCorrelation.correlation_id == key).order_by(EventCorrelation.id)
+        return {
+            **incident_json(row),
+            "events": [event_json(e) for e in events],
+            "correlations": [_correlation_json(c) for c in links],
+        }
+
+    return in_transaction(work)
+
+
+def _correlation_json(row: EventCorrelation) -> dict[str, Any]:
+    return {
+        "correlation_type": row.correlation_type,
+        "related_event_ids": row.related_event_ids or [],
+        "correlation_score": float(row.correlation_score) if row.correlation_score is not None else None,
+        "correlation_reason": row.correlation_reason,
+        "created_at": iso(row.created_at),
+    }
+
+
+def event_correlations(event_id: str) -> dict[str, Any] | None:
+    """The spec's shape: ``{primary_event, correlations, correlation_summary}``."""
+    key = _uuid(event_id)
+    if key is None:
+        return None
+
+    def work() -> dict[str, Any] | None:
+        event = ProcessedEvent.get_or_none(ProcessedEvent.id == key)
+        if event is None:
+            return None
+        correlations: list[dict[str, Any]] = []
+        related: list[ProcessedEvent] = []
+        if event.correlation_id:
+            related = list(
+                ProcessedEvent.select()
+                .where((ProcessedEvent.correlation_id == event.correlation_id) & (ProcessedEvent.id != key))
+                .order_by(ProcessedEvent.received_at)
+            )
+            by_id = {str(e.id): event_json(e) for e in related}
+            for link in EventCorrelation.select().where(EventCorrelation.correlation_id == event.correlation_id):
+                ids = [i for i in (link.related_event_ids or []) if i != str(key)]
+                if str(link.primary_event_id) != str(key) and str(key) not in (link.related_event_ids or []):
+                    continue
+                entry = _correlation_json(link)
+                entry["related_events"] = [by_id[i] for i in ids if i in by_id] or (
+                    [by_id[str(link.primary_event_id)]] if str(link.primary_event_id) in by_id else []
+                )
+                correlations.append(entry)
+        times = [event.received_at, *(e.received_at for e in related)]
+        span = (max(times) - min(times)).total_seconds() / 60 if related else 0
+        scores = [c["correlation_score"] for c in correlations if c["correlation_score"] is not None]
+        return {
+            "primary_event": event_json(event),
+            "correlation_id": str(event.correlation_id) if event.correlation_id else None,
+            "correlations": correlations,
+            "correlation_summary": {
+                "total_related_events": len(related),
+                "highest_correlation_score": max(scores, default=None),
+                "correlation_timespan_minutes": round(span, 1),
+            },
+        }
+
+    return in_transaction(work)
+
+
+def topology_json() -> dict[str, Any]:
+    def work() -> dict[str, Any]:
+        links = list(TopologyLink.select().order_by(TopologyLink.kind, TopologyLink.node))
+        return {
+            "hosts": {lk.node: lk.upstream for lk in links if lk.kind == "host" and lk.upstream},
+            "services": {lk.node: lk.upstream for lk in links if lk.kind == "service" and lk.upstream},
+            "criticality": {lk.node: lk.criticality for lk in links if lk.criticality},
+        }
+
+    return in_transaction(work)
+
+
+def replace_topology(body: Any, *, actor: str) -> dict[str, Any]:
+    """Replace the dependency map: ``{"hosts": {host: upstream}, "services": {service: host}, "criticality": {node: level}}``."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the topology is an object {hosts, services, criticality}", field="body")
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, key in (("host", "hosts"), ("service", "services")):
+        mapping = body.get(key) or {}
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+        ):
+            raise InvalidInput(f"{key} maps names to names", field=key)
+        for node, upstream in mapping.items():
+            rows[(kind, node)] = {"kind": kind, "node": node, "upstream": upstream, "criticality": None}
+    criticality = body.get("criticality") or {}
+    if not isinstance(criticality, dict) or any(
+        v not in ("low", "medium", "high", "critical") for v in criticality.values()
+    ):
+        raise InvalidInput("criticality maps names to low|medium|high|critical", field="criticality")
+    for node, level in criticality.items():
+        rows.setdefault(("host", node), {"kind": "host", "node": node, "upstream": None, "criticality": None})[
+            "criticality"
+        ] = level
+
+    def work() -> None:
+        TopologyLink.delete().execute()
+        for row in rows.values():
+            TopologyLink.create(**row)
+        AuditLog.create(actor=actor, action="topology.replace", subject="topology", details={"links": len(rows)})
+
+    in_transaction(work)
+    return topology_json()

@@ -1,0 +1,54 @@
+"""Incidents over the real stack: topology declared through the API, events in over HTTP, incidents and
+correlations read back in the spec's shapes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from tests.http import request
+from tests.processes import wait_for
+
+
+def test_events_behind_a_failed_switch_become_one_incident(stack):
+    tag = uuid.uuid4().hex[:6]
+    switch, hosts = f"sw-{tag}", [f"app-{tag}-{i}" for i in range(5)]
+    topology = {"hosts": {h: switch for h in hosts}, "criticality": {switch: "critical"}}
+    put = request("PUT", f"{stack.base}/api/v1/topology", json=topology, key=stack.admin)
+    assert put.status == 200 and put.json()["hosts"][hosts[0]] == switch
+    assert request("PUT", f"{stack.base}/api/v1/topology", json=topology, key=stack.viewer).status == 403
+    time.sleep(10.5)  # correlators refresh the topology every 10 s
+    # When the switch reports a link down, then its hosts time out, and an unrelated host fails
+    post = lambda body: request("POST", f"{stack.base}/api/v1/events/webhook", json=body, key=stack.ingest).json()  # noqa: E731
+    root = post({"source": "nms", "host": switch, "severity": "high", "title": f"Uplink Gi0/1 down on {switch}"})
+    for h in hosts:
+        post({"source": "app", "host": h, "severity": "high", "title": f"Database connection timeout on {h}"})
+    lone = post({"source": "app", "host": f"other-{tag}", "severity": "medium", "title": "Certificate renewal failed"})
+
+    # Then one incident holds the switch and its hosts, rooted at the switch
+    def correlated():
+        event = request("GET", f"{stack.base}/api/v1/events/{root['event_id']}", key=stack.viewer).json()
+        incident_id = event.get("correlation_id")
+        if not incident_id:
+            return None
+        incident = request("GET", f"{stack.base}/api/v1/incidents/{incident_id}", key=stack.viewer).json()
+        return incident if incident["event_count"] == 6 else None
+
+    incident = wait_for(correlated, timeout=30, message="the incident with six events")
+    assert incident["root_event_id"] == root["event_id"] and set(incident["hosts"]) == {switch, *hosts}
+    assert {c["correlation_type"] for c in incident["correlations"]} == {"causal"}
+    listed = request("GET", f"{stack.base}/api/v1/incidents?status=open&host={switch}", key=stack.viewer).json()
+    assert [i["id"] for i in listed["incidents"]] == [incident["id"]]
+    # And the spec's correlation view of one host's event names the cause
+    some_host = next(e for e in incident["events"] if e["host"] == hosts[2])
+    view = request("GET", f"{stack.base}/api/v1/events/{some_host['id']}/correlations", key=stack.viewer).json()
+    assert view["primary_event"]["id"] == some_host["id"]
+    assert (
+        view["correlations"][0]["correlation_type"] == "causal"
+        and switch in view["correlations"][0]["correlation_reason"]
+    )
+    assert view["correlation_summary"]["total_related_events"] == 5
+    # And the unrelated event is elsewhere
+    lone_event = wait_for(lambda: request("GET", f"{stack.base}/api/v1/events/{lone['event_id']}", key=stack.viewer).json()
+                          .get("correlation_id"), message="the unrelated event correlated")  # fmt: skip
+    assert lone_event != incident["id"]
