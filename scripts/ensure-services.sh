@@ -22,6 +22,8 @@
 set -eu
 
 cd "$(dirname "$0")/.."
+# rabbitmq-server, pg_ctlcluster & co. live in sbin on Debian; a non-login shell may lack it.
+PATH=$PATH:/usr/sbin:/sbin
 
 ENV_FILE=
 BENCH=0

@@ -141,7 +141,7 @@ def should_fire(
     Parameters:
       matches_in_window: Matching events in the rule's window ending at ``at``, this one included.
       last_fired_at: The rule's last firing.
-      fired_last_hour: Firings in the hour before ``at``.
+      fired_last_hour: Firings within an hour of ``at`` (before it, or after it when events arrive out of order).
     """
     if not rule.active:
         return False, "rule inactive"
