@@ -4,6 +4,7 @@
 #   make run       the all-in-one embedded mode (SQLite under ./var, in-process broker)
 #   make test      RabbitMQ + PostgreSQL (started if needed), ruff, mypy, pytest
 #   make lint      ruff and mypy only
+#   make unit      the unit tests only (no services needed; PostgreSQL ones skip without it)
 #   make bench     the webhook benchmark on the real stack (bench-receivers: syslog/SNMP)
 #   make clean     remove .venv/ and build/lint caches (keeps ./var: the embedded database)
 #   make distclean clean, and remove ./var (stops a private test PostgreSQL in var/pgdata first)
@@ -26,7 +27,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install run test services lint bench bench-receivers clean distclean
+.PHONY: help install run test services lint unit bench bench-receivers clean distclean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -79,6 +80,9 @@ test: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy app
 	. ./$(SERVICES_ENV) && exec $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 bench: install
 	@$(ENSURE_SERVICES) --bench --env-file $(SERVICES_ENV)
