@@ -141,8 +141,12 @@ def parser() -> argparse.ArgumentParser:
     load = rules.add_parser("import", help="load a JSON file of syslog parsing rules into the database")
     load.add_argument("file")
     load.set_defaults(fn=cmd_rules_import)
-    topology = sub.add_parser("topology", help="the dependency map").add_subparsers(dest="topology_command", required=True)
-    load_map = topology.add_parser("import", help='replace it with a JSON file {"hosts": {host: upstream}, "services": {...}}')
+    topology = sub.add_parser("topology", help="the dependency map").add_subparsers(
+        dest="topology_command", required=True
+    )
+    load_map = topology.add_parser(
+        "import", help='replace it with a JSON file {"hosts": {host: upstream}, "services": {...}}'
+    )
     load_map.add_argument("file")
     load_map.set_defaults(fn=cmd_topology_import)
     dlq = sub.add_parser("dlq", help="dead letters of a queue").add_subparsers(dest="dlq_command", required=True)

@@ -104,7 +104,7 @@ def main() -> int:
                 Message(queue_name="correlate", actor_name="correlate", args=(batch_ids,), kwargs={}, options={})
             )
         broker.close()
-        total = sum(len(b) for b in ids)
+        total = len({i for b in ids for i in b})
         started = time.time()
         workers = [start_worker(env, queues=("correlate", "evaluate", "decide")) for _ in range(args.workers)]
         try:

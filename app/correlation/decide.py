@@ -50,12 +50,23 @@ class Topology:
         return seen
 
     def dependents_of(self, device: str) -> set[str]:
-        """Every host below ``device`` (transitively)."""
-        below = {h for h, up in self.upstream.items() if up == device}
-        frontier = set(below)
+        """Every host below ``device`` (transitively); computed once per device."""
+        # PERF: asked for every event; the reverse map and the answers are built lazily, once.
+        cache = self.__dict__.setdefault("_below", {})
+        if device in cache:
+            return cache[device]
+        children = self.__dict__.get("_children")
+        if children is None:
+            children = {}
+            for host, up in self.upstream.items():
+                children.setdefault(up, set()).add(host)
+            self.__dict__["_children"] = children
+        below: set[str] = set()
+        frontier = set(children.get(device, ()))
         while frontier:
-            frontier = {h for h, up in self.upstream.items() if up in frontier} - below
             below |= frontier
+            frontier = {c for node in frontier for c in children.get(node, ())} - below
+        cache[device] = below
         return below
 
 

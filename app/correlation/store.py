@@ -74,19 +74,26 @@ def _open(row: Incident) -> OpenIncident:
     return inc
 
 
-def _grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, topology: Topology) -> None:
+def _grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
     if event.get("host"):
         inc.hosts.add(event["host"])
     if event.get("service"):
         inc.services.add(event["service"])
-    tpl = template(str(event.get("title") or ""))
-    if tpl not in inc.templates and len(inc.templates) < KEEP:
-        inc.templates.append(tpl)
+    if len(inc.templates) < KEEP:
+        tpl = template(str(event.get("title") or ""))
+        if tpl not in inc.templates:
+            inc.templates.append(tpl)
     if len(inc.fingerprints) < KEEP * 4:
         inc.fingerprints.add(problem_fingerprint(event))
     if (key := link_key(event)) is not None:
         inc.link_keys.add(key)
     inc.last_event_at = max(inc.last_event_at, at)
+    if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
+        row.severity = event["severity"]
+
+
+def _finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
+    """Copy what matching needs onto the row, once per batch (not per event)."""
     row.hosts, row.services = sorted(inc.hosts), sorted(inc.services)
     row.templates, row.fingerprints, row.link_keys = (
         [list(t) for t in inc.templates],
@@ -94,13 +101,8 @@ def _grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime,
         sorted(inc.link_keys),
     )
     row.last_event_at = inc.last_event_at
-    if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
-        row.severity = event["severity"]
-    crit = max(
-        (topology.criticality.get(h, "medium") for h in inc.hosts),
-        key=["low", "medium", "high", "critical"].index,
-        default=None,
-    )
+    levels = ["low", "medium", "high", "critical"]
+    crit = max((topology.criticality.get(h, "medium") for h in inc.hosts), key=levels.index, default=None)
     row.severity_score = severity_score([row.severity], row.event_count, crit)
 
 
@@ -153,8 +155,9 @@ def correlate_batch(event_ids: list[str], *, cfg: Settings | None = None) -> dic
         )
         incidents = [_open(r) for r in open_rows]
         topology = load_topology()
-        changed: dict[str, Incident] = {}
+        changed: dict[str, tuple[Incident, OpenIncident]] = {}
         assigned: dict[str, str] = {}
+        links: list[dict[str, Any]] = []
         for event in events:
             at = _at(event)
             decision = choose(event, at, incidents, topology, cfg)
@@ -169,21 +172,28 @@ def correlate_batch(event_ids: list[str], *, cfg: Settings | None = None) -> dic
                 inc = decision.incident
                 row = inc.row  # type: ignore[attr-defined]
             row.event_count += 1
-            _grow(row, inc, event, at, topology)
+            _grow(row, inc, event, at)
             if decision.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
                 row.root_event_id, row.title = event["id"], str(event.get("title"))[:500]  # the cause is the root
             if decision.kind == "resolution":
                 row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
                 incidents.remove(inc)
-            changed[str(row.id)] = row
+            changed[str(row.id)] = (row, inc)
             assigned[event["id"]] = str(row.id)
             if decision.kind != "new":
-                EventCorrelation.create(
-                    correlation_id=row.id, correlation_type=decision.kind, primary_event_id=row.root_event_id,
-                    related_event_ids=[event["id"]], correlation_score=decision.score, correlation_reason=decision.reason,
-                )  # fmt: skip
-        for row in changed.values():
-            row.save(force_insert=not Incident.select().where(Incident.id == row.id).exists())
+                links.append({"correlation_id": row.id, "correlation_type": decision.kind, "primary_event_id": row.root_event_id,
+                              "related_event_ids": [event["id"]], "correlation_score": decision.score,
+                              "correlation_reason": decision.reason})  # fmt: skip
+        for k in range(0, len(links), 500):
+            EventCorrelation.insert_many(links[k : k + 500]).execute()
+        existing = (
+            {str(i.id) for i in Incident.select(Incident.id).where(Incident.id.in_(list(changed)))}
+            if changed
+            else set()
+        )
+        for key, (row, inc) in changed.items():
+            _finish(row, inc, topology)
+            row.save(force_insert=key not in existing)
         by_incident: dict[str, list[str]] = {}
         for event_id, incident_id in assigned.items():
             by_incident.setdefault(incident_id, []).append(event_id)

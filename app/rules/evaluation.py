@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,55 +110,78 @@ class Firing:
     event_id: str
 
 
-def _attempt(rule_id: int, spec: TriggerSpec, event: dict[str, Any], at: datetime) -> Firing | None:
-    """Fire ``rule_id`` for ``event`` if its limits allow; one transaction, the rule's row locked."""
+def _fire_batch(rule_id: int, spec: TriggerSpec, events: list[dict[str, Any]]) -> list[Firing]:
+    """Fire ``rule_id`` for those of its matching ``events`` its limits allow.
+
+    One transaction per rule and batch, with the rule's row locked (``FOR UPDATE``) so
+    evaluator processes take turns on a rule; everything the limits need is read once
+    and the batch is decided in memory, in event-time order.
+    """
     query = TriggerRule.select().where(TriggerRule.id == rule_id)
     row = (query.for_update() if is_postgres() else query).first()
     if row is None or not row.active:
-        return None
-    if (
-        RuleExecution.select()
-        .where((RuleExecution.trigger_rule_id == rule_id) & (RuleExecution.triggering_event_id == event["id"]))
-        .exists()
-    ):
-        return None  # redelivered: this event already fired this rule
-    matches = 1
-    if spec.threshold_count and spec.time_window_minutes:
-        RuleMatch.insert(rule_id=rule_id, event_id=event["id"], matched_at=at).on_conflict_ignore().execute()
-        since = at - timedelta(minutes=spec.time_window_minutes)
-        matches = (
-            RuleMatch.select()
-            .where((RuleMatch.rule_id == rule_id) & (RuleMatch.matched_at > since) & (RuleMatch.matched_at <= at))
-            .count()
+        return []
+    ids = [e["id"] for e in events]
+    done = {
+        str(r.triggering_event_id)
+        for r in RuleExecution.select(RuleExecution.triggering_event_id).where(
+            (RuleExecution.trigger_rule_id == rule_id) & RuleExecution.triggering_event_id.in_(ids)
         )
-    fired_last_hour = (
-        RuleExecution.select()
-        .where(
+    }
+    events = [e for e in events if e["id"] not in done]  # redelivered: already decided
+    if not events:
+        return []
+    times = [_time(e) for e in events]
+    first, last = min(times), max(times)
+    # Batches arrive out of order across processes: firings *after* an event count too, so no
+    # hour-long window around a firing can hold more than the limit.
+    fired = sorted(
+        r.fired_at
+        for r in RuleExecution.select(RuleExecution.fired_at).where(
             (RuleExecution.trigger_rule_id == rule_id)
-            # Batches arrive out of order across processes: firings *after* ``at`` count too, so
-            # no hour-long window around this firing can hold more than the limit.
-            & (RuleExecution.fired_at > at - timedelta(hours=1))
-            & (RuleExecution.fired_at < at + timedelta(hours=1))
+            & (RuleExecution.fired_at > first - timedelta(hours=1))
+            & (RuleExecution.fired_at < last + timedelta(hours=1))
         )
-        .count()
     )
-    fire, why = should_fire(
-        spec, at=at, matches_in_window=matches, last_fired_at=row.last_fired_at, fired_last_hour=fired_last_hour
-    )
-    if not fire:
-        logger.debug("Rule %r matched event %r but did not fire: %s.", rule_id, event["id"], why)
-        return None
-    execution = RuleExecution.create(
-        trigger_rule_id=rule_id,
-        response_template_id=spec.response_template_id,
-        triggering_event_id=event["id"],
-        execution_status="pending",
-        fired_at=at,
-        execution_result={"matches_in_window": matches, "rule": spec.name},
-    )
-    if row.last_fired_at is None or at > row.last_fired_at:
-        TriggerRule.update(last_fired_at=at).where(TriggerRule.id == rule_id).execute()
-    return Firing(rule_id, execution.id, event["id"])
+    matched: list[datetime] = []
+    if spec.threshold_count and spec.time_window_minutes:
+        window = timedelta(minutes=spec.time_window_minutes)
+        RuleMatch.insert_many(
+            [{"rule_id": rule_id, "event_id": e["id"], "matched_at": t} for e, t in zip(events, times, strict=True)]
+        ).on_conflict_ignore().execute()
+        matched = sorted(
+            r.matched_at
+            for r in RuleMatch.select(RuleMatch.matched_at).where(
+                (RuleMatch.rule_id == rule_id)
+                & (RuleMatch.matched_at > first - window)
+                & (RuleMatch.matched_at <= last)
+            )
+        )
+    last_fired = row.last_fired_at
+    firings = []
+    for event, at in sorted(zip(events, times, strict=True), key=lambda p: p[1]):
+        in_window = 1
+        if matched:
+            window = timedelta(minutes=spec.time_window_minutes or 0)
+            in_window = bisect_right(matched, at) - bisect_right(matched, at - window)
+        near = bisect_left(fired, at + timedelta(hours=1)) - bisect_right(fired, at - timedelta(hours=1))
+        ok, why = should_fire(spec, at=at, matches_in_window=in_window, last_fired_at=last_fired, fired_last_hour=near)
+        if not ok:
+            continue
+        execution = RuleExecution.create(
+            trigger_rule_id=rule_id,
+            response_template_id=spec.response_template_id,
+            triggering_event_id=event["id"],
+            execution_status="pending",
+            fired_at=at,
+            execution_result={"matches_in_window": in_window, "rule": spec.name},
+        )
+        insort(fired, at)
+        last_fired = at if last_fired is None or at > last_fired else last_fired
+        firings.append(Firing(rule_id, execution.id, event["id"]))
+    if last_fired != row.last_fired_at:
+        TriggerRule.update(last_fired_at=last_fired).where(TriggerRule.id == rule_id).execute()
+    return firings
 
 
 def load_events(event_ids: list[str]) -> list[dict[str, Any]]:
@@ -183,11 +207,9 @@ def evaluate(event_ids: list[str], *, cache: RuleCache) -> list[Firing]:
     events = [e for e in events if e["correlation_id"] not in flapping]
     firings = []
     for rule_id, spec in rules:
-        for event in events:
-            if spec.matches(event):
-                firing = in_transaction(partial(_attempt, rule_id, spec, event, _time(event)))
-                if firing is not None:
-                    firings.append(firing)
+        matching = [e for e in events if spec.matches(e)]
+        if matching:
+            firings += in_transaction(partial(_fire_batch, rule_id, spec, matching))
     return firings
 
 
