@@ -132,6 +132,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--normalizers", type=int, default=2)
     parser.add_argument("--tcp-lines", type=int, default=100_000)
+    parser.add_argument("--queues", default="", help="queues the workers consume (default: all; e.g. normalize)")
     args = parser.parse_args()
     base, url = database_urls()
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -144,7 +145,8 @@ def main() -> int:
     subprocess.run(
         [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True
     )
-    workers = [start_worker(env) for _ in range(args.normalizers)]
+    queues = tuple(q for q in args.queues.split(",") if q)
+    workers = [start_worker(env, queues=queues) for _ in range(args.normalizers)]
     syslog = Process("syslog", [sys.executable, "-m", "app.receivers.syslog"], env)
     traps = Process("snmptrap", [sys.executable, "-m", "app.receivers.snmp"], env)
     try:
