@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from ..db import in_transaction
 from ..errors import InvalidInput
-from ..events.query import MAX_LIMIT, event_json, iso
+from ..events.query import MAX_LIMIT, event_json, iso, parse_uuid
 from ..events.schema import SEVERITIES
 from ..models import AuditLog, EventCorrelation, Incident, ProcessedEvent, TopologyLink
 
@@ -64,15 +63,8 @@ def list_incidents(*, status: str | None, severity: str | None, host: str | None
     return in_transaction(work)
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 def get_incident(incident_id: str) -> dict[str, Any] | None:
-    key = _uuid(incident_id)
+    key = parse_uuid(incident_id)
     if key is None:
         return None
 
@@ -105,7 +97,7 @@ def _correlation_json(row: EventCorrelation) -> dict[str, Any]:
 
 def event_correlations(event_id: str) -> dict[str, Any] | None:
     """The spec's shape: ``{primary_event, correlations, correlation_summary}``."""
-    key = _uuid(event_id)
+    key = parse_uuid(event_id)
     if key is None:
         return None
 

@@ -154,7 +154,8 @@ def list_events(flt: EventFilter) -> dict[str, Any]:
     return in_transaction(work)
 
 
-def _uuid(value: str) -> uuid.UUID | None:
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not one (an id from a URL)."""
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -167,7 +168,7 @@ def get_event(event_id: str) -> dict[str, Any] | None:
     Returns None when nothing is known of the id (yet); an input that could not be
     parsed is returned as ``{"raw_event": ...}`` with its processing errors.
     """
-    key = _uuid(event_id)
+    key = parse_uuid(event_id)
     if key is None:
         return None
 
