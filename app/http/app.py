@@ -19,6 +19,7 @@ from .resources.events import Analytics, Event, Events, RawEvents
 from .resources.health import Check, Health, Ready
 from .resources.incidents import EventCorrelations, IncidentResource, Incidents, Topology
 from .resources.ingest import Ingest, PagerDutyEnqueue
+from .resources.playbooks import Playbook, Playbooks
 from .resources.rules import Trigger, Triggers
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/rules/triggers", Triggers(max_body_bytes=deps.max_body_bytes))
     app.add_route("/api/v1/rules/triggers/{rule_id:int}", triggers)
     app.add_route("/api/v1/rules/triggers/{rule_id:int}/test", triggers, suffix="test")
+    app.add_route("/api/v1/rules/responses", Playbooks(max_body_bytes=deps.max_body_bytes))
+    app.add_route("/api/v1/rules/responses/{template_id:int}", Playbook(max_body_bytes=deps.max_body_bytes))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())

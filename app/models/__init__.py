@@ -5,7 +5,7 @@ from __future__ import annotations
 from .autonomous import ActionDefinition, DecisionLog, LearningData
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .ops import ApiKey, AuditLog
-from .rules import ResponseTemplate, RuleExecution, RuleMatch, TriggerRule
+from .rules import ResponseTemplate, ResponseTemplateVersion, RuleExecution, RuleMatch, TriggerRule
 
 #: Every model, in creation order.
 ALL_MODELS = [
@@ -19,6 +19,7 @@ ALL_MODELS = [
     TriggerRule,
     RuleMatch,
     ResponseTemplate,
+    ResponseTemplateVersion,
     RuleExecution,
     ActionDefinition,
     DecisionLog,
@@ -42,6 +43,7 @@ __all__ = [
     "ProcessedEvent",
     "RawEvent",
     "ResponseTemplate",
+    "ResponseTemplateVersion",
     "RuleExecution",
     "RuleMatch",
     "TriggerRule",

@@ -58,10 +58,27 @@ class ResponseTemplate(BaseModel):
     max_execution_time_minutes = peewee.IntegerField(default=30)
     active = peewee.BooleanField(default=True)
     created_at = TimestampField(default=_now)
+    #: The current version; every earlier one stays in response_template_versions.
+    version = peewee.IntegerField(default=1)
 
     class Meta:
         schema = "rules"
         table_name = "response_templates"
+
+
+class ResponseTemplateVersion(BaseModel):
+    """Every version of a template, kept for the executions that used it."""
+
+    template_id = peewee.BigIntegerField()
+    version = peewee.IntegerField()
+    definition = JSONField()
+    created_at = TimestampField(default=_now)
+    created_by = peewee.CharField(max_length=200, null=True)
+
+    class Meta:
+        schema = "rules"
+        table_name = "response_template_versions"
+        indexes = ((("template_id", "version"), True),)
 
 
 class RuleExecution(BaseModel):

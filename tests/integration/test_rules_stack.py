@@ -126,3 +126,26 @@ def count_ready(queue: str) -> int:
         return q.method.message_count
     finally:
         connection.close()
+
+
+def test_response_templates_are_versioned(stack):
+    from tests.unit.test_playbooks import SPEC_TEMPLATE
+
+    created = request("POST", f"{stack.base}/api/v1/rules/responses", json=SPEC_TEMPLATE, key=stack.admin)
+    assert created.status == 201, created.body
+    template_id = created.json()["template_id"]
+    assert created.json()["execution_order"][0] == "diagnostic_cpu"
+    bad = request("POST", f"{stack.base}/api/v1/rules/responses", key=stack.admin,
+                  json=dict(SPEC_TEMPLATE, actions=[{"id": "a", "type": "teleport"}]))  # fmt: skip
+    assert bad.status == 400 and bad.json()["field"] == "actions[0].type"
+    updated = request("PUT", f"{stack.base}/api/v1/rules/responses/{template_id}", key=stack.admin,
+                      json=dict(SPEC_TEMPLATE, name="High CPU v2", max_execution_time_minutes=45))  # fmt: skip
+    assert updated.json()["version"] == 2
+    current = request("GET", f"{stack.base}/api/v1/rules/responses/{template_id}", key=stack.viewer).json()
+    first = request("GET", f"{stack.base}/api/v1/rules/responses/{template_id}?version=1", key=stack.viewer).json()
+    assert (current["name"], current["version"], current["max_execution_time_minutes"]) == ("High CPU v2", 2, 45)
+    assert (first["name"], first["version"]) == ("High CPU Usage Investigation", 1)
+    assert (
+        request("DELETE", f"{stack.base}/api/v1/rules/responses/{template_id}", key=stack.admin).json()["status"]
+        == "deactivated"
+    )
