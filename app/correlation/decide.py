@@ -144,6 +144,8 @@ def _same_host(
 
 
 def _same_pattern(event: dict[str, Any], recent: list[OpenIncident], cfg: Settings) -> Decision | None:
+    if event.get("severity") == "info":
+        return None  # routine messages repeat everywhere: by pattern alone they are not one problem
     tpl = template(str(event.get("title") or ""))
     for inc in recent:
         best = max((similarity(tpl, t) for t in inc.templates), default=0.0)
