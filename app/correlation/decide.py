@@ -39,6 +39,8 @@ class Topology:
     upstream: dict[str, str] = field(default_factory=dict)
     service_host: dict[str, str] = field(default_factory=dict)
     criticality: dict[str, str] = field(default_factory=dict)
+    #: Operator-declared problem/resolution pairs of event types: resolution type -> problem types.
+    resolutions: dict[str, set[str]] = field(default_factory=dict)
 
     def upstreams_of(self, host: str | None, service: str | None) -> list[str]:
         """Every device above the event's host (or its service's host), nearest first."""
@@ -98,21 +100,26 @@ def link_key(event: dict[str, Any]) -> str | None:
     return None
 
 
-def resolves(event: dict[str, Any]) -> bool:
-    return (
-        bool((event.get("metadata") or {}).get("resolution"))
-        or (event.get("metadata") or {}).get("trap_name") == "linkUp"
-    )
+def problem_key(host: str | None, event_type: str) -> str:
+    """Key of a problem an operator-declared resolution type closes (same host, problem type)."""
+    return f"{host}|{event_type}"
+
+
+def resolves(event: dict[str, Any], topology: Topology | None = None) -> bool:
+    meta = event.get("metadata") or {}
+    declared = topology is not None and event.get("event_type") in topology.resolutions
+    return bool(meta.get("resolution")) or meta.get("trap_name") == "linkUp" or declared
 
 
 def problem_fingerprint(event: dict[str, Any]) -> str:
     return str(event.get("fingerprint") or "").removesuffix(":resolved")
 
 
-def _resolution(event: dict[str, Any], incidents: list[OpenIncident]) -> Decision:
+def _resolution(event: dict[str, Any], incidents: list[OpenIncident], topology: Topology) -> Decision:
     key, fp = link_key(event), problem_fingerprint(event)
+    declared = {problem_key(event.get("host"), p) for p in topology.resolutions.get(event.get("event_type") or "", ())}
     for inc in incidents:
-        if (key and key in inc.link_keys) or (fp and fp in inc.fingerprints):
+        if (key and key in inc.link_keys) or (fp and fp in inc.fingerprints) or (declared & inc.link_keys):
             return Decision("resolution", inc, 1.0, f"{event.get('title')} resolves the incident's problem")
     return Decision("none", None, 0.0, "a resolution with no open problem")
 
@@ -160,8 +167,8 @@ def choose(
     event: dict[str, Any], at: datetime, incidents: list[OpenIncident], topology: Topology, cfg: Settings
 ) -> Decision:
     """Decide for one event, against the open incidents (most recent first)."""
-    if resolves(event):
-        return _resolution(event, incidents)
+    if resolves(event, topology):
+        return _resolution(event, incidents, topology)
     host, service = event.get("host"), event.get("service")
     recent = [i for i in incidents if at - i.last_event_at <= cfg.window]
     decision = _causal(host, service, recent, topology)

@@ -147,13 +147,15 @@ def topology_json() -> dict[str, Any]:
             "hosts": {lk.node: lk.upstream for lk in links if lk.kind == "host" and lk.upstream},
             "services": {lk.node: lk.upstream for lk in links if lk.kind == "service" and lk.upstream},
             "criticality": {lk.node: lk.criticality for lk in links if lk.criticality},
+            "resolutions": {lk.upstream: lk.node for lk in links if lk.kind == "resolution"},
         }
 
     return in_transaction(work)
 
 
 def replace_topology(body: Any, *, actor: str) -> dict[str, Any]:
-    """Replace the dependency map: ``{"hosts": {host: upstream}, "services": {service: host}, "criticality": {node: level}}``."""
+    """Replace the dependency map: ``{"hosts": {host: upstream}, "services": {service: host}, "criticality": {node: level},
+    "resolutions": {problem_event_type: resolution_event_type}}``."""
     if not isinstance(body, dict):
         raise InvalidInput("the topology is an object {hosts, services, criticality}", field="body")
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -165,6 +167,19 @@ def replace_topology(body: Any, *, actor: str) -> dict[str, Any]:
             raise InvalidInput(f"{key} maps names to names", field=key)
         for node, upstream in mapping.items():
             rows[(kind, node)] = {"kind": kind, "node": node, "upstream": upstream, "criticality": None}
+    pairs = body.get("resolutions") or {}
+    if not isinstance(pairs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
+        raise InvalidInput(
+            "resolutions maps a problem event_type to the event_type that resolves it", field="resolutions"
+        )
+    for problem, resolution in pairs.items():
+        # stored resolution -> problem, the direction the correlator looks them up
+        rows[("resolution", f"{resolution}<{problem}")] = {
+            "kind": "resolution",
+            "node": resolution,
+            "upstream": problem,
+            "criticality": None,
+        }
     criticality = body.get("criticality") or {}
     if not isinstance(criticality, dict) or any(
         v not in ("low", "medium", "high", "critical") for v in criticality.values()

@@ -26,6 +26,7 @@ from .decide import (
     choose,
     link_key,
     problem_fingerprint,
+    problem_key,
     severity_score,
 )
 from .templates import template
@@ -51,6 +52,8 @@ def load_topology(*, max_age_s: float = 10.0) -> Topology:
             topology.upstream[link.node] = link.upstream
         elif link.kind == "service" and link.upstream:
             topology.service_host[link.node] = link.upstream
+        elif link.kind == "resolution" and link.upstream:
+            topology.resolutions.setdefault(link.node, set()).add(link.upstream)
         if link.criticality:
             topology.criticality[link.node] = link.criticality
     _topology = (now, topology)
@@ -140,6 +143,8 @@ def _grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime)
         inc.fingerprints.add(problem_fingerprint(event))
     if (key := link_key(event)) is not None:
         inc.link_keys.add(key)
+    if len(inc.link_keys) < KEEP * 4:
+        inc.link_keys.add(problem_key(event.get("host"), event.get("event_type") or ""))
     inc.last_event_at = max(inc.last_event_at, at)
     if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
         row.severity = event["severity"]

@@ -181,3 +181,34 @@ def test_the_labelled_scenario_set_is_grouped_with_f1_of_at_least_0_95():
     # Then the grouping matches the labels and every true incident is found
     assert report["f1"] >= 0.95, report
     assert report["true_incidents_found"], report
+
+
+def test_an_operator_declared_resolution_closes_the_problem_on_its_host(any_db):
+    from app.correlation.query import replace_topology
+
+    # Given "backup_failed" is resolved by "backup_succeeded"
+    topology = replace_topology({"resolutions": {"backup_failed": "backup_succeeded"}}, actor="test")
+    assert topology["resolutions"] == {"backup_failed": "backup_succeeded"}
+
+    def event(event_type: str, host: str, t: float) -> dict:
+        payload = {
+            "source": "x",
+            "host": host,
+            "title": event_type.replace("_", " "),
+            "event_type": event_type,
+            "severity": "high",
+        }
+        return make_item(id=new_id(), source_type="webhook", received_at=at(t), payload=payload)
+
+    problem, elsewhere, fixed = (
+        event("backup_failed", "nas-1", 0),
+        event("backup_succeeded", "nas-2", 60),
+        event("backup_succeeded", "nas-1", 120),
+    )
+    run([problem])
+    run([elsewhere])
+    incident = Incident.get_by_id(ProcessedEvent.get_by_id(problem["id"]).correlation_id)
+    assert incident.status == "open"  # a success on another host resolves nothing here
+    run([fixed])
+    incident = Incident.get_by_id(incident.id)
+    assert incident.status == "closed" and str(incident.closed_by_event_id) == fixed["id"]
