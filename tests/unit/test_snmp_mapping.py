@@ -82,3 +82,59 @@ def test_v3_users_parse_with_every_protocol_and_an_optional_engine_id():
 def test_bad_v3_user_entries_are_refused(bad):
     with pytest.raises(InvalidInput):
         parse_v3_users(bad)
+
+
+@pytest.mark.parametrize(
+    ("generic", "event_type", "severity"),
+    [(0, "system_restart", "medium"), (1, "system_restart", "low"), (2, "connectivity_issue", "high"),
+     (3, "connectivity_restored", "info"), (4, "authentication_failure", "medium"), (5, "snmp_trap", "medium")],
+)  # fmt: skip
+def test_v1_generic_trap_numbers_map_like_their_v2_notifications(generic, event_type, severity):
+    trap = {"version": "v1", "peer": "10.0.0.9", "pdu": "trapv1", "enterprise": "1.3.6.1.4.1.9", "agent_address": "10.0.0.9",
+            "generic_trap": generic, "specific_trap": 0, "uptime": 5, "varbinds": []}  # fmt: skip
+    event = trap_to_event(trap, received_at=NOW)
+    assert (event["event_type"], event["severity"]) == (event_type, severity)
+    assert event["metadata"]["trap_oid"] == f"1.3.6.1.6.3.1.1.5.{generic + 1}"
+
+
+def test_a_forwarded_trap_is_about_the_agent_in_snmp_trap_address():
+    trap = v2c("1.3.6.1.6.3.1.1.5.1", ["1.3.6.1.6.3.18.1.3.0", "IpAddress", "192.0.2.44"])
+    event = trap_to_event(trap, received_at=NOW)
+    assert (event["host"], event["source"], event["title"]) == ("192.0.2.44", "10.0.0.1", "coldStart on 192.0.2.44")
+
+
+def test_a_v3_trap_keeps_its_user_and_engine_and_reads_as_a_sentence():
+    trap = v2c(
+        "1.3.6.1.6.3.1.1.5.4", ["1.3.6.1.2.1.2.2.1.1.5", "Integer", 5], ["1.3.6.1.2.1.1.5.0", "OctetString", "core1"]
+    )
+    trap.update(version="v3", user="alice", engine_id="8000000001020304", security_level="authPriv")
+    event = trap_to_event(trap, received_at=NOW)
+    assert {k: event["metadata"][k] for k in ("version", "user", "engine_id", "security_level", "ifIndex")} == {
+        "version": "v3", "user": "alice", "engine_id": "8000000001020304", "security_level": "authPriv", "ifIndex": 5,
+    }  # fmt: skip
+    assert event["description"] == "SNMP v3 trap linkUp from 10.0.0.1: ifIndex.5=5, sysName.0=core1"
+    assert (event["source_type"], event["fingerprint"], event["occurred_at"], event["tags"]) == (
+        "snmp",
+        None,
+        NOW,
+        ["snmp", "v3"],
+    )
+
+
+def test_a_long_interface_name_is_cut_to_the_title_limit():
+    trap = v2c("1.3.6.1.6.3.1.1.5.3", ["1.3.6.1.2.1.2.2.1.2.1", "OctetString", "x" * 1000])
+    assert len(trap_to_event(trap, received_at=NOW)["title"]) == 500
+
+
+def test_a_malformed_varbind_is_invalid():
+    with pytest.raises(InvalidEvent):
+        trap_to_event(v2c("1.3.6.1.6.3.1.1.5.1", ["1.3.6.1.2.1.1.5.0", "OctetString"]), received_at=NOW)
+
+
+def test_v3_users_accept_net_snmp_spellings_and_hide_their_keys():
+    (user,) = parse_v3_users("carol:sha-256:authpass123:aes-256:privpass123:8000000001020304")
+    assert (user.auth, user.priv, user.engine_id, user.level) == ("SHA256", "AES256", "8000000001020304", 3)
+    assert "authpass123" not in repr(user) and "privpass123" not in repr(user)
+    assert [u.level for u in parse_v3_users("a:SHA:authpass123::,b:noAuth::noPriv:")] == [1, 0]
+    with pytest.raises(InvalidInput, match="engine id"):
+        parse_v3_users("d:SHA:authpass123:AES:privpass123:0x80zz")
