@@ -1,1 +1,1 @@
-"""SNMP traps: datagrams in (engine: ber, usm), OID names (mibs), trap -> event (mapping)."""
+"""SNMP traps: authentication and decoding (engine), OID names (mibs), trap -> event (mapping)."""

@@ -27,7 +27,6 @@ OBJECTS = {
     "1.3.6.1.2.1.1.4": "sysContact",
     "1.3.6.1.2.1.1.5": "sysName",
     "1.3.6.1.2.1.1.6": "sysLocation",
-    "1.3.6.1.2.1.1.7": "sysServices",
     "1.3.6.1.6.3.1.1.4.1": "snmpTrapOID",
     "1.3.6.1.6.3.1.1.4.3": "snmpTrapEnterprise",
     "1.3.6.1.6.3.18.1.3": "snmpTrapAddress",
@@ -40,9 +39,7 @@ OBJECTS = {
     "1.3.6.1.2.1.2.2.1.6": "ifPhysAddress",
     "1.3.6.1.2.1.2.2.1.7": "ifAdminStatus",
     "1.3.6.1.2.1.2.2.1.8": "ifOperStatus",
-    "1.3.6.1.2.1.2.2.1.9": "ifLastChange",
     "1.3.6.1.2.1.31.1.1.1.1": "ifName",
-    "1.3.6.1.2.1.31.1.1.1.15": "ifHighSpeed",
     "1.3.6.1.2.1.31.1.1.1.18": "ifAlias",
 }
 
