@@ -228,7 +228,9 @@ class TrapEngine:
         engine_id = params["msgAuthoritativeEngineId"].asOctets()
         name = params["msgUserName"].asOctets()
         if not name or not engine_id:
-            return ""
+            # Only a discovery probe (RFC 5343: an empty request) goes on to pysnmp, which
+            # answers it with a Report; a notification with no user is never acknowledged.
+            return "" if not self._is_notification(message) else None
         user = self.users.get(name)
         if user is None:
             return None
@@ -242,6 +244,15 @@ class TrapEngine:
             logger.info("Learned SNMP engine id %s for user %r.", engine_id.hex(), user.name)
             self._save_state()
         return user.name
+
+    @staticmethod
+    def _is_notification(message: Any) -> bool:
+        try:
+            scoped = message["msgData"].getComponent()
+            pdu = scoped["data"].getComponent() if hasattr(scoped, "__getitem__") else None
+        except (PyAsn1Error, KeyError, AttributeError, TypeError):
+            return False
+        return type(pdu).__name__ in ("InformRequestPDU", "SNMPv2TrapPDU")
 
     def _on_v3_notification(
         self, snmp_engine, state_reference, context_engine_id, context_name, varbinds, cb_ctx
