@@ -1,94 +1,179 @@
-"""Operator-extensible parsing rules: a pattern on the message -> event_type, severity, fields.
+"""Operator-extensible parsing rules: a regex on the syslog message decides event_type and severity.
 
-Rules come from the shipped file ``app/data/syslog_rules.json`` and, when
-operators add their own, from the database (``events.event_patterns`` rows of
-``pattern_type = 'syslog_rule'``). The first rule that matches wins.
+A rule is ``{"name", "pattern", "event_type", "severity", "extract_fields", "description"}``;
+only ``pattern`` and ``event_type`` are required. The regex's groups become event metadata:
+named groups under their own names, unnamed ones under the names listed in
+``extract_fields`` (in group order), so the spec's form
+``{"pattern": "Failed password for .* from (.*) port", "extract_fields": ["source_ip"]}`` works.
+
+The shipped rules live in ``app/data/syslog_rules.json``; operators' rules (stored by
+:mod:`app.events.syslog_rules`) are put in front of them. The first rule that matches wins.
+
+Rules run on every syslog line, so a pattern should start with a literal (``re`` then skips
+to its occurrences quickly) or with ``^``, and should not nest unbounded repeats that can
+cross each other (``(.*)*``, ``.* from (.*) port`` on hostile input): Python's ``re`` has
+no backtracking limit.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from ..errors import InvalidRule
 from ..events.schema import SEVERITIES
 
+#: Keys a rule definition may have; anything else is a typo worth refusing.
+RULE_KEYS = frozenset({"name", "pattern", "event_type", "severity", "extract_fields", "description"})
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One parsing rule.
 
-    ``extract_fields`` names the regex's groups in order; named groups are extracted too.
+    Parameters:
+      name: Unique name (shown in an event's ``metadata.rule``).
+      pattern: Compiled regex, searched anywhere in the message.
+      event_type: The event_type of a matching message.
+      severity: The severity of a matching message; ``None`` keeps the syslog severity.
+      extract_fields: Metadata names for the pattern's groups, in order.
     """
 
     name: str
     pattern: re.Pattern[str]
     event_type: str
     severity: str | None = None
-    extract_fields: tuple[str, ...] = field(default_factory=tuple)
+    extract_fields: tuple[str, ...] = ()
 
-    def apply(self, message: str) -> dict[str, Any] | None:
+    def apply(self, message: str) -> dict[str, str] | None:
+        """Return the fields this rule extracts from ``message``, or ``None`` if it does not match."""
         match = self.pattern.search(message)
-        if match is None:
-            return None
-        fields = {k: v for k, v in match.groupdict().items() if v is not None}
-        for name, value in zip(self.extract_fields, match.groups(), strict=False):
+        return None if match is None else self.fields(match)
+
+    def fields(self, match: re.Match[str]) -> dict[str, str]:
+        """The metadata fields of a match: named groups, then ``extract_fields`` for the groups by position."""
+        fields = {key: value for key, value in match.groupdict().items() if value is not None}
+        for key, value in zip(self.extract_fields, match.groups(), strict=False):
             if value is not None:
-                fields.setdefault(name, value)
+                fields.setdefault(key, value)
         return fields
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rule:
-        """Raises: InvalidRule for a bad pattern, severity or shape."""
-        name = data.get("name") or data.get("pattern")
+        """Build a rule from its JSON form.
+
+        Raises:
+          InvalidRule: a key is unknown, the pattern does not compile, the severity is not one of
+            ours, event_type is missing, or extract_fields names more groups than the pattern has.
+        """
+        if not isinstance(data, dict):
+            raise InvalidRule(f"a parsing rule is a JSON object, not {type(data).__name__}")
+        name = str(data.get("name") or data.get("pattern") or "?")
+        unknown = sorted(set(data) - RULE_KEYS)
+        if unknown:
+            raise InvalidRule(
+                f"rule {name!r}: unknown keys {unknown}; a rule has {sorted(RULE_KEYS)}", field=unknown[0]
+            )
+        if not isinstance(data.get("pattern"), str) or not data["pattern"]:
+            raise InvalidRule(f"rule {name!r}: pattern (a regular expression) is required", field="pattern")
         try:
             pattern = re.compile(data["pattern"])
-        except (KeyError, TypeError, re.error) as e:
-            raise InvalidRule(f"rule {name!r}: bad pattern: {e}", field="pattern") from None
+        except re.error as e:
+            raise InvalidRule(f"rule {name!r}: the pattern does not compile: {e}", field="pattern") from None
+        event_type = data.get("event_type")
+        if not isinstance(event_type, str) or not event_type.strip():
+            raise InvalidRule(f"rule {name!r}: event_type is required", field="event_type")
         severity = data.get("severity")
         if severity is not None and severity not in SEVERITIES:
             raise InvalidRule(f"rule {name!r}: severity must be one of {', '.join(SEVERITIES)}", field="severity")
-        if not isinstance(data.get("event_type"), str) or not data["event_type"]:
-            raise InvalidRule(f"rule {name!r}: event_type is required", field="event_type")
-        return cls(str(name), pattern, data["event_type"], severity, tuple(data.get("extract_fields") or ()))
+        extract = data.get("extract_fields") or []
+        if not isinstance(extract, list) or not all(isinstance(f, str) and f for f in extract):
+            raise InvalidRule(f"rule {name!r}: extract_fields must be a list of names", field="extract_fields")
+        if len(extract) > pattern.groups:
+            raise InvalidRule(
+                f"rule {name!r}: extract_fields names {len(extract)} fields but the pattern has {pattern.groups} groups",
+                field="extract_fields",
+            )
+        return cls(name, pattern, event_type.strip(), severity, tuple(extract))
 
 
 class RuleSet:
-    """Ordered rules; :meth:`match` returns the first that matches."""
+    """Rules in order; :meth:`match` returns the first that matches.
 
-    def __init__(self, rules: list[Rule]) -> None:
-        self.rules = rules
+    Parameters:
+      rules: The rules, most specific first.
+    """
+
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
 
     @classmethod
     def from_dicts(cls, items: list[dict[str, Any]]) -> RuleSet:
-        return cls([Rule.from_dict(item) for item in items])
+        """Build rules from their JSON form (a list of objects).
+
+        Raises:
+          InvalidRule: ``items`` is not a list, a rule is invalid, or two rules share a name.
+        """
+        if not isinstance(items, list):
+            raise InvalidRule(f"parsing rules are a JSON list of objects, not {type(items).__name__}")
+        rules = [Rule.from_dict(item) for item in items]
+        names = [rule.name for rule in rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise InvalidRule(f"rule names must be unique; repeated: {duplicates}", field="name")
+        return cls(rules)
 
     @classmethod
-    def from_json(cls, path: str) -> RuleSet:
-        with open(path) as f:
-            return cls.from_dicts(json.load(f))
+    def from_json(cls, path: str | os.PathLike[str]) -> RuleSet:
+        """Read rules from a JSON file (a list of rule objects).
 
-    def match(self, message: str) -> tuple[Rule, dict[str, Any]] | None:
+        Raises:
+          InvalidRule: the file is not JSON or a rule is invalid.
+          OSError: the file cannot be read.
+        """
+        with open(path, encoding="utf-8") as f:
+            try:
+                items = json.load(f)
+            except json.JSONDecodeError as e:
+                raise InvalidRule(f"{os.fspath(path)} is not JSON: {e}") from None
+        return cls.from_dicts(items)
+
+    def match(self, message: str) -> tuple[Rule, dict[str, str]] | None:
+        """Return the first rule that matches ``message`` and the fields it extracts, or ``None``."""
+        # PERF: one search per rule and no intermediate objects; this runs for every syslog line.
         for rule in self.rules:
-            fields = rule.apply(message)
-            if fields is not None:
-                return rule, fields
+            found = rule.pattern.search(message)
+            if found is not None:
+                return rule, rule.fields(found)
         return None
 
     def __add__(self, other: RuleSet) -> RuleSet:
         return RuleSet(self.rules + other.rules)
 
+    def __len__(self) -> int:
+        return len(self.rules)
 
-_default: RuleSet | None = None
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __repr__(self) -> str:
+        return f"RuleSet({[rule.name for rule in self.rules]!r})"
 
 
+@functools.cache
 def default_rules() -> RuleSet:
-    """The shipped rules (loaded once per process)."""
-    global _default
-    if _default is None:
-        text = resources.files("app").joinpath("data/syslog_rules.json").read_text()
-        _default = RuleSet.from_dicts(json.loads(text))
-    return _default
+    """The shipped rules from ``app/data/syslog_rules.json``, read once per process.
+
+    Raises:
+      InvalidRule: the shipped file is broken (a packaging defect; the unit tests load it).
+    """
+    text = resources.files("app").joinpath("data/syslog_rules.json").read_text(encoding="utf-8")
+    return RuleSet.from_dicts(json.loads(text))
