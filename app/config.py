@@ -8,6 +8,7 @@ reads the environment at import time.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 DEFAULT_DATABASE_URL = "sqlite:///var/opsconductor.db"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+AUTONOMY_MODES = ("off", "suggest", "auto")
 
 
 class ConfigError(ValueError):
@@ -29,7 +31,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     #: None means Dramatiq's in-process broker (all-in-one mode only).
     rabbitmq_url: str | None = None
-    admin_key: str | None = None
+    admin_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     dedup_window_seconds: int = 300
     #: Largest accepted HTTP body, in bytes.
@@ -45,6 +47,25 @@ class Settings:
     spool_dir: str = "var/spool"
     #: Set by honcho for each process it runs (HONCHO_PROCESS_NAME): a local Procfile runner.
     under_procfile_runner: bool = False
+    #: off (decide and record only) | suggest (everything needs approval) | auto (low risk runs alone).
+    autonomy_mode: str = "suggest"
+    #: LLM analysis is used only when a key is set; any OpenAI-compatible server via the base URL.
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    #: Total time the decider gives the LLM, retries included, before the policy decides alone.
+    llm_timeout_s: float = 20.0
+    #: ``smtp://user:pass@host:port`` (``smtps://`` for implicit TLS); None disables email.
+    smtp_url: str | None = field(default=None, repr=False)
+    smtp_from: str = "opsconductor@localhost"
+    notify_email_to: tuple[str, ...] = ()
+    #: Directory of the programs ``shell`` actions may run (by bare name); None disables shell actions.
+    shell_actions_dir: str | None = None
+    #: Minutes an approval request waits before it is rejected.
+    approval_timeout_minutes: int = 30
+    #: Local business hours (risk factor), ``HH:MM-HH:MM`` on weekdays, in BUSINESS_TIMEZONE.
+    business_hours: str = "09:00-17:00"
+    business_timezone: str = "UTC"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -80,6 +101,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = (env.get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    autonomy_mode = (env.get("AUTONOMY_MODE") or "suggest").strip().lower()
+    if autonomy_mode not in AUTONOMY_MODES:
+        raise ConfigError(f"AUTONOMY_MODE must be one of {', '.join(AUTONOMY_MODES)}, got {autonomy_mode!r}")
     communities = tuple(c.strip() for c in (env.get("SNMP_COMMUNITIES") or "public").split(",") if c.strip())
     return Settings(
         port=_int(env, "PORT", 3009, low=1, high=65535),
@@ -98,4 +122,35 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         snmp_v3_users=env.get("SNMP_V3_USERS") or "",
         spool_dir=_str(env, "SPOOL_DIR") or "var/spool",
         under_procfile_runner=bool(env.get("HONCHO_PROCESS_NAME")),
+        autonomy_mode=autonomy_mode,
+        openai_api_key=_str(env, "OPENAI_API_KEY"),
+        openai_base_url=_str(env, "OPENAI_BASE_URL"),
+        openai_model=_str(env, "OPENAI_MODEL") or "gpt-4o-mini",
+        llm_timeout_s=float(_int(env, "LLM_TIMEOUT_SECONDS", 20, low=1, high=600)),
+        smtp_url=_smtp_url(env),
+        smtp_from=_str(env, "SMTP_FROM") or "opsconductor@localhost",
+        notify_email_to=tuple(a.strip() for a in (env.get("NOTIFY_EMAIL_TO") or "").split(",") if a.strip()),
+        shell_actions_dir=_str(env, "SHELL_ACTIONS_DIR"),
+        approval_timeout_minutes=_int(env, "APPROVAL_TIMEOUT_MINUTES", 30, low=1, high=7 * 24 * 60),
+        business_hours=_business_hours(env),
+        business_timezone=_str(env, "BUSINESS_TIMEZONE") or "UTC",
     )
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    url = _str(env, "SMTP_URL")
+    if url:
+        if not url.startswith(("smtp://", "smtps://")):
+            raise ConfigError(f"SMTP_URL must start with smtp:// or smtps://, got {url.split(':')[0]!r}")
+        return url
+    host = _str(env, "SMTP_HOST")
+    if host:
+        return f"smtp://{host}:{_int(env, 'SMTP_PORT', 25, low=1, high=65535)}"
+    return None
+
+
+def _business_hours(env: Mapping[str, str]) -> str:
+    raw = (env.get("BUSINESS_HOURS") or "09:00-17:00").strip()
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", raw):
+        raise ConfigError(f"BUSINESS_HOURS must be HH:MM-HH:MM, got {raw!r}")
+    return raw

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import logging
 
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as migrate_columns
+
 from .db import SCHEMAS, database, is_postgres, wrap_db_errors
 from .models import ALL_MODELS
 
 logger = logging.getLogger(__name__)
+
+
+def _add_missing_columns() -> None:
+    """Add the columns a newer release declares to tables an older one created (nullable or defaulted)."""
+    migrator = SchemaMigrator.from_database(database.obj)
+    for model in ALL_MODELS:
+        meta = model._meta
+        present = {c.name for c in database.get_columns(meta.table_name, meta.schema)}
+        missing = [f for f in meta.sorted_fields if f.column_name not in present]
+        for field in missing:
+            logger.info("Adding column %s to %s.", field.column_name, meta.table_name)
+            if meta.schema:
+                database.execute_sql(f'SET LOCAL search_path TO "{meta.schema}", public')
+            migrate_columns(migrator.add_column(meta.table_name, field.column_name, field))
 
 
 def migrate() -> None:
@@ -21,6 +38,7 @@ def migrate() -> None:
                 for schema in SCHEMAS:
                     database.execute_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             database.create_tables(ALL_MODELS, safe=True)
+            _add_missing_columns()
             if is_postgres():
                 # Unparseable input is rare and listed by the API: a partial index stays tiny.
                 database.execute_sql(

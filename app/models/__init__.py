@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from .autonomous import ActionDefinition, DecisionLog, LearningData
+from .autonomous import (
+    ActionDefinition,
+    Approval,
+    DecisionLog,
+    Execution,
+    ExecutionLog,
+    ExecutionStep,
+    Feedback,
+    LearningData,
+    LearningStat,
+    MaintenanceWindow,
+)
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .ops import ApiKey, AuditLog
 from .rules import ResponseTemplate, ResponseTemplateVersion, RuleExecution, RuleMatch, TriggerRule
@@ -24,6 +35,13 @@ ALL_MODELS = [
     ActionDefinition,
     DecisionLog,
     LearningData,
+    Execution,
+    ExecutionStep,
+    ExecutionLog,
+    Approval,
+    Feedback,
+    LearningStat,
+    MaintenanceWindow,
     ApiKey,
     AuditLog,
 ]
@@ -31,6 +49,13 @@ ALL_MODELS = [
 __all__ = [
     "ALL_MODELS",
     "ActionDefinition",
+    "Approval",
+    "Execution",
+    "ExecutionLog",
+    "ExecutionStep",
+    "Feedback",
+    "LearningStat",
+    "MaintenanceWindow",
     "ApiKey",
     "AuditLog",
     "DecisionLog",
