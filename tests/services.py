@@ -15,7 +15,7 @@ import pytest
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
 BASE_DATABASE_URL = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 #: The tests' own database, created next to the one DATABASE_URL names, so they never touch its tables.
-TEST_DATABASE = "opsconductor_test"
+TEST_DATABASE = os.environ.get("OPSCONDUCTOR_TEST_DATABASE") or "opsconductor_test"
 
 #: Queues the tests purge before they run.
 QUEUES = ("normalize", "correlate", "evaluate", "decide")

@@ -14,7 +14,9 @@ def _columns() -> set[str]:
 
 def test_migrate_adds_the_columns_a_newer_release_declares(any_db):
     # Given a decision log created before the decider recorded its analysis
-    table = f"{DecisionLog._meta.schema}.{DecisionLog._meta.table_name}" if is_postgres() else DecisionLog._meta.table_name
+    table = (
+        f"{DecisionLog._meta.schema}.{DecisionLog._meta.table_name}" if is_postgres() else DecisionLog._meta.table_name
+    )
     database.execute_sql(f"ALTER TABLE {table} DROP COLUMN analysis")
     database.execute_sql(f"ALTER TABLE {table} DROP COLUMN risk_score")
     assert "analysis" not in _columns()
@@ -24,5 +26,7 @@ def test_migrate_adds_the_columns_a_newer_release_declares(any_db):
 
     # Then the columns are back and usable
     assert {"analysis", "risk_score"} <= _columns()
-    DecisionLog.create(decision_type="investigate", confidence_score=0.5, reasoning="r", analysis={"a": 1}, risk_score=0.2)
+    DecisionLog.create(
+        decision_type="investigate", confidence_score=0.5, reasoning="r", analysis={"a": 1}, risk_score=0.2
+    )
     assert DecisionLog.get().analysis == {"a": 1}

@@ -1,0 +1,1 @@
+"""Autonomous response: risk, decisions, approvals, the playbook runner, rollback and learning (plain Python)."""
