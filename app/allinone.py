@@ -72,6 +72,7 @@ def main() -> int:
             publisher=BatchPublisher(broker),
             checks={"database": database_check, "broker": BrokerCheck(broker)},
             max_body_bytes=settings.max_body_bytes,
+            settings=settings,
         )
     )
     server = WSGIServer(("0.0.0.0", settings.port), app, log=None, error_log=logger)

@@ -8,6 +8,7 @@ is imported (``app.runtime.bootstrap`` does both, in that order).
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
@@ -60,6 +61,23 @@ def _with_defaults(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+class ReleaseDatabase(dramatiq.Middleware):
+    """Hand the message's database connection back to the pool once it is processed.
+
+    Under ``dramatiq-gevent`` every message runs in its own greenlet, and peewee keeps one
+    connection per greenlet: without this each greenlet would keep its connection forever.
+    """
+
+    def after_process_message(self, broker: dramatiq.Broker, message: Any, *, result: Any = None,
+                              exception: BaseException | None = None) -> None:  # fmt: skip
+        from .db import database
+
+        if database.obj is not None and not database.is_closed():
+            database.close()
+
+    after_skip_message = after_process_message
+
+
 def middleware() -> list[dramatiq.Middleware]:
     """Dramatiq's defaults with our retry policy (Prometheus is exported by our own /metrics)."""
     return [
@@ -69,6 +87,7 @@ def middleware() -> list[dramatiq.Middleware]:
         Callbacks(),
         Pipelines(),
         Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        ReleaseDatabase(),
     ]
 
 

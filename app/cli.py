@@ -121,6 +121,39 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clock(args: argparse.Namespace) -> int:
+    """Every ``--interval`` seconds: expire overdue approvals, resend stuck executions."""
+    import logging
+    import time
+
+    from .autonomous.recovery import sweep
+    from .db import in_transaction
+    from .errors import TransientError
+    from .runtime import bootstrap
+
+    bootstrap(role="clock", db_connections=2)
+    from .actors.executor import execute
+    from .actors.rollbacker import rollback
+
+    logger = logging.getLogger("app.clock")
+    logger.info("Clock started: sweeping every %d s.", args.interval)
+    while True:
+        try:
+            found = in_transaction(sweep)
+            for execution_id in found.execute:
+                execute.send(execution_id)
+            for execution_id in found.rollback:
+                rollback.send(execution_id)
+            if found.execute or found.rollback or found.expired:
+                logger.warning("Clock: resent %d executions, %d rollbacks; expired %d approvals.",
+                               len(found.execute), len(found.rollback), len(found.expired))  # fmt: skip
+        except TransientError as e:
+            logger.warning("Clock sweep failed (%s); trying again next time.", e)
+        if args.once:
+            return 0
+        time.sleep(args.interval)
+
+
 def parser() -> argparse.ArgumentParser:
     from .roles import ROLES
 
@@ -128,6 +161,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start everything in one process (embedded default)").set_defaults(fn=cmd_run)
     sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(fn=cmd_migrate)
+    clock = sub.add_parser("clock", help="periodic sweep: overdue approvals, executions whose message was lost")
+    clock.add_argument("--interval", type=int, default=60, help="seconds between sweeps (default 60)")
+    clock.add_argument("--once", action="store_true", help="sweep once and exit")
+    clock.set_defaults(fn=cmd_clock)
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create a key and print it (once)")
     create.add_argument("--role", required=True, choices=ROLES)

@@ -61,8 +61,8 @@ class Settings:
     notify_email_to: tuple[str, ...] = ()
     #: Directory of the programs ``shell`` actions may run (by bare name); None disables shell actions.
     shell_actions_dir: str | None = None
-    #: Minutes an approval request waits before it is rejected.
-    approval_timeout_minutes: int = 30
+    #: Minutes an approval request waits before it is rejected (fractions allowed).
+    approval_timeout_minutes: float = 30.0
     #: Local business hours (risk factor), ``HH:MM-HH:MM`` on weekdays, in BUSINESS_TIMEZONE.
     business_hours: str = "09:00-17:00"
     business_timezone: str = "UTC"
@@ -131,10 +131,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_from=_str(env, "SMTP_FROM") or "opsconductor@localhost",
         notify_email_to=tuple(a.strip() for a in (env.get("NOTIFY_EMAIL_TO") or "").split(",") if a.strip()),
         shell_actions_dir=_str(env, "SHELL_ACTIONS_DIR"),
-        approval_timeout_minutes=_int(env, "APPROVAL_TIMEOUT_MINUTES", 30, low=1, high=7 * 24 * 60),
+        approval_timeout_minutes=_minutes(env, "APPROVAL_TIMEOUT_MINUTES", 30.0),
         business_hours=_business_hours(env),
         business_timezone=_str(env, "BUSINESS_TIMEZONE") or "UTC",
     )
+
+
+def _minutes(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of minutes, got {raw!r}") from None
+    if not 0 < value <= 7 * 24 * 60:
+        raise ConfigError(f"{name} must be more than 0 and at most a week, got {value}")
+    return value
 
 
 def _smtp_url(env: Mapping[str, str]) -> str | None:

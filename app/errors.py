@@ -52,3 +52,11 @@ class BrokerUnavailable(TransientError):
 
 class ActionNotAllowed(OpsConductorError):
     """An action that the safety rules refuse to run."""
+
+
+class NotFound(OpsConductorError):
+    """The thing asked for does not exist (HTTP 404)."""
+
+
+class Conflict(OpsConductorError):
+    """The request does not fit the current state, e.g. approving what is not awaiting approval (HTTP 409)."""

@@ -74,9 +74,11 @@ def stub_broker(settings) -> Iterator[StubBroker]:
     import app.actors.correlator as correlator
     import app.actors.decider as decider
     import app.actors.evaluator as evaluator
+    import app.actors.executor as executor
     import app.actors.normalizer as normalizer
+    import app.actors.rollbacker as rollbacker
 
-    for module in (correlator, decider, evaluator, normalizer):
+    for module in (correlator, decider, evaluator, executor, normalizer, rollbacker):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, dramatiq.Actor):

@@ -83,8 +83,12 @@ def start_web(env: dict[str, str], *, port: int | None = None, workers: int = 1)
     return web, base
 
 
-def start_worker(env: dict[str, str], *, queues: tuple[str, ...] = (), threads: int = 4) -> Process:
-    argv = [str(BIN / "dramatiq"), "app.worker", "--processes", "1", "--threads", str(threads)]
+def start_worker(
+    env: dict[str, str], *, queues: tuple[str, ...] = (), threads: int = 4, gevent: bool = False
+) -> Process:
+    """A dramatiq worker process; ``gevent`` runs it as ``dramatiq-gevent`` (greenlets, as the executor does)."""
+    argv = [str(BIN / ("dramatiq-gevent" if gevent else "dramatiq")), "app.worker", "--processes", "1",
+            "--threads", str(threads)]  # fmt: skip
     if queues:
         argv += ["--queues", *queues]
     return Process("worker", argv, env)

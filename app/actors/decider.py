@@ -1,7 +1,7 @@
-"""The ``decide`` actor: risk, decision and approvals (a later milestone).
+"""The ``decide`` actor: risk, decision and approval timeouts for each rule firing.
 
-Until the decider lands it records that a firing is waiting for a decision, so
-the hand-off from the evaluator is in place and visible in the audit log.
+The work is in :mod:`app.autonomous.analysis` (gathering, LLM, recording) and
+:mod:`app.autonomous.decision` (the policy); this module decodes and hands on.
 """
 
 from __future__ import annotations
@@ -10,26 +10,39 @@ import logging
 
 import dramatiq
 
+from ..autonomous.analysis import decide_firing
+from ..autonomous.approvals import expire
 from ..db import in_transaction
-from ..models import AuditLog, RuleExecution
+from ..errors import InvalidMessage
+from ..runtime import settings
+from .executor import execute
 
 logger = logging.getLogger(__name__)
 
 
-@dramatiq.actor(queue_name="decide", time_limit=300_000)
+@dramatiq.actor(queue_name="decide", throws=(InvalidMessage,), time_limit=300_000)
 def decide(execution_id: int) -> None:
-    """Record the firing ``execution_id`` as awaiting a decision."""
+    """Decide the rule firing ``execution_id`` (a ``rules.rule_executions`` id) and send its execution on.
 
-    def work() -> None:
-        execution = RuleExecution.get_or_none(RuleExecution.id == execution_id)
-        if execution is None:
-            logger.warning("Firing %r no longer exists.", execution_id)
-            return
-        AuditLog.create(
-            actor="decider",
-            action="firing.received",
-            subject=f"rule_execution:{execution_id}",
-            details={"rule_id": execution.trigger_rule_id, "event_id": str(execution.triggering_event_id)},
-        )
+    A redelivered firing is not decided twice; its execution is sent again (the executor
+    runs nothing twice).
+    """
+    if not isinstance(execution_id, int) or isinstance(execution_id, bool):
+        raise InvalidMessage("a decide message carries a rule execution id")
+    run = decide_firing(execution_id, settings=settings())
+    if run is not None and run.status in ("queued", "running"):
+        logger.info("Firing %r decided: execution %r queued.", execution_id, str(run.id))
+        execute.send(str(run.id))
 
-    in_transaction(work)
+
+@dramatiq.actor(queue_name="decide", throws=(InvalidMessage,), time_limit=60_000)
+def expire_approval(approval_id: int) -> None:
+    """Reject the approval request ``approval_id`` if it is still unanswered (a delayed message)."""
+    if not isinstance(approval_id, int) or isinstance(approval_id, bool):
+        raise InvalidMessage("an expire_approval message carries an approval id")
+    outcome = in_transaction(lambda: expire(approval_id))
+    if outcome == "early":
+        # Delivered before its time (clocks of hosts differ slightly): look again shortly.
+        expire_approval.send_with_options(args=(approval_id,), delay=1_000)
+    elif outcome == "expired":
+        logger.info("Approval %r was not answered in time: rejected.", approval_id)

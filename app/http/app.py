@@ -11,10 +11,21 @@ import falcon.media
 import orjson
 
 from ..auth import KeyStore
+from ..config import Settings
 from ..publishing import Publisher
 from . import errors
 from .middleware import Authentication, ReleaseDatabase
 from .openapi import OpenApi
+from .resources.autonomous import (
+    Analyze,
+    DecisionResource,
+    Decisions,
+    Execute,
+    ExecutionResource,
+    Executions,
+    FeedbackResource,
+    TemplateApproval,
+)
 from .resources.events import Analytics, Event, Events, RawEvents
 from .resources.health import Check, Health, Ready
 from .resources.incidents import EventCorrelations, IncidentResource, Incidents, Topology
@@ -33,6 +44,7 @@ class Deps:
     keys: KeyStore = field(default_factory=KeyStore)
     checks: dict[str, Check] = field(default_factory=dict)
     max_body_bytes: int = 1024 * 1024
+    settings: Settings = field(default_factory=Settings)
 
 
 def _dumps(value: Any) -> str:
@@ -67,6 +79,18 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/rules/triggers/{rule_id:int}/test", triggers, suffix="test")
     app.add_route("/api/v1/rules/responses", Playbooks(max_body_bytes=deps.max_body_bytes))
     app.add_route("/api/v1/rules/responses/{template_id:int}", Playbook(max_body_bytes=deps.max_body_bytes))
+    limit = deps.max_body_bytes
+    app.add_route("/api/v1/autonomous/analyze", Analyze(settings=deps.settings, max_body_bytes=limit))
+    app.add_route("/api/v1/autonomous/decisions", Decisions())
+    app.add_route("/api/v1/autonomous/decisions/{decision_id:int}", DecisionResource())
+    app.add_route("/api/v1/autonomous/execute", Execute(settings=deps.settings, max_body_bytes=limit))
+    app.add_route("/api/v1/autonomous/executions", Executions())
+    execution = ExecutionResource(max_body_bytes=limit)
+    app.add_route("/api/v1/autonomous/executions/{execution_id}", execution)
+    for control in ("cancel", "rollback", "approve", "reject"):
+        app.add_route(f"/api/v1/autonomous/executions/{{execution_id}}/{control}", execution, suffix=control)
+    app.add_route("/api/v1/autonomous/feedback", FeedbackResource(max_body_bytes=limit))
+    app.add_route("/api/v1/autonomous/templates/{template_id:int}/approval-requirement", TemplateApproval())
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())
@@ -101,5 +125,6 @@ def get_app() -> falcon.App:
             publisher=publisher,
             checks={"database": database_check, "broker": BrokerCheck(broker())},
             max_body_bytes=settings.max_body_bytes,
+            settings=settings,
         )
     )

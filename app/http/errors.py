@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from ..errors import BrokerUnavailable, DatabaseUnavailable, InvalidInput
+from ..errors import ActionNotAllowed, BrokerUnavailable, Conflict, DatabaseUnavailable, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,18 @@ def _body(error: str, message: str, **extra: Any) -> dict[str, Any]:
 def handle_invalid_input(req: falcon.Request, resp: falcon.Response, ex: InvalidInput, params: dict) -> None:
     resp.status = falcon.HTTP_400
     resp.media = _body("invalid_input", ex.message, field=ex.field)
+
+
+def handle_state_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
+    status, error = (
+        (falcon.HTTP_404, "not_found")
+        if isinstance(ex, NotFound)
+        else (falcon.HTTP_409, "conflict")
+        if isinstance(ex, Conflict)
+        else (falcon.HTTP_403, "not_allowed")
+    )
+    resp.status = status
+    resp.media = _body(error, str(ex))
 
 
 def handle_unavailable(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
@@ -53,5 +65,7 @@ def bad_request(message: str, *, field: str | None = None) -> falcon.HTTPBadRequ
 def install(app: falcon.App) -> None:
     app.add_error_handler(InvalidInput, handle_invalid_input)
     app.add_error_handler(BrokerUnavailable, handle_unavailable)
+    for state_error in (NotFound, Conflict, ActionNotAllowed):
+        app.add_error_handler(state_error, handle_state_error)
     app.add_error_handler(DatabaseUnavailable, handle_unavailable)
     app.set_error_serializer(serialize_http_error)

@@ -72,6 +72,32 @@ def _get(summary: str, params: list[str] | None = None) -> dict[str, Any]:
     }
 
 
+def _post(summary: str, status: int = 200) -> dict[str, Any]:
+    return {"post": {"summary": summary, "responses": {str(status): {"description": "OK"}, **_errors(400, 401, 403)}}}
+
+
+def _autonomous() -> dict[str, Any]:
+    executions = "/api/v1/autonomous/executions/{execution_id}"
+    return {
+        "/api/v1/autonomous/analyze": _post("Analyze an event: decision, risk, recommended actions (operator)"),
+        "/api/v1/autonomous/decisions": _get("Decisions", ["event_id", "decision_type", "decided_by", "risk_level",
+                                                           "rule_id", "since", "limit", "offset"]),
+        "/api/v1/autonomous/decisions/{decision_id}": _get("One decision"),
+        "/api/v1/autonomous/execute": _post("Execute a decision's actions (operator; approval_token when required)", 202),
+        "/api/v1/autonomous/executions": _get("Executions", ["status", "event_id", "decision_id", "start_time",
+                                                             "end_time", "limit", "offset"]),
+        executions: _get("One execution: progress, actions, logs, approval, rollback plan"),
+        f"{executions}/cancel": _post("Cancel: no further step starts (operator)"),
+        f"{executions}/rollback": _post("Roll back the completed remediation steps, newest first (operator)", 202),
+        f"{executions}/approve": _post("Approve the pending request (operator; not the requester)"),
+        f"{executions}/reject": _post("Reject the pending request (operator; not the requester)"),
+        "/api/v1/autonomous/feedback": _post("Feedback on an execution; returns the learning impact applied", 201),
+        "/api/v1/autonomous/templates/{template_id}/approval-requirement": {"delete": {
+            "summary": "Clear the approval requirement that dangerous feedback set (admin)",
+            "responses": {"200": {"description": "Cleared"}, **_errors(401, 403)}}},
+    }  # fmt: skip
+
+
 def document() -> dict[str, Any]:
     any_of = {"oneOf": [_GENERIC, {"type": "array", "items": _GENERIC}]}
     paths = {
@@ -104,6 +130,7 @@ def document() -> dict[str, Any]:
         "/api/v1/rules/responses/{template_id}": {**_get("One template (?version=N for an earlier one)", ["version"]),
                                                   "put": {"summary": "A new version", "responses": {"200": {"description": "Updated"}}},
                                                   "delete": {"summary": "Deactivate", "responses": {"200": {"description": "Deactivated"}}}},
+        **_autonomous(),
         "/healthz": {"get": {"summary": "The process answers", "security": [], "responses": {"200": {"description": "OK"}}}},
         "/readyz": {"get": {"summary": "Database and broker reachable", "security": [],
                             "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},

@@ -158,12 +158,14 @@ class Approval(BaseModel):
     risk_level = peewee.CharField(max_length=20, null=True)
     business_impact = peewee.CharField(max_length=20, null=True)
     requested_actions = JSONField()
-    timeout_minutes = peewee.IntegerField()
+    timeout_minutes = peewee.FloatField()
     expires_at = TimestampField()
     created_at = TimestampField(default=_now)
     decided_by = peewee.CharField(max_length=200, null=True)
     decided_at = TimestampField(null=True)
     comment = peewee.TextField(null=True)
+    #: SHA-256 of the token an approval hands out, for ``POST /autonomous/execute`` of the same decision.
+    token_hash = peewee.CharField(max_length=64, null=True, index=True)
 
     class Meta:
         schema = "autonomous"

@@ -8,6 +8,8 @@ import re
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
+from ..actions import INTEGRATIONS, validate_action
+from ..autonomous.risk import OPERATIONS
 from ..errors import InvalidRule
 
 #: The spec's action categories and the integrations the executor runs.
@@ -64,9 +66,20 @@ def _check_action(action: Any, where: str, known: set[str]) -> None:
     for flag in ("approval_required", "rollback_supported", "required"):
         if flag in action and not isinstance(action[flag], bool):
             raise InvalidRule(f"{flag} is true or false", field=f"{where}.{flag}")
-    undefined = _references(action) - known - CONTEXT_ROOTS
+    undefined = _references(action) - known - CONTEXT_ROOTS - {"steps", "variables"}
     if undefined:
         raise InvalidRule(f"undefined variable {sorted(undefined)[0]!r}", field=f"{where}")
+    if action.get("operation") is not None and action["operation"] not in OPERATIONS:
+        raise InvalidRule(f"operation is one of {', '.join(OPERATIONS)}", field=f"{where}.operation")
+    if runnable(action):
+        validate_action(action, where=where)
+    if isinstance(action.get("rollback"), dict):
+        _check_action({"type": "remediation", **action["rollback"]}, f"{where}.rollback", known)
+
+
+def runnable(action: dict[str, Any]) -> bool:
+    """Whether the action names an integration the executor can run (http, shell, notify, llm)."""
+    return action.get("type") in INTEGRATIONS or any(k in action for k in INTEGRATIONS)
 
 
 def _ids(actions: list[Any], key: str) -> list[str]:
@@ -131,5 +144,13 @@ def parse_playbook(body: Any) -> dict[str, Any]:
             raise InvalidRule(f"{key} is a list", field=key)
     ids = _ids(actions, "actions")
     normalized = [{**a, "id": action_id} for a, action_id in zip(actions, ids, strict=True)]
+    warnings = [
+        f"action {action_id!r} names no integration (http, shell, notify or llm): it will fail if run"
+        if not a.get("channels")
+        else f"action {action_id!r} has only spec-style channels: email goes to NOTIFY_EMAIL_TO; "
+        "slack, teams and webhook need a notify block with their url"
+        for a, action_id in zip(actions, ids, strict=True)
+        if not runnable(a)
+    ]
     return {**body, "response_type": response_type, "actions": normalized, "execution_order": order,
-            "max_execution_time_minutes": max_minutes}  # fmt: skip
+            "max_execution_time_minutes": max_minutes, "warnings": warnings}  # fmt: skip

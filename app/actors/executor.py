@@ -1,0 +1,35 @@
+"""The ``execute`` actor: runs an execution's steps (see :mod:`app.autonomous.runner`).
+
+Run it under gevent (``dramatiq-gevent``): steps wait on HTTP, SMTP and programs, so one
+process runs hundreds of them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from ..autonomous.runner import run
+from ..errors import InvalidMessage
+from ..runtime import settings
+
+logger = logging.getLogger(__name__)
+
+
+@dramatiq.actor(queue_name="execute", throws=(InvalidMessage,), time_limit=25 * 3600_000)
+def execute(execution_id: str) -> None:
+    """Run or resume ``execution_id`` until it completes, fails or waits for an approval."""
+    if not isinstance(execution_id, str):
+        raise InvalidMessage("an execute message carries an execution id")
+    result = run(execution_id, settings=settings())
+    logger.info("Execution %r is %s.", execution_id, result.status)
+    if result.approval_id is not None:
+        from .decider import expire_approval
+
+        minutes = settings().approval_timeout_minutes
+        expire_approval.send_with_options(args=(result.approval_id,), delay=int(minutes * 60_000))
+    if result.rollback:
+        from .rollbacker import rollback
+
+        rollback.send(execution_id)

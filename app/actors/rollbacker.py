@@ -1,0 +1,22 @@
+"""The ``rollback`` actor: compensates an execution's completed remediation steps, newest first."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from ..autonomous.rollback import run_rollback
+from ..errors import InvalidMessage
+from ..runtime import settings
+
+logger = logging.getLogger(__name__)
+
+
+@dramatiq.actor(queue_name="rollback", throws=(InvalidMessage,), time_limit=25 * 3600_000)
+def rollback(execution_id: str, actor: str = "rollbacker") -> None:
+    """Roll ``execution_id`` back, or resume its rollback; idempotent."""
+    if not isinstance(execution_id, str):
+        raise InvalidMessage("a rollback message carries an execution id")
+    status = run_rollback(execution_id, settings=settings(), actor=actor)
+    logger.info("Rollback of execution %r: %s.", execution_id, status)

@@ -1,0 +1,198 @@
+"""Executions: created from a decision, shown in the spec's shape, listed, cancelled.
+
+An execution keeps a snapshot of the template's selected actions (with the decider's risk
+assessment and whether each waits for an approval), so a later template version never changes
+what an execution runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..events.query import iso
+from ..ids import uuid7
+from ..models import Approval, AuditLog, Execution, ExecutionLog, ExecutionStep
+from ..rules.playbooks import execution_order
+from . import risk
+
+#: Statuses after which nothing more runs (a rollback may still be asked for some).
+TERMINAL = frozenset({"completed", "failed", "cancelled", "rolled_back", "rollback_failed"})
+STATUSES = ("queued", "awaiting_approval", "running", "rolling_back", *sorted(TERMINAL))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def snapshot(
+    template: dict[str, Any], actions: list[dict[str, Any]], assessments: list[risk.Assessment], gated: set[str]
+) -> dict[str, Any]:
+    """What an execution runs: the selected actions in order, each with its risk and gate."""
+    by_id = {a.action_id: a for a in assessments}
+    selected = []
+    for action in actions:
+        action_id = str(action["id"])
+        assessment = by_id[action_id]
+        selected.append({
+            **action,
+            "depends_on": [d for d in action.get("depends_on") or [] if any(str(a["id"]) == d for a in actions)],
+            "assessment": assessment.as_json(),
+            "gated": action_id in gated,
+        })  # fmt: skip
+    return {
+        "name": template.get("name"),
+        "response_type": template.get("response_type"),
+        "actions": selected,
+        "execution_order": execution_order(selected) if selected else [],
+        "rollback_actions": template.get("rollback_actions") or [],
+        "variables": template.get("variables") or [],
+    }
+
+
+def create_execution(
+    *,
+    definition: dict[str, Any],
+    requested_by: str,
+    decision_id: int | None,
+    rule_execution_id: int | None = None,
+    event_id: Any = None,
+    incident_id: Any = None,
+    template_id: int | None = None,
+    template_version: int | None = None,
+    variables: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    rollback_on_failure: bool = True,
+    max_execution_time_minutes: int = 30,
+) -> Execution:
+    """Store a queued execution and its pending steps (call inside a transaction)."""
+    scores = [a["assessment"]["risk_score"] for a in definition["actions"]]
+    levels = [a["assessment"]["risk_level"] for a in definition["actions"]]
+    row = Execution.create(
+        id=uuid7(),
+        decision_id=decision_id,
+        rule_execution_id=rule_execution_id,
+        event_id=event_id,
+        incident_id=incident_id,
+        response_template_id=template_id,
+        template_version=template_version,
+        definition=definition,
+        variables=variables or {},
+        status="queued",
+        dry_run=dry_run,
+        rollback_on_failure=rollback_on_failure,
+        max_execution_time_minutes=max_execution_time_minutes,
+        requested_by=requested_by,
+        risk_score=max(scores, default=0.0),
+        risk_level=max(levels, key=risk.RISK_LEVELS.index, default="low"),
+    )
+    by_id = {str(a["id"]): a for a in definition["actions"]}
+    for position, action_id in enumerate(definition["execution_order"], start=1):
+        ExecutionStep.create(
+            execution_id=row.id, phase="action", action_id=action_id, name=by_id[action_id].get("name") or action_id,
+            position=position,
+        )  # fmt: skip
+    log(row.id, f"Execution created by {requested_by} ({len(by_id)} actions{', dry run' if dry_run else ''}).")
+    AuditLog.create(
+        actor=requested_by, action="execution.created", subject=f"execution:{row.id}",
+        details={"decision_id": decision_id, "actions": list(by_id), "dry_run": dry_run,
+                 "gated": [a for a, v in by_id.items() if v.get("gated")]},
+    )  # fmt: skip
+    return row
+
+
+def log(execution_id: uuid.UUID | str, message: str, *, level: str = "info", action_id: str | None = None) -> None:
+    ExecutionLog.create(execution_id=execution_id, message=message, level=level, action_id=action_id)
+
+
+def _step_json(step: ExecutionStep) -> dict[str, Any]:
+    duration = None
+    if step.started_at and step.completed_at:
+        duration = round((step.completed_at - step.started_at).total_seconds(), 3)
+    return {
+        "action_id": step.action_id,
+        "name": step.name,
+        "status": step.status,
+        "started_at": iso(step.started_at),
+        "completed_at": iso(step.completed_at),
+        "duration_seconds": duration,
+        "attempts": step.attempts,
+        "planned": step.rendered,
+        "result": step.result,
+        "error_message": step.error_message,
+    }
+
+
+def approval_json(row: Approval) -> dict[str, Any]:
+    return {
+        "approval_id": row.id,
+        "status": row.status,
+        "requested_by": row.requested_by,
+        "approvers": row.approvers,
+        "reason": row.reason,
+        "risk_score": row.risk_score,
+        "risk_level": row.risk_level,
+        "business_impact": row.business_impact,
+        "requested_actions": row.requested_actions,
+        "timeout_minutes": row.timeout_minutes,
+        "expires_at": iso(row.expires_at),
+        "decided_by": row.decided_by,
+        "decided_at": iso(row.decided_at),
+        "comment": row.comment,
+    }
+
+
+def execution_json(row: Execution, *, detail: bool = True) -> dict[str, Any]:
+    """An execution in the shape of the spec's ``GET /api/v1/autonomous/executions/{id}``."""
+    steps = list(
+        ExecutionStep.select()
+        .where(ExecutionStep.execution_id == row.id)
+        .order_by(ExecutionStep.phase, ExecutionStep.position, ExecutionStep.id)
+    )
+    actions = [s for s in steps if s.phase == "action"]
+    done = sum(1 for s in actions if s.status in ("completed", "failed", "skipped", "cancelled"))
+    running = next((i for i, s in enumerate(actions, 1) if s.status == "running"), None)
+    total = len(actions)
+    estimate = None
+    if row.started_at is not None:
+        estimate = iso(row.started_at + timedelta(minutes=row.max_execution_time_minutes))
+    body: dict[str, Any] = {
+        "execution_id": str(row.id),
+        "decision_id": row.decision_id,
+        "event_id": str(row.event_id) if row.event_id else None,
+        "incident_id": str(row.incident_id) if row.incident_id else None,
+        "response_template_id": row.response_template_id,
+        "template_version": row.template_version,
+        "status": row.status,
+        "dry_run": row.dry_run,
+        "requested_by": row.requested_by,
+        "risk_score": row.risk_score,
+        "risk_level": row.risk_level,
+        "created_at": iso(row.created_at),
+        "started_at": iso(row.started_at),
+        "completed_at": iso(row.completed_at),
+        "estimated_completion": estimate,
+        "error_message": row.error_message,
+        "progress": {
+            "current_step": running or min(done + 1, total) if total else 0,
+            "total_steps": total,
+            "percentage_complete": round(100 * done / total) if total else 100,
+        },
+        "actions": [_step_json(s) for s in actions],
+    }
+    if not detail:
+        return body
+    rollback_actions = [s for s in steps if s.phase == "rollback"]
+    body["rollback_plan"] = {
+        "supported": bool(row.definition.get("rollback_actions"))
+        or any(a.get("rollback") or a.get("rollback_supported") for a in row.definition["actions"]),
+        "rollback_actions": [_step_json(s) for s in rollback_actions],
+    }
+    approval = Approval.get_or_none(Approval.execution_id == row.id)
+    body["approval"] = approval_json(approval) if approval else None
+    body["logs"] = [
+        {"timestamp": iso(lg.at), "level": lg.level, "message": lg.message, "action_id": lg.action_id}
+        for lg in ExecutionLog.select().where(ExecutionLog.execution_id == row.id).order_by(ExecutionLog.id)
+    ]
+    return body

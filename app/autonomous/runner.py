@@ -1,0 +1,257 @@
+"""The playbook runner: an execution's steps in ``depends_on`` order, under the safety rules.
+
+Each step moves ``pending → running → completed | failed`` in its own short transaction, and the
+action itself runs outside any transaction (no connection is held while a target is slow). So:
+
+- a redelivered message never runs a completed step again;
+- a step found ``running`` belongs to a worker that died mid-step: it runs again only if the
+  template marks it ``idempotent``, otherwise it fails ("effect unknown") and the execution with it;
+- a step marked ``gated`` waits for an approval: the execution becomes ``awaiting_approval`` and
+  the approval request is created; once approved, the same message runs the rest;
+- a remediation step inside a maintenance window does not run.
+
+While a worker runs a step it holds a lease on the execution (``heartbeat_at``: until the step's
+timeout); a redelivery inside the lease is retried later (:class:`ExecutionBusy`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from .. import actions
+from ..config import Settings
+from ..db import in_transaction, is_postgres, release_connection
+from ..errors import ActionNotAllowed, InvalidRule, TransientError
+from ..models import Approval, AuditLog, Execution, ExecutionStep
+from . import context as run_context
+from . import learning
+from .executions import TERMINAL, log
+
+logger = logging.getLogger(__name__)
+
+#: A step without its own ``timeout_minutes``.
+DEFAULT_STEP_TIMEOUT_S = 300.0
+#: Added to a step's timeout for the lease, so a slow but live worker keeps its execution.
+LEASE_MARGIN_S = 60.0
+#: The approvers of a request: roles whose keys may answer it.
+APPROVER_ROLES = ["operator", "admin"]
+
+
+class ExecutionBusy(TransientError):
+    """Another worker is running this execution (its lease is still valid): try again later."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str
+    #: A pending approval whose timeout the caller must schedule.
+    approval_id: int | None = None
+    #: The caller must start the rollback.
+    rollback: bool = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _locked(execution_id: str) -> Execution | None:
+    query = Execution.select().where(Execution.id == execution_id)
+    if is_postgres():
+        query = query.for_update()
+    return query.first()
+
+
+def _steps(execution_id: Any) -> list[ExecutionStep]:
+    return list(
+        ExecutionStep.select()
+        .where(ExecutionStep.execution_id == execution_id, ExecutionStep.phase == "action")
+        .order_by(ExecutionStep.position)
+    )
+
+
+def _finish(row: Execution, status: str, *, error: str | None = None, now: datetime) -> None:
+    row.status, row.completed_at, row.error_message, row.heartbeat_at = status, now, error, None
+    row.save()
+    log(row.id, f"Execution {status}" + (f": {error}" if error else "."), level="error" if error else "info")
+    AuditLog.create(actor="executor", action=f"execution.{status}", subject=f"execution:{row.id}",
+                    details={"error": error} if error else None)  # fmt: skip
+    if status in ("completed", "failed"):
+        learning.record_outcome(row, success=status == "completed")
+
+
+def _request_approval(row: Execution, gated: list[dict[str, Any]], settings: Settings, now: datetime) -> Approval:
+    approval = Approval.get_or_none(Approval.execution_id == row.id)
+    if approval is None:
+        minutes = settings.approval_timeout_minutes
+        approval = Approval.create(
+            execution_id=row.id,
+            requested_by=row.requested_by,
+            approvers=APPROVER_ROLES,
+            reason="; ".join(f"{a['id']}: {a['assessment']['reason']}" for a in gated)
+            or "the decision needs a human approval",
+            risk_score=row.risk_score,
+            risk_level=row.risk_level,
+            business_impact=(row.definition.get("business_impact") or None),
+            requested_actions=[{"action_id": a["id"], "name": a.get("name"), **a["assessment"]} for a in gated],
+            timeout_minutes=minutes,
+            expires_at=now + timedelta(minutes=minutes),
+            created_at=now,
+        )
+        log(row.id, f"Waiting for an approval (request {approval.id}, rejected after {minutes} min).")
+        AuditLog.create(actor="executor", action="approval.requested", subject=f"execution:{row.id}",
+                        details={"approval_id": approval.id, "reason": approval.reason})  # fmt: skip
+    row.status = "awaiting_approval"
+    row.heartbeat_at = None
+    row.save()
+    return approval
+
+
+@dataclass
+class _Next:
+    """What the runner does next, decided under the execution's row lock."""
+
+    result: RunResult | None = None
+    step: ExecutionStep | None = None
+    action: dict[str, Any] | None = None
+    timeout_s: float = 0.0
+
+
+def _dependency_failed(action: dict[str, Any], steps: dict[str, ExecutionStep]) -> bool:
+    return any(steps[d].status in ("failed", "skipped", "cancelled") for d in action.get("depends_on") or [])
+
+
+def _fail_step(row: Execution, step: ExecutionStep, error: str, now: datetime) -> RunResult | None:
+    step.status, step.completed_at, step.error_message = "failed", now, error
+    step.save()
+    log(row.id, f"Step {step.action_id} failed: {error}", level="error", action_id=step.action_id)
+    action = next(a for a in row.definition["actions"] if str(a["id"]) == step.action_id)
+    if action.get("required", True) is False:
+        return None
+    _finish(row, "failed", error=f"step {step.action_id} failed: {error}", now=now)
+    return RunResult("failed", rollback=row.rollback_on_failure and not row.dry_run)
+
+
+def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) -> _Next:  # noqa: C901 - the state machine
+    row = _locked(execution_id)
+    if row is None:
+        return _Next(RunResult("missing"))
+    if row.status in TERMINAL or row.status == "rolling_back":
+        return _Next(RunResult(row.status))
+    approval = Approval.get_or_none(Approval.execution_id == row.id)
+    approved = approval is not None and approval.status == "approved"
+    if row.status == "awaiting_approval" and not approved:
+        return _Next(
+            RunResult(row.status, approval_id=approval.id if approval and approval.status == "pending" else None)
+        )
+    if not own and row.status == "running" and row.heartbeat_at and row.heartbeat_at > now:
+        raise ExecutionBusy(f"execution {row.id} is leased until {row.heartbeat_at.isoformat()}")
+    if row.started_at is None:
+        row.started_at = now
+        log(row.id, "Execution started.")
+    row.status = "running"
+    deadline = row.started_at + timedelta(minutes=row.max_execution_time_minutes)
+    if now >= deadline:
+        _finish(row, "failed", error=f"max_execution_time_minutes ({row.max_execution_time_minutes}) exceeded", now=now)
+        return _Next(RunResult("failed", rollback=row.rollback_on_failure and not row.dry_run))
+    actions_by_id = {str(a["id"]): a for a in row.definition["actions"]}
+    steps = {s.action_id: s for s in _steps(row.id)}
+    for step in sorted(steps.values(), key=lambda s: s.position):
+        if step.status in ("completed", "failed", "skipped", "cancelled"):
+            continue
+        action = actions_by_id[step.action_id]
+        if step.status == "running" and not action.get("idempotent"):
+            result = _fail_step(row, step, "the worker running it stopped; its effect is unknown", now)
+            if result:
+                return _Next(result)
+            continue
+        if _dependency_failed(action, steps):
+            step.status, step.completed_at = "skipped", now
+            step.save()
+            log(
+                row.id,
+                f"Step {step.action_id} skipped: a step it depends on did not complete.",
+                action_id=step.action_id,
+            )
+            continue
+        if action.get("gated") and not approved and not row.dry_run:
+            gated = [a for a in row.definition["actions"] if a.get("gated") and steps[str(a["id"])].status == "pending"]
+            approval = _request_approval(row, gated, settings, now)
+            return _Next(RunResult("awaiting_approval", approval_id=approval.id))
+        window = run_context.maintenance_for(row, action, now)
+        if window is not None and not row.dry_run:
+            step.status, step.completed_at, step.error_message = "skipped", now, f"maintenance window {window!r}"
+            step.save()
+            _finish(row, "cancelled", error=f"remediation blocked by maintenance window {window!r}", now=now)
+            return _Next(RunResult("cancelled"))
+        timeout_s = min(
+            float(action.get("timeout_minutes") or DEFAULT_STEP_TIMEOUT_S / 60) * 60, (deadline - now).total_seconds()
+        )
+        step.status, step.started_at, step.attempts = "running", now, step.attempts + 1
+        step.save()
+        row.heartbeat_at = now + timedelta(seconds=timeout_s + LEASE_MARGIN_S)
+        row.save()
+        return _Next(step=step, action=action, timeout_s=timeout_s)
+    _finish(row, "completed", now=now)
+    return _Next(RunResult("completed"))
+
+
+def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | None, outcome: actions.Outcome,
+            now: datetime) -> RunResult | None:  # fmt: skip
+    row = _locked(execution_id)
+    assert row is not None
+    step = ExecutionStep.get_by_id(step.id)
+    step.rendered = actions.redact(planned) if planned else None
+    step.result = {
+        "success": outcome.success,
+        "output": outcome.output,
+        **({"data": outcome.data} if outcome.data else {}),
+    }
+    if outcome.success:
+        step.status, step.completed_at = "completed", now
+        step.save()
+        log(row.id, f"Step {step.action_id} completed: {outcome.output[:200]}", action_id=step.action_id)
+        return None
+    return _fail_step(row, step, outcome.error or "failed", now)
+
+
+def _perform(row_id: str, action: dict[str, Any], *, dry_run: bool, settings: Settings, timeout_s: float,
+             now: datetime) -> tuple[dict[str, Any] | None, actions.Outcome]:  # fmt: skip
+    try:
+        planned = actions.plan(action, in_transaction(lambda: run_context.render_context(row_id)))
+    except InvalidRule as e:
+        return None, actions.Outcome(success=False, output="", data={}, error=f"cannot render the action: {e.message}")
+    release_connection()
+    if dry_run:
+        return planned, actions.Outcome(success=True, output=f"dry run: would run {planned['integration']}", data={})
+    try:
+        return planned, actions.perform(planned, settings=settings, timeout_s=max(timeout_s, 1.0))
+    except ActionNotAllowed as e:
+        return planned, actions.Outcome(success=False, output="", data={}, error=f"not allowed: {e}")
+
+
+def run(execution_id: str, *, settings: Settings, now: Any = _now) -> RunResult:
+    """Run (or resume) an execution until it completes, fails, or waits for an approval.
+
+    Raises:
+      ExecutionBusy: another worker holds the execution's lease.
+      DatabaseUnavailable: retried by the caller; no completed step runs again.
+    """
+    own = False  # the first look respects another worker's lease; later ones are ours
+    while True:
+        nxt = in_transaction(partial(_next, execution_id, settings, now(), own=own))
+        own = True
+        if nxt.result is not None:
+            return nxt.result
+        assert nxt.step is not None and nxt.action is not None
+        dry_run = bool(in_transaction(lambda: Execution.get_by_id(execution_id).dry_run))
+        logger.info("Execution %r: running step %r.", execution_id, nxt.step.action_id)
+        planned, outcome = _perform(
+            execution_id, nxt.action, dry_run=dry_run, settings=settings, timeout_s=nxt.timeout_s, now=now()
+        )
+        result = in_transaction(partial(_record, execution_id, nxt.step, planned, outcome, now()))
+        if result is not None:
+            return result

@@ -1,0 +1,143 @@
+"""Latency of autonomous response on the real stack: webhook accepted → first action started.
+
+Starts gunicorn (web), a dramatiq worker for normalize → correlate → evaluate → decide and a
+``dramatiq-gevent`` executor against RABBITMQ_URL and a PostgreSQL database ``opsconductor_bench``
+next to DATABASE_URL. One trigger rule fires for every event; its low-risk playbook's first step
+calls a local HTTP server, which stamps the arrival. Events are sent at a steady rate (default
+100 firings/min); the latency of each is the arrival at the server minus the moment the 202 came
+back (both clocks are this machine's).
+
+    .venv/bin/python bench/autonomy.py [--firings 100] [--per-minute 100] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.webhook import database_urls, reset_database  # noqa: E402
+from tests.http import request  # noqa: E402
+from tests.processes import start_web, start_worker  # noqa: E402
+from tests.services import purge_queues  # noqa: E402
+
+
+class Recorder(BaseHTTPRequestHandler):
+    hits: dict[str, float] = {}
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        Recorder.hits.setdefault(self.path.rsplit("/", 1)[-1], time.time())
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"ok": true}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple[float, float, int]:
+    from app.auth import create_key
+    from app.db import init_database
+
+    init_database(env["DATABASE_URL"], application_name="bench", max_connections=2)
+    key = create_key(role="admin", name="bench")
+    pipeline = start_worker(env, queues=("normalize", "correlate", "evaluate", "decide"), threads=8)
+    executor = start_worker(env, queues=("execute", "rollback"), threads=100, gevent=True)
+    web, base = start_web(env)
+    try:
+        request("PUT", f"{base}/api/v1/topology", key=key, json={"criticality": {"bench-host": "low"}})
+        rule = request(
+            "POST",
+            f"{base}/api/v1/rules/triggers",
+            key=key,
+            json={
+                "name": "bench firing",
+                "conditions": {"event_type": "bench_firing"},
+                "max_triggers_per_hour": 100_000,
+            },
+        )
+        request("POST", f"{base}/api/v1/rules/responses", key=key, json={
+            "name": "bench playbook", "response_type": "investigation", "trigger_rule_id": rule.json()["rule_id"],
+            "actions": [{"id": "hit", "type": "diagnostic",
+                         "http": {"method": "POST", "url": f"{target}/hit/{{{{ event.metadata.nonce }}}}"}}]})  # fmt: skip
+        time.sleep(3)  # the evaluator refreshes its rules within 2 s
+        accepted: dict[str, float] = {}
+        interval = 60.0 / args.per_minute
+        start = time.monotonic()
+        for i in range(args.firings):
+            nonce = uuid.uuid4().hex
+            reply = request("POST", f"{base}/api/v1/events/webhook", key=key, json={
+                "source": "bench", "event_type": "bench_firing", "severity": "high", "host": "bench-host",
+                "title": f"bench firing {nonce}", "metadata": {"nonce": nonce}})  # fmt: skip
+            if reply.status == 202:
+                accepted[nonce] = time.time()
+            time.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(n in Recorder.hits for n in accepted):
+            time.sleep(0.2)
+        latencies = [Recorder.hits[n] - t for n, t in accepted.items() if n in Recorder.hits]
+        missing = len(accepted) - len(latencies)
+        return percentile(latencies, 0.5), percentile(latencies, 0.99), missing
+    finally:
+        web.stop()
+        pipeline.stop()
+        executor.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--firings", type=int, default=100)
+    parser.add_argument("--per-minute", type=float, default=100.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    target = f"http://127.0.0.1:{server.server_address[1]}"
+    base, url = database_urls()
+    rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
+    env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=rabbit, LOG_LEVEL="WARNING", AUTONOMY_MODE="auto",
+               BUSINESS_HOURS="00:00-00:00")  # fmt: skip
+    results = []
+    for run in range(args.runs):
+        reset_database(base)
+        purge_queues(rabbit)
+        subprocess.run([str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        Recorder.hits = {}
+        p50, p99, missing = one_run(args, env, target)
+        results.append((p50, p99, missing))
+        print(
+            f"run {run + 1}: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, {missing} firings without an action",
+            flush=True,
+        )
+    summary = {
+        "firings": args.firings,
+        "per_minute": args.per_minute,
+        "p50_ms_median": round(statistics.median(r[0] for r in results) * 1000),
+        "p99_ms_median": round(statistics.median(r[1] for r in results) * 1000),
+        "missing": [r[2] for r in results],
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

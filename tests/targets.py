@@ -1,0 +1,132 @@
+"""Real servers that actions target in tests: an HTTP server and an SMTP sink, on ephemeral ports.
+
+Both record what they receive, so tests assert on the bytes that arrived, not on calls.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.processes import free_port
+
+
+class _Recorded:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, item: dict[str, Any]) -> None:
+        with self.lock:
+            self.items.append(item)
+
+    def wait_for(self, n: int, *, timeout_s: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.items) >= n:
+                    return list(self.items)
+            time.sleep(0.02)
+        raise AssertionError(f"expected {n} arrivals within {timeout_s} s, got {len(self.items)}")
+
+
+class HttpTarget:
+    """``.url``, ``.requests`` (method, path, headers, json, at), ``.wait_for(n, timeout_s=…)``."""
+
+    def __init__(self, url: str, recorded: _Recorded) -> None:
+        self.url, self._recorded = url, recorded
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self._recorded.lock:
+            return list(self._recorded.items)
+
+    def wait_for(self, n: int, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        return self._recorded.wait_for(n, timeout_s=timeout_s)
+
+
+@contextmanager
+def http_target(
+    responses: dict[str, tuple[int, Any]] | None = None, *, delay_s: dict[str, float] | None = None
+) -> Iterator[HttpTarget]:
+    """A real HTTP server answering ``responses[path]`` (status, JSON) — default 200 {"ok": true}."""
+    recorded = _Recorded()
+    answers, delays = responses or {}, delay_s or {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            recorded.add({"method": self.command, "path": self.path, "headers": dict(self.headers), "json": body,
+                          "at": time.time()})  # fmt: skip
+            if self.path in delays:
+                time.sleep(delays[self.path])
+            status, payload = answers.get(self.path, (200, {"ok": True, "path": self.path}))
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815 - http.server's naming
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield HttpTarget(f"http://127.0.0.1:{server.server_address[1]}", recorded)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class SmtpSink:
+    """``.url`` (smtp://127.0.0.1:port), ``.messages`` (mail_from, rcpt_tos, message), ``.wait_for(n, …)``."""
+
+    def __init__(self, url: str, recorded: _Recorded) -> None:
+        self.url, self._recorded = url, recorded
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        with self._recorded.lock:
+            return list(self._recorded.items)
+
+    def wait_for(self, n: int, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        return self._recorded.wait_for(n, timeout_s=timeout_s)
+
+
+@contextmanager
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that accepts every message."""
+    recorded = _Recorded()
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            recorded.add({"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos), "message": message})
+            return "250 Message accepted for delivery"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpSink(f"smtp://127.0.0.1:{port}", recorded)
+    finally:
+        controller.stop()
