@@ -30,6 +30,7 @@ from .resources.events import Analytics, Event, Events, RawEvents
 from .resources.health import Check, Health, Ready
 from .resources.incidents import EventCorrelations, IncidentResource, Incidents, Topology
 from .resources.ingest import Ingest, PagerDutyEnqueue
+from .resources.maintenance import Window, Windows
 from .resources.playbooks import Playbook, Playbooks
 from .resources.rules import Trigger, Triggers
 
@@ -91,6 +92,8 @@ def create_app(deps: Deps) -> falcon.App:
         app.add_route(f"/api/v1/autonomous/executions/{{execution_id}}/{control}", execution, suffix=control)
     app.add_route("/api/v1/autonomous/feedback", FeedbackResource(max_body_bytes=limit))
     app.add_route("/api/v1/autonomous/templates/{template_id:int}/approval-requirement", TemplateApproval())
+    app.add_route("/api/v1/maintenance", Windows(max_body_bytes=limit))
+    app.add_route("/api/v1/maintenance/{window_id:int}", Window(max_body_bytes=limit))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())

@@ -91,6 +91,11 @@ def _autonomous() -> dict[str, Any]:
         f"{executions}/rollback": _post("Roll back the completed remediation steps, newest first (operator)", 202),
         f"{executions}/approve": _post("Approve the pending request (operator; not the requester)"),
         f"{executions}/reject": _post("Reject the pending request (operator; not the requester)"),
+        "/api/v1/maintenance": {**_get("Maintenance windows", ["active_now", "host"]),
+                                **_post("Create a maintenance window (operator)", 201)},
+        "/api/v1/maintenance/{window_id}": {**_get("One maintenance window"),
+                                            "put": {"summary": "Replace a window (operator)", "responses": {"200": {"description": "Updated"}}},
+                                            "delete": {"summary": "Delete a window (operator)", "responses": {"200": {"description": "Deleted"}}}},
         "/api/v1/autonomous/feedback": _post("Feedback on an execution; returns the learning impact applied", 201),
         "/api/v1/autonomous/templates/{template_id}/approval-requirement": {"delete": {
             "summary": "Clear the approval requirement that dangerous feedback set (admin)",
