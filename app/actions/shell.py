@@ -8,6 +8,7 @@ rendered argument is one ``argv`` element, whatever characters it holds, and no 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,21 @@ from .outcome import Outcome, truncate
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
+#: A program's name: a plain file name (no path, no spaces, no shell syntax).
+PROGRAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
 def _bare(name: Any) -> bool:
-    return isinstance(name, str) and bool(name) and "/" not in name and name not in (".", "..") and "\0" not in name
+    return isinstance(name, str) and PROGRAM_NAME.fullmatch(name) is not None
 
 
 def validate(block: Any, where: str) -> None:
     if not isinstance(block, dict):
         raise InvalidRule("shell is an object {program, args}", field=where)
     if not _bare(block.get("program")):
-        raise InvalidRule("program is a bare file name in SHELL_ACTIONS_DIR (no '/')", field=f"{where}.program")
+        raise InvalidRule(
+            "program is a plain file name in SHELL_ACTIONS_DIR (letters, digits, . _ + -)", field=f"{where}.program"
+        )
     args = block.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str | int | float) for a in args):
         raise InvalidRule("args is a list of strings (one per argument; never a shell string)", field=f"{where}.args")
