@@ -24,6 +24,18 @@ class _Recorded:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.items: list[dict[str, Any]] = []
+        #: Requests being answered right now, and the most there ever were at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def add(self, item: dict[str, Any]) -> None:
         with self.lock:
@@ -53,6 +65,11 @@ class HttpTarget:
     def wait_for(self, n: int, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         return self._recorded.wait_for(n, timeout_s=timeout_s)
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests the server was answering at the same time."""
+        return self._recorded.max_in_flight
+
 
 @contextmanager
 def http_target(
@@ -71,8 +88,12 @@ def http_target(
                 body = raw.decode(errors="replace")
             recorded.add({"method": self.command, "path": self.path, "headers": dict(self.headers), "json": body,
                           "at": time.time()})  # fmt: skip
-            if self.path in delays:
-                time.sleep(delays[self.path])
+            recorded.enter()
+            try:
+                delay = next((d for prefix, d in delays.items() if self.path.startswith(prefix)), 0.0)
+                time.sleep(delay)
+            finally:
+                recorded.leave()
             status, payload = answers.get(self.path, (200, {"ok": True, "path": self.path}))
             data = json.dumps(payload).encode()
             self.send_response(status)

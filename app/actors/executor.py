@@ -10,6 +10,7 @@ import logging
 
 import dramatiq
 
+from ..autonomous.approvals import notify_approvers
 from ..autonomous.runner import run
 from ..errors import InvalidMessage
 from ..runtime import settings
@@ -29,6 +30,7 @@ def execute(execution_id: str) -> None:
 
         minutes = settings().approval_timeout_minutes
         expire_approval.send_with_options(args=(result.approval_id,), delay=int(minutes * 60_000))
+        notify_approvers(result.approval_id, settings=settings())
     if result.rollback:
         from .rollbacker import rollback
 

@@ -137,6 +137,9 @@ def _record(step_id: int, planned: dict[str, Any] | None, outcome: Any, now: dat
     step.completed_at = now
     step.save()
     log(step.execution_id, f"Rollback step {step.action_id} {step.status}.", action_id=step.action_id)
+    AuditLog.create(actor="rollbacker", action=f"rollback_step.{step.status}", subject=f"execution:{step.execution_id}",
+                    details={"action_id": step.action_id, "planned": step.rendered.get("planned"),
+                             "error": step.error_message})  # fmt: skip
 
 
 def run_rollback(execution_id: str, *, settings: Settings, actor: str = "rollbacker", now: Any = _now) -> str | None:

@@ -210,6 +210,9 @@ def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | No
         "output": outcome.output,
         **({"data": outcome.data} if outcome.data else {}),
     }
+    AuditLog.create(actor="executor", action="step.completed" if outcome.success else "step.failed",
+                    subject=f"execution:{row.id}",
+                    details={"action_id": step.action_id, "planned": step.rendered, "error": outcome.error})  # fmt: skip
     if outcome.success:
         step.status, step.completed_at = "completed", now
         step.save()

@@ -166,6 +166,8 @@ class Approval(BaseModel):
     comment = peewee.TextField(null=True)
     #: SHA-256 of the token an approval hands out, for ``POST /autonomous/execute`` of the same decision.
     token_hash = peewee.CharField(max_length=64, null=True, index=True)
+    #: When the approvers were notified (once per request).
+    notified_at = TimestampField(null=True)
 
     class Meta:
         schema = "autonomous"

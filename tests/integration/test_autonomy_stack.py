@@ -18,7 +18,7 @@ from tests.targets import http_target, smtp_sink
 
 @pytest.fixture(scope="module")
 def target():
-    with http_target(responses={"/fail": (500, {"error": "boom"})}) as server:
+    with http_target(responses={"/fail": (500, {"error": "boom"})}, delay_s={"/concurrency/": 2.0}) as server:
         yield server
 
 
@@ -135,11 +135,14 @@ def _remediation(target, host: str) -> list[dict]:
             for a in REMEDIATION]  # fmt: skip
 
 
-def test_a_high_risk_step_waits_for_approval_and_runs_once_approved(auto, target):
+def test_a_high_risk_step_waits_for_approval_and_runs_once_approved(auto, target, sink):
     _rule_and_template(auto, "web-02", _remediation(target, "web-02"), response_type="remediation")
     event_id = _fire(auto, "web-02")
     waiting = _execution(auto, event_id, "awaiting_approval")
     assert waiting["approval"]["status"] == "pending" and waiting["approval"]["approvers"] == ["operator", "admin"]
+    # The approvers are told, by email to NOTIFY_EMAIL_TO
+    wait_for(lambda: any(waiting["execution_id"] in m["message"].get_content() for m in sink.messages), timeout=10,
+             message="the approval request email")  # fmt: skip
     assert _paths(target, "/web-02/restart") == []
     url = f"{auto['base']}/api/v1/autonomous/executions/{waiting['execution_id']}"
     # A viewer may not approve
@@ -239,3 +242,35 @@ def test_execute_api_runs_a_decision_as_a_dry_run(auto, target):
     assert _paths(target, "/web-07/restart") == []
     assert request("POST", f"{auto['base']}/api/v1/autonomous/execute", key=auto["keys"]["alice"],
                    json={"action_ids": []}).json()["field"] == "decision_id"  # fmt: skip
+
+
+def test_the_gevent_executor_runs_many_slow_steps_at_once(auto, target, rabbitmq_url):
+    # Given 60 executions whose one step waits 2 s on the target, queued at once
+    from dramatiq import Message
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    from app.autonomous import risk
+    from app.autonomous.executions import create_execution, snapshot
+
+    ids = []
+    for i in range(60):
+        action = {"id": "wait", "type": "diagnostic", "http": {"method": "GET", "url": f"{target.url}/concurrency/{i}"}}
+        assessment = risk.assess(action, risk.Context(system_criticality="low"))
+        row = create_execution(definition=snapshot({"name": "slow"}, [action], [assessment], set()),
+                               requested_by="test", decision_id=None)  # fmt: skip
+        ids.append(str(row.id))
+    broker = RabbitmqBroker(url=rabbitmq_url, confirm_delivery=True)
+    for execution_id in ids:
+        broker.enqueue(Message(queue_name="execute", actor_name="execute", args=(execution_id,), kwargs={}, options={}))
+    broker.close()
+
+    # When the one dramatiq-gevent process (50 greenlets) works through them
+    def all_completed():
+        statuses = [request("GET", f"{auto['base']}/api/v1/autonomous/executions/{i}", key=auto["keys"]["viewer"]).json()["status"]
+                    for i in ids]  # fmt: skip
+        return all(s == "completed" for s in statuses)
+
+    wait_for(all_completed, timeout=60, message="60 slow executions to complete")
+    # Then the target saw dozens of them waiting at the same time: steps do not run one by one
+    assert len(_paths(target, "/concurrency/")) == 60
+    assert target.max_in_flight >= 40

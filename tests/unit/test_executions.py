@@ -86,6 +86,12 @@ def test_steps_run_in_dependency_order_against_real_targets(event, target, sink,
     assert body["progress"] == {"current_step": 2, "total_steps": 2, "percentage_complete": 100}
     assert [a["action_id"] for a in body["actions"]] == ["check", "tell"]
     assert all(a["status"] == "completed" for a in body["actions"])
+    # And every step is in the audit log with what ran
+    audited = AuditLog.select().where(AuditLog.action == "step.completed").order_by(AuditLog.id)
+    assert [(a.details["action_id"], a.details["planned"]["integration"]) for a in audited] == [
+        ("check", "http"),
+        ("tell", "notify"),
+    ]
 
 
 def test_a_redelivered_execution_never_runs_a_completed_step_again(event, target, settings_for):
