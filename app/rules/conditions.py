@@ -49,6 +49,62 @@ def resolve(event: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def getter(path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """A function reading ``path`` from an event (PERF: the common one- and two-part paths skip the loop)."""
+    if len(path) == 1:
+        (name,) = path
+        return lambda e: e.get(name, _MISSING)
+    if len(path) == 2 and not path[1].isdigit():
+        outer, inner = path
+
+        def two(e: dict[str, Any]) -> Any:
+            value = e.get(outer, _MISSING)
+            return value.get(inner, _MISSING) if isinstance(value, dict) else _MISSING
+
+        return two
+    return lambda e: resolve(e, path)
+
+
+def all_of(checks: list[Predicate]) -> Predicate:
+    """A predicate true when every check is (PERF: no generator for the usual one to three checks)."""
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        a, b = checks
+        return lambda e: a(e) and b(e)
+    if len(checks) == 3:
+        a, b, c = checks
+        return lambda e: a(e) and b(e) and c(e)
+    return lambda e: all(check(e) for check in checks)
+
+
+#: Fields whose equality constraints index rules (see :func:`equality_constraint`).
+INDEXED_FIELDS = ("event_type", "severity", "source_type", "service", "host")
+
+
+def equality_constraint(spec: Any) -> tuple[str, frozenset[Any]] | None:
+    """A top-level field the condition requires to equal one of a few values, if there is one.
+
+    Every event the condition accepts has that field's value among those values, so an evaluator
+    need only try the rule on such events (an index; the full predicate still decides).
+    """
+    if not isinstance(spec, dict):
+        return None
+    for name in INDEXED_FIELDS:
+        if name not in spec:
+            continue
+        value = spec[name]
+        if isinstance(value, dict) and set(value) == {"$eq"}:
+            value = value["$eq"]
+        elif isinstance(value, dict) and set(value) == {"$in"} and isinstance(value["$in"], list):
+            value = value["$in"]
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return name, frozenset([value])
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return name, frozenset(value)
+    return None
+
+
 def _comparable(a: Any, b: Any) -> bool:
     numbers = (int, float)
     if isinstance(a, bool) or isinstance(b, bool):
@@ -66,8 +122,10 @@ def _compare(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predic
         "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b, "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
     }[op]  # fmt: skip
 
+    get = getter(field)
+
     def check(event: dict[str, Any]) -> bool:
-        value = resolve(event, field)
+        value = get(event)
         value = key(value) if ranked else value
         return value is not None and value is not _MISSING and _comparable(value, bound) and test(value, bound)
 
@@ -76,19 +134,20 @@ def _compare(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predic
 
 def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predicate:  # noqa: C901 - one branch per operator
     where = f"{path}.{op}"
+    get = getter(field)
     if op in ("$gt", "$gte", "$lt", "$lte"):
         return _compare(op, operand, path, field)
     if op == "$eq":
-        return lambda e: resolve(e, field) == operand
+        return lambda e: get(e) == operand
     if op == "$ne":
-        return lambda e: resolve(e, field) != operand
+        return lambda e: get(e) != operand
     if op in ("$in", "$nin"):
         if not isinstance(operand, list):
             raise InvalidRule(f"{op} needs a list", field=where)
         members = list(operand)
         if op == "$in":
-            return lambda e: resolve(e, field) in members
-        return lambda e: resolve(e, field) not in members
+            return lambda e: get(e) in members
+        return lambda e: get(e) not in members
     if op == "$regex":
         if not isinstance(operand, str):
             raise InvalidRule("$regex needs a string", field=where)
@@ -96,15 +155,15 @@ def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predi
             pattern = re.compile(operand)
         except re.error as err:
             raise InvalidRule(f"$regex does not compile: {err}", field=where) from None
-        return lambda e: isinstance(v := resolve(e, field), str) and pattern.search(v) is not None
+        return lambda e: isinstance(v := get(e), str) and pattern.search(v) is not None
     if op == "$exists":
         if not isinstance(operand, bool):
             raise InvalidRule("$exists needs true or false", field=where)
-        return lambda e: (resolve(e, field) not in (_MISSING, None)) is operand
+        return lambda e: (get(e) not in (_MISSING, None)) is operand
     if op == "$contains":
 
         def contains(event: dict[str, Any]) -> bool:
-            value = resolve(event, field)
+            value = get(event)
             if isinstance(value, list):
                 return operand in value
             return isinstance(value, str) and isinstance(operand, str) and operand in value
@@ -126,11 +185,12 @@ def _field(name: str, spec: Any, prefix: str) -> Predicate:
             if op not in OPERATORS:
                 raise InvalidRule(f"unknown operator {op}", field=f"{path}.{op}")
             checks.append(_operator(op, operand, path, parts))
-        return checks[0] if len(checks) == 1 else (lambda e: all(c(e) for c in checks))
+        return all_of(checks)
+    get = getter(parts)
     if isinstance(spec, list):
         members = list(spec)
-        return lambda e: resolve(e, parts) in members
-    return lambda e: resolve(e, parts) == spec
+        return lambda e: get(e) in members
+    return lambda e: get(e) == spec
 
 
 def _negate(inner: Predicate) -> Predicate:
@@ -151,8 +211,7 @@ def compile_condition(spec: Any, *, path: str = "conditions") -> Predicate:
             if not isinstance(value, list) or not value:
                 raise InvalidRule(f"{key} needs a non-empty list of conditions", field=f"{path}.{key}")
             parts = [compile_condition(c, path=f"{path}.{key}[{i}]") for i, c in enumerate(value)]
-            checks.append((lambda ps: lambda e: all(p(e) for p in ps))(parts) if key == "$and"
-                          else (lambda ps: lambda e: any(p(e) for p in ps))(parts))  # fmt: skip
+            checks.append(all_of(parts) if key == "$and" else (lambda ps: lambda e: any(p(e) for p in ps))(parts))
         elif key == "$not":
             checks.append(_negate(compile_condition(value, path=f"{path}.$not")))
         elif key.startswith("$"):
@@ -161,4 +220,4 @@ def compile_condition(spec: Any, *, path: str = "conditions") -> Predicate:
             checks.append(_field(key, value, path))
     if not checks:
         return lambda e: True
-    return checks[0] if len(checks) == 1 else (lambda e: all(c(e) for c in checks))
+    return all_of(checks)

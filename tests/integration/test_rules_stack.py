@@ -12,7 +12,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from app.events.envelope import make_item
 from app.events.store import store_batch
 from app.ids import new_id
-from app.models import AuditLog, RuleExecution, TriggerRule
+from app.models import AuditLog, DecisionLog, RuleExecution, TriggerRule
 from app.rules.evaluation import columns_of
 from app.rules.triggers import parse_trigger
 from tests import services
@@ -75,18 +75,18 @@ def test_a_webhook_event_fires_a_rule_through_every_queue(stack, db):
     event = {"source": "nagios", "event_type": "threshold_breach", "severity": "critical", "host": host, "title": "CPU",
              "metadata": {"cpu_usage": 97.5}}  # fmt: skip
     event_id = request("POST", f"{stack.base}/api/v1/events/webhook", json=event, key=stack.ingest).json()["event_id"]
-    # Then the rule fired once, pending, and the decider recorded the firing
+    # Then the rule fired once, and the decider decided the firing (no template: escalate to humans)
     execution = wait_for(
         lambda: RuleExecution.get_or_none(
             (RuleExecution.trigger_rule_id == rule_id) & (RuleExecution.triggering_event_id == event_id)
         ),
         message="the firing",
     )
-    assert execution.execution_status == "pending"
-    wait_for(
-        lambda: AuditLog.get_or_none(AuditLog.subject == f"rule_execution:{execution.id}"),
-        message="the decider's record",
-    )
+    decision = wait_for(lambda: DecisionLog.get_or_none(DecisionLog.rule_execution_id == execution.id),
+                        message="the decider's decision")  # fmt: skip
+    assert decision.decision_type == "escalate" and decision.decided_by == "policy"
+    assert RuleExecution.select().where(RuleExecution.trigger_rule_id == rule_id).count() == 1
+    assert AuditLog.get_or_none(AuditLog.subject == f"decision:{decision.id}") is not None
 
 
 def test_two_evaluator_processes_never_exceed_the_hourly_limit(stack_env, rabbitmq_url, pg_db):

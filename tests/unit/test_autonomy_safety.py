@@ -100,7 +100,7 @@ def mostly_benign(draw):
     )  # fmt: skip
 
 
-situations = st.one_of(any_situation(), mostly_benign())
+situations = st.one_of(any_situation(), mostly_benign(), mostly_benign(), mostly_benign())
 
 
 @pytest.fixture
@@ -115,7 +115,13 @@ def sandbox(tmp_path: Path, sqlite_db):
     return SimpleNamespace(programs=programs, log=log, root=tmp_path)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(s=situations)
 def test_nothing_risky_runs_without_approval_and_nothing_reaches_a_shell(sandbox, s):
     sandbox.log.write_text("")
@@ -151,4 +157,4 @@ def test_nothing_risky_runs_without_approval_and_nothing_reaches_a_shell(sandbox
 
 def test_the_generated_situations_did_run_steps():
     # The property above is not vacuous: the generator reaches the autonomous path often.
-    assert len(RAN) >= 20
+    assert len(RAN) >= 30, f"only {len(RAN)} steps ran"
