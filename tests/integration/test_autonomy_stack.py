@@ -155,6 +155,45 @@ def test_a_high_risk_step_waits_for_approval_and_runs_once_approved(auto, target
     assert _paths(target, "/web-02/restart") == ["/web-02/restart/web-02"]
 
 
+def test_analyze_on_demand_answers_in_the_specs_shape(auto, target):
+    _rule_and_template(auto, "web-08", _remediation(target, "web-08"), response_type="remediation")
+    event_id = _fire(auto, "web-08")
+    _execution(auto, event_id, "awaiting_approval")
+    body = {"event_id": event_id, "context": {"business_hours": True, "maintenance_window": False,
+                                              "system_criticality": "high"},
+            "analysis_options": {"include_recommendations": True, "include_risk_assessment": True}}  # fmt: skip
+    reply = request("POST", f"{auto['base']}/api/v1/autonomous/analyze", key=auto["keys"]["alice"], json=body)
+    assert reply.status == 200, reply.body
+    analysis = reply.json()
+    assert isinstance(analysis["decision_id"], int)
+    result = analysis["analysis_result"]
+    assert result["recommended_action"] == "remediate" and 0 <= result["confidence_score"] <= 1
+    assert result["risk_level"] in ("medium", "high", "critical") and result["reasoning"]
+    assert [a["action_id"] for a in analysis["recommended_actions"]] == ["check", "restart"]
+    # A high-criticality system in business hours: even the check is above the threshold
+    assert all(a["approval_required"] for a in analysis["recommended_actions"])
+    assert analysis["approval_requirements"]["required"] is True
+    assert analysis["approval_requirements"]["approvers"] == ["operator", "admin"]
+    missing = request("POST", f"{auto['base']}/api/v1/autonomous/analyze", key=auto["keys"]["alice"],
+                      json={"event_id": str(uuid.uuid4())})  # fmt: skip
+    assert missing.status == 404
+    assert (
+        request("POST", f"{auto['base']}/api/v1/autonomous/analyze", key=auto["keys"]["viewer"], json=body).status
+        == 403
+    )
+
+
+def test_an_operator_cancels_an_execution_waiting_for_approval(auto, target):
+    _rule_and_template(auto, "web-09", _remediation(target, "web-09"), response_type="remediation")
+    waiting = _execution(auto, _fire(auto, "web-09"), "awaiting_approval")
+    url = f"{auto['base']}/api/v1/autonomous/executions/{waiting['execution_id']}"
+    cancelled = request("POST", f"{url}/cancel", key=auto["keys"]["alice"])
+    assert cancelled.status == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["approval"]["status"] == "rejected"
+    assert request("POST", f"{url}/cancel", key=auto["keys"]["alice"]).status == 409
+    assert _paths(target, "/web-09/") == []
+
+
 def test_a_rejected_step_never_runs(auto, target):
     _rule_and_template(auto, "web-03", _remediation(target, "web-03"), response_type="remediation")
     event_id = _fire(auto, "web-03")

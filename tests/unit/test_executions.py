@@ -227,3 +227,34 @@ def test_outcomes_and_dangerous_feedback_change_what_the_decider_knows(event, ta
     assert history.requires_approval and history.confidence_adjustment == pytest.approx(-0.14)
     assert learning.clear_approval_requirement(42, actor="key:1:admin")
     assert not learning.history_for(None, 42).requires_approval
+
+
+def test_the_clock_resends_what_lost_its_message_and_rejects_overdue_requests(event, target, settings_for):
+    from app.autonomous import control
+    from app.autonomous.recovery import sweep
+
+    # Given an execution queued long ago whose message was lost, one awaiting an approval that
+    # was given but never sent on, and one whose request is overdue
+    lost = execution_of(event, [http("a", f"{target.url}/a")])
+    approved = execution_of(event, [http("b", f"{target.url}/b", kind="remediation")], gated={"b"})
+    overdue = execution_of(event, [http("c", f"{target.url}/c", kind="remediation")], gated={"c"})
+    run(str(approved.id), settings=settings_for)
+    approvals.answer(str(approved.id), approve=True, actor="key:8:carol", role="operator")
+    Execution.update(status="awaiting_approval").where(Execution.id == approved.id).execute()  # the send was lost
+    waiting = run(str(overdue.id), settings=settings_for)
+    # When the clock sweeps three minutes later, and again much later
+    with freeze_time(datetime.now(UTC) + timedelta(minutes=3)):
+        found = sweep()
+    assert set(found.execute) == {str(lost.id), str(approved.id)}
+    assert found.expired == []
+    with freeze_time(datetime.now(UTC) + timedelta(minutes=31)):
+        later = sweep()
+    assert later.expired == [waiting.approval_id]
+    assert Execution.get_by_id(overdue.id).status == "cancelled"
+    # And a resent message runs the lost execution to completion, once
+    assert run(str(lost.id), settings=settings_for).status == "completed"
+    # And an operator can cancel what is queued: nothing more starts
+    queued = execution_of(event, [http("d", f"{target.url}/d")])
+    control.cancel(str(queued.id), actor="key:8:carol")
+    assert run(str(queued.id), settings=settings_for).status == "cancelled"
+    assert "/d" not in [r["path"] for r in target.requests]
