@@ -6,7 +6,7 @@ events' ids to the ``correlate`` queue in batches of 500, as the normalizer does
 times worker processes (correlate → evaluate → decide) until every event is correlated
 and the evaluate queue is empty. The workers are started and connected before the clock starts.
 
-    .venv/bin/python bench/pipeline.py [--events 50000] [--workers 2] [--runs 3]
+    .venv/bin/python bench/pipeline.py [--events 50000] [--workers 1] [--runs 3] [--layout procfile|shared]
 """
 
 from __future__ import annotations
@@ -55,8 +55,14 @@ def rules(n: int) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="processes per queue group")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--layout",
+        choices=("procfile", "shared"),
+        default="procfile",
+        help="procfile: correlate and evaluate processes apart (default); shared: every queue in each",
+    )
     args = parser.parse_args()
     base, url = database_urls()
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -102,7 +108,12 @@ def main() -> int:
 
         total = len({i for b in ids for i in b})
         # The workers boot first (imports, broker connection): the clock measures work, not start-up.
-        workers = [start_worker(env, queues=("correlate", "evaluate", "decide")) for _ in range(args.workers)]
+        if args.layout == "procfile":
+            # As the Procfile deploys it: correlate and evaluate (+ decide) in their own processes.
+            workers = [start_worker(env, queues=("correlate",)) for _ in range(args.workers)]
+            workers += [start_worker(env, queues=("evaluate", "decide")) for _ in range(args.workers)]
+        else:
+            workers = [start_worker(env, queues=("correlate", "evaluate", "decide")) for _ in range(args.workers)]
         conn = pika.BlockingConnection(pika.URLParameters(rabbit))
         channel = conn.channel()
         deadline = time.time() + 60
