@@ -179,3 +179,14 @@ def release_connection() -> None:
     """
     if database.obj is not None and not database.is_closed():
         database.close()
+
+
+def uuid_in(field: peewee.Field, ids: list[str]) -> peewee.Expression:
+    """``field IN ids`` for UUID columns.
+
+    PERF: on PostgreSQL the ids go as one array parameter (``= ANY(%s::uuid[])``); building
+    hundreds of placeholders costs more than the query itself.
+    """
+    if is_postgres():
+        return field == peewee.fn.ANY(peewee.Cast(peewee.Value(list(ids), unpack=False), "uuid[]"))
+    return field.in_(list(ids))

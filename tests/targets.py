@@ -51,19 +51,27 @@ class _Recorded:
         raise AssertionError(f"expected {n} arrivals within {timeout_s} s, got {len(self.items)}")
 
 
-class HttpTarget:
-    """``.url``, ``.requests`` (method, path, headers, json, at), ``.wait_for(n, timeout_s=…)``."""
+class _Target:
+    """A server's ``.url`` and what arrived: ``.received``, ``.wait_for(n, timeout_s=…)``."""
 
     def __init__(self, url: str, recorded: _Recorded) -> None:
         self.url, self._recorded = url, recorded
 
     @property
-    def requests(self) -> list[dict[str, Any]]:
+    def received(self) -> list[dict[str, Any]]:
         with self._recorded.lock:
             return list(self._recorded.items)
 
     def wait_for(self, n: int, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         return self._recorded.wait_for(n, timeout_s=timeout_s)
+
+
+class HttpTarget(_Target):
+    """``.requests``: method, path, headers, json, at."""
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.received
 
     @property
     def max_in_flight(self) -> int:
@@ -118,19 +126,12 @@ def http_target(
         server.server_close()
 
 
-class SmtpSink:
-    """``.url`` (smtp://127.0.0.1:port), ``.messages`` (mail_from, rcpt_tos, message), ``.wait_for(n, …)``."""
-
-    def __init__(self, url: str, recorded: _Recorded) -> None:
-        self.url, self._recorded = url, recorded
+class SmtpSink(_Target):
+    """``.url`` (smtp://127.0.0.1:port); ``.messages``: mail_from, rcpt_tos, message."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        with self._recorded.lock:
-            return list(self._recorded.items)
-
-    def wait_for(self, n: int, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-        return self._recorded.wait_for(n, timeout_s=timeout_s)
+        return self.received
 
 
 @contextmanager

@@ -16,9 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import peewee
 
-from ..db import TimestampField, database, in_transaction, is_postgres
+from ..db import TimestampField, database, in_transaction, is_postgres, uuid_in
 from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
 from .decide import (
     OpenIncident,
@@ -76,12 +75,7 @@ _COLUMNS: dict[str, Any] = {
 
 def _load(event_ids: list[str]) -> list[dict[str, Any]]:
     # PERF: plain dicts of the needed columns; model instances cost more than the correlation itself.
-    # On PostgreSQL the ids go as one array parameter: building 500 placeholders costs more than the query.
-    where = (
-        ProcessedEvent.id == peewee.fn.ANY(peewee.Cast(peewee.Value(list(event_ids), unpack=False), "uuid[]"))
-        if is_postgres()
-        else ProcessedEvent.id.in_(event_ids)
-    )
+    where = uuid_in(ProcessedEvent.id, event_ids)
     query: Any = (
         ProcessedEvent.select(*(c.alias(k) for k, c in _COLUMNS.items()))
         .where(where)

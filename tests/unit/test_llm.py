@@ -4,6 +4,7 @@ and slow answers, and the decider falling back to its policy."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -28,54 +29,170 @@ def settings_for(fake: FakeOpenAI, budget_s: float = 2.0, **extra) -> Settings:
                     llm_timeout_s=budget_s, **extra)  # fmt: skip
 
 
-def test_a_structured_answer_becomes_an_analysis_limited_to_the_operators_actions():
+def test_a_structured_answer_becomes_an_analysis():
+    # Given a server answering with a well-formed decision
     with FakeOpenAI(GOOD) as fake:
+        # When the incident is analysed
         analysis = llm.analyze({"title": "nginx down"}, allowed_actions=ACTIONS, settings=settings_for(fake))
-    assert analysis.decision == "remediate" and analysis.confidence == pytest.approx(0.92)
-    assert analysis.summary == "nginx down on web-01"
-    assert analysis.recommended_action_ids == ("restart",)  # the invented one is dropped
-    # The request carried the schema, the model, the allowed ids, the incident and the key
-    body = fake.requests[0]["body"]
-    assert body["model"] == "fake-model" and fake.requests[0]["authorization"] == "Bearer sk-test"
-    schema = body["response_format"]["json_schema"]["schema"]
+    # Then every field of the answer is in the analysis
+    assert analysis == llm.Analysis(
+        decision="remediate", confidence=pytest.approx(0.92), reasoning="nginx is down",
+        summary="nginx down on web-01", recommended_action_ids=("restart",), risk_level="medium", model="fake-model",
+    )  # fmt: skip
+    assert len(fake.requests) == 1
+
+
+def test_the_request_carries_the_schema_the_model_the_allowed_ids_and_the_incident():
+    # Given a server
+    with FakeOpenAI(GOOD) as fake:
+        # When an incident is analysed
+        llm.analyze({"title": "nginx down"}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    # Then the single request names the model, sends the key, and restricts the answer by schema
+    request = fake.requests[0]
+    body = request["body"]
+    assert request["path"] == "/v1/chat/completions" and request["authorization"] == "Bearer sk-test"
+    assert body["model"] == "fake-model"
     assert body["response_format"]["type"] == "json_schema"
-    assert schema["properties"]["recommended_action_ids"]["items"]["enum"] == ["check", "restart"]
+    assert body["response_format"]["json_schema"]["strict"] is True
+    schema = body["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["decision"]["enum"] == ["investigate", "remediate", "escalate", "ignore"]
-    assert "nginx down" in body["messages"][1]["content"]
+    assert schema["properties"]["recommended_action_ids"]["items"]["enum"] == ["check", "restart"]
+    # And the system prompt limits the model to the listed actions; the user message holds the incident
+    assert body["messages"][0]["role"] == "system" and "ONLY among the listed actions" in body["messages"][0]["content"]
+    sent = json.loads(body["messages"][1]["content"])
+    assert sent["incident"] == {"title": "nginx down"} and [a["id"] for a in sent["actions"]] == ["check", "restart"]
 
 
-def test_malformed_answers_are_retried_once_then_refused():
-    with FakeOpenAI({"content": "not json"}, {"content": json.dumps({"decision": "reboot_everything"})}) as fake:
+def test_action_ids_the_operator_did_not_define_are_dropped():
+    # Given a model recommending a known action, an invented one and a non-string
+    answer = {**json.loads(GOOD["content"]), "recommended_action_ids": ["check", "rm -rf /", 42, "check"]}
+    with FakeOpenAI({"content": json.dumps(answer)}) as fake:
+        # When the incident is analysed
+        analysis = llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    # Then only the operator's action remains, once
+    assert analysis.recommended_action_ids == ("check",)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["not json", json.dumps({"decision": "reboot_everything"}), json.dumps({"decision": "ignore", "confidence": 0.5}),
+     json.dumps({**json.loads(GOOD["content"]), "confidence": 7})],
+    ids=["not-json", "unknown-decision", "missing-fields", "confidence-out-of-range"],
+)  # fmt: skip
+def test_a_malformed_answer_is_asked_again_once_then_refused(content):
+    # Given a server that keeps answering something the schema does not allow
+    with FakeOpenAI({"content": content}) as fake:
+        # When the incident is analysed, Then the answer is refused as invalid
         with pytest.raises(llm.LlmAnswerInvalid):
             llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    # And the question was asked at most twice
     assert len(fake.requests) == 2
 
 
+def test_a_malformed_answer_followed_by_a_good_one_is_used():
+    # Given a server that answers nonsense once, then well
+    with FakeOpenAI({"content": "not json"}, GOOD) as fake:
+        # When the incident is analysed
+        analysis = llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    # Then the second answer is the analysis
+    assert analysis.decision == "remediate" and len(fake.requests) == 2
+
+
 def test_a_server_error_is_retried_and_then_succeeds():
+    # Given a server failing with 500, then 429, then answering
     with FakeOpenAI({"status": 500}, {"status": 429}, GOOD) as fake:
-        analysis = llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake, budget_s=5))
+        # When the incident is analysed
+        analysis = llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    # Then the answer after the retries is used
     assert analysis.decision == "remediate" and len(fake.requests) == 3
 
 
-def test_a_slow_server_gives_up_within_the_budget():
-    with FakeOpenAI({**GOOD, "delay_s": 5}) as fake:
-        started = time.monotonic()
+def test_a_client_error_is_not_retried():
+    # Given a server that rejects the request itself
+    with FakeOpenAI({"status": 400}, GOOD) as fake:
+        # When the incident is analysed, Then the LLM is unavailable at once
+        with pytest.raises(llm.LlmUnavailable):
+            llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "answer", [{"refusal": "I cannot help with that."}, {"body": "<html>proxy error</html>"}, {"body": "[]"},
+               {"body": "null"}, {"body": '{"choices": "none"}'}],
+    ids=["refusal", "not-json", "a-list", "null", "no-choices"],
+)  # fmt: skip
+def test_a_refusal_or_a_body_that_is_no_completion_makes_the_llm_unavailable(answer):
+    # Given a server that refuses, or answers with something that is not a completion
+    with FakeOpenAI(answer) as fake:
+        # When the incident is analysed, Then no analysis comes back
+        with pytest.raises(llm.LlmUnavailable):
+            llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    assert 1 <= len(fake.requests) <= 2
+
+
+def test_giving_up_is_logged_as_a_warning(caplog):
+    # Given a server that always fails
+    with FakeOpenAI({"status": 500}) as fake, caplog.at_level(logging.INFO):
+        # When the incident is analysed until the budget runs out
         with pytest.raises(llm.LlmUnavailable):
             llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake, budget_s=1.0))
-        # a bound on hanging (budget + a margin), not a performance figure
-        assert time.monotonic() - started < 4.0
+    # Then the retries are INFO and giving up a WARNING
+    levels = [r.levelno for r in caplog.records if r.name == llm.__name__]
+    assert levels[-1] == logging.WARNING and set(levels[:-1]) == {logging.INFO}
+
+
+def test_a_slow_server_gives_up_within_the_budget():
+    # Given a server that answers long after the budget
+    with FakeOpenAI({**GOOD, "delay_s": 5}) as fake:
+        started = time.monotonic()
+        # When the incident is analysed, Then the LLM is unavailable
+        with pytest.raises(llm.LlmUnavailable):
+            llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake, budget_s=1.0))
+        # And the caller was not held much past the budget (a bound on hanging, not a performance figure)
+        assert time.monotonic() - started < 1.0 + 3.0
+
+
+def test_a_failing_server_gives_up_within_the_budget():
+    # Given a server that always fails
+    with FakeOpenAI({"status": 503}) as fake:
+        started = time.monotonic()
+        # When the incident is analysed, Then the LLM is unavailable, within the budget plus a margin
+        with pytest.raises(llm.LlmUnavailable):
+            llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake, budget_s=1.0))
+        assert time.monotonic() - started < 1.0 + 3.0
+    assert 2 <= len(fake.requests) <= llm.MAX_ATTEMPTS
 
 
 def test_no_key_means_no_request():
+    # Given a server but no API key
     with FakeOpenAI(GOOD) as fake:
+        # When the incident is analysed, Then the LLM is unavailable and nothing was sent
         with pytest.raises(llm.LlmUnavailable):
             llm.analyze({}, allowed_actions=ACTIONS, settings=Settings(openai_base_url=fake.base_url))
+        with pytest.raises(llm.LlmUnavailable):
+            llm.ask("why?", settings=Settings(openai_base_url=fake.base_url), timeout_s=1)
     assert fake.requests == []
 
 
+def test_the_api_key_is_never_logged(caplog):
+    # Given a server that fails, then answers
+    with FakeOpenAI({"status": 500}, {"content": "not json"}, GOOD) as fake, caplog.at_level(logging.DEBUG):
+        # When the incident is analysed through retries
+        llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
+    # Then the two retries were logged at INFO, without the key
+    retries = [r.levelno for r in caplog.records if r.name == llm.__name__ and "retrying" in r.getMessage()]
+    assert retries == [logging.INFO, logging.INFO]
+    assert "sk-test" not in caplog.text
+
+
 def test_ask_returns_the_models_text():
+    # Given a server answering in prose
     with FakeOpenAI({"content": "Probably a memory leak."}) as fake:
+        # When the executor asks a question, Then it gets the text
         assert llm.ask("why?", settings=settings_for(fake), timeout_s=2) == "Probably a memory leak."
+    # And the prompt was sent as it was, with no schema
+    body = fake.requests[0]["body"]
+    assert body["messages"][-1] == {"role": "user", "content": "why?"} and "response_format" not in body
 
 
 def _firing(any_db) -> int:
