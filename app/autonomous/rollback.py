@@ -75,6 +75,9 @@ def _start(execution_id: str, actor: str) -> str | None:
             ExecutionStep.select().where(ExecutionStep.execution_id == row.id, ExecutionStep.phase == "action")
         )
         plan = compensations(row.definition, steps)
+        if not plan and row.status != "rolling_back":
+            log(row.id, "Nothing to roll back: no completed step has a compensating action.")
+            return row.status
         for position, (rollback_id, action) in enumerate(plan, start=1):
             ExecutionStep.insert(
                 execution_id=row.id, phase="rollback", action_id=rollback_id, name=action.get("name") or rollback_id,

@@ -10,13 +10,15 @@ action itself runs outside any transaction (no connection is held while a target
   the approval request is created; once approved, the same message runs the rest;
 - a remediation step inside a maintenance window does not run.
 
-While a worker runs a step it holds a lease on the execution (``heartbeat_at``: until the step's
-timeout); a redelivery inside the lease is retried later (:class:`ExecutionBusy`).
+While a worker runs an execution it holds a lease on it (``heartbeat_at``), renewed every
+:data:`LEASE_RENEW_S` while a step runs: a redelivered message inside the lease is retried later
+(:class:`ExecutionBusy`); once a dead worker's lease has run out, the next delivery takes over.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -35,8 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: A step without its own ``timeout_minutes``.
 DEFAULT_STEP_TIMEOUT_S = 300.0
-#: Added to a step's timeout for the lease, so a slow but live worker keeps its execution.
-LEASE_MARGIN_S = 60.0
+#: How long a worker's hold on an execution lasts without renewal, and how often it renews it.
+LEASE_S = 30.0
+LEASE_RENEW_S = 10.0
 #: The approvers of a request: roles whose keys may answer it.
 APPROVER_ROLES = ["operator", "admin"]
 
@@ -192,7 +195,7 @@ def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) ->
         )
         step.status, step.started_at, step.attempts = "running", now, step.attempts + 1
         step.save()
-        row.heartbeat_at = now + timedelta(seconds=timeout_s + LEASE_MARGIN_S)
+        row.heartbeat_at = now + timedelta(seconds=LEASE_S)
         row.save()
         return _Next(step=step, action=action, timeout_s=timeout_s)
     _finish(row, "completed", now=now)
@@ -236,6 +239,37 @@ def _perform(row_id: str, action: dict[str, Any], *, dry_run: bool, settings: Se
         return planned, actions.Outcome(success=False, output="", data={}, error=f"not allowed: {e}")
 
 
+class _Lease:
+    """Renews the execution's lease from a background thread (a greenlet under gevent) while a step runs."""
+
+    def __init__(self, execution_id: str, now: Any) -> None:
+        self.execution_id, self.now = execution_id, now
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name=f"lease-{execution_id}", daemon=True)
+
+    def _renew(self) -> None:
+        while not self.stop.wait(LEASE_RENEW_S):
+            try:
+                in_transaction(partial(self._extend, self.now() + timedelta(seconds=LEASE_S)))
+            except TransientError as e:
+                logger.warning("Could not renew the lease of execution %r: %s", self.execution_id, e)
+            finally:
+                release_connection()
+
+    def _extend(self, until: datetime) -> None:
+        Execution.update(heartbeat_at=until).where(
+            Execution.id == self.execution_id, Execution.status == "running"
+        ).execute()
+
+    def __enter__(self) -> _Lease:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def run(execution_id: str, *, settings: Settings, now: Any = _now) -> RunResult:
     """Run (or resume) an execution until it completes, fails, or waits for an approval.
 
@@ -252,9 +286,10 @@ def run(execution_id: str, *, settings: Settings, now: Any = _now) -> RunResult:
         assert nxt.step is not None and nxt.action is not None
         dry_run = bool(in_transaction(lambda: Execution.get_by_id(execution_id).dry_run))
         logger.info("Execution %r: running step %r.", execution_id, nxt.step.action_id)
-        planned, outcome = _perform(
-            execution_id, nxt.action, dry_run=dry_run, settings=settings, timeout_s=nxt.timeout_s, now=now()
-        )
+        with _Lease(execution_id, now):
+            planned, outcome = _perform(
+                execution_id, nxt.action, dry_run=dry_run, settings=settings, timeout_s=nxt.timeout_s, now=now()
+            )
         result = in_transaction(partial(_record, execution_id, nxt.step, planned, outcome, now()))
         if result is not None:
             return result
