@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import dramatiq
 import falcon
 import falcon.media
 import orjson
@@ -14,6 +15,7 @@ from ..auth import KeyStore
 from ..config import Settings
 from ..publishing import Publisher
 from . import errors
+from .metrics import Metrics
 from .middleware import Authentication, ReleaseDatabase
 from .openapi import OpenApi
 from .resources.autonomous import (
@@ -46,6 +48,8 @@ class Deps:
     checks: dict[str, Check] = field(default_factory=dict)
     max_body_bytes: int = 1024 * 1024
     settings: Settings = field(default_factory=Settings)
+    #: The broker whose queues ``/metrics`` reports (default: Dramatiq's global broker).
+    broker: dramatiq.Broker | None = None
 
 
 def _dumps(value: Any) -> str:
@@ -97,6 +101,7 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())
+    app.add_route("/metrics", Metrics(deps.broker or dramatiq.get_broker()))
     return app
 
 

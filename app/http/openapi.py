@@ -136,6 +136,8 @@ def document() -> dict[str, Any]:
                                                   "put": {"summary": "A new version", "responses": {"200": {"description": "Updated"}}},
                                                   "delete": {"summary": "Deactivate", "responses": {"200": {"description": "Deactivated"}}}},
         **_autonomous(),
+        "/metrics": {"get": {"summary": "Prometheus metrics of the deployment: queue depths, incidents, executions, "
+                             "approvals (no key needed)", "security": [], "responses": {"200": {"description": "Text exposition"}}}},
         "/healthz": {"get": {"summary": "The process answers", "security": [], "responses": {"200": {"description": "OK"}}}},
         "/readyz": {"get": {"summary": "Database and broker reachable", "security": [],
                             "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},

@@ -313,3 +313,17 @@ def test_the_gevent_executor_runs_many_slow_steps_at_once(auto, target, rabbitmq
     # Then the target saw dozens of them waiting at the same time: steps do not run one by one
     assert len(_paths(target, "/concurrency/")) == 60
     assert target.max_in_flight >= 40
+
+
+def test_metrics_report_queues_and_executions_of_the_deployment(auto):
+    reply = request("GET", f"{auto['base']}/metrics")
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/plain")
+    text = reply.body.decode()
+    assert 'opsconductor_queue_messages{kind="dead",queue="normalize"}' in text
+    assert 'opsconductor_queue_messages{kind="delayed",queue="decide"}' in text
+    assert "opsconductor_broker_up 1.0" in text
+    completed = next(
+        line for line in text.splitlines() if line.startswith('opsconductor_executions{status="completed"}')
+    )
+    assert float(completed.split()[-1]) >= 1
+    assert "opsconductor_events_stored_estimate" in text

@@ -1,0 +1,132 @@
+"""``/metrics``: Prometheus metrics of the whole deployment, read at scrape time.
+
+Every figure comes from what all processes share — RabbitMQ's queues and the database — so any
+``web`` process answers for the deployment, with no per-process state to aggregate. Queue depths
+are read with passive declares on a short-lived AMQP connection; the answer is cached for
+:data:`CACHE_S` so a fast scraper cannot load RabbitMQ or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import falcon
+import peewee
+import pika
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..db import database, in_transaction, is_postgres, release_connection
+from ..models import Approval, Execution, Incident, RawEvent
+
+#: Queues of the pipeline, each with its delay (``.DQ``) and dead-letter (``.XQ``) queue.
+QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback")
+#: Seconds an answer is reused.
+CACHE_S = 5.0
+
+
+def _queue_depths(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:
+    depths: dict[tuple[str, str], int] = {}
+    if isinstance(broker, RabbitmqBroker):
+        params = broker.parameters
+        connection = pika.BlockingConnection(params[0] if isinstance(params, list) else params)
+        try:
+            channel = connection.channel()
+            for queue in QUEUES:
+                for kind, name in (("ready", queue), ("delayed", f"{queue}.DQ"), ("dead", f"{queue}.XQ")):
+                    try:
+                        depths[(queue, kind)] = channel.queue_declare(name, passive=True).method.message_count
+                    except pika.exceptions.ChannelClosedByBroker:
+                        channel = connection.channel()  # not declared yet: nothing in it
+                        depths[(queue, kind)] = 0
+        finally:
+            connection.close()
+    else:  # the in-process broker of the all-in-one mode
+        for name, queue in getattr(broker, "queues", {}).items():
+            base, _, suffix = name.partition(".")
+            depths[(base, {"DQ": "delayed", "XQ": "dead"}.get(suffix, "ready"))] = queue.qsize()
+    return depths
+
+
+def _by_status(model: Any) -> dict[str, int]:
+    query: Any = model.select(model.status, peewee.fn.COUNT(model.id)).group_by(model.status).tuples()
+    return {status: n for status, n in query}
+
+
+def _counts() -> dict[str, Any]:
+    unparsed = RawEvent.select().where(RawEvent.processed == False)  # noqa: E712 - the partial index's condition
+    return {
+        "incidents": _by_status(Incident),
+        "executions": _by_status(Execution),
+        "approvals_pending": Approval.select().where(Approval.status == "pending").count(),
+        "unparsed": unparsed.count(),
+        "events_estimate": (
+            database.execute_sql(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = 'events.processed_events'::regclass"
+            ).fetchone()[0]
+            if is_postgres()
+            else None
+        ),
+    }
+
+
+class Deployment(Collector):
+    """Reads the deployment's state at scrape time."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        queues = GaugeMetricFamily(
+            "opsconductor_queue_messages", "Messages waiting in a queue", labels=["queue", "kind"]
+        )
+        up = GaugeMetricFamily("opsconductor_broker_up", "Whether RabbitMQ answered the scrape")
+        try:
+            for (queue, kind), depth in sorted(_queue_depths(self.broker).items()):
+                queues.add_metric([queue, kind], depth)
+            up.add_metric([], 1)
+        except pika.exceptions.AMQPError:
+            up.add_metric([], 0)
+        yield queues
+        yield up
+        counts = in_transaction(_counts)
+        release_connection()
+        incidents = GaugeMetricFamily("opsconductor_incidents", "Incidents by status", labels=["status"])
+        for status in ("open", "flapping", "closed"):
+            incidents.add_metric([status], counts["incidents"].get(status, 0))
+        yield incidents
+        executions = GaugeMetricFamily("opsconductor_executions", "Executions by status", labels=["status"])
+        for status, n in sorted(counts["executions"].items()):
+            executions.add_metric([status], n)
+        yield executions
+        yield GaugeMetricFamily("opsconductor_approvals_pending", "Approval requests waiting for a human",
+                                value=counts["approvals_pending"])  # fmt: skip
+        yield GaugeMetricFamily("opsconductor_raw_events_unparsed", "Input stored raw because it could not be parsed",
+                                value=counts["unparsed"])  # fmt: skip
+        if counts["events_estimate"] is not None:
+            yield GaugeMetricFamily("opsconductor_events_stored_estimate", "Stored events (PostgreSQL's estimate)",
+                                    value=max(0, counts["events_estimate"]))  # fmt: skip
+
+
+class Metrics:
+    """The Prometheus text exposition; readable without a key, like ``/healthz`` (it holds no secrets)."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(Deployment(broker))
+        self._lock = threading.Lock()
+        self._cached: tuple[float, bytes] = (0.0, b"")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        with self._lock:
+            if self._cached[0] <= time.monotonic():
+                self._cached = (time.monotonic() + CACHE_S, generate_latest(self.registry))
+            body = self._cached[1]
+        resp.content_type = "text/plain; version=0.0.4; charset=utf-8"
+        resp.data = body
