@@ -158,3 +158,13 @@ def test_the_environment_of_ours_does_not_reach_a_program(programs, monkeypatch)
     outcome = run({"id": "a", "type": "shell", "shell": {"program": "env"}}, Settings(shell_actions_dir=str(programs)))
     assert "postgresql://" not in outcome.output and "PATH=" in outcome.output
     assert os.environ["DATABASE_URL"]  # still set here: only the child's environment is clean
+
+
+def test_an_llm_action_attaches_the_models_answer():
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI({"content": "Memory leak in nginx worker."}) as fake:
+        settings = Settings(openai_api_key="sk-test", openai_base_url=fake.base_url, llm_timeout_s=5)
+        outcome = run({"id": "a", "type": "llm", "llm": {"prompt": "Why is {{ event.host }} slow?"}}, settings)
+    assert outcome.success and outcome.output == "Memory leak in nginx worker."
+    assert "Why is web-01 slow?" in fake.requests[0]["body"]["messages"][-1]["content"]

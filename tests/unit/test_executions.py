@@ -258,3 +258,44 @@ def test_the_clock_resends_what_lost_its_message_and_rejects_overdue_requests(ev
     control.cancel(str(queued.id), actor="key:8:carol")
     assert run(str(queued.id), settings=settings_for).status == "cancelled"
     assert "/d" not in [r["path"] for r in target.requests]
+
+
+def _decision_for(event) -> int:
+    from app.models import DecisionLog, ResponseTemplate
+
+    template = ResponseTemplate.create(
+        template_name="t", template_type="remediation",
+        response_definition={"name": "t", "response_type": "remediation", "actions": [
+            {"id": "fix", "type": "remediation", "http": {"method": "POST", "url": "http://127.0.0.1:9/fix"}}]},
+    )  # fmt: skip
+    return DecisionLog.create(event_id=event.id, decision_type="remediate", confidence_score=0.5, reasoning="r",
+                              response_template_id=template.id, template_version=1).id  # fmt: skip
+
+
+def test_an_approval_token_pre_approves_another_execution_of_the_same_decision(event, settings_for):
+    from app.autonomous import control
+
+    # Given a decision whose remediation needs an approval, approved once by another operator
+    decision_id = _decision_for(event)
+    first = control.request_execution({"decision_id": decision_id}, settings=settings_for, actor=OPERATOR)
+    assert run(str(first.id), settings=settings_for).status == "awaiting_approval"
+    token = approvals.answer(str(first.id), approve=True, actor="key:8:carol", role="operator")["approval_token"]
+    # When the operator asks again with the token, the new execution does not wait
+    second = control.request_execution({"decision_id": decision_id, "approval_token": token}, settings=settings_for,
+                                       actor=OPERATOR)  # fmt: skip
+    assert Approval.get(Approval.execution_id == second.id).status == "approved"
+    assert run(str(second.id), settings=settings_for).status != "awaiting_approval"
+    # And a made-up token is refused
+    with pytest.raises(ActionNotAllowed):
+        control.request_execution({"decision_id": decision_id, "approval_token": "guess"}, settings=settings_for,
+                                  actor=OPERATOR)  # fmt: skip
+
+
+def test_nothing_executes_when_autonomy_is_off(event, settings_for):
+    from dataclasses import replace
+
+    from app.autonomous import control
+
+    with pytest.raises(ActionNotAllowed, match="AUTONOMY_MODE is off"):
+        control.request_execution({"decision_id": _decision_for(event)}, settings=replace(settings_for, autonomy_mode="off"),
+                                  actor=OPERATOR)  # fmt: skip
