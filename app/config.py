@@ -66,6 +66,8 @@ class Settings:
     #: Local business hours (risk factor), ``HH:MM-HH:MM`` on weekdays, in BUSINESS_TIMEZONE.
     business_hours: str = "09:00-17:00"
     business_timezone: str = "UTC"
+    #: Days event data is kept (raw and processed events, correlations, closed incidents); 0 keeps all.
+    retention_days: int = 90
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -134,6 +136,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         approval_timeout_minutes=_minutes(env, "APPROVAL_TIMEOUT_MINUTES", 30.0),
         business_hours=_business_hours(env),
         business_timezone=_str(env, "BUSINESS_TIMEZONE") or "UTC",
+        retention_days=_int(env, "RETENTION_DAYS", 90, low=0, high=36500),
     )
 
 

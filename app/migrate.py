@@ -44,4 +44,8 @@ def migrate() -> None:
                 database.execute_sql(
                     "CREATE INDEX IF NOT EXISTS raw_events_errors ON events.raw_events (received_at) WHERE NOT processed"
                 )
+                # Retention deletes correlations by age.
+                database.execute_sql(
+                    "CREATE INDEX IF NOT EXISTS event_correlations_created_at ON events.event_correlations (created_at)"
+                )
     logger.info("Database schema is up to date (%d tables).", len(ALL_MODELS))
