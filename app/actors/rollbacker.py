@@ -6,7 +6,7 @@ import logging
 
 import dramatiq
 
-from ..autonomous.rollback import run_rollback
+from ..autonomous.rollback import escalate, run_rollback
 from ..errors import InvalidMessage
 from ..runtime import settings
 
@@ -20,3 +20,5 @@ def rollback(execution_id: str, actor: str = "rollbacker") -> None:
         raise InvalidMessage("a rollback message carries an execution id")
     status = run_rollback(execution_id, settings=settings(), actor=actor)
     logger.info("Rollback of execution %r: %s.", execution_id, status)
+    if status == "rollback_failed":
+        escalate(execution_id, settings=settings())

@@ -115,8 +115,9 @@ def ask_llm(g: Gathered, settings: Settings) -> Any:
          "description": a.get("description")}
         for a in g.situation.template.get("actions") or []
     ]  # fmt: skip
+    summary = {**llm_summary(g), **in_transaction(lambda: context.incident_detail(g.incident_id))}
     try:
-        return analyze(llm_summary(g), allowed_actions=allowed, settings=settings)
+        return analyze(summary, allowed_actions=allowed, settings=settings)
     except LlmUnavailable as e:
         logger.warning("LLM analysis failed (%s); the policy decides alone.", e)
         return None

@@ -19,6 +19,36 @@ def event_and_incident(event_id: Any, incident_id: Any = None) -> tuple[dict[str
     return event_body, incident_json(incident) if incident else None
 
 
+def incident_detail(incident_id: Any, *, limit: int = 20) -> dict[str, Any]:
+    """The incident's latest events and the reasons they were grouped (for the LLM's summary)."""
+    from ..models import EventCorrelation
+
+    if not incident_id:
+        return {"events": [], "correlations": []}
+    events = (
+        ProcessedEvent.select()
+        .where(ProcessedEvent.correlation_id == incident_id)
+        .order_by(ProcessedEvent.received_at.desc())
+        .limit(limit)
+    )
+    links = (
+        EventCorrelation.select()
+        .where(EventCorrelation.correlation_id == incident_id)
+        .order_by(EventCorrelation.id.desc())
+        .limit(limit)
+    )
+    return {
+        "events": [
+            {k: v for k, v in event_json(e).items() if k in ("id", "host", "service", "severity", "event_type", "title",
+                                                              "received_at", "occurrences")}
+            for e in events
+        ],
+        "correlations": [{"type": c.correlation_type, "reason": c.correlation_reason,
+                          "score": float(c.correlation_score) if c.correlation_score is not None else None}
+                         for c in links],
+    }  # fmt: skip
+
+
 def criticality_of(host: str | None, service: str | None) -> str:
     """The asset's criticality from the topology (the service's, else the host's), else the default."""
     nodes = [n for n in (service, host) if n]

@@ -164,3 +164,25 @@ def run_rollback(execution_id: str, *, settings: Settings, actor: str = "rollbac
             execution_id, action, dry_run=False, settings=settings, timeout_s=timeout_s, now=now()
         )
         in_transaction(partial(_record, step.id, planned, outcome, now()))
+
+
+def escalate(execution_id: str, *, settings: Settings) -> bool:
+    """Tell humans (email to NOTIFY_EMAIL_TO) that a rollback failed and the system may be half-changed."""
+    from ..actions.notify import send_email
+    from ..db import release_connection
+    from ..models import Execution
+
+    row = in_transaction(lambda: Execution.get_or_none(Execution.id == execution_id))
+    if row is None or row.status != "rollback_failed" or not settings.smtp_url or not settings.notify_email_to:
+        return False
+    release_connection()
+    try:
+        send_email(settings=settings, to=[], subject=f"Rollback failed: execution {execution_id}",
+                   message=f"The rollback of execution {execution_id} failed: {row.error_message}\n"
+                           f"The target may be partly changed; see GET /api/v1/autonomous/executions/{execution_id}.",
+                   timeout_s=30)  # fmt: skip
+    except Exception as e:  # noqa: BLE001 - any SMTP or network failure: logged, the status already says it
+        logger.warning("Could not escalate the failed rollback of %r: %s", execution_id, e)
+        return False
+    in_transaction(lambda: log(execution_id, "Escalated by email: the rollback failed.", level="warning"))
+    return True

@@ -188,13 +188,18 @@ def test_a_failing_remediation_rolls_back_the_completed_steps_newest_first(event
     assert len(target.requests) == 5
 
 
-def test_a_failing_compensation_leaves_the_execution_rollback_failed(event, target, settings_for):
+def test_a_failing_compensation_leaves_the_execution_rollback_failed(event, target, sink, settings_for):
     step = http("one", f"{target.url}/one", kind="remediation",
                 rollback={"id": "undo", "http": {"method": "POST", "url": f"{target.url}/fail"}})  # fmt: skip
     execution = execution_of(event, [step, http("boom", f"{target.url}/fail", kind="remediation", depends_on=["one"])])
     run(str(execution.id), settings=settings_for)
     assert run_rollback(str(execution.id), settings=settings_for) == "rollback_failed"
     assert AuditLog.select().where(AuditLog.action == "rollback.failed").count() == 1
+    # And humans are told
+    from app.autonomous.rollback import escalate
+
+    assert escalate(str(execution.id), settings=settings_for)
+    assert sink.wait_for(1, timeout_s=5)[-1]["message"]["Subject"] == f"Rollback failed: execution {execution.id}"
 
 
 def test_a_dry_run_shows_what_would_run_and_touches_nothing(event, target, settings_for):

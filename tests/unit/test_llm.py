@@ -196,8 +196,21 @@ def test_ask_returns_the_models_text():
 
 
 def _firing(any_db) -> int:
+    from uuid import uuid4
+
+    from app.models import EventCorrelation, Incident
+
+    now, incident_id = datetime.now(UTC), uuid4()
     event = ProcessedEvent.create(id=uuid7(), source_type="webhook", event_type="service_down", severity="high",
-                                  source_host="web-01", title="nginx down", occurred_at=datetime.now(UTC), fingerprint="f")  # fmt: skip
+                                  source_host="web-01", title="nginx down", occurred_at=now, fingerprint="f",
+                                  correlation_id=incident_id)  # fmt: skip
+    ProcessedEvent.create(id=uuid7(), source_type="syslog", event_type="oom_kill", severity="high", source_host="web-01",
+                          title="Out of memory: Killed process 812 (nginx)", occurred_at=now, fingerprint="g",
+                          correlation_id=incident_id)  # fmt: skip
+    Incident.create(id=incident_id, status="open", title="nginx down", root_event_id=event.id, root_fingerprint="f",
+                    severity="high", opened_at=now, last_event_at=now)  # fmt: skip
+    EventCorrelation.create(correlation_id=incident_id, correlation_type="time_based", correlation_score=0.9,
+                            correlation_reason="Events occurred within 5 minutes on same host")  # fmt: skip
     rule = TriggerRule.create(rule_name="nginx", event_conditions={"event_type": "service_down"})
     template = ResponseTemplate.create(
         template_name="nginx", template_type="remediation", trigger_rule_id=rule.id,
@@ -218,6 +231,10 @@ def test_the_decider_uses_the_llms_analysis_and_says_so(any_db):
     decision = DecisionLog.get(DecisionLog.rule_execution_id == firing)
     assert decision.decided_by == "llm" and decision.decision_type == "remediate"
     assert decision.analysis["analysis_result"]["incident_summary"] == "nginx down on web-01"
+    # The model saw the incident's events and why they were grouped
+    sent = fake.requests[0]["body"]["messages"][-1]["content"]
+    assert "Out of memory: Killed process 812 (nginx)" in sent
+    assert "Events occurred within 5 minutes on same host" in sent
     # The restart is risky: whatever the model's confidence, it waits for a human
     assert execution is not None
     gated = {a["id"]: a["gated"] for a in Execution.get_by_id(execution.id).definition["actions"]}
