@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from tests.processes import free_port
 
@@ -41,7 +43,7 @@ class _Recorded:
         with self.lock:
             self.items.append(item)
 
-    def wait_for(self, n: int, *, timeout_s: float) -> list[dict[str, Any]]:
+    def wait_for(self, n: int, timeout_s: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self.lock:
@@ -52,7 +54,7 @@ class _Recorded:
 
 
 class _Target:
-    """A server's ``.url`` and what arrived: ``.received``, ``.wait_for(n, timeout_s=…)``."""
+    """A server's ``.url`` and what arrived: ``.received``, ``.wait_for(n, timeout_s)``."""
 
     def __init__(self, url: str, recorded: _Recorded) -> None:
         self.url, self._recorded = url, recorded
@@ -62,8 +64,9 @@ class _Target:
         with self._recorded.lock:
             return list(self._recorded.items)
 
-    def wait_for(self, n: int, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-        return self._recorded.wait_for(n, timeout_s=timeout_s)
+    def wait_for(self, n: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """Everything that arrived, once at least ``n`` things did; AssertionError after ``timeout_s``."""
+        return self._recorded.wait_for(n, timeout_s)
 
 
 class HttpTarget(_Target):
@@ -81,9 +84,15 @@ class HttpTarget(_Target):
 
 @contextmanager
 def http_target(
-    responses: dict[str, tuple[int, Any]] | None = None, *, delay_s: dict[str, float] | None = None
+    responses: dict[str, tuple[Any, ...]] | None = None, *, delay_s: dict[str, float] | None = None
 ) -> Iterator[HttpTarget]:
-    """A real HTTP server answering ``responses[path]`` (status, JSON) — default 200 {"ok": true}."""
+    """A real threaded HTTP server on 127.0.0.1 that records every request.
+
+    Parameters:
+      responses: Per path (query included): ``(status, payload)`` or ``(status, payload, headers)``;
+        a str payload is sent as text/plain, anything else as JSON. Default: 200 ``{"ok": true, "path": …}``.
+      delay_s: Seconds to wait before answering, per path prefix.
+    """
     recorded = _Recorded()
     answers, delays = responses or {}, delay_s or {}
 
@@ -94,23 +103,37 @@ def http_target(
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            recorded.add({"method": self.command, "path": self.path, "headers": dict(self.headers), "json": body,
-                          "at": time.time()})  # fmt: skip
+            recorded.add(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "json": body,
+                    "at": time.time(),
+                }
+            )
             recorded.enter()
             try:
                 delay = next((d for prefix, d in delays.items() if self.path.startswith(prefix)), 0.0)
                 time.sleep(delay)
             finally:
                 recorded.leave()
-            status, payload = answers.get(self.path, (200, {"ok": True, "path": self.path}))
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            status, payload, *extra = answers.get(self.path, (200, {"ok": True, "path": self.path}))
+            text = isinstance(payload, str)
+            data = payload.encode() if text else json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a timeout test): nothing to answer
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815 - http.server's naming
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle  # noqa: N815 - http.server's naming
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -127,7 +150,7 @@ def http_target(
 
 
 class SmtpSink(_Target):
-    """``.url`` (smtp://127.0.0.1:port); ``.messages``: mail_from, rcpt_tos, message."""
+    """``.url`` (smtp://[user:password@]127.0.0.1:port); ``.messages``: mail_from, rcpt_tos, login, message."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -135,20 +158,48 @@ class SmtpSink(_Target):
 
 
 @contextmanager
-def smtp_sink() -> Iterator[SmtpSink]:
-    """A real SMTP server (aiosmtpd) that accepts every message."""
+def smtp_sink(*, refuse: tuple[str, ...] = (), credentials: tuple[str, str] | None = None) -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on an ephemeral port that records every message it accepts.
+
+    Parameters:
+      refuse: Recipients answered with ``550`` (an SMTP refusal).
+      credentials: ``(user, password)`` the server accepts (AUTH PLAIN/LOGIN without TLS; recorded as ``login``); the
+        ``.url`` then carries them.
+    """
     recorded = _Recorded()
 
     class Handler:
+        async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+            if address in refuse:
+                return "550 5.1.1 No such mailbox here"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            recorded.add({"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos), "message": message})
+            login = session.auth_data.login.decode() if session.auth_data else None
+            recorded.add(
+                {
+                    "mail_from": envelope.mail_from,
+                    "rcpt_tos": list(envelope.rcpt_tos),
+                    "login": login,
+                    "message": message,
+                }
+            )
             return "250 Message accepted for delivery"
 
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        ok = credentials is not None and (auth_data.login.decode(), auth_data.password.decode()) == credentials
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
     port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    options: dict[str, Any] = {}
+    if credentials:
+        options = {"authenticator": authenticator, "auth_require_tls": False}
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **options)
     controller.start()
+    user = f"{quote(credentials[0])}:{quote(credentials[1])}@" if credentials else ""
     try:
-        yield SmtpSink(f"smtp://127.0.0.1:{port}", recorded)
+        yield SmtpSink(f"smtp://{user}127.0.0.1:{port}", recorded)
     finally:
         controller.stop()

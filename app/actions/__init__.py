@@ -3,12 +3,14 @@
 A template action names its integration by ``type`` (``http``, ``shell``, ``notify``, ``llm``) or,
 for the spec's categories (``diagnostic``, ``remediation``, ``notification``), by the one
 integration block it carries. :func:`plan` renders the block in the sandbox and says exactly what
-would run (a dry run stops there); :func:`perform` does it.
+would run (a dry run stops there); :func:`perform` does it; :func:`redact` masks its secrets for
+display and storage.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import InvalidRule
@@ -17,47 +19,71 @@ from .outcome import Outcome
 from .render import check_syntax, render
 
 INTEGRATIONS = ("http", "shell", "notify", "llm")
-_MODULES: dict[str, Any] = {"http": http, "shell": shell, "notify": notify, "llm": llm}
-#: Header names whose values are secrets: masked wherever a plan is shown.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "x-auth-token"})
+#: Keys of an action that are about the step, not its integration (for ``{"type": "http", "url": …}``).
+STEP_KEYS = frozenset({"id", "name", "type", "depends_on", "description"})
 
 __all__ = ["INTEGRATIONS", "Outcome", "integration_of", "perform", "plan", "redact", "validate_action"]
+
+
+class _Integration(Protocol):
+    def validate(self, block: Any, where: str) -> None: ...
+
+    def plan(self, block: dict[str, Any]) -> dict[str, Any]: ...
+
+    def perform(self, planned: dict[str, Any], *, settings: Settings, timeout_s: float) -> Outcome: ...
+
+
+_MODULES: dict[str, _Integration] = {"http": http, "shell": shell, "notify": notify, "llm": llm}
 
 
 def integration_of(action: dict[str, Any]) -> str:
     """Which integration runs a template action.
 
+    Parameters:
+      action: A template action: ``type`` is an integration, or a spec category
+        (``diagnostic``, ``remediation``, ``notification``) whose one integration block decides.
+
+    Returns:
+      One of :data:`INTEGRATIONS`.
+
     Raises:
-      InvalidRule: none applies, or several blocks make it ambiguous.
+      InvalidRule: no integration applies, or several blocks make it ambiguous (``field="type"``).
     """
     kind = action.get("type")
-    if kind in INTEGRATIONS:
-        return str(kind)
     present = [name for name in INTEGRATIONS if name in action]
+    if kind in INTEGRATIONS:
+        present = [name for name in present if name != kind]
+        if present:
+            raise InvalidRule(f"a {kind} action cannot also carry a {present[0]} block", field="type")
+        return str(kind)
     if len(present) == 1:
         return present[0]
-    if not present and kind == "notification" and action.get("channels"):
-        return "notify"
     if present:
-        raise InvalidRule(f"an action carries one integration block, not {', '.join(present)}", field="type")
+        raise InvalidRule(f"an action carries one integration block, not {' and '.join(present)}", field="type")
+    if kind == "notification" and action.get("channels"):
+        return "notify"
     raise InvalidRule(f"a {kind} action needs one of the blocks {', '.join(INTEGRATIONS)}", field="type")
 
 
-def _block(action: dict[str, Any], integration: str) -> dict[str, Any]:
-    block = action.get(integration)
-    if block is None and integration == "notify" and "channels" in action:
+def _block(action: dict[str, Any], integration: str) -> Any:
+    if integration in action:
+        return action[integration]
+    if integration == "notify" and action.get("type") != "notify":
+        # a spec-style notification: the template's channels, named after the action
         return {"channels": action["channels"], "subject": action.get("name"), "message": action.get("template", "")}
-    if block is None and action.get("type") == integration:
-        # ``{"type": "http", "url": …}``: the block's keys on the action itself
-        return {k: v for k, v in action.items() if k not in ("id", "name", "type", "depends_on")}
-    return block if isinstance(block, dict) else {}
+    # ``{"type": "http", "url": …}``: the block's keys on the action itself
+    return {key: value for key, value in action.items() if key not in STEP_KEYS}
 
 
 def validate_action(action: dict[str, Any], *, where: str) -> None:
-    """Check an action's integration block on write.
+    """Check an action's integration block when a template is written.
+
+    Parameters:
+      action: The template action.
+      where: Its place in the template, e.g. ``actions[0]``; errors name fields below it.
 
     Raises:
-      InvalidRule: naming the field, e.g. ``actions[0].http.url``.
+      InvalidRule: naming the field, e.g. ``actions[0].http.url``; Jinja2 syntax errors included.
     """
     try:
         integration = integration_of(action)
@@ -69,37 +95,80 @@ def validate_action(action: dict[str, Any], *, where: str) -> None:
 
 
 def plan(action: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    """Render ``action`` against ``context``; return exactly what would run (JSON-serializable).
+    """Render an action in the sandbox and describe exactly what would run.
+
+    Only the operator's strings are templates: event values are substituted as data and never
+    rendered again, and a shell program is always the template's own bare name.
+
+    Parameters:
+      action: The template action.
+      context: The render context: ``event``, ``incident``, ``rule``, ``variables``, ``steps``,
+        ``execution`` …, plus each variable by name.
+
+    Returns:
+      A JSON-serializable plan: ``{"integration": "http", "method", "url", "headers", "json",
+      "expected_status", "verify_tls"}``, ``{"integration": "shell", "program", "args"}``,
+      ``{"integration": "notify", "channel", "to", "subject", "message", "url"[, "data"]}`` (an empty
+      ``to`` means ``NOTIFY_EMAIL_TO``) or ``{"integration": "llm", "prompt"}``.
 
     Raises:
-      InvalidRule: an undefined name or a sandbox violation while rendering.
+      InvalidRule: an invalid block, an undefined name or a sandbox violation while rendering.
     """
     integration = integration_of(action)
-    rendered = render(_block(action, integration), context, where=f"{action.get('id')}.{integration}")
-    planned: dict[str, Any] = _MODULES[integration].plan(rendered)
-    return planned
+    module, block = _MODULES[integration], _block(action, integration)
+    where = f"{action.get('id') or 'action'}.{integration}"
+    module.validate(block, where)  # before rendering: what must be literal (a program's name) is checked as written
+    return module.plan(render(block, context, where=where))
 
 
 def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) -> Outcome:
-    """Carry out a planned action within ``timeout_s``.
+    """Carry out a plan made by :func:`plan`.
 
-    Failures of the target come back as ``Outcome(success=False)``.
+    Parameters:
+      planned: The plan, as :func:`plan` returned it (not redacted).
+      settings: Where shell programs live, the SMTP server, the LLM.
+      timeout_s: How long the target may take, in seconds.
+
+    Returns:
+      The outcome; failures of the target (unexpected HTTP status, exit code other than 0, SMTP
+      refusal, network errors, timeouts) are ``Outcome(success=False, error=…)``.
 
     Raises:
-      ActionNotAllowed: what the safety rules refuse (shell disabled or program not allowed, no SMTP).
+      ActionNotAllowed: what the safety rules refuse: shell actions disabled, a program not in
+        ``SHELL_ACTIONS_DIR``, email without an SMTP server or recipients.
+      InvalidRule: ``planned`` names no known integration.
     """
-    module = _MODULES[planned["integration"]]
-    if planned["integration"] == "http":
-        outcome: Outcome = module.perform(planned, timeout_s=timeout_s)
-        return outcome
-    result: Outcome = module.perform(planned, settings=settings, timeout_s=timeout_s)
-    return result
+    module = _MODULES.get(planned.get("integration", ""))
+    if module is None:
+        raise InvalidRule(f"unknown integration {planned.get('integration')!r}", field="integration")
+    return module.perform(planned, settings=settings, timeout_s=timeout_s)
 
 
 def redact(planned: dict[str, Any]) -> dict[str, Any]:
-    """A plan fit for display and storage: secret header values masked."""
-    headers = planned.get("headers")
-    if not isinstance(headers, dict):
-        return planned
-    masked = {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
-    return {**planned, "headers": masked}
+    """A copy of a plan fit for display and storage, with its secrets masked.
+
+    Masked: values of secret-looking headers and JSON keys (``Authorization``, ``X-Api-Key``,
+    ``password`` …), the password in a URL and secret query parameters, and the path of Slack and
+    Teams webhook URLs (which is their key).
+    """
+    shown = dict(planned)
+    if isinstance(shown.get("headers"), dict):
+        shown["headers"] = _masked(shown["headers"])
+    for key in ("json", "data"):
+        if key in shown:
+            shown[key] = _masked(shown[key])
+    url = shown.get("url")
+    if isinstance(url, str):
+        shown["url"] = http.mask_url(url)
+        if {shown.get("channel"), *shown.get("channels", ())} & {"slack", "teams"}:
+            parts = urlsplit(shown["url"])
+            shown["url"] = f"{parts.scheme}://{parts.netloc}/{http.MASK}"
+    return shown
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: http.MASK if http.SECRET_NAME.search(str(k)) else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value

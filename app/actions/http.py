@@ -1,75 +1,161 @@
-"""The ``http`` action: call an automation service or any API."""
+"""The ``http`` action: call an automation service or any API.
+
+Redirects are not followed: a 3xx is an answer like any other, so a call never lands on another
+host unnoticed. The response is read in chunks against one deadline and kept up to
+:data:`MAX_BODY_BYTES`, so neither a slow nor a huge answer holds a worker.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx2
 
+from ..config import Settings
 from ..errors import InvalidRule
 from .outcome import Outcome, truncate
 
+logger = logging.getLogger(__name__)
+
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+#: The most of a response body that is read; the rest is dropped.
+MAX_BODY_BYTES = 1024 * 1024
+#: Header, query-parameter and JSON key names whose values are secrets: masked wherever shown.
+SECRET_NAME = re.compile(
+    r"(^|[-_])auth($|[-_])|authori[sz]ation|token|secret|passw|(api|access|private)[-_]?key|cookie|signature|credential",
+    re.IGNORECASE,
+)
+MASK = "***"
+
+
+def mask_url(url: str) -> str:
+    """``url`` fit for display: the password of its user part and secret query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK if SECRET_NAME.search(k) else v) for k, v in pairs], safe="*")
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 def validate(block: Any, where: str) -> None:
+    """Raise :class:`InvalidRule` naming the field when ``block`` is not a valid ``http`` block."""
     if not isinstance(block, dict):
         raise InvalidRule("http is an object {method, url, headers, json, expected_status}", field=where)
-    if str(block.get("method", "POST")).upper() not in METHODS:
+    if not isinstance(block.get("method"), str) or block["method"].upper() not in METHODS:
         raise InvalidRule(f"method is one of {', '.join(METHODS)}", field=f"{where}.method")
     url = block.get("url")
-    if not isinstance(url, str) or not (url.startswith(("http://", "https://")) or url.startswith("{{")):
+    if not isinstance(url, str) or not url.startswith(("http://", "https://", "{{")):
         raise InvalidRule("url is an http:// or https:// URL", field=f"{where}.url")
-    headers = block.get("headers") or {}
+    headers = block.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         raise InvalidRule("headers map names to strings", field=f"{where}.headers")
-    expected = block.get("expected_status", [])
-    codes = expected if isinstance(expected, list) else [expected]
-    if not all(isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in codes):
+    if _status_codes(block.get("expected_status", [])) is None:
         raise InvalidRule("expected_status is a status code or a list of them", field=f"{where}.expected_status")
-    if "verify_tls" in block and not isinstance(block["verify_tls"], bool):
+    if not isinstance(block.get("verify_tls", True), bool):
         raise InvalidRule("verify_tls is true or false", field=f"{where}.verify_tls")
 
 
+def _status_codes(expected: Any) -> list[int] | None:
+    codes = expected if isinstance(expected, list) else [expected]
+    if all(isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in codes):
+        return codes
+    return None
+
+
+def check_url(url: str, field: str) -> str:
+    """``url`` when it is an absolute http(s) URL with a host, else :class:`InvalidRule`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c in url for c in " \r\n\t"):
+        raise InvalidRule(f"the rendered url {url[:200]!r} is not an http:// or https:// URL", field=field)
+    return url
+
+
 def plan(block: dict[str, Any]) -> dict[str, Any]:
-    expected = block.get("expected_status")
-    url = str(block["url"])
-    if not url.startswith(("http://", "https://")):
-        raise InvalidRule("the rendered url is not an http:// or https:// URL", field="http.url")
+    """What the request will be, from a rendered block."""
+    validate(block, "http")
+    headers = {str(k): str(v) for k, v in (block.get("headers") or {}).items()}
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            raise InvalidRule("a rendered header value holds a line break", field=f"http.headers.{name}")
     return {
         "integration": "http",
-        "method": str(block.get("method", "POST")).upper(),
-        "url": url,
-        "headers": dict(block.get("headers") or {}),
+        "method": block["method"].upper(),
+        "url": check_url(block["url"], "http.url"),
+        "headers": headers,
         "json": block.get("json"),
-        "expected_status": expected if isinstance(expected, list) else [expected] if expected else [],
+        "expected_status": _status_codes(block.get("expected_status", [])) or [],
         "verify_tls": block.get("verify_tls", True),
     }
 
 
-def perform(planned: dict[str, Any], *, timeout_s: float) -> Outcome:
-    """One request; a status outside ``expected_status`` (default: any 2xx) is a failure."""
+class _TooSlow(Exception):
+    pass
+
+
+def _read(response: httpx2.Response, deadline: float) -> tuple[bytes, bool]:
+    """The body up to :data:`MAX_BODY_BYTES`, and whether more was dropped."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        if time.monotonic() > deadline:
+            raise _TooSlow
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return bytes(body[:MAX_BODY_BYTES]), True
+    return bytes(body), False
+
+
+def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) -> Outcome:
+    """Send one request; a status outside ``expected_status`` (default: any 2xx) is a failure.
+
+    Network errors, refused connections and answers slower than ``timeout_s`` are failed outcomes.
+    """
+    method, url = planned["method"], planned["url"]
+    deadline = time.monotonic() + timeout_s
+    logger.info("Calling %s %s.", method, mask_url(url))
     try:
-        with httpx2.Client(timeout=timeout_s, verify=planned["verify_tls"], follow_redirects=False,
-                           trust_env=False) as client:  # fmt: skip
-            response = client.request(planned["method"], planned["url"], headers=planned["headers"],
-                                      json=planned["json"] if planned["json"] is not None else None)  # fmt: skip
-    except httpx2.TimeoutException:
-        return Outcome(success=False, output="", data={}, error=f"no answer within {timeout_s:.0f} s")
-    except httpx2.HTTPError as e:
-        return Outcome(success=False, output="", data={}, error=f"request failed: {type(e).__name__}: {e}")
+        # trust_env=False: no proxy or netrc from the environment decides where an action's request goes
+        with (
+            httpx2.Client(
+                timeout=timeout_s, verify=planned["verify_tls"], follow_redirects=False, trust_env=False
+            ) as client,
+            client.stream(method, url, headers=planned["headers"], json=planned["json"]) as response,
+        ):
+            raw, truncated = _read(response, deadline)
+    except (httpx2.TimeoutException, _TooSlow):
+        return Outcome(
+            success=False, output="", data={}, error=f"{method} {mask_url(url)}: no answer within {timeout_s:g} s"
+        )
+    except (httpx2.HTTPError, httpx2.InvalidURL) as e:
+        return Outcome(success=False, output="", data={}, error=f"{method} {mask_url(url)}: {type(e).__name__}: {e}")
+    status = response.status_code
     expected = planned["expected_status"]
-    ok = response.status_code in expected if expected else 200 <= response.status_code < 300
-    data: dict[str, Any] = {"status": response.status_code}
-    if "json" in response.headers.get("content-type", ""):
+    ok = status in expected if expected else 200 <= status < 300
+    text = _decode(raw, response.charset_encoding)
+    data: dict[str, Any] = {"status": status, "body": truncate(text), "truncated": truncated}
+    if "json" in response.headers.get("content-type", "") and raw and not truncated:
         try:
-            data["json"] = response.json()
+            data["json"] = json.loads(text)
         except ValueError:
             pass
-    text = truncate(response.text)
-    return Outcome(
-        success=ok,
-        output=f"HTTP {response.status_code}: {text}",
-        data=data,
-        error=None if ok else f"HTTP {response.status_code} (expected {expected or '2xx'})",
-    )
+    error = None
+    if not ok:
+        error = f"HTTP {status} (expected {', '.join(map(str, expected)) or 'a 2xx status'})"
+        if response.is_redirect:
+            error += f"; the redirect to {response.headers.get('location')!r} was not followed"
+    return Outcome(success=ok, output=truncate(f"HTTP {status}: {text}"), data=data, error=error)
+
+
+def _decode(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
