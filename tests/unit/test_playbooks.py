@@ -75,3 +75,22 @@ def test_bad_templates_are_refused_naming_the_field(body, field, words):
     with pytest.raises(InvalidRule) as error:
         parse_playbook(body)
     assert error.value.field == field and words in error.value.message
+
+
+def test_actions_that_name_no_integration_are_accepted_with_a_warning():
+    # The spec's template refers to automation scripts by id: valid, but nothing could run them
+    parsed = parse_playbook(copy.deepcopy(SPEC_TEMPLATE))
+    assert any("names no integration" in w for w in parsed["warnings"])
+    runnable = copy.deepcopy(SPEC_TEMPLATE)
+    for action in runnable["actions"]:
+        action.pop("automation_script", None)
+        action["http"] = {"method": "POST", "url": "https://automation.internal/run/{{ event.host }}"}
+    assert parse_playbook(runnable)["warnings"] == []
+
+
+def test_an_integration_block_is_validated_on_write():
+    body = copy.deepcopy(SPEC_TEMPLATE)
+    body["actions"][0]["shell"] = {"program": "rm -rf /", "args": []}
+    with pytest.raises(InvalidRule) as refused:
+        parse_playbook(body)
+    assert refused.value.field == "actions[0].shell.program"

@@ -77,7 +77,7 @@ class Playbooks:
         template_id = in_transaction(work)
         resp.status = falcon.HTTP_201
         resp.media = {"template_id": template_id, "version": 1, "status": "created",
-                      "execution_order": definition["execution_order"]}  # fmt: skip
+                      "execution_order": definition["execution_order"], "warnings": definition["warnings"]}  # fmt: skip
 
 
 class Playbook:
