@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 from ..models import Approval, Execution, ExecutionLog
 from .approvals import expire
+from .executions import log
 
-#: How long a queued execution may wait for its message before the sweep sends it again.
-STALE_AFTER = timedelta(minutes=2)
+#: How long an execution may show no progress before the sweep sends its message again. A resend is
+#: logged on the execution, so under a long backlog each one is resent at most this often.
+STALE_AFTER = timedelta(minutes=5)
 
 
 @dataclass
@@ -47,11 +49,12 @@ def sweep(*, now: datetime | None = None) -> Sweep:
         last = _last_activity(row.id) or row.created_at
         if row.status == "running" and row.heartbeat_at is not None and row.heartbeat_at > now:
             continue  # a live worker holds the lease
+        if now - last < STALE_AFTER:
+            continue
         if row.status == "awaiting_approval":
             answer = Approval.get_or_none(Approval.execution_id == row.id)
             if answer is None or answer.status != "approved":
-                continue
-        elif now - last < STALE_AFTER:
-            continue
+                continue  # waiting for a human is not being stuck
         (found.rollback if row.status == "rolling_back" else found.execute).append(str(row.id))
+        log(row.id, f"No progress since {last.isoformat()}: the clock sends the execution on again.", level="warning")
     return found

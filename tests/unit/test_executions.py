@@ -247,11 +247,13 @@ def test_the_clock_resends_what_lost_its_message_and_rejects_overdue_requests(ev
     approvals.answer(str(approved.id), approve=True, actor="key:8:carol", role="operator")
     Execution.update(status="awaiting_approval").where(Execution.id == approved.id).execute()  # the send was lost
     waiting = run(str(overdue.id), settings=settings_for)
-    # When the clock sweeps three minutes later, and again much later
-    with freeze_time(datetime.now(UTC) + timedelta(minutes=3)):
+    # When the clock sweeps six minutes later, and again at once, and much later
+    with freeze_time(datetime.now(UTC) + timedelta(minutes=6)):
         found = sweep()
+        again = sweep()
     assert set(found.execute) == {str(lost.id), str(approved.id)}
     assert found.expired == []
+    assert again.execute == []  # a resend is logged: the next one waits another five minutes
     with freeze_time(datetime.now(UTC) + timedelta(minutes=31)):
         later = sweep()
     assert later.expired == [waiting.approval_id]
