@@ -151,20 +151,38 @@ def _known(rule_ids: list[int], event_ids: list[str], first: datetime, last: dat
 HOUR = timedelta(hours=1)
 
 
+def _blocked(spec: TriggerSpec, last_fired: datetime | None, fired: list[datetime], times: list[datetime]) -> bool:
+    """Whether the rule's limits stop every one of these events, so none need be looked at.
+
+    PERF: once a rule reached its hourly limit or is cooling down, a batch costs nothing more.
+    Cooling down: every event is less than ``cooldown`` after the last firing (or before it).
+    At the limit: the firings within an hour of *every* event — those in (last - 1 h, first + 1 h) —
+    are already ``max_triggers_per_hour``.
+    """
+    first, last = min(times), max(times)
+    if spec.cooldown_minutes and last_fired is not None and last - last_fired < timedelta(minutes=spec.cooldown_minutes):
+        return True
+    common = bisect_left(fired, first + HOUR) - bisect_right(fired, last - HOUR)
+    return common >= spec.max_triggers_per_hour
+
+
 def _fire_rule(
     row: TriggerRule, spec: TriggerSpec, events: list[dict[str, Any]], known: _Known, times: dict[str, datetime]
 ) -> list[Firing]:
     """Fire ``row`` for those of its matching ``events`` its limits allow (its row is locked by the caller)."""
     rule_id = row.id
+    fired = known.fired.get(rule_id, [])
+    threshold = bool(spec.threshold_count and spec.time_window_minutes)
+    if not threshold and _blocked(spec, row.last_fired_at, fired, [times[e["id"]] for e in events]):
+        return []
     events = [e for e in events if (rule_id, e["id"]) not in known.done]  # redelivered: already decided
     if not events:
         return []
     ordered = sorted(((times[e["id"]], e) for e in events), key=lambda p: p[0])
     first, last = ordered[0][0], ordered[-1][0]
-    fired = known.fired.get(rule_id, [])
     matched: list[datetime] = []
     window = timedelta(minutes=spec.time_window_minutes or 0)
-    if spec.threshold_count and spec.time_window_minutes:
+    if threshold:
         RuleMatch.insert_many(
             [{"rule_id": rule_id, "event_id": e["id"], "matched_at": at} for at, e in ordered]
         ).on_conflict_ignore().execute()
