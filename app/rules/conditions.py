@@ -11,18 +11,26 @@ A condition is a JSON object. Each key is a field path (dots reach into
 
 All keys of an object must hold. ``severity`` compares by rank with ``$gt``/``$gte``/``$lt``/
 ``$lte`` (``{"severity": {"$gte": "high"}}``). Validation names the offending path or operator.
+
+A compiled :class:`Condition` decides one event (``test``) or a whole batch at once (``mask``):
+the batch form tests each leaf (one field, one operator) once per distinct value of its field in
+the batch, shares leaves between rules, and combines them as bit masks — the same answers as
+``test`` on each event, for a fraction of the cost when many rules see the same events.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRule
 from ..events.schema import SEVERITIES
 
 Predicate = Callable[[dict[str, Any]], bool]
+#: A leaf's test of one field's value (``_MISSING`` when the event lacks the field).
+ValueTest = Callable[[Any], bool]
 
 #: Fields of an event (as the API shows it) that a path may start with.
 FIELDS = frozenset(
@@ -105,6 +113,141 @@ def equality_constraint(spec: Any) -> tuple[str, frozenset[Any]] | None:
     return None
 
 
+class Batch:
+    """Events a set of rules is evaluated against at once; event ``i`` is bit ``i`` of a mask.
+
+    Each field is read once per event and grouped by value; each leaf is tested once per
+    distinct value and remembered for every rule that shares it.
+    """
+
+    __slots__ = ("events", "everything", "_groups", "_leaves")
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        #: The mask of every event of the batch.
+        self.everything = (1 << len(events)) - 1
+        self._groups: dict[tuple[str, ...], list[tuple[Any, int]]] = {}
+        self._leaves: dict[tuple[Any, ...], int] = {}
+
+    def groups(self, path: tuple[str, ...]) -> list[tuple[Any, int]]:
+        """The distinct values at ``path`` in the batch, each with the mask of the events holding it."""
+        found = self._groups.get(path)
+        if found is not None:
+            return found
+        get = getter(path)
+        by_key: dict[Any, list[Any]] = {}
+        alone: list[tuple[Any, int]] = []
+        bit = 1
+        for event in self.events:
+            value = get(event)
+            key = _group_key(value)
+            if key is None:
+                alone.append((value, bit))
+            elif (slot := by_key.get(key)) is None:
+                by_key[key] = [value, bit]
+            else:
+                slot[1] |= bit
+            bit <<= 1
+        found = [(value, bits) for value, bits in by_key.values()] + alone
+        self._groups[path] = found
+        return found
+
+    def leaf(self, key: tuple[Any, ...], path: tuple[str, ...], test: ValueTest) -> int:
+        """The mask of the events whose value at ``path`` passes ``test`` (remembered under ``key``)."""
+        mask = self._leaves.get(key)
+        if mask is None:
+            mask = 0
+            for value, bits in self.groups(path):
+                if test(value):
+                    mask |= bits
+            self._leaves[key] = mask
+        return mask
+
+    def any_of(self, name: str, values: frozenset[Any]) -> int:
+        """The mask of the events whose top-level field ``name`` equals one of ``values``."""
+        mask = 0
+        for value, bits in self.groups((name,)):
+            if value is not _MISSING and _hashable(value) and value in values:
+                mask |= bits
+        return mask
+
+    def select(self, mask: int) -> list[dict[str, Any]]:
+        """The events of ``mask``, in batch order."""
+        if mask == self.everything:
+            return list(self.events)
+        # PERF: one pass over the mask's binary digits, lowest bit (first event) first.
+        return [e for e, bit in zip(self.events, reversed(bin(mask)[2:]), strict=False) if bit == "1"]
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _group_key(value: Any) -> Any:
+    """A key under which values every leaf test treats alike are grouped; None for "alone".
+
+    Scalars group by type and value (``1``, ``1.0`` and ``True`` apart: comparisons tell them
+    apart). Lists of scalars group by equal contents: every operator treats lists by equality.
+    Anything unhashable (objects, lists of lists) stays alone.
+    """
+    key = (list, tuple(value)) if isinstance(value, list) else (type(value), value)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+MaskFn = Callable[[Batch], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A compiled condition: ``test`` decides one event, ``mask`` decides every event of a batch."""
+
+    test: Predicate
+    mask: MaskFn
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        return self.test(event)
+
+
+def _all_masks(masks: list[MaskFn]) -> MaskFn:
+    if len(masks) == 1:
+        return masks[0]
+
+    def every(batch: Batch) -> int:
+        mask = batch.everything
+        for part in masks:
+            mask &= part(batch)
+            if not mask:
+                break
+        return mask
+
+    return every
+
+
+def _any_mask(masks: list[MaskFn]) -> MaskFn:
+    def some(batch: Batch) -> int:
+        mask = 0
+        for part in masks:
+            mask |= part(batch)
+            if mask == batch.everything:
+                break
+        return mask
+
+    return some
+
+
+def _leaf(key: tuple[Any, ...], field: tuple[str, ...], test: ValueTest) -> Condition:
+    get = getter(field)
+    return Condition(lambda e: test(get(e)), lambda batch: batch.leaf(key, field, test))
+
+
 def _comparable(a: Any, b: Any) -> bool:
     numbers = (int, float)
     if isinstance(a, bool) or isinstance(b, bool):
@@ -112,42 +255,36 @@ def _comparable(a: Any, b: Any) -> bool:
     return (isinstance(a, numbers) and isinstance(b, numbers)) or (isinstance(a, str) and isinstance(b, str))
 
 
-def _compare(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predicate:
+def _compare(op: str, operand: Any, path: str, field: tuple[str, ...]) -> ValueTest:
     ranked = field == ("severity",) and operand in _RANK
-    key = _RANK.get if ranked else (lambda v: v)
-    bound = key(operand) if ranked else operand
+    bound = _RANK[operand] if ranked else operand
     if not ranked and not isinstance(operand, int | float | str) or isinstance(operand, bool):
         raise InvalidRule(f"{op} needs a number or a string", field=f"{path}.{op}")
     test: Callable[[Any, Any], bool] = {
         "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b, "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
     }[op]  # fmt: skip
 
-    get = getter(field)
-
-    def check(event: dict[str, Any]) -> bool:
-        value = get(event)
-        value = key(value) if ranked else value
-        return value is not None and value is not _MISSING and _comparable(value, bound) and test(value, bound)
-
-    return check
+    if ranked:
+        # A value that is not a severity name has no rank, and so never compares.
+        return lambda v: isinstance(v, str) and (r := _RANK.get(v)) is not None and test(r, bound)
+    return lambda v: v is not None and v is not _MISSING and _comparable(v, bound) and test(v, bound)
 
 
-def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predicate:  # noqa: C901 - one branch per operator
+def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> ValueTest:  # noqa: C901 - one branch per operator
     where = f"{path}.{op}"
-    get = getter(field)
     if op in ("$gt", "$gte", "$lt", "$lte"):
         return _compare(op, operand, path, field)
     if op == "$eq":
-        return lambda e: get(e) == operand
+        return lambda v: v == operand
     if op == "$ne":
-        return lambda e: get(e) != operand
+        return lambda v: v != operand
     if op in ("$in", "$nin"):
         if not isinstance(operand, list):
             raise InvalidRule(f"{op} needs a list", field=where)
         members = list(operand)
         if op == "$in":
-            return lambda e: get(e) in members
-        return lambda e: get(e) not in members
+            return lambda v: v in members
+        return lambda v: v not in members
     if op == "$regex":
         if not isinstance(operand, str):
             raise InvalidRule("$regex needs a string", field=where)
@@ -155,15 +292,14 @@ def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predi
             pattern = re.compile(operand)
         except re.error as err:
             raise InvalidRule(f"$regex does not compile: {err}", field=where) from None
-        return lambda e: isinstance(v := get(e), str) and pattern.search(v) is not None
+        return lambda v: isinstance(v, str) and pattern.search(v) is not None
     if op == "$exists":
         if not isinstance(operand, bool):
             raise InvalidRule("$exists needs true or false", field=where)
-        return lambda e: (get(e) not in (_MISSING, None)) is operand
+        return lambda v: (v is not _MISSING and v is not None) is operand
     if op == "$contains":
 
-        def contains(event: dict[str, Any]) -> bool:
-            value = get(event)
+        def contains(value: Any) -> bool:
             if isinstance(value, list):
                 return operand in value
             return isinstance(value, str) and isinstance(operand, str) and operand in value
@@ -172,46 +308,62 @@ def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Predi
     raise InvalidRule(f"unknown operator {op}", field=where)
 
 
-def _field(name: str, spec: Any, prefix: str) -> Predicate:
+def _field(name: str, spec: Any, prefix: str) -> Condition:
     parts = tuple(name.split("."))
     path = f"{prefix}.{name}"
     if parts[0] not in FIELDS or any(not p for p in parts):
         raise InvalidRule(f"unknown field path {name!r} (fields: {', '.join(sorted(FIELDS))})", field=path)
+    # A leaf's key names its field, operator and operand (repr tells 1, 1.0, True and "1" apart),
+    # so rules sharing a leaf share its mask within a batch.
     if isinstance(spec, dict):
         if not spec:
             raise InvalidRule("an empty operator object", field=path)
-        checks = []
+        leaves = []
         for op, operand in spec.items():
             if op not in OPERATORS:
                 raise InvalidRule(f"unknown operator {op}", field=f"{path}.{op}")
-            checks.append(_operator(op, operand, path, parts))
-        return all_of(checks)
-    get = getter(parts)
+            leaves.append(_leaf((parts, op, repr(operand)), parts, _operator(op, operand, path, parts)))
+        return _all(leaves)
     if isinstance(spec, list):
         members = list(spec)
-        return lambda e: get(e) in members
-    return lambda e: get(e) == spec
+        return _leaf((parts, "$in", repr(members)), parts, lambda v: v in members)
+    return _leaf((parts, "$eq", repr(spec)), parts, lambda v: v == spec)
 
 
-def _negate(inner: Predicate) -> Predicate:
-    return lambda e: not inner(e)
+def _all(parts: list[Condition]) -> Condition:
+    if len(parts) == 1:
+        return parts[0]
+    return Condition(all_of([p.test for p in parts]), _all_masks([p.mask for p in parts]))
 
 
-def compile_condition(spec: Any, *, path: str = "conditions") -> Predicate:
-    """Validate and compile a condition object into a predicate.
+def _any(parts: list[Condition]) -> Condition:
+    tests = [p.test for p in parts]
+    return Condition(lambda e: any(t(e) for t in tests), _any_mask([p.mask for p in parts]))
+
+
+def _negate(inner: Condition) -> Condition:
+    test, mask = inner.test, inner.mask
+    return Condition(lambda e: not test(e), lambda batch: batch.everything ^ mask(batch))
+
+
+def compile_condition(spec: Any, *, path: str = "conditions") -> Condition:
+    """Validate and compile a condition object.
+
+    Returns:
+      A :class:`Condition`: call it (or its ``test``) on an event, or its ``mask`` on a :class:`Batch`.
 
     Raises:
       InvalidRule: with ``field`` naming the bad path or operator.
     """
     if not isinstance(spec, dict):
         raise InvalidRule("a condition is a JSON object", field=path)
-    checks: list[Predicate] = []
+    checks: list[Condition] = []
     for key, value in spec.items():
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
                 raise InvalidRule(f"{key} needs a non-empty list of conditions", field=f"{path}.{key}")
             parts = [compile_condition(c, path=f"{path}.{key}[{i}]") for i, c in enumerate(value)]
-            checks.append(all_of(parts) if key == "$and" else (lambda ps: lambda e: any(p(e) for p in ps))(parts))
+            checks.append(_all(parts) if key == "$and" else _any(parts))
         elif key == "$not":
             checks.append(_negate(compile_condition(value, path=f"{path}.$not")))
         elif key.startswith("$"):
@@ -219,5 +371,5 @@ def compile_condition(spec: Any, *, path: str = "conditions") -> Predicate:
         else:
             checks.append(_field(key, value, path))
     if not checks:
-        return lambda e: True
-    return all_of(checks)
+        return Condition(lambda e: True, lambda batch: batch.everything)
+    return _all(checks)

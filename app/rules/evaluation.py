@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import orjson
 import peewee
 
 from ..correlation.store import flapping_incidents
-from ..db import TimestampField, in_transaction, is_postgres, uuid_in
+from ..db import TimestampField, database, in_transaction, is_postgres, uuid_in
 from ..events.query import event_json, iso
 from ..models import ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
-from .conditions import equality_constraint
+from .conditions import Batch, equality_constraint
 from .triggers import TriggerSpec, parse_trigger, should_fire
 
 logger = logging.getLogger(__name__)
@@ -125,26 +126,36 @@ class _Known:
     fired: dict[int, list[datetime]]
 
 
-def _known(rule_ids: list[int], event_ids: list[str], first: datetime, last: datetime) -> _Known:
-    ids_match = uuid_in(RuleExecution.triggering_event_id, event_ids)
-    done = {
-        (r.trigger_rule_id or 0, str(r.triggering_event_id))
-        for r in RuleExecution.select(RuleExecution.trigger_rule_id, RuleExecution.triggering_event_id).where(
-            RuleExecution.trigger_rule_id.in_(rule_ids) & ids_match
-        )
-    }
+def _fired(rule_ids: list[int], first: datetime, last: datetime) -> dict[int, list[datetime]]:
+    """Each rule's firings within an hour of [first, last], in time order."""
     fired: dict[int, list[datetime]] = {}
     # Batches arrive out of order across processes: firings *after* an event count too, so no
     # hour-long window around a firing can hold more than the limit.
-    for r in RuleExecution.select(RuleExecution.trigger_rule_id, RuleExecution.fired_at).where(
-        RuleExecution.trigger_rule_id.in_(rule_ids)
-        & (RuleExecution.fired_at > first - timedelta(hours=1))
-        & (RuleExecution.fired_at < last + timedelta(hours=1))
-    ):
-        fired.setdefault(r.trigger_rule_id or 0, []).append(r.fired_at)
+    rows: Any = (
+        RuleExecution.select(RuleExecution.trigger_rule_id, RuleExecution.fired_at)
+        .where(
+            RuleExecution.trigger_rule_id.in_(rule_ids)
+            & (RuleExecution.fired_at > first - timedelta(hours=1))
+            & (RuleExecution.fired_at < last + timedelta(hours=1))
+        )
+        .tuples()
+    )
+    for rule_id, at in rows:
+        fired.setdefault(rule_id or 0, []).append(at)
     for times in fired.values():
         times.sort()
-    return _Known(done, fired)
+    return fired
+
+
+def _known(rule_ids: list[int], event_ids: list[str], first: datetime, last: datetime) -> _Known:
+    ids_match = uuid_in(RuleExecution.triggering_event_id, event_ids)
+    rows: Any = (
+        RuleExecution.select(RuleExecution.trigger_rule_id, RuleExecution.triggering_event_id)
+        .where(RuleExecution.trigger_rule_id.in_(rule_ids) & ids_match)
+        .tuples()
+    )
+    done = {(rule_id or 0, str(event_id)) for rule_id, event_id in rows}
+    return _Known(done, _fired(rule_ids, first, last))
 
 
 #: The hour of ``max_triggers_per_hour``.
@@ -160,7 +171,11 @@ def _blocked(spec: TriggerSpec, last_fired: datetime | None, fired: list[datetim
     are already ``max_triggers_per_hour``.
     """
     first, last = min(times), max(times)
-    if spec.cooldown_minutes and last_fired is not None and last - last_fired < timedelta(minutes=spec.cooldown_minutes):
+    if (
+        spec.cooldown_minutes
+        and last_fired is not None
+        and last - last_fired < timedelta(minutes=spec.cooldown_minutes)
+    ):
         return True
     common = bisect_left(fired, first + HOUR) - bisect_right(fired, last - HOUR)
     return common >= spec.max_triggers_per_hour
@@ -225,7 +240,9 @@ def _fire_rule(
     return firings
 
 
-def _fire_batch(matches: list[tuple[int, TriggerSpec, list[dict[str, Any]]]]) -> list[Firing]:
+def _fire_batch(
+    matches: list[tuple[int, TriggerSpec, list[dict[str, Any]]]], times: dict[str, datetime]
+) -> list[Firing]:
     """Fire the batch's matching rules, each as far as its limits allow, in one transaction.
 
     The rows of the rules are locked (``FOR UPDATE``, in id order so evaluators never deadlock):
@@ -235,9 +252,9 @@ def _fire_batch(matches: list[tuple[int, TriggerSpec, list[dict[str, Any]]]]) ->
     rule_ids = sorted(rule_id for rule_id, _, _ in matches)
     query = TriggerRule.select().where(TriggerRule.id.in_(rule_ids)).order_by(TriggerRule.id)
     rows = {r.id: r for r in (query.for_update() if is_postgres() else query)}
-    # PERF: each event's time is parsed once for the batch, not once per rule.
-    times = {e["id"]: _time(e) for _, _, events in matches for e in events}
-    known = _known(rule_ids, sorted(times), min(times.values()), max(times.values()))
+    matched = {e["id"] for _, _, events in matches for e in events}
+    first, last = min(times[i] for i in matched), max(times[i] for i in matched)
+    known = _known(rule_ids, sorted(matched), first, last)
     firings: list[Firing] = []
     for rule_id, spec, events in matches:
         row = rows.get(rule_id)
@@ -257,32 +274,36 @@ _EVENT_COLUMNS: dict[str, Any] = {
     "correlation_id": ProcessedEvent.correlation_id, "metadata": ProcessedEvent.event_data, "tags": ProcessedEvent.tags,
 }  # fmt: skip
 _TIMES = ("occurred_at", "received_at", "processed_at", "last_seen_at")
+#: JSON columns, with what an event shows when they are empty.
+_JSON: dict[str, Any] = {"metadata": dict, "tags": list}
 
 
 def load_events(event_ids: list[str]) -> list[dict[str, Any]]:
-    """The stored events as :func:`app.events.query.event_json` shows them, oldest first.
+    """The stored events as :func:`app.events.query.event_json` shows them, oldest first."""
+    return in_transaction(partial(_read_events, event_ids))
 
-    PERF: plain dicts of the columns, not model instances.
-    """
 
-    def work() -> list[dict[str, Any]]:
-        where = uuid_in(ProcessedEvent.id, event_ids)
-        query: Any = (
-            ProcessedEvent.select(*(c.alias(k) for k, c in _EVENT_COLUMNS.items()))
-            .where(where)
-            .order_by(ProcessedEvent.received_at)
-        )
-        events = []
-        for row in query.dicts():
-            row["id"] = str(row["id"])
-            row["correlation_id"] = str(row["correlation_id"]) if row["correlation_id"] else None
-            for name in _TIMES:
-                row[name] = iso(_as_time(row[name]))
-            row["metadata"], row["tags"] = row["metadata"] or {}, row["tags"] or []
-            events.append(row)
-        return events
-
-    return in_transaction(work)
+def _read_events(event_ids: list[str]) -> list[dict[str, Any]]:
+    # PERF: rows as the driver returns them, JSON as text for orjson: peewee's per-value conversions
+    # and psycopg2's json module cost more than the query.
+    columns = [c.cast("text") if k in _JSON else c for k, c in _EVENT_COLUMNS.items()]
+    query = (
+        ProcessedEvent.select(*columns)
+        .where(uuid_in(ProcessedEvent.id, event_ids))
+        .order_by(ProcessedEvent.received_at)
+    )
+    uuid_value = ProcessedEvent.id.python_value
+    events = []
+    for row in database.execute(query).fetchall():
+        event = dict(zip(_EVENT_COLUMNS, row, strict=True))
+        event["id"] = str(uuid_value(event["id"]))
+        event["correlation_id"] = str(uuid_value(event["correlation_id"])) if event["correlation_id"] else None
+        for name in _TIMES:
+            event[name] = iso(_as_time(event[name]))
+        for name, empty in _JSON.items():
+            event[name] = orjson.loads(event[name]) if event[name] else empty()
+        events.append(event)
+    return events
 
 
 def _as_time(value: Any) -> datetime | None:
@@ -299,27 +320,68 @@ Constraint = tuple[str, frozenset[Any]] | None
 def match_batch(
     rules: list[tuple[int, TriggerSpec, Constraint]], events: list[dict[str, Any]]
 ) -> list[tuple[int, TriggerSpec, list[dict[str, Any]]]]:
-    """Each rule with the events of the batch it matches (rules matching none are left out).
+    """Each rule with the events of the batch it matches, in batch order (rules matching none are left out).
 
-    PERF: a rule whose condition requires a field to hold one of a few values (its constraint)
-    only tries the events that do; the full predicate still decides.
+    PERF: the batch is matched at once (:class:`app.rules.conditions.Batch`): each leaf of the
+    rules' conditions is tested once per distinct value in the batch and shared between rules.
+    A rule whose condition requires a field to hold one of a few values (its constraint) is not
+    even tried when no event of the batch holds one of them.
     """
-    groups: dict[str, dict[Any, list[dict[str, Any]]]] = {}
+    batch = Batch(events)
     matches = []
     for rule_id, spec, constraint in rules:
-        candidates = events
-        if constraint is not None:
-            name, values = constraint
-            if name not in groups:
-                groups[name] = {}
-                for e in events:
-                    groups[name].setdefault(e.get(name), []).append(e)
-            by_value = groups[name]
-            candidates = [e for v in values for e in by_value.get(v, ())]
-        matching = [e for e in candidates if spec.matches(e)]
-        if matching:
-            matches.append((rule_id, spec, matching))
+        if constraint is not None and not batch.any_of(*constraint):
+            continue
+        mask = spec.matching(batch)
+        if mask:
+            matches.append((rule_id, spec, batch.select(mask)))
     return matches
+
+
+def _unblocked(rules: list[tuple[int, TriggerSpec]], first: datetime, last: datetime) -> list[tuple[int, TriggerSpec]]:
+    """The rules whose limits may still let an event between ``first`` and ``last`` fire.
+
+    PERF: in a flood most rules sit at their hourly limit or cool down; they are neither matched
+    nor locked. Read without locks, which is safe because limits only tighten: firings are only
+    ever added and ``last_fired_at`` only grows, so a rule blocked for the whole batch in this
+    read is blocked under the lock too (:func:`_blocked`, which :func:`_fire_rule` applies again).
+    Rules with a threshold are always kept: their matches count towards later windows.
+    """
+    limited = [rule_id for rule_id, spec in rules if not (spec.threshold_count and spec.time_window_minutes)]
+    if not limited:
+        return rules
+    rows: Any = TriggerRule.select(TriggerRule.id, TriggerRule.last_fired_at).where(TriggerRule.id.in_(limited))
+    last_fired: dict[int, datetime | None] = dict(rows.tuples())
+    fired = _fired(limited, first, last)
+    specs = dict(rules)
+    blocked = {
+        rule_id
+        for rule_id in limited
+        if rule_id in last_fired
+        and _blocked(specs[rule_id], last_fired[rule_id], fired.get(rule_id, []), [first, last])
+    }
+    return [(rule_id, spec) for rule_id, spec in rules if rule_id not in blocked]
+
+
+@dataclass
+class _Read:
+    """What the evaluator reads for a batch before matching."""
+
+    events: list[dict[str, Any]]
+    times: dict[str, datetime]
+    rules: list[tuple[int, TriggerSpec]]
+
+
+def _read_batch(event_ids: list[str], rules: list[tuple[int, TriggerSpec]]) -> _Read:
+    events = _read_events(event_ids)
+    # A flapping incident's events do not re-trigger rules until it settles.
+    flapping = flapping_incidents([e["correlation_id"] for e in events])
+    events = [e for e in events if e["correlation_id"] not in flapping]
+    # PERF: each event's time is parsed once for the batch, not once per rule.
+    times = {e["id"]: _time(e) for e in events}
+    if events:
+        rules = _unblocked(rules, min(times.values()), max(times.values()))
+    return _Read(events, times, rules)
 
 
 def evaluate(event_ids: list[str], *, cache: RuleCache) -> list[Firing]:
@@ -327,15 +389,14 @@ def evaluate(event_ids: list[str], *, cache: RuleCache) -> list[Firing]:
     rules = cache.rules()
     if not rules or not event_ids:
         return []
-    events = load_events(event_ids)
-    # A flapping incident's events do not re-trigger rules until it settles.
-    flapping = in_transaction(lambda: flapping_incidents([e["correlation_id"] for e in events]))
-    events = [e for e in events if e["correlation_id"] not in flapping]
-    matches = match_batch([(rule_id, spec, cache.constraint(rule_id)) for rule_id, spec in rules], events)
+    # PERF: the reads in one transaction, the firings in another (one commit each).
+    batch = in_transaction(partial(_read_batch, event_ids, rules))
+    if not batch.events:
+        return []
+    matches = match_batch([(rule_id, spec, cache.constraint(rule_id)) for rule_id, spec in batch.rules], batch.events)
     if not matches:
         return []
-    # PERF: one transaction (one commit) for the batch, not one per rule.
-    return in_transaction(partial(_fire_batch, matches))
+    return in_transaction(partial(_fire_batch, matches, batch.times))
 
 
 def replay(spec: TriggerSpec, *, start: datetime, end: datetime) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import InvalidRule
-from .conditions import Predicate, compile_condition
+from .conditions import Batch, Condition, compile_condition
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -63,7 +63,7 @@ class TriggerSpec:
 
     name: str
     conditions: dict[str, Any]
-    predicate: Predicate = field(compare=False)
+    predicate: Condition = field(compare=False)
     description: str | None = None
     time_window_minutes: int | None = None
     threshold_count: int | None = None
@@ -75,7 +75,11 @@ class TriggerSpec:
     response_template_id: int | None = None
 
     def matches(self, event: dict[str, Any]) -> bool:
-        return self.predicate(event)
+        return self.predicate.test(event)
+
+    def matching(self, batch: Batch) -> int:
+        """The mask of the batch's events the conditions accept (see :class:`app.rules.conditions.Batch`)."""
+        return self.predicate.mask(batch)
 
 
 def _opt_int(body: dict[str, Any], key: str, *, low: int, high: int) -> int | None:
