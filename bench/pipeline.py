@@ -1,12 +1,14 @@
 """Correlation + rule evaluation benchmark on the real stack, with 100 active trigger rules.
 
 Stores N events (2,000 hosts behind 40 switches, a mix of messages) in a PostgreSQL
-database ``opsconductor_bench``, declares the topology and 100 rules, then sends the
+database (``--database``, default ``opsconductor_bench``) on the server DATABASE_URL names,
+against the broker RABBITMQ_URL names, declares the topology and 100 rules, then sends the
 events' ids to the ``correlate`` queue in batches of 500, as the normalizer does, and
 times worker processes (correlate → evaluate → decide) until every event is correlated
 and the evaluate queue is empty. The workers are started and connected before the clock starts.
 
     .venv/bin/python bench/pipeline.py [--events 50000] [--workers 1] [--runs 3] [--layout procfile|shared]
+        [--database opsconductor_bench]
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook import database_urls, reset_database  # noqa: E402
+from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+
 from tests.processes import start_worker  # noqa: E402
 from tests.services import purge_queues  # noqa: E402
 
@@ -52,6 +55,22 @@ def rules(n: int) -> list[dict]:
     return out
 
 
+def reset_database(base: str, name: str) -> None:
+    """Drop and create the database ``name`` on the server of ``base``."""
+    import psycopg2
+
+    parts = urlsplit(base)
+    conn = psycopg2.connect(dbname=parts.path.lstrip("/") or "postgres", user=parts.username or "postgres",
+                            host=parts.hostname, port=parts.port or 5432, password=parts.password)  # fmt: skip
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,))  # fmt: skip
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
@@ -63,13 +82,19 @@ def main() -> int:
         default="procfile",
         help="procfile: correlate and evaluate processes apart (default); shared: every queue in each",
     )
+    parser.add_argument(
+        "--database",
+        default="opsconductor_bench",
+        help="the database (dropped and created) on the server DATABASE_URL names",
+    )
     args = parser.parse_args()
-    base, url = database_urls()
+    base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+    url = urlunsplit(urlsplit(base)._replace(path="/" + args.database))
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
     env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=rabbit, LOG_LEVEL="WARNING")
     rates = []
     for run in range(args.runs):
-        reset_database(base)
+        reset_database(base, args.database)
         purge_queues(rabbit)
         subprocess.run(
             [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True

@@ -13,11 +13,13 @@ import logging
 import time
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 
-from ..db import TimestampField, database, in_transaction, is_postgres, uuid_in
+from ..db import database, in_transaction, is_postgres, uuid_in
+from ..errors import TransientError
 from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
 from .decide import (
     OpenIncident,
@@ -74,24 +76,23 @@ _COLUMNS: dict[str, Any] = {
 
 
 def _load(event_ids: list[str]) -> list[dict[str, Any]]:
-    # PERF: plain dicts of the needed columns; model instances cost more than the correlation itself.
-    where = uuid_in(ProcessedEvent.id, event_ids)
-    query: Any = (
-        ProcessedEvent.select(*(c.alias(k) for k, c in _COLUMNS.items()))
-        .where(where)
+    # PERF: rows as the driver returns them (metadata as text, for orjson), not model instances
+    # nor peewee's per-value conversions: they cost more than the correlation itself.
+    columns = [c.cast("text") if k == "metadata" else c for k, c in _COLUMNS.items()]
+    query = (
+        ProcessedEvent.select(*columns)
+        .where(uuid_in(ProcessedEvent.id, event_ids))
         .order_by(ProcessedEvent.received_at)
     )
+    uuid_value, time_value = ProcessedEvent.id.python_value, ProcessedEvent.received_at.python_value
     events: list[dict[str, Any]] = []
-    row: dict[str, Any]
-    for row in query.dicts():
-        row["id"] = str(row["id"])
-        row["correlation_id"] = str(row["correlation_id"]) if row["correlation_id"] else None
-        row["received_at"] = (
-            TimestampField().python_value(row["received_at"])
-            if isinstance(row["received_at"], str)
-            else row["received_at"]
-        )
-        events.append(row)
+    for row in database.execute(query).fetchall():
+        event = dict(zip(_COLUMNS, row, strict=True))
+        event["id"] = str(uuid_value(event["id"]))
+        event["correlation_id"] = str(uuid_value(event["correlation_id"])) if event["correlation_id"] else None
+        event["received_at"] = time_value(event["received_at"])
+        event["metadata"] = orjson.loads(event["metadata"]) if event["metadata"] else None
+        events.append(event)
     return events
 
 
@@ -99,18 +100,23 @@ def _insert_links(links: list[dict[str, Any]]) -> None:
     if not links:
         return
     if is_postgres():
-        # PERF: one statement for the batch; peewee's insert_many builds it several times slower.
-        from psycopg2.extras import execute_values
-
-        values = [(str(lk["correlation_id"]), lk["correlation_type"], lk["primary_event_id"] and str(lk["primary_event_id"]),
-                   orjson.dumps(lk["related_event_ids"]).decode(), lk["correlation_score"], lk["correlation_reason"]) for lk in links]  # fmt: skip
-        execute_values(
-            database.cursor(),
+        # PERF: one statement with one array per column: peewee's insert_many, or a VALUES list
+        # of the batch's rows, costs more to build and to parse.
+        columns = (
+            [str(lk["correlation_id"]) for lk in links],
+            [lk["correlation_type"] for lk in links],
+            [lk["primary_event_id"] and str(lk["primary_event_id"]) for lk in links],
+            [orjson.dumps(lk["related_event_ids"]).decode() for lk in links],
+            [lk["correlation_score"] for lk in links],
+            [lk["correlation_reason"] for lk in links],
+        )
+        database.execute_sql(
             "INSERT INTO events.event_correlations (correlation_id, correlation_type, primary_event_id, related_event_ids,"
-            " correlation_score, correlation_reason, created_at) VALUES %s",
-            values,
-            template="(%s::uuid, %s, %s::uuid, %s::jsonb, %s, %s, now())",
-            page_size=1000,
+            " correlation_score, correlation_reason, created_at)"
+            " SELECT c, t, p, r::jsonb, s, w, now()"
+            " FROM unnest(%s::uuid[], %s::text[], %s::uuid[], %s::text[], %s::float8[], %s::text[])"
+            " WITH ORDINALITY AS v(c, t, p, r, s, w, n) ORDER BY n",
+            columns,
         )
         return
     for k in range(0, len(links), 500):
@@ -200,26 +206,36 @@ def _save_incidents(rows: list[Incident]) -> None:
         Incident.insert_many(data[k : k + 500]).on_conflict(conflict_target=[Incident.id], preserve=fields).execute()
 
 
-def _assign(assigned: dict[str, str]) -> None:
-    """Stamp each event with its incident's id (PERF: one statement for the batch on PostgreSQL)."""
-    if not assigned:
-        return
-    if is_postgres():
-        from psycopg2.extras import execute_values
+def _assign(assigned: dict[str, str]) -> int:
+    """Stamp each event not yet correlated with its incident's id; returns how many were stamped.
 
-        execute_values(
-            database.cursor(),
-            "UPDATE events.processed_events AS p SET correlation_id = v.cid::uuid"
-            " FROM (VALUES %s) AS v(id, cid) WHERE p.id = v.id::uuid",
-            list(assigned.items()),
-            page_size=1000,
+    PERF: one statement for the batch on PostgreSQL.
+    """
+    if not assigned:
+        return 0
+    if is_postgres():
+        # num_nulls() rather than "correlation_id IS NULL", which the planner may answer from the
+        # index on correlation_id: that reads every event not yet correlated (a whole backlog)
+        # where looking the batch's events up by id reads 500.
+        cursor = database.execute_sql(
+            "UPDATE events.processed_events AS p SET correlation_id = v.cid"
+            " FROM unnest(%s::uuid[], %s::uuid[]) AS v(id, cid) WHERE p.id = v.id AND num_nulls(p.correlation_id) = 1",
+            (list(assigned), list(assigned.values())),
         )
-        return
+        return int(cursor.rowcount)
     by_incident: dict[str, list[str]] = {}
     for event_id, incident_id in assigned.items():
         by_incident.setdefault(incident_id, []).append(event_id)
-    for incident_id, ids in by_incident.items():
-        ProcessedEvent.update(correlation_id=incident_id).where(ProcessedEvent.id.in_(ids)).execute()
+    return sum(
+        ProcessedEvent.update(correlation_id=incident_id)
+        .where(ProcessedEvent.id.in_(ids) & ProcessedEvent.correlation_id.is_null())
+        .execute()
+        for incident_id, ids in by_incident.items()
+    )
+
+
+class _Raced(TransientError):
+    """An event of the batch was correlated by another delivery between its read and the lock."""
 
 
 def correlate_batch(event_ids: list[str], *, cfg: Settings | None = None) -> dict[str, str]:
@@ -228,73 +244,93 @@ def correlate_batch(event_ids: list[str], *, cfg: Settings | None = None) -> dic
     Events that already carry a correlation id (a redelivered batch) are left as they are.
     """
     cfg = cfg or Settings()
-
     # PERF: the events are read before the lock is taken (they do not change but for their
-    # correlation id, which is read again under the lock), so the lock is held for less time.
+    # correlation id), so the lock is held for less time. Whether one of them was correlated
+    # meanwhile (a redelivered batch racing its first delivery) is checked when the events are
+    # stamped, not by reading them again under the lock: that rare case decides the batch again.
     loaded = in_transaction(lambda: _load(event_ids))
+    try:
+        return in_transaction(partial(_correlate, loaded, cfg, recheck=False))
+    except _Raced:
+        logger.info("Events of a batch of %d were correlated meanwhile; deciding the batch again.", len(loaded))
+        return in_transaction(partial(_correlate, loaded, cfg, recheck=True))
 
-    def work() -> dict[str, str]:
-        events = loaded
-        if is_postgres():
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            correlated = dict(
-                database.execute_sql(
-                    "SELECT id::text, correlation_id::text FROM events.processed_events"
-                    " WHERE id = ANY(%s::uuid[]) AND correlation_id IS NOT NULL",
-                    ([e["id"] for e in events],),
-                ).fetchall()
-            )
-            for e in events:
-                e["correlation_id"] = correlated.get(e["id"], e["correlation_id"])
-        done = {e["id"]: e["correlation_id"] for e in events if e["correlation_id"]}
-        events = [e for e in events if not e["correlation_id"]]
-        if not events:
-            return done
-        since = _at(events[0]) - cfg.lookback
-        open_rows = (
-            Incident.select()
-            .where(Incident.status.in_(["open", "flapping"]) & (Incident.last_event_at >= since))
-            .order_by(Incident.last_event_at.desc())
+
+def _correlate(loaded: list[dict[str, Any]], cfg: Settings, *, recheck: bool) -> dict[str, str]:
+    """Decide for the events and record the decisions, under the correlator's lock (one transaction).
+
+    Raises:
+      _Raced: an event was correlated after ``loaded`` was read; the transaction must roll back.
+    """
+    events = loaded
+    if is_postgres():
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+    if recheck:
+        query: Any = ProcessedEvent.select(ProcessedEvent.id, ProcessedEvent.correlation_id).where(
+            uuid_in(ProcessedEvent.id, [e["id"] for e in events]) & ProcessedEvent.correlation_id.is_null(False)
         )
-        incidents = [_open(r) for r in open_rows]
-        topology = load_topology()
-        changed: dict[str, tuple[Incident, OpenIncident]] = {}
-        assigned: dict[str, str] = {}
-        links: list[dict[str, Any]] = []
-        for event in events:
-            at = _at(event)
-            decision = choose(event, at, incidents, topology, cfg)
-            if decision.kind == "none":
-                continue
-            if decision.kind == "new":
-                row = _new_incident(event, at, cfg)
-                inc = _open(row)
-                incidents.insert(0, inc)
-            else:
-                assert decision.incident is not None
-                inc = decision.incident
-                row = inc.row  # type: ignore[attr-defined]
-            row.event_count += 1
-            _grow(row, inc, event, at)
-            if decision.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
-                row.root_event_id, row.title = event["id"], str(event.get("title"))[:500]  # the cause is the root
-            if decision.kind == "resolution":
-                row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
-                incidents.remove(inc)
-            changed[str(row.id)] = (row, inc)
-            assigned[event["id"]] = str(row.id)
-            if decision.kind != "new":
-                links.append({"correlation_id": row.id, "correlation_type": decision.kind, "primary_event_id": row.root_event_id,
-                              "related_event_ids": [event["id"]], "correlation_score": decision.score,
-                              "correlation_reason": decision.reason})  # fmt: skip
-        _insert_links(links)
-        for row, inc in changed.values():
-            _finish(row, inc, topology)
-        _save_incidents([row for row, _ in changed.values()])
-        _assign(assigned)
-        return {**done, **assigned}
+        correlated = {str(event_id): str(cid) for event_id, cid in query.tuples()}
+        events = [dict(e, correlation_id=correlated.get(e["id"], e["correlation_id"])) for e in events]
+    done = {e["id"]: e["correlation_id"] for e in events if e["correlation_id"]}
+    events = [e for e in events if not e["correlation_id"]]
+    if not events:
+        return done
+    topology = load_topology()
+    changed, assigned, links = _decide(events, topology, cfg)
+    if _assign(assigned) != len(assigned):
+        raise _Raced(f"{len(assigned)} events to stamp, some already correlated")
+    _insert_links(links)
+    for row, inc in changed.values():
+        _finish(row, inc, topology)
+    _save_incidents([row for row, _ in changed.values()])
+    return {**done, **assigned}
 
-    return in_transaction(work)
+
+def _decide(
+    events: list[dict[str, Any]], topology: Topology, cfg: Settings
+) -> tuple[dict[str, tuple[Incident, OpenIncident]], dict[str, str], list[dict[str, Any]]]:
+    """Decide for each event, oldest first, against the open incidents and those the batch opens.
+
+    Returns:
+      The changed incidents (row and matching state), event id -> incident id, and the links to record.
+    """
+    since = _at(events[0]) - cfg.lookback
+    open_rows = (
+        Incident.select()
+        .where(Incident.status.in_(["open", "flapping"]) & (Incident.last_event_at >= since))
+        .order_by(Incident.last_event_at.desc())
+    )
+    incidents = [_open(r) for r in open_rows]
+    changed: dict[str, tuple[Incident, OpenIncident]] = {}
+    assigned: dict[str, str] = {}
+    links: list[dict[str, Any]] = []
+    for event in events:
+        at = _at(event)
+        decision = choose(event, at, incidents, topology, cfg)
+        if decision.kind == "none":
+            continue
+        if decision.kind == "new":
+            row = _new_incident(event, at, cfg)
+            inc = _open(row)
+            incidents.insert(0, inc)
+        else:
+            assert decision.incident is not None
+            inc = decision.incident
+            row = inc.row  # type: ignore[attr-defined]
+        row.event_count += 1
+        _grow(row, inc, event, at)
+        if decision.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
+            row.root_event_id, row.title = event["id"], str(event.get("title"))[:500]  # the cause is the root
+        if decision.kind == "resolution":
+            row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
+            incidents.remove(inc)
+        changed[str(row.id)] = (row, inc)
+        assigned[event["id"]] = str(row.id)
+        if decision.kind != "new":
+            links.append({"correlation_id": row.id, "correlation_type": decision.kind, "primary_event_id": row.root_event_id,
+                          "related_event_ids": [event["id"]], "correlation_score": decision.score,
+                          "correlation_reason": decision.reason})  # fmt: skip
+    return changed, assigned, links
 
 
 def flapping_incidents(correlation_ids: list[str]) -> set[str]:

@@ -6,8 +6,16 @@ from __future__ import annotations
 import time
 import uuid
 
+from dramatiq import Message
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from app.events.envelope import make_item
+from app.events.store import store_batch
+from app.ids import new_id
+from app.models import Incident, ProcessedEvent
+from tests import services
 from tests.http import request
-from tests.processes import wait_for
+from tests.processes import start_worker, wait_for
 
 
 def test_events_behind_a_failed_switch_become_one_incident(stack):
@@ -52,3 +60,42 @@ def test_events_behind_a_failed_switch_become_one_incident(stack):
     lone_event = wait_for(lambda: request("GET", f"{stack.base}/api/v1/events/{lone['event_id']}", key=stack.viewer).json()
                           .get("correlation_id"), message="the unrelated event correlated")  # fmt: skip
     assert lone_event != incident["id"]
+
+
+def test_two_correlator_processes_give_the_incidents_one_gives(stack_env, rabbitmq_url, pg_db):
+    # Given eight unrelated problems (one host each, unlike messages), stored, in batches that each
+    # span two problems, every batch sent twice (a redelivery racing its first delivery)
+    services.purge_queues(rabbitmq_url)
+    tag, now = uuid.uuid4().hex[:6], time.time()
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    problems = [
+        [make_item(id=new_id(), source_type="webhook", received_at=now + k + 8 * n,
+                   payload={"source": "t", "host": f"{tag}-{w}", "severity": "high", "title": f"{w} subsystem failure {n}"})
+         for n in range(12)]
+        for k, w in enumerate(words)
+    ]  # fmt: skip
+    store_batch([e for p in problems for e in p], window_s=300)
+    batches = [[e["id"] for e in problems[k][n::3] + problems[(k + 1) % 8][n::3]] for k in range(8) for n in range(3)]
+    broker = RabbitmqBroker(url=rabbitmq_url, confirm_delivery=True)
+    for batch in batches + batches[::-1]:
+        broker.enqueue(Message(queue_name="correlate", actor_name="correlate", args=(batch,), kwargs={}, options={}))
+    broker.close()
+    # When two correlator processes race over them
+    workers = [start_worker(stack_env, queues=("correlate",), threads=4) for _ in range(2)]
+    try:
+        everything = [e["id"] for p in problems for e in p]
+        wait_for(
+            lambda: ProcessedEvent.select().where(ProcessedEvent.id.in_(everything) & ProcessedEvent.correlation_id.is_null()).count() == 0,
+            timeout=30,
+            message="every event correlated",
+        )  # fmt: skip
+        time.sleep(1)  # the redeliveries still in flight
+    finally:
+        for w in workers:
+            w.stop()
+    # Then each problem is one incident holding each of its events once, as with one correlator
+    incidents = list(Incident.select())
+    assert len(incidents) == 8 and sum(i.event_count for i in incidents) == 96
+    for problem in problems:
+        stamped = {ProcessedEvent.get_by_id(e["id"]).correlation_id for e in problem}
+        assert len(stamped) == 1 and None not in stamped

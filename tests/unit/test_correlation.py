@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from app.correlation import store as correlation_store
 from app.correlation.decide import Settings
 from app.correlation.store import correlate_batch
 from app.correlation.templates import similarity, template
+from app.db import in_transaction
 from app.events.envelope import make_item
 from app.events.store import store_batch
 from app.ids import new_id
@@ -212,3 +214,56 @@ def test_an_operator_declared_resolution_closes_the_problem_on_its_host(any_db):
     run([fixed])
     incident = Incident.get_by_id(incident.id)
     assert incident.status == "closed" and str(incident.closed_by_event_id) == fixed["id"]
+
+
+def test_a_batch_correlated_by_another_delivery_after_it_was_read_is_decided_again(any_db, monkeypatch):
+    # Given a batch a correlator has read, two of whose events another delivery correlates meanwhile
+    items = [webhook("web-01", "CPU high", 0), webhook("web-01", "Disk slow", 10), webhook("db-01", "Replica lag", 20)]
+    store_batch(items, window_s=300)
+    ids = [i["id"] for i in items]
+    stale = in_transaction(lambda: correlation_store._load(ids))
+    first = correlate_batch(ids[:2])
+    # When the first correlator goes on with what it read
+    monkeypatch.setattr(correlation_store, "_load", lambda event_ids: [dict(e) for e in stale])
+    result = correlate_batch(ids)
+    # Then the two keep their incident, the third gets its own, and nothing is counted twice
+    assert {i: result[i] for i in ids[:2]} == first
+    assert Incident.select().count() == 2 and sum(i.event_count for i in Incident.select()) == 3
+    assert EventCorrelation.select().count() == 1  # the second web-01 event joined the first, once
+
+
+def test_correlators_in_parallel_give_the_incidents_one_gives(pg_db):
+    # Given eight unrelated problems (one host each, unlike messages), in batches that each span two
+    # problems, every batch delivered twice
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    problems = [
+        [webhook(f"host-{w}", f"{w} subsystem failure {n}", k + 8 * n) for n in range(12)] for k, w in enumerate(words)
+    ]
+    store_batch([e for p in problems for e in p], window_s=300)
+    batches = [[e["id"] for e in problems[k][n::3] + problems[(k + 1) % 8][n::3]] for k in range(8) for n in range(3)]
+    deliveries = batches + batches[::-1]
+    # When three correlator threads take the deliveries at the same time
+    start, errors = threading.Barrier(3), []
+
+    def correlator(mine: list[list[str]]) -> None:
+        try:
+            start.wait()
+            for batch in mine:
+                correlate_batch(batch)
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+        finally:
+            pg_db.close()
+
+    threads = [threading.Thread(target=correlator, args=(deliveries[t::3],)) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Then each problem is one incident holding each of its events once, as with one correlator
+    assert not errors
+    incidents = list(Incident.select())
+    assert len(incidents) == 8 and sum(i.event_count for i in incidents) == 96
+    for problem in problems:
+        stamped = {ProcessedEvent.get_by_id(e["id"]).correlation_id for e in problem}
+        assert len(stamped) == 1 and None not in stamped
