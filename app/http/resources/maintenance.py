@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from ...autonomous.maintenance import parse_window, window_covers
+from ...autonomous.maintenance import in_force, in_scope, parse_window
 from ...db import in_transaction
 from ...errors import NotFound
 from ...events.query import iso
@@ -17,6 +17,7 @@ from .ingest import read_json
 
 
 def window_json(row: MaintenanceWindow, now: datetime | None = None) -> dict[str, Any]:
+    """A window as the API shows it; ``active_now`` is whether it is in force at ``now``, whatever its scope."""
     now = now or datetime.now(UTC)
     return {
         "id": row.id,
@@ -27,18 +28,15 @@ def window_json(row: MaintenanceWindow, now: datetime | None = None) -> dict[str
         "ends_at": iso(row.ends_at),
         "schedule": row.schedule,
         "active": row.active,
-        "active_now": _in_time(row, now),
+        "active_now": in_force(row, now),
         "created_by": row.created_by,
         "created_at": iso(row.created_at),
     }  # fmt: skip
 
 
-def _in_time(row: MaintenanceWindow, now: datetime) -> bool:
-    """Whether the window is in force at ``now``, whatever its scope."""
-    return window_covers(MaintenanceWindow(**{**row.__data__, "scope": {}}), at=now, host=None, service=None, tags=())
-
-
 class Windows:
+    """``GET`` lists windows (``?active_now=true``: in force now; ``?host=``: taking in that host); ``POST`` creates one."""
+
     permissions = {"GET": "read", "POST": "operate"}
 
     def __init__(self, *, max_body_bytes: int) -> None:
@@ -52,7 +50,7 @@ class Windows:
             rows = MaintenanceWindow.select().order_by(MaintenanceWindow.id)
             out = []
             for row in rows:
-                if host and not _covers_target(row, host):
+                if host and not in_scope(row.scope, host=host, service=None, tags=()):
                     continue
                 body = window_json(row, now)
                 if active_now and not body["active_now"]:
@@ -68,26 +66,18 @@ class Windows:
 
         def work() -> dict[str, Any]:
             row = MaintenanceWindow.create(**columns, created_by=actor_of(req))
+            shown = window_json(row)
             AuditLog.create(actor=actor_of(req), action="maintenance.created", subject=f"maintenance_window:{row.id}",
-                            details={"name": row.name, "scope": row.scope})  # fmt: skip
-            return window_json(row)
+                            details={"after": shown})  # fmt: skip
+            return shown
 
         resp.status = falcon.HTTP_201
         resp.media = in_transaction(work)
 
 
-def _covers_target(row: MaintenanceWindow, host: str) -> bool:
-    """Whether the window's scope takes in ``host`` (at some time)."""
-    return window_covers(
-        MaintenanceWindow(**{**row.__data__, "starts_at": None, "ends_at": None, "schedule": None, "active": True}),
-        at=datetime.now(UTC),
-        host=host,
-        service=None,
-        tags=(),
-    )
-
-
 class Window:
+    """One window: ``GET``, ``PUT`` (replaces all its fields but ``created_by``), ``DELETE``."""
+
     permissions = {"GET": "read", "PUT": "operate", "DELETE": "operate"}
 
     def __init__(self, *, max_body_bytes: int) -> None:
@@ -107,20 +97,22 @@ class Window:
         columns = parse_window(read_json(req, max_bytes=self.max_body_bytes))
 
         def work() -> dict[str, Any]:
-            row = self._get(window_id)
+            before = window_json(self._get(window_id))
             MaintenanceWindow.update(**columns).where(MaintenanceWindow.id == window_id).execute()
-            AuditLog.create(actor=actor_of(req), action="maintenance.updated", subject=f"maintenance_window:{row.id}",
-                            details={"before": window_json(row), "after": {k: str(v) for k, v in columns.items()}})  # fmt: skip
-            return window_json(self._get(window_id))
+            after = window_json(self._get(window_id))
+            AuditLog.create(actor=actor_of(req), action="maintenance.updated", subject=f"maintenance_window:{window_id}",
+                            details={"before": before, "after": after})  # fmt: skip
+            return after
 
         resp.media = in_transaction(work)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, window_id: int) -> None:
         def work() -> None:
             row = self._get(window_id)
+            before = window_json(row)  # the audit trail keeps what was deleted
             row.delete_instance()
-            AuditLog.create(actor=actor_of(req), action="maintenance.deleted", subject=f"maintenance_window:{row.id}",
-                            details={"name": row.name})  # fmt: skip
+            AuditLog.create(actor=actor_of(req), action="maintenance.deleted", subject=f"maintenance_window:{window_id}",
+                            details={"before": before})  # fmt: skip
 
         in_transaction(work)
         resp.media = {"id": window_id, "status": "deleted"}
