@@ -7,16 +7,24 @@ process: requests hand it their items and wait; it sends everything that
 arrived while the previous publish was in flight as one message, and wakes all
 of those requests when RabbitMQ confirms it (group commit). Under low load a
 batch is a single request; under high load batches grow by themselves.
+
+One request must never fail the others sharing its confirm: each request's
+items are encoded on the request's own greenlet before they join a group (an
+item that cannot be encoded fails that request alone, as bad input), and when
+a grouped publish fails for any reason but a lost broker, each request of the
+group is published again on its own.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dramatiq
+import orjson
 
-from .errors import BrokerUnavailable
+from .errors import BrokerUnavailable, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +41,35 @@ class Publisher(Protocol):
         """
 
 
-def normalize_message(items: list[dict[str, Any]]) -> dramatiq.Message:
+def normalize_message(items: list[dict[str, Any]] | orjson.Fragment) -> dramatiq.Message:
     return dramatiq.Message(queue_name="normalize", actor_name="normalize", args=(items,), kwargs={}, options={})
 
 
-def publish_items(broker: dramatiq.Broker, items: list[dict[str, Any]]) -> None:
+def publish_items(broker: dramatiq.Broker, items: list[dict[str, Any]] | orjson.Fragment) -> None:
     try:
         broker.enqueue(normalize_message(items))
     except dramatiq.errors.ConnectionError as e:
         raise BrokerUnavailable(str(e) or type(e).__name__) from None
+
+
+def encode_items(items: list[dict[str, Any]]) -> bytes:
+    """The JSON array of ``items`` as it will travel in a normalize message.
+
+    Raises:
+      InvalidInput: an item cannot be encoded (the web edge refuses such input first; this is the last guard).
+    """
+    try:
+        return orjson.dumps(items)
+    except orjson.JSONEncodeError as e:
+        raise InvalidInput(f"the events cannot be encoded for the broker: {e}", field="body") from None
+
+
+def join_encoded(parts: list[bytes]) -> orjson.Fragment:
+    """Several encoded JSON arrays as one array, without decoding them.
+
+    # PERF: the group's message is a concatenation of bytes its requests encoded already.
+    """
+    return orjson.Fragment(b"[" + b",".join(p[1:-1] for p in parts if p != b"[]") + b"]")
 
 
 class DirectPublisher:
@@ -52,6 +80,15 @@ class DirectPublisher:
 
     def publish(self, items: list[dict[str, Any]]) -> None:
         publish_items(self.broker, items)
+
+
+@dataclass
+class _Waiting:
+    """One request's items, encoded, and the result it waits on."""
+
+    encoded: bytes
+    count: int
+    done: Any  # gevent.event.AsyncResult
 
 
 class BatchPublisher:
@@ -72,10 +109,17 @@ class BatchPublisher:
         self._greenlet = gevent.spawn(self._run)
 
     def publish(self, items: list[dict[str, Any]]) -> None:
+        """Return once the items are durable in the broker.
+
+        Raises:
+          InvalidInput: the items cannot be encoded (only this request fails).
+          BrokerUnavailable: the broker did not confirm in time.
+        """
         from gevent.event import AsyncResult
 
+        encoded = encode_items(items)  # on this request's greenlet: a bad request fails alone
         done = AsyncResult()
-        self._queue.put((items, done))
+        self._queue.put(_Waiting(encoded, len(items), done))
         try:
             done.get(timeout=self.timeout_s)
         except BrokerUnavailable:
@@ -83,26 +127,43 @@ class BatchPublisher:
         except Exception as e:  # gevent.Timeout and anything unexpected
             raise BrokerUnavailable(f"no confirm from the broker within {self.timeout_s:.0f} s") from e
 
-    def _take(self) -> list[tuple[list[dict[str, Any]], Any]]:
+    def _take(self) -> list[_Waiting]:
         waiting = [self._queue.get()]
-        count = len(waiting[0][0])
+        count = waiting[0].count
         while count < MAX_BATCH_ITEMS and not self._queue.empty():
             entry = self._queue.get_nowait()
             waiting.append(entry)
-            count += len(entry[0])
+            count += entry.count
         return waiting
+
+    def _publish(self, waiting: list[_Waiting]) -> None:
+        publish_items(self.broker, join_encoded([w.encoded for w in waiting]))
 
     def _run(self) -> None:
         while True:
             waiting = self._take()
-            items = [item for batch, _ in waiting for item in batch]
             try:
-                publish_items(self.broker, items)
-            except Exception as e:  # noqa: BLE001 - every waiting request must hear about it
-                error = e if isinstance(e, BrokerUnavailable) else BrokerUnavailable(str(e))
-                logger.critical("Could not publish %d events to RabbitMQ: %s", len(items), error)
-                for _, done in waiting:
-                    done.set_exception(error)
+                self._publish(waiting)
+            except BrokerUnavailable as error:  # the broker is away: every waiting request must hear about it
+                logger.critical("Could not publish %d events to RabbitMQ: %s", sum(w.count for w in waiting), error)
+                for entry in waiting:
+                    entry.done.set_exception(error)
+            except Exception:  # noqa: BLE001 - perhaps one request's fault: publish each on its own
+                logger.error("A group of %d requests failed to publish; publishing each alone.", len(waiting),
+                             exc_info=True)  # fmt: skip
+                for entry in waiting:
+                    self._publish_alone(entry)
             else:
-                for _, done in waiting:
-                    done.set(None)
+                for entry in waiting:
+                    entry.done.set(None)
+
+    def _publish_alone(self, entry: _Waiting) -> None:
+        try:
+            self._publish([entry])
+        except BrokerUnavailable as error:
+            entry.done.set_exception(error)
+        except Exception as e:  # noqa: BLE001 - this request's own failure
+            logger.error("Could not publish a request of %d events: %s", entry.count, e, exc_info=True)
+            entry.done.set_exception(BrokerUnavailable(f"{type(e).__name__}: {e}"))
+        else:
+            entry.done.set(None)

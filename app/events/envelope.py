@@ -12,11 +12,15 @@ A normalize message carries a list of items (a micro-batch).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import InvalidMessage
 
 REQUIRED_KEYS = ("id", "source_type", "received_at", "payload")
+
+#: An item id as the edge writes it: a UUID, which is the raw row's key (so it must be one).
+ITEM_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def make_item(
@@ -52,6 +56,10 @@ def check_batch(batch: Any) -> list[dict[str, Any]]:
         for key in REQUIRED_KEYS:
             if key not in item:
                 raise InvalidMessage(f"item {i} has no {key!r}", field=f"[{i}].{key}")
+        if not isinstance(item["id"], str) or not ITEM_ID.fullmatch(item["id"]):
+            raise InvalidMessage(f"item {i} has an id that is not a UUID", field=f"[{i}].id")
+        if not isinstance(item["source_type"], str):
+            raise InvalidMessage(f"item {i} has a source_type that is not a string", field=f"[{i}].source_type")
         if not isinstance(item["received_at"], int | float):
             raise InvalidMessage(f"item {i} has a non-numeric received_at", field=f"[{i}].received_at")
     return batch

@@ -14,24 +14,51 @@ either finds all of its work done or none of it:
 
 Rows are upserted in fingerprint order so concurrent batches lock in the same
 order and cannot deadlock.
+
+One item never fails its batch. Values PostgreSQL refuses (a NUL, a lone
+surrogate) are found before the insert: syslog and SNMP input is kept with the
+NUL escaped, other input is stored raw with the error. Anything else the
+database refuses as data (``DataError``, ``IntegrityError``) is isolated by
+bisecting the batch in savepoints: the rest is stored, the offender is stored
+raw with the database's error. Only a failing dependency (database or broker
+unreachable) fails the batch, so that the message is retried.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import peewee
 
-from ..db import database, in_transaction, is_postgres
-from ..errors import InvalidEvent
+from ..db import TRANSIENT_ERRORS, database, in_transaction, is_postgres
+from ..errors import InvalidEvent, TransientError
 from ..models import EventFingerprint, ProcessedEvent, RawEvent
+from .limits import escape, first_problem
 from .normalize import normalize_item, received_time
 
 logger = logging.getLogger(__name__)
+
+#: Database errors that mean "these values cannot be stored": the item's fault, isolated, never retried.
+DATA_ERRORS: tuple[type[Exception], ...] = (peewee.DataError, peewee.IntegrityError)
+
+#: Errors that mean a dependency failed, not the input: they propagate, and the message is retried.
+DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (TransientError, MemoryError, *TRANSIENT_ERRORS)
+try:
+    import psycopg2
+
+    DEPENDENCY_ERRORS += (psycopg2.OperationalError, psycopg2.InterfaceError)
+except ImportError:  # pragma: no cover - the embedded mode may run without the driver
+    pass
+
+#: Turns the driver's exceptions into peewee's, as peewee does around its own queries.
+_DRIVER_ERRORS_AS_PEEWEE = peewee.__exception_wrapper__  # type: ignore[attr-defined]
+
+#: Sources whose senders cannot be answered "400": a NUL in their input is escaped and the input parsed.
+ESCAPED_SOURCES = ("syslog", "snmp")
 
 
 @dataclass
@@ -55,19 +82,44 @@ class _Group:
     last_seen: datetime
 
 
-def _parse_all(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Return (raw rows, events by id); a parse failure becomes the raw row's error."""
+def _parse(item: dict[str, Any]) -> dict[str, Any]:
+    """Parse one item into an event whose every value PostgreSQL accepts.
+
+    Raises:
+      InvalidEvent: the input's own fault (unparseable, or a value that cannot be stored).
+    """
+    problem = first_problem(item["payload"], max_depth=None, prefix="payload")
+    if problem is not None:
+        raise InvalidEvent(problem[1], field=problem[0])
+    event = normalize_item(item)
+    problem = first_problem(event, max_depth=None)
+    if problem is not None:
+        raise InvalidEvent(problem[1], field=problem[0])
+    return event
+
+
+def parse_items(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Return (raw rows, events by id); an item's own fault becomes its raw row's processing error.
+
+    Raises:
+      DatabaseUnavailable, TransientError: a dependency of parsing failed (operators' parsing rules
+        are read from the database); nothing is recorded against the input and the message is retried.
+    """
     rows: list[dict[str, Any]] = []
     events: dict[str, dict[str, Any]] = {}
     for item in items:
+        if item["source_type"] in ESCAPED_SOURCES:
+            item = {**item, "payload": escape(item["payload"])}
         error: str | None = None
         fingerprint = None
         try:
-            event = normalize_item(item)
+            event = _parse(item)
             events[item["id"]] = event
             fingerprint = event["fingerprint"]
         except InvalidEvent as e:
             error = f"{e.field}: {e.message}" if e.field else e.message
+        except DEPENDENCY_ERRORS:
+            raise
         except Exception as e:  # noqa: BLE001 - a parser bug must not lose the input either
             logger.error("Parser failed on item %r.", item.get("id"), exc_info=True)
             error = f"internal parser error: {type(e).__name__}: {e}"
@@ -75,12 +127,12 @@ def _parse_all(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[
         rows.append(
             {
                 "id": item["id"],
-                "source_system": str(source)[:255],
+                "source_system": escape(str(source))[:255],
                 "source_type": item["source_type"],
-                "raw_data": item["payload"],
+                "raw_data": item["payload"] if error is None else escape(item["payload"]),
                 "received_at": received_time(item),
                 "processed": error is None,
-                "processing_errors": [error] if error else None,
+                "processing_errors": [escape(error)] if error else None,
                 "fingerprint": fingerprint,
                 "request_id": item.get("request_id"),
             }
@@ -103,6 +155,9 @@ def _group(events: list[dict[str, Any]]) -> dict[str, _Group]:
 def store_batch(items: list[dict[str, Any]], *, window_s: int) -> StoreResult:
     """Parse and store ``items`` (see :mod:`app.events.envelope`) in one transaction.
 
+    An item whose values the database refuses is stored raw with the database's error;
+    the others are stored as usual.
+
     Parameters:
       items: The raw items of one normalize message.
       window_s: De-duplication window in seconds (``DEDUP_WINDOW_SECONDS``).
@@ -110,15 +165,38 @@ def store_batch(items: list[dict[str, Any]], *, window_s: int) -> StoreResult:
     Raises:
       DatabaseUnavailable: the database failed; nothing of the batch is stored.
     """
-    rows, events = _parse_all(items)
+    rows, events = parse_items(items)
     backend = _Postgres() if is_postgres() else _Portable()
+    batch = _Batch(backend, window_s=window_s, claim=backend.insert_raw, refuse=backend.insert_refused)
+    return in_transaction(lambda: batch.store_isolating(rows, events))
 
-    def work() -> StoreResult:
+
+def _refused_error(error: Exception) -> str:
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return escape(f"storage refused: {type(error).__name__}: {first_line}")[:1000]
+
+
+class _Batch:
+    """Store rows and their events; bisect in savepoints to isolate rows the database refuses.
+
+    Parameters:
+      claim: Takes raw rows; returns the ids this batch owns (new rows, or rows it reprocesses).
+      refuse: Records one row the database refused, with its error.
+    """
+
+    def __init__(self, backend: _Portable, *, window_s: int, claim: Any, refuse: Any) -> None:
+        self.backend = backend
+        self.window_s = window_s
+        self.claim = claim
+        self.refuse = refuse
+
+    def store(self, rows: list[dict[str, Any]], events: dict[str, dict[str, Any]]) -> StoreResult:
+        backend = self.backend
         result = StoreResult(errors=sum(1 for r in rows if not r["processed"]))
-        new_ids = backend.insert_raw(rows)
+        new_ids = self.claim(rows)
         result.new_raw = len(new_ids)
         groups = _group([events[i] for i in new_ids if i in events])
-        live = backend.upsert_fingerprints(groups, window_s=window_s)
+        live = backend.upsert_fingerprints(groups, window_s=self.window_s)
         fresh = [g for fp, g in groups.items() if live[fp] == g.first["id"]]
         bumps = [(live[fp], g) for fp, g in groups.items() if live[fp] != g.first["id"]]
         backend.insert_events(fresh)
@@ -130,7 +208,49 @@ def store_batch(items: list[dict[str, Any]], *, window_s: int) -> StoreResult:
         result.event_ids = sorted({live[e["fingerprint"]] for e in events.values() if e["fingerprint"] in live})
         return result
 
-    return in_transaction(work)
+    def store_isolating(self, rows: list[dict[str, Any]], events: dict[str, dict[str, Any]]) -> StoreResult:
+        """Store ``rows`` in a savepoint; when the database refuses their data, store each half on its own.
+
+        # PERF: a clean batch costs one savepoint; one bad item among n costs about 2·log2(n) more.
+        """
+        try:
+            with database.atomic():
+                return self.store(rows, events)
+        except DATA_ERRORS as error:
+            if len(rows) == 1:
+                return self._refused(rows[0], error)
+            logger.info("The database refused a value in a batch of %d items; isolating it.", len(rows))
+        half = len(rows) // 2
+        results = []
+        for part in (rows[:half], rows[half:]):
+            ids = {r["id"] for r in part}
+            results.append(self.store_isolating(part, {i: e for i, e in events.items() if i in ids}))
+        return _merged(results)
+
+    def _refused(self, row: dict[str, Any], error: Exception) -> StoreResult:
+        logger.warning("The database refused item %r; storing it raw with the error: %s", row["id"], error)
+        self.refuse(row, _refused_error(error))
+        return StoreResult(new_raw=1, errors=1)
+
+
+def _merged(results: list[StoreResult]) -> StoreResult:
+    merged = StoreResult()
+    for r in results:
+        merged.new_raw += r.new_raw
+        merged.errors += r.errors
+        merged.inserted += r.inserted
+        merged.folded += r.folded
+        merged.event_ids = sorted({*merged.event_ids, *r.event_ids})
+    return merged
+
+
+def _refused_rows(row: dict[str, Any], error: str) -> list[dict[str, Any]]:
+    """Ever safer versions of a refused raw row, the last of which any database stores."""
+    kept = {**row, "processed": False, "processing_errors": [error], "fingerprint": None}
+    kept["raw_data"] = escape(row["raw_data"])
+    minimal = {**kept, "source_type": escape(str(row["source_type"]))[:50], "request_id": None}
+    minimal["received_at"] = datetime.now(UTC)
+    return [kept, minimal, {**minimal, "raw_data": escape(repr(row["raw_data"]))[:100_000]}]
 
 
 def _event_row(group: _Group) -> dict[str, Any]:
@@ -166,6 +286,38 @@ class _Portable:
             if cursor.rowcount == 1:
                 new.add(row["id"])
         return new
+
+    def insert_refused(self, row: dict[str, Any], error: str) -> None:
+        """Store a row the database refused, with ``error``: in the safest form it accepts."""
+        variants = _refused_rows(row, error)
+        for i, variant in enumerate(variants):
+            try:
+                with database.atomic():
+                    self.insert_raw([variant])
+                return
+            except DATA_ERRORS:
+                if i == len(variants) - 1:
+                    raise
+
+    def claim_unprocessed(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Mark raw rows that now parse as processed (errors cleared); return the ids this call changed."""
+        claimed: set[str] = set()
+        for row in rows:
+            changed = (
+                RawEvent.update(processed=True, processing_errors=None, fingerprint=row["fingerprint"])
+                .where((RawEvent.id == row["id"]) & (RawEvent.processed == False))  # noqa: E712
+                .execute()
+            )
+            if changed:
+                claimed.add(row["id"])
+        return claimed
+
+    def record_errors(self, row: dict[str, Any], error: str | None = None) -> None:
+        """Replace an unprocessed raw row's errors with ``error`` (or the row's own)."""
+        errors = [error] if error else row["processing_errors"]
+        RawEvent.update(processing_errors=errors).where(
+            (RawEvent.id == row["id"]) & (RawEvent.processed == False)  # noqa: E712
+        ).execute()
 
     def upsert_fingerprints(self, groups: dict[str, _Group], *, window_s: int) -> dict[str, str]:
         live: dict[str, str] = {}
@@ -209,7 +361,10 @@ class _Portable:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    try:
+        return None if value is None else orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as e:
+        raise peewee.DataError(f"cannot encode as JSON: {e}") from None
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
@@ -261,8 +416,13 @@ class _Postgres(_Portable):
 
     def _run(self, sql: str, params: list[Any], *, fetch: bool = False) -> list[tuple[Any, ...]]:
         cursor = database.cursor()
-        cursor.execute(sql, params)
-        return cursor.fetchall() if fetch else []
+        # The driver's errors as peewee's (DataError, OperationalError ...), which the callers sort.
+        with _DRIVER_ERRORS_AS_PEEWEE:
+            try:
+                cursor.execute(sql, params)
+            except ValueError as e:  # psycopg2 refuses a NUL in a string before sending anything
+                raise peewee.DataError(str(e)) from None
+            return cursor.fetchall() if fetch else []
 
     def insert_raw(self, rows: list[dict[str, Any]]) -> set[str]:
         if not rows:
