@@ -9,84 +9,42 @@ go out through the ``send`` callback. Its timer must be ticked
 (:meth:`TrapEngine.tick`, from a greenlet) or USM's caches grow.
 
 Traps come from the authoritative engine (the agent), so USM keys must be
-localized with the *sender's* engine id: engine ids are configured per user,
-or learned the first time a sender's message is seen (and kept in a file).
+localized with the *sender's* engine id: :class:`app.snmp.usm.UserTable` knows
+the configured ones and learns a new one only from a message that authenticated.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pysnmp.carrier.base import AbstractTransport, AbstractTransportDispatcher
-from pysnmp.entity import config, engine
+from pysnmp.entity import engine
 from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto import api, rfc1902
 from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
 from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
 
-from ..errors import InvalidInput
+from ..ratelimit import LogLimiter, shorten
+from .usm import (  # noqa: F401 - AUTH, PRIV and parse_v3_users are imported from here too
+    AUTH,
+    LIMITED,
+    PRIV,
+    REFUSED,
+    TRIAL,
+    UserTable,
+    V3User,
+    parse_v3_users,
+)
 
 logger = logging.getLogger(__name__)
 
-AUTH = {
-    "MD5": config.USM_AUTH_HMAC96_MD5, "SHA": config.USM_AUTH_HMAC96_SHA, "SHA224": config.USM_AUTH_HMAC128_SHA224,
-    "SHA256": config.USM_AUTH_HMAC192_SHA256, "SHA384": config.USM_AUTH_HMAC256_SHA384,
-    "SHA512": config.USM_AUTH_HMAC384_SHA512, "NOAUTH": config.USM_AUTH_NONE,
-}  # fmt: skip
-#: AES192/AES256 as net-snmp implements them (draft-blumenthal-aes-usm key extension).
-PRIV = {
-    "DES": config.USM_PRIV_CBC56_DES, "3DES": config.USM_PRIV_CBC168_3DES, "AES": config.USM_PRIV_CFB128_AES,
-    "AES128": config.USM_PRIV_CFB128_AES, "AES192": config.USM_PRIV_CFB192_AES_BLUMENTHAL,
-    "AES256": config.USM_PRIV_CFB256_AES_BLUMENTHAL, "NOPRIV": config.USM_PRIV_NONE,
-}  # fmt: skip
-
 UDP_DOMAIN = (1, 3, 6, 1, 6, 1, 1)  # snmpUDPDomain
 PDU_NAMES = {"TrapPDU": "trapv1", "SNMPv2TrapPDU": "trap", "InformRequestPDU": "inform"}
-
-
-@dataclass(frozen=True)
-class V3User:
-    name: str
-    auth: str = "NOAUTH"
-    auth_key: str = ""
-    priv: str = "NOPRIV"
-    priv_key: str = ""
-    engine_id: str | None = None  # hex, when configured
-
-
-def parse_v3_users(text: str) -> list[V3User]:
-    """``user:AUTH:authkey:PRIV:privkey[:engineid-hex]`` comma-separated (``SNMP_V3_USERS``).
-
-    Raises:
-      InvalidInput: an unknown protocol, or a key shorter than 8 characters (RFC 3414).
-    """
-    users = []
-    for entry in filter(None, (e.strip() for e in text.split(","))):
-        parts = entry.split(":")
-        if len(parts) < 2:
-            raise InvalidInput(
-                f"SNMP_V3_USERS entry {parts[0]!r} needs user:AUTH:authkey:PRIV:privkey", field="SNMP_V3_USERS"
-            )
-        parts += [""] * (6 - len(parts))
-        name, auth, auth_key, priv, priv_key, engine_id = parts[:6]
-        auth, priv = (auth or "noAuth").upper(), (priv or "noPriv").upper()
-        if auth not in AUTH or priv not in PRIV:
-            raise InvalidInput(f"SNMP_V3_USERS {name!r}: unknown protocol {auth}/{priv}", field="SNMP_V3_USERS")
-        for proto, key in ((auth, auth_key), (priv, priv_key)):
-            if proto not in ("NOAUTH", "NOPRIV") and len(key) < 8:
-                raise InvalidInput(f"SNMP_V3_USERS {name!r}: keys are at least 8 characters", field="SNMP_V3_USERS")
-        if auth == "NOAUTH" and priv != "NOPRIV":
-            raise InvalidInput(f"SNMP_V3_USERS {name!r}: privacy needs authentication", field="SNMP_V3_USERS")
-        users.append(V3User(name, auth, auth_key, priv, priv_key, engine_id.lower().removeprefix("0x") or None))
-    return users
 
 
 def value_json(value: Any) -> tuple[str, Any]:
@@ -152,7 +110,9 @@ class TrapEngine:
       communities: v1/v2c community allow-list (``SNMP_COMMUNITIES``).
       v3_users: USM users (``SNMP_V3_USERS``).
       send: Sends a reply datagram (INFORM acknowledgements, USM reports).
-      state_file: Where learned engine ids are kept across restarts (optional).
+      state_file: Where engine ids learned from authenticated messages are kept across restarts (optional).
+      max_unauthenticated: Engine ids of ``noAuth`` users held in memory (see :class:`UserTable`).
+      unauthenticated_per_s: New engine ids of ``noAuth`` users set up per second.
     """
 
     def __init__(
@@ -162,67 +122,58 @@ class TrapEngine:
         v3_users: list[V3User],
         send: Callable[[bytes, tuple[str, int]], None],
         state_file: str | None = None,
+        max_unauthenticated: int | None = None,
+        unauthenticated_per_s: float | None = None,
     ) -> None:
         self.communities = {c.encode() for c in communities}
         self.users = {u.name.encode(): u for u in v3_users}
         self.send = send
-        self.state_file = state_file
         self.stats = {"received": 0, "accepted": 0, "rejected_community": 0, "rejected_auth": 0, "decode_errors": 0,
-                      "informs_acked": 0}  # fmt: skip
+                      "informs_acked": 0, "rejected_rate": 0, "engine_ids_learned": 0}  # fmt: skip
         self._engine = engine.SnmpEngine()
         self._dispatcher = _Dispatcher(send)
         self._engine.register_transport_dispatcher(self._dispatcher)
-        self._known: set[tuple[bytes, bytes]] = set()
+        limits: dict[str, Any] = {"max_unauthenticated": max_unauthenticated,
+                                  "unauthenticated_per_s": unauthenticated_per_s}  # fmt: skip
+        self.table = UserTable(
+            self._engine, v3_users, state_file=state_file, **{k: v for k, v in limits.items() if v is not None}
+        )
+        self._log = LogLimiter(logger)
         self._result: dict[str, Any] | None = None
         self._to_us = False
+        self._trial: tuple[V3User, bytes] | None = None
         #: Our own engine id: INFORM senders discover it and localize keys with it.
         self.engine_id = self._engine.snmpEngineID.asOctets()
         for user in v3_users:
-            self._add_user(user, self.engine_id)
+            self.table.add(user, self.engine_id)
             if user.engine_id:
-                self._add_user(user, bytes.fromhex(user.engine_id))
-        for engine_id, name in self._load_state():
-            if name in self.users:
-                self._add_user(self.users[name], engine_id)
+                self.table.add(user, bytes.fromhex(user.engine_id))
+        self.table.load({u.name: u for u in v3_users})
         ntfrcv.NotificationReceiver(self._engine, self._on_v3_notification)
 
     # -- v3 -----------------------------------------------------------------
 
-    def _add_user(self, user: V3User, engine_id: bytes) -> None:
-        key = (engine_id, user.name.encode())
-        if key in self._known:
-            return
-        config.add_v3_user(
-            self._engine,
-            user.name,
-            AUTH[user.auth],
-            user.auth_key or None,
-            PRIV[user.priv],
-            user.priv_key or None,
-            securityEngineId=rfc1902.OctetString(engine_id),
-        )
-        self._known.add(key)
+    def _learn(self, data: bytes, peer: str) -> str | None:
+        """Read the sender's engine id and user from the v3 header; may the message go on to pysnmp?
 
-    def _load_state(self) -> list[tuple[bytes, bytes]]:
-        if not self.state_file or not os.path.exists(self.state_file):
-            return []
-        with open(self.state_file) as f:
-            return [(bytes.fromhex(e), n.encode()) for e, n in json.load(f)]
-
-    def _save_state(self) -> None:
-        if not self.state_file:
-            return
-        tmp = self.state_file + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(sorted([e.hex(), n.decode()] for e, n in self._known), f)
-        os.replace(tmp, self.state_file)
-
-    def _learn(self, data: bytes) -> str | None:
-        """Read the sender's engine id and user from the v3 header; add the user for that engine id.
+        A new engine id is set up on trial only when the message authenticates with the
+        user's key (:meth:`UserTable.admit`), and kept only when pysnmp accepts it.
 
         Returns the user name, ``""`` for an engine-id discovery probe (an INFORM
-        sender asking for our engine id), or None for a user we do not know.
+        sender asking for our engine id), or None for a message refused here (counted).
         """
+        user, refusal = self._admit(data, peer)
+        if refusal == "rejected_auth":
+            self._log.log(logging.WARNING, peer, "Dropped an SNMPv3 message from %s: unknown user, engine id or key.",
+                          peer)  # fmt: skip
+        if refusal:
+            self.stats[refusal] += 1
+            return None
+        return user
+
+    def _admit(self, data: bytes, peer: str) -> tuple[str, str | None]:
+        """(user name, None) or ("", the counter of the refusal)."""
+        self._trial = None
         message, _ = decoder.decode(data, asn1Spec=SNMPv3Message())
         params, _ = decoder.decode(message["msgSecurityParameters"].asOctets(), asn1Spec=UsmSecurityParameters())
         engine_id = params["msgAuthoritativeEngineId"].asOctets()
@@ -230,20 +181,23 @@ class TrapEngine:
         if not name or not engine_id:
             # Only a discovery probe (RFC 5343: an empty request) goes on to pysnmp, which
             # answers it with a Report; a notification with no user is never acknowledged.
-            return "" if not self._is_notification(message) else None
+            return ("", None) if not self._is_notification(message) else ("", "rejected_auth")
         user = self.users.get(name)
         if user is None:
-            return None
+            return "", "rejected_auth"
         self._to_us = engine_id == self.engine_id  # authoritative is us: an INFORM
         if self._to_us:
-            return user.name
+            return user.name, None
         if user.engine_id and user.engine_id != engine_id.hex():
-            return None  # configured for another engine only
-        if (engine_id, name) not in self._known:
-            self._add_user(user, engine_id)
-            logger.info("Learned SNMP engine id %s for user %r.", engine_id.hex(), user.name)
-            self._save_state()
-        return user.name
+            return "", "rejected_auth"  # configured for another engine only
+        verdict = self.table.admit(user, engine_id, data, message, params, peer)
+        if verdict == LIMITED:
+            return "", "rejected_rate"
+        if verdict == REFUSED:
+            return "", "rejected_auth"
+        if verdict == TRIAL:
+            self._trial = (user, engine_id)
+        return user.name, None
 
     @staticmethod
     def _is_notification(message: Any) -> bool:
@@ -260,20 +214,27 @@ class TrapEngine:
         self._result = {"varbinds": varbinds_json(varbinds)}
 
     def _feed_v3(self, data: bytes, peer: tuple[str, int]) -> dict[str, Any] | None:
-        user = self._learn(data)
+        user = self._learn(data, peer[0])
         if user is None:
-            self.stats["rejected_auth"] += 1
-            return None
+            return None  # counted and logged by _learn
         self._result = None
         self._dispatcher.feed(data, peer)  # pysnmp answers discovery probes and INFORMs through send
         result, self._result = self._result, None
+        if self._trial is not None:
+            trial, self._trial = self._trial, None
+            if result is None:
+                self.table.discard(*trial)
+            else:
+                self.table.confirm(*trial)
+                self.stats["engine_ids_learned"] += 1
         if user == "":
             return None
         if result is None:
             self.stats["rejected_auth"] += 1
-            logger.warning(
-                "Dropped an SNMPv3 message from %s for user %r: authentication or decryption failed.", peer[0], user
-            )
+            self._log.log(
+                logging.WARNING, peer[0],
+                "Dropped an SNMPv3 message from %s for user %r: authentication or decryption failed.", peer[0], user,
+            )  # fmt: skip
             return None
         varbinds = result["varbinds"]
         trap_oid = next((v[2] for v in varbinds if v[0] == "1.3.6.1.6.3.1.1.4.1.0"), None)
@@ -341,8 +302,11 @@ class TrapEngine:
             else:
                 raise ValueError(f"SNMP version {version}")
         except (PyAsn1Error, ValueError, KeyError, IndexError, TypeError) as e:
+            # The error's text can hold pysnmp's whole schema (tens of KB): logged short and rarely.
             self.stats["decode_errors"] += 1
-            logger.info("Dropped an undecodable SNMP datagram from %s: %s", peer[0], e)
+            self._log.log(
+                logging.INFO, peer[0], "Dropped an undecodable SNMP datagram from %s: %s", peer[0], shorten(e)
+            )
             return None
         if trap is not None:
             self.stats["accepted"] += 1
