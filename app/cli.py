@@ -53,7 +53,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     from .auth import create_key
 
     _bootstrap_db()
-    print(create_key(role=args.role, name=args.name))
+    print(create_key(role=args.role, name=args.name, person=args.person))
     return 0
 
 
@@ -63,7 +63,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     _bootstrap_db()
     for key in ApiKey.select().order_by(ApiKey.id):
         state = "revoked" if key.revoked_at else "active"
-        print(f"{key.id}\t{key.prefix}…\t{key.role}\t{state}\t{key.name}")
+        print(f"{key.id}\t{key.prefix}…\t{key.role}\t{state}\t{key.name}\t{key.person or key.name}")
     return 0
 
 
@@ -178,6 +178,8 @@ def parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create a key and print it (once)")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True)
+    create.add_argument("--person", default=None,
+                        help="who holds the key (default: its name); two-person rules compare persons")  # fmt: skip
     create.set_defaults(fn=cmd_keys_create)
     keys.add_parser("list", help="list keys (never their secret)").set_defaults(fn=cmd_keys_list)
     revoke = keys.add_parser("revoke", help="revoke a key by id")

@@ -63,6 +63,12 @@ class Settings:
     shell_actions_dir: str | None = None
     #: Minutes an approval request waits before it is rejected (fractions allowed).
     approval_timeout_minutes: float = 30.0
+    #: Whether the person who created or last changed a rule or template may approve the runs it causes.
+    approval_allow_author: bool = False
+    #: Seconds a verified key is trusted before the database is asked again (the delay of a revocation).
+    auth_cache_seconds: int = 30
+    #: Seconds a key verified by the web tier stays valid while the database is unavailable (0: none).
+    auth_stale_seconds: int = 3600
     #: Local business hours (risk factor), ``HH:MM-HH:MM`` on weekdays, in BUSINESS_TIMEZONE.
     business_hours: str = "09:00-17:00"
     business_timezone: str = "UTC"
@@ -134,10 +140,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         notify_email_to=tuple(a.strip() for a in (env.get("NOTIFY_EMAIL_TO") or "").split(",") if a.strip()),
         shell_actions_dir=_str(env, "SHELL_ACTIONS_DIR"),
         approval_timeout_minutes=_minutes(env, "APPROVAL_TIMEOUT_MINUTES", 30.0),
+        approval_allow_author=_bool(env, "APPROVAL_ALLOW_AUTHOR", False),
+        auth_cache_seconds=_int(env, "AUTH_CACHE_SECONDS", 30, low=1, high=3600),
+        auth_stale_seconds=_int(env, "AUTH_STALE_SECONDS", 3600, high=7 * 86400),
         business_hours=_business_hours(env),
         business_timezone=_str(env, "BUSINESS_TIMEZONE") or "UTC",
         retention_days=_int(env, "RETENTION_DAYS", 90, low=0, high=36500),
     )
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
 
 
 def _minutes(env: Mapping[str, str], name: str, default: float) -> float:

@@ -2,7 +2,14 @@
 
 ``POST /api/v1/autonomous/execute`` runs the actions of a decision's template (as the decision
 saw it), re-assessed for risk now. Actions that need an approval wait for one unless the request
-carries an ``approval_token`` handed out by an approval of the same decision.
+carries an ``approval_token`` handed out by an approval of the same decision. A token is:
+
+- single use: it is used up by a conditional update, so of two concurrent requests one wins;
+- bound to its decision and to the actions the approval covered: a request whose gated actions
+  (as assessed now) are not all among them is refused, naming the others;
+- bound to its approver: the approver's key must still be valid, and the approver's person may
+  not redeem it (that would approve their own request);
+- valid until the approval request's ``expires_at``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import ActionNotAllowed, Conflict, InvalidInput, NotFound
 from ..models import Approval, AuditLog, DecisionLog, Execution
+from ..models.ops import key_revoked, person_of
 from . import decision, risk
 from .analysis import gather, template_definition
 from .executions import TERMINAL, create_execution, log, snapshot
@@ -35,7 +43,14 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
             "max_execution_time_minutes": minutes}  # fmt: skip
 
 
-def _token_approval(token: Any, decision_id: int) -> Approval | None:
+def _token_approval(token: Any, decision_id: int, *, actor: str, now: datetime) -> Approval | None:
+    """The approval whose token ``token`` is, checked for ``decision_id``, ``actor`` and ``now``.
+
+    Raises:
+      InvalidInput: not a string. Conflict: the token was used already.
+      ActionNotAllowed: unknown, expired, for another decision, redeemed by its approver, or
+        its approver's key is revoked.
+    """
     if token is None:
         return None
     if not isinstance(token, str):
@@ -45,8 +60,46 @@ def _token_approval(token: Any, decision_id: int) -> Approval | None:
         raise ActionNotAllowed("the approval_token is not valid")
     execution = Execution.get_or_none(Execution.id == approval.execution_id)
     if execution is None or execution.decision_id != decision_id:
-        raise ActionNotAllowed("the approval_token was given for another decision")
+        raise ActionNotAllowed(f"the approval_token was given for another decision, not decision {decision_id}")
+    if approval.token_used_at is not None:
+        raise Conflict(f"the approval_token of approval {approval.id} was used already "
+                       f"(execution {approval.token_used_for}): a token is good for one execution")  # fmt: skip
+    if approval.expires_at <= now:
+        raise ActionNotAllowed(f"the approval_token expired with its request at {approval.expires_at.isoformat()}")
+    approver = approval.decided_person or person_of(approval.decided_by or "")
+    if person_of(actor) == approver:
+        raise ActionNotAllowed(f"{approver!r} gave this approval and cannot use its token: "
+                               "another person requests the execution")  # fmt: skip
+    if key_revoked(approval.decided_by or ""):
+        raise ActionNotAllowed(f"the key that gave approval {approval.id} has been revoked")
     return approval
+
+
+def _check_scope(token: Approval, gated: set[str]) -> None:
+    """Every action that needs an approval now is one the token's approval covered.
+
+    Raises:
+      ActionNotAllowed: naming the gated actions outside the approval.
+    """
+    approved = sorted(str(a) for a in token.token_actions or [])
+    outside = sorted(gated - set(approved))
+    if outside:
+        raise ActionNotAllowed(f"the approval_token approves only {approved}: {outside} need their own approval")
+
+
+def _redeem(token: Approval, *, actor: str, execution_id: Any, now: datetime) -> None:
+    """Use the token up, once: a conditional update, so of two concurrent requests one wins.
+
+    Raises:
+      Conflict: another request used it first.
+    """
+    used = (
+        Approval.update(token_used_at=now, token_used_by=actor, token_used_for=execution_id)
+        .where(Approval.id == token.id, Approval.token_used_at.is_null())
+        .execute()
+    )
+    if used != 1:
+        raise Conflict(f"the approval_token of approval {token.id} was used already: a token is good for one execution")
 
 
 def request_execution(body: Any, *, settings: Settings, actor: str, now: datetime | None = None) -> Execution:
@@ -82,20 +135,26 @@ def request_execution(body: Any, *, settings: Settings, actor: str, now: datetim
     assessments = [risk.assess(a, situation.context) for a in actions]
     dangerous = situation.history.requires_approval or template.get("approval_required") is True
     gated = {a.action_id for a in assessments if a.approval_required or dangerous}
-    token = _token_approval(body.get("approval_token"), row.id)
+    token = _token_approval(body.get("approval_token"), row.id, actor=actor, now=now)
+    if token is not None and gated:
+        _check_scope(token, gated)
     execution = create_execution(
         definition={**snapshot(template, actions, assessments, gated), "business_impact": None},
         requested_by=actor, decision_id=row.id, event_id=row.event_id, incident_id=row.incident_id,
         template_id=row.response_template_id, template_version=row.template_version, **options,
     )  # fmt: skip
     if token is not None and gated:
+        _redeem(token, actor=actor, execution_id=execution.id, now=now)
         Approval.create(
             execution_id=execution.id, status="approved", requested_by=actor, approvers=APPROVER_ROLES,
-            reason=f"approved beforehand with the token of approval {token.id}", requested_actions=sorted(gated),
+            reason=f"approved beforehand with the token of approval {token.id}",
+            requested_actions=[{"action_id": action_id} for action_id in sorted(gated)],
             timeout_minutes=settings.approval_timeout_minutes, expires_at=now, decided_by=token.decided_by,
-            decided_at=now,
+            decided_at=now, requested_person=person_of(actor), decided_person=token.decided_person,
         )  # fmt: skip
-        log(execution.id, f"Pre-approved by {token.decided_by} (approval {token.id}).")
+        log(execution.id, f"Pre-approved by {token.decided_by} (approval {token.id}, its token now used up).")
+        AuditLog.create(actor=actor, action="approval.token_used", subject=f"execution:{execution.id}",
+                        details={"approval_id": token.id, "action_ids": sorted(gated), "approved_by": token.decided_by})  # fmt: skip
     return execution
 
 

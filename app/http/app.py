@@ -90,7 +90,7 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/autonomous/decisions/{decision_id:int}", DecisionResource())
     app.add_route("/api/v1/autonomous/execute", Execute(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/api/v1/autonomous/executions", Executions())
-    execution = ExecutionResource(max_body_bytes=limit)
+    execution = ExecutionResource(max_body_bytes=limit, settings=deps.settings)
     app.add_route("/api/v1/autonomous/executions/{execution_id}", execution)
     for control in ("cancel", "rollback", "approve", "reject"):
         app.add_route(f"/api/v1/autonomous/executions/{{execution_id}}/{control}", execution, suffix=control)
@@ -131,6 +131,7 @@ def get_app() -> falcon.App:
     return create_app(
         Deps(
             publisher=publisher,
+            keys=KeyStore(ttl_s=settings.auth_cache_seconds, stale_s=settings.auth_stale_seconds),
             checks={"database": database_check, "broker": BrokerCheck(broker())},
             max_body_bytes=settings.max_body_bytes,
             settings=settings,

@@ -166,6 +166,15 @@ class Approval(BaseModel):
     comment = peewee.TextField(null=True)
     #: SHA-256 of the token an approval hands out, for ``POST /autonomous/execute`` of the same decision.
     token_hash = peewee.CharField(max_length=64, null=True, index=True)
+    #: The action ids the token pre-approves (the request's gated actions); None approves none.
+    token_actions = JSONField(null=True)
+    #: When the token was used up (single use), and by whom for which execution.
+    token_used_at = TimestampField(null=True)
+    token_used_by = peewee.CharField(max_length=200, null=True)
+    token_used_for = peewee.UUIDField(null=True)
+    #: The persons behind ``requested_by`` and ``decided_by`` (two-person rule, audit).
+    requested_person = peewee.CharField(max_length=200, null=True)
+    decided_person = peewee.CharField(max_length=200, null=True)
     #: When the approvers were notified (once per request).
     notified_at = TimestampField(null=True)
 

@@ -27,6 +27,9 @@ class TriggerRule(BaseModel):
     response_template_id = peewee.BigIntegerField(null=True)
     #: Last firing; evaluators lock the rule's row to read and move it, so limits hold across processes.
     last_fired_at = TimestampField(null=True)
+    #: The persons who created and last changed the rule: they may not approve the runs it causes.
+    created_by_person = peewee.CharField(max_length=200, null=True)
+    updated_by_person = peewee.CharField(max_length=200, null=True)
 
     class Meta:
         schema = "rules"
@@ -60,6 +63,9 @@ class ResponseTemplate(BaseModel):
     created_at = TimestampField(default=_now)
     #: The current version; every earlier one stays in response_template_versions.
     version = peewee.IntegerField(default=1)
+    #: The persons who created and last changed the template: they may not approve the runs it causes.
+    created_by_person = peewee.CharField(max_length=200, null=True)
+    updated_by_person = peewee.CharField(max_length=200, null=True)
 
     class Meta:
         schema = "rules"

@@ -159,8 +159,8 @@ class ExecutionResource:
 
     permissions = {"GET": "read", "POST": "operate"}
 
-    def __init__(self, *, max_body_bytes: int) -> None:
-        self.max_body_bytes = max_body_bytes
+    def __init__(self, *, max_body_bytes: int, settings: Settings | None = None) -> None:
+        self.max_body_bytes, self.settings = max_body_bytes, settings or Settings()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, execution_id: str) -> None:
         key = _execution_id(execution_id)
@@ -199,7 +199,8 @@ class ExecutionResource:
         principal = principal_of(req)
         role = principal.role if principal else "anonymous"
         answer: Callable[[], dict[str, Any]] = lambda: approvals.answer(  # noqa: E731
-            key, approve=approve, actor=actor_of(req), role=role, comment=comment
+            key, approve=approve, actor=actor_of(req), role=role, comment=comment,
+            allow_author=self.settings.approval_allow_author,
         )
         approval = in_transaction(answer)
         if approve:

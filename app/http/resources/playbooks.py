@@ -10,7 +10,7 @@ from ...db import in_transaction
 from ...errors import InvalidRule
 from ...models import AuditLog, ResponseTemplate, ResponseTemplateVersion, TriggerRule
 from ...rules.playbooks import parse_playbook
-from ..middleware import actor_of
+from ..middleware import actor_of, principal_of
 from .ingest import read_json
 
 
@@ -42,6 +42,12 @@ def _columns(definition: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _person(req: falcon.Request) -> str | None:
+    """Who writes the template: its author may not approve the runs it causes."""
+    principal = principal_of(req)
+    return principal.person if principal else None
+
+
 def _check_rule(definition: dict[str, Any]) -> None:
     rule_id = definition.get("trigger_rule_id")
     if rule_id is not None and not TriggerRule.select().where(TriggerRule.id == rule_id).exists():
@@ -65,7 +71,9 @@ class Playbooks:
 
         def work() -> int:
             _check_rule(definition)
-            row = ResponseTemplate.create(**_columns(definition), version=1)
+            person = _person(req)
+            row = ResponseTemplate.create(**_columns(definition), version=1, created_by_person=person,
+                                          updated_by_person=person)  # fmt: skip
             ResponseTemplateVersion.create(
                 template_id=row.id, version=1, definition=definition, created_by=actor_of(req)
             )
@@ -115,7 +123,7 @@ class Playbook:
             _check_rule(definition)
             row = ResponseTemplate.select().where(ResponseTemplate.id == template_id).get()
             version = row.version + 1
-            ResponseTemplate.update(**_columns(definition), version=version).where(
+            ResponseTemplate.update(**_columns(definition), version=version, updated_by_person=_person(req)).where(
                 ResponseTemplate.id == template_id
             ).execute()
             ResponseTemplateVersion.create(

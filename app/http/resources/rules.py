@@ -12,7 +12,7 @@ from ...events.query import parse_time
 from ...models import AuditLog, TriggerRule
 from ...rules.evaluation import body_of, columns_of, estimated_trigger_rate, replay
 from ...rules.triggers import TriggerSpec, parse_trigger
-from ..middleware import actor_of
+from ..middleware import actor_of, principal_of
 from .ingest import read_json
 
 
@@ -58,7 +58,10 @@ class Triggers:
         spec = parse_trigger(read_json(req, max_bytes=self.max_body_bytes))
 
         def work() -> int:
-            row = TriggerRule.create(**columns_of(spec))
+            principal = principal_of(req)
+            person = principal.person if principal else None
+            row = TriggerRule.create(**columns_of(spec), created_by=principal.key_id if principal else None,
+                                     created_by_person=person, updated_by_person=person)  # fmt: skip
             AuditLog.create(
                 actor=actor_of(req),
                 action="trigger_rule.create",
@@ -86,9 +89,11 @@ class Trigger:
         _get(rule_id)
 
         def work() -> None:
-            TriggerRule.update(**columns_of(spec), updated_at=datetime.now(UTC)).where(
+            principal = principal_of(req)
+            TriggerRule.update(**columns_of(spec), updated_at=datetime.now(UTC),
+                               updated_by_person=principal.person if principal else None).where(
                 TriggerRule.id == rule_id
-            ).execute()
+            ).execute()  # fmt: skip
             AuditLog.create(
                 actor=actor_of(req),
                 action="trigger_rule.update",

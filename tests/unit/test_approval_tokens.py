@@ -1,0 +1,237 @@
+"""Approval tokens and who may approve: single use, bound to the decision, the approved actions,
+the approver and the request's expiry; two-person rule by person; authors do not approve their
+own rules' runs. On both databases, with real rows (the concurrency test on PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from app.auth import create_key
+from app.autonomous import approvals, control
+from app.autonomous.runner import run
+from app.config import Settings
+from app.db import in_transaction, release_connection
+from app.errors import ActionNotAllowed, Conflict
+from app.ids import uuid7
+from app.models import (
+    ApiKey,
+    Approval,
+    AuditLog,
+    DecisionLog,
+    Execution,
+    ProcessedEvent,
+    ResponseTemplate,
+    ResponseTemplateVersion,
+    TriggerRule,
+)
+
+#: A remediation needing an approval, and a critical one that needs its own.
+ACTIONS = [
+    {"id": "restart", "type": "remediation", "approval_required": True,
+     "http": {"method": "POST", "url": "http://127.0.0.1:9/restart"}},
+    {"id": "wipe", "type": "remediation", "approval_required": True, "risk_level": "critical",
+     "http": {"method": "POST", "url": "http://127.0.0.1:9/wipe"}},
+]  # fmt: skip
+
+
+@pytest.fixture
+def settings():
+    return Settings(approval_timeout_minutes=30, autonomy_mode="auto")
+
+
+@pytest.fixture
+def people(any_db):
+    """Keys as the web tier names them: alice (two keys), bob, carol; ``actor`` strings by person."""
+
+    def actor(name: str, person: str) -> str:
+        create_key(role="operator", name=name, person=person)
+        return f"key:{ApiKey.get(ApiKey.name == name).id}:{name}"
+
+    return {"alice": actor("alice-laptop", "alice"), "alice-phone": actor("alice-phone", "alice"),
+            "bob": actor("bob", "bob"), "carol": actor("carol", "carol")}  # fmt: skip
+
+
+def decision(*, author: str | None = None) -> int:
+    """A decision on an event whose rule and template ``author`` wrote."""
+    event = ProcessedEvent.create(
+        id=uuid7(), source_type="webhook", event_type="threshold_breach", severity="high", source_host="web-01",
+        title="disk full", occurred_at=datetime.now(UTC), fingerprint="f", event_data={},
+    )  # fmt: skip
+    rule = TriggerRule.create(rule_name="r", event_conditions={}, created_by_person=author, updated_by_person=author)
+    definition = {"name": "t", "response_type": "remediation", "actions": ACTIONS}
+    template = ResponseTemplate.create(template_name="t", template_type="remediation", response_definition=definition,
+                                       created_by_person=author, updated_by_person=author)  # fmt: skip
+    ResponseTemplateVersion.create(template_id=template.id, version=1, definition=definition)
+    return DecisionLog.create(event_id=event.id, decision_type="remediate", confidence_score=0.5, reasoning="r",
+                              trigger_rule_id=rule.id, response_template_id=template.id, template_version=1).id  # fmt: skip
+
+
+def approved_token(decision_id: int, settings: Settings, *, requester: str, approver: str,
+                   action_ids: list[str] | None = None) -> str:  # fmt: skip
+    """Request an execution of ``action_ids``, let the runner ask for approval, approve it: the token."""
+    body = {"decision_id": decision_id, **({"action_ids": action_ids} if action_ids else {})}
+    first = control.request_execution(body, settings=settings, actor=requester)
+    assert run(str(first.id), settings=settings).status == "awaiting_approval"
+    return approvals.answer(str(first.id), approve=True, actor=approver, role="operator")["approval_token"]
+
+
+def execute(decision_id: int, token: str, settings: Settings, *, actor: str, action_ids: list[str]) -> Execution:
+    body = {"decision_id": decision_id, "approval_token": token, "action_ids": action_ids}
+    return control.request_execution(body, settings=settings, actor=actor)
+
+
+def test_an_approval_token_is_used_up_by_one_execution(people, settings):
+    # Given alice's request for restart, approved by bob
+    decision_id = decision()
+    token = approved_token(decision_id, settings, requester=people["alice"], approver=people["bob"],
+                           action_ids=["restart"])  # fmt: skip
+    # When alice runs restart again with the token, it is pre-approved
+    second = execute(decision_id, token, settings, actor=people["alice"], action_ids=["restart"])
+    assert Approval.get(Approval.execution_id == second.id).status == "approved"
+    # Then a second use of the same token is refused, and no third execution exists
+    with pytest.raises(Conflict, match="used already"):
+        execute(decision_id, token, settings, actor=people["alice"], action_ids=["restart"])
+    assert Execution.select().where(Execution.decision_id == decision_id).count() == 2
+    used = Approval.get(Approval.token_hash.is_null(False))
+    assert used.token_used_for == second.id and used.token_used_by == people["alice"]
+    assert AuditLog.select().where(AuditLog.action == "approval.token_used").count() == 1
+
+
+def test_a_token_for_restart_does_not_approve_wipe(people, settings):
+    # Given a token from an approval of restart only
+    decision_id = decision()
+    token = approved_token(decision_id, settings, requester=people["alice"], approver=people["bob"],
+                           action_ids=["restart"])  # fmt: skip
+    # When alice asks for restart and wipe with it
+    with pytest.raises(ActionNotAllowed, match=r"\['wipe'\] need their own approval"):
+        execute(decision_id, token, settings, actor=people["alice"], action_ids=["restart", "wipe"])
+    # Then nothing was created and the token is still unused: restart alone may still use it
+    assert Execution.select().where(Execution.decision_id == decision_id).count() == 1
+    again = execute(decision_id, token, settings, actor=people["alice"], action_ids=["restart"])
+    assert [a["id"] for a in again.definition["actions"]] == ["restart"]
+
+
+def test_a_token_expires_with_its_request(people, settings):
+    decision_id = decision()
+    token = approved_token(decision_id, settings, requester=people["alice"], approver=people["bob"])
+    # When the request's 30 minutes have passed
+    with freeze_time(datetime.now(UTC) + timedelta(minutes=31)):
+        with pytest.raises(ActionNotAllowed, match="expired"):
+            execute(decision_id, token, settings, actor=people["alice"], action_ids=["restart"])
+    assert Execution.select().where(Execution.decision_id == decision_id).count() == 1
+
+
+def test_a_token_of_another_decision_is_refused(people, settings):
+    first, other = decision(), decision()
+    token = approved_token(first, settings, requester=people["alice"], approver=people["bob"])
+    with pytest.raises(ActionNotAllowed, match="another decision"):
+        execute(other, token, settings, actor=people["alice"], action_ids=["restart"])
+
+
+def test_the_approver_cannot_use_their_own_token(people, settings):
+    # Given bob approved alice's request (the issue: the approver's key then ran the actions)
+    decision_id = decision()
+    token = approved_token(decision_id, settings, requester=people["alice"], approver=people["bob"])
+    # When bob, or bob's person under any key, redeems it: refused
+    with pytest.raises(ActionNotAllowed, match="'bob' gave this approval"):
+        execute(decision_id, token, settings, actor=people["bob"], action_ids=["restart"])
+
+
+def test_a_token_of_a_revoked_approver_is_refused(people, settings):
+    decision_id = decision()
+    token = approved_token(decision_id, settings, requester=people["alice"], approver=people["bob"])
+    ApiKey.update(revoked_at=datetime.now(UTC)).where(ApiKey.name == "bob").execute()
+    with pytest.raises(ActionNotAllowed, match="revoked"):
+        execute(decision_id, token, settings, actor=people["alice"], action_ids=["restart"])
+
+
+def test_two_keys_of_one_person_cannot_approve_each_others_requests(people, settings):
+    # Given alice's request, made with her laptop's key
+    decision_id = decision()
+    first = control.request_execution({"decision_id": decision_id}, settings=settings, actor=people["alice"])
+    run(str(first.id), settings=settings)
+    # When her phone's key approves it: refused, by person
+    with pytest.raises(ActionNotAllowed, match="'alice' requested this execution"):
+        approvals.answer(str(first.id), approve=True, actor=people["alice-phone"], role="operator")
+    # Then another person may, and the audit row names the person
+    approvals.answer(str(first.id), approve=True, actor=people["carol"], role="operator")
+    audited = AuditLog.get(AuditLog.action == "approval.approved")
+    assert audited.person == "carol" and audited.details["requested_by"] == "alice"
+    approval = Approval.get(Approval.execution_id == first.id)
+    assert (approval.requested_person, approval.decided_person) == ("alice", "carol")
+
+
+def test_the_author_of_the_rule_and_template_cannot_approve_its_runs(people, settings):
+    # Given a decision on carol's rule and template, requested by alice
+    decision_id = decision(author="carol")
+    first = control.request_execution({"decision_id": decision_id}, settings=settings, actor=people["alice"])
+    run(str(first.id), settings=settings)
+    # When carol approves: refused
+    with pytest.raises(ActionNotAllowed, match="'carol' wrote the rule or template"):
+        approvals.answer(str(first.id), approve=True, actor=people["carol"], role="operator")
+    # Then unless the policy allows authors (APPROVAL_ALLOW_AUTHOR=true)
+    answered = approvals.answer(str(first.id), approve=True, actor=people["carol"], role="operator", allow_author=True)
+    assert answered["status"] == "approved"
+
+
+def test_a_template_versions_author_cannot_approve_either(people, settings):
+    decision_id = decision()
+    row = DecisionLog.get_by_id(decision_id)
+    ResponseTemplateVersion.update(created_by=people["bob"]).where(
+        ResponseTemplateVersion.template_id == row.response_template_id
+    ).execute()
+    first = control.request_execution({"decision_id": decision_id}, settings=settings, actor=people["alice"])
+    run(str(first.id), settings=settings)
+    with pytest.raises(ActionNotAllowed, match="'bob' wrote"):
+        approvals.answer(str(first.id), approve=True, actor=people["bob"], role="operator")
+
+
+def test_two_concurrent_uses_of_one_token_run_one_execution(pg_db, settings):
+    # Given a token on PostgreSQL
+    for name in ("alice", "bob"):
+        create_key(role="operator", name=name)
+    alice, bob = (f"key:{ApiKey.get(ApiKey.name == n).id}:{n}" for n in ("alice", "bob"))
+    decision_id = in_transaction(decision)
+    token = in_transaction(lambda: approved_token(decision_id, settings, requester=alice, approver=bob))
+    release_connection()
+    outcomes: dict[str, object] = {}
+    first_inside, second_started = threading.Event(), threading.Event()
+
+    def first() -> None:
+        def work() -> None:
+            outcomes["first"] = execute(decision_id, token, settings, actor=alice, action_ids=["restart"])
+            first_inside.set()
+            second_started.wait(5)
+            time.sleep(0.5)  # the second request reads the token as unused and waits on its row
+
+        in_transaction(work)
+        release_connection()
+
+    def second() -> None:
+        first_inside.wait(5)
+        second_started.set()
+        try:
+            outcomes["second"] = in_transaction(
+                lambda: execute(decision_id, token, settings, actor=alice, action_ids=["restart"])
+            )
+        except Conflict as e:
+            outcomes["second"] = e
+        finally:
+            release_connection()
+
+    # When two requests use it at the same time
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    # Then exactly one execution was pre-approved, the other request refused
+    assert isinstance(outcomes["first"], Execution)
+    assert isinstance(outcomes["second"], Conflict), outcomes["second"]
+    executions = in_transaction(lambda: Execution.select().where(Execution.decision_id == decision_id).count())
+    assert executions == 2  # the approved one and one redemption
