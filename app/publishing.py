@@ -48,7 +48,7 @@ def normalize_message(items: list[dict[str, Any]] | orjson.Fragment) -> dramatiq
 def publish_items(broker: dramatiq.Broker, items: list[dict[str, Any]] | orjson.Fragment) -> None:
     try:
         broker.enqueue(normalize_message(items))
-    except dramatiq.errors.ConnectionError as e:
+    except dramatiq.errors.BrokerConnectionError as e:
         raise BrokerUnavailable(str(e) or type(e).__name__) from None
 
 

@@ -171,6 +171,26 @@ def store_batch(items: list[dict[str, Any]], *, window_s: int) -> StoreResult:
     return in_transaction(lambda: batch.store_isolating(rows, events))
 
 
+def store_reparsed(
+    parsed: list[dict[str, Any]], failing: list[dict[str, Any]], events: dict[str, dict[str, Any]], *, window_s: int
+) -> list[str]:
+    """Store what :func:`parse_items` made of raw rows that exist already (``opsconductor reprocess``).
+
+    Rows that now parse are claimed (marked processed, errors cleared) and their events stored,
+    exactly as a new batch's; rows that still fail get their current error. Returns the live event
+    ids of the parsed rows, for the correlator.
+    """
+    backend = _Postgres() if is_postgres() else _Portable()
+    batch = _Batch(backend, window_s=window_s, claim=backend.claim_unprocessed, refuse=backend.record_errors)
+
+    def work() -> list[str]:
+        for row in failing:
+            backend.record_errors(row)
+        return batch.store_isolating(parsed, events).event_ids if parsed else []
+
+    return in_transaction(work)
+
+
 def _refused_error(error: Exception) -> str:
     first_line = (str(error).strip().splitlines() or [""])[0]
     return escape(f"storage refused: {type(error).__name__}: {first_line}")[:1000]
