@@ -13,16 +13,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 import orjson
+import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
 
 from .config import Settings
+from .middleware.outage import BROKER_ERRORS, DATABASE_ERRORS, Outage, OutageRetries
 
 logger = logging.getLogger(__name__)
 
-#: Backoff between retries of a failed message: 1 s doubling up to 5 min; 12 retries ≈ 30 min
-#: before a message lands in its dead-letter queue ``<queue>.XQ``.
+#: Backoff between retries of a message that failed by its own fault: 1 s doubling up to 5 min;
+#: 12 retries ≈ 30 min before it lands in its dead-letter queue ``<queue>.XQ``. An outage of the
+#: database or broker spends none of them (see :mod:`app.middleware.outage`).
+#: ``RETRY_LIMIT`` and ``RETRY_MAX_BACKOFF_MS`` override the last two.
 MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 300_000
 MAX_RETRIES = 12
@@ -78,15 +82,51 @@ class ReleaseDatabase(dramatiq.Middleware):
     after_skip_message = after_process_message
 
 
-def middleware() -> list[dramatiq.Middleware]:
-    """Dramatiq's defaults with our retry policy (Prometheus is exported by our own /metrics)."""
+def broker_reachable(broker: dramatiq.Broker) -> bool:
+    """Whether RabbitMQ accepts a new connection (a short one of its own, never a publisher's or consumer's)."""
+    if not isinstance(broker, RabbitmqBroker):
+        return True
+    params = broker.parameters
+    try:
+        connection = pika.BlockingConnection(params[0] if isinstance(params, list) else params)
+    except (pika.exceptions.AMQPError, OSError) as e:
+        logger.debug("Broker probe: no connection (%s: %s).", type(e).__name__, e)
+        return False
+    try:
+        connection.close()
+    except (pika.exceptions.AMQPError, OSError):
+        logger.debug("Closing the broker probe's connection failed.", exc_info=True)
+    return True
+
+
+def watch_outages(outage: Outage, broker: dramatiq.Broker) -> Outage:
+    """Have ``outage`` watch this process's database and ``broker``."""
+    from . import db
+
+    outage.watch("database", db.reachable, errors=DATABASE_ERRORS, on_change=db.discard_idle_connections)
+    outage.watch("broker", lambda: broker_reachable(broker), errors=BROKER_ERRORS)
+    return outage
+
+
+def middleware(
+    outage: Outage | None = None, *, max_retries: int = MAX_RETRIES, max_backoff_ms: int = MAX_BACKOFF_MS
+) -> list[dramatiq.Middleware]:
+    """Dramatiq's defaults with our retry policy (Prometheus is exported by our own /metrics).
+
+    The retries come before :class:`TimeLimit` so that waiting out an outage happens outside the
+    actor's time limit (``after_`` hooks run in reverse order). They also come before Callbacks, so
+    an ``on_failure`` callback would not see the message failed: no actor of ours uses one.
+    """
+    retries = OutageRetries(
+        outage=outage or Outage(), max_retries=max_retries, min_backoff=MIN_BACKOFF_MS, max_backoff=max_backoff_ms
+    )
     return [
         AgeLimit(),
+        retries,
         TimeLimit(),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
         ReleaseDatabase(),
     ]
 
@@ -101,20 +141,21 @@ def setup_broker(settings: Settings, *, allow_in_process: bool = False) -> drama
       InProcessNotAllowed: RABBITMQ_URL (or CLOUDAMQP_URL) is unset and a real broker is needed.
     """
     dramatiq.set_encoder(OrjsonEncoder())
+    outage = Outage()
+    stack = middleware(outage, max_retries=settings.retry_limit, max_backoff_ms=settings.retry_max_backoff_ms)
     broker: dramatiq.Broker
     if settings.rabbitmq_url:
         # Publisher confirms: a send returns only once RabbitMQ has the message on disk.
-        broker = RabbitmqBroker(
-            url=_with_defaults(settings.rabbitmq_url), confirm_delivery=True, middleware=middleware()
-        )
+        broker = RabbitmqBroker(url=_with_defaults(settings.rabbitmq_url), confirm_delivery=True, middleware=stack)
         logger.info("Using RabbitMQ at %s.", urlsplit(settings.rabbitmq_url).hostname)
     elif allow_in_process:
-        broker = StubBroker(middleware=middleware())
+        broker = StubBroker(middleware=stack)
         broker.emit_after("process_boot")
         logger.info("Using the in-process broker (all-in-one mode; not durable across restarts).")
     else:
         raise InProcessNotAllowed(
             "RABBITMQ_URL (or CLOUDAMQP_URL) is not set: only `opsconductor run` may use the in-process broker"
         )
+    watch_outages(outage, broker)
     dramatiq.set_broker(broker)
     return broker

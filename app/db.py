@@ -29,6 +29,13 @@ database = peewee.DatabaseProxy()
 #: Schemas created by the migration on PostgreSQL.
 SCHEMAS = ("events", "rules", "autonomous", "ops")
 
+#: Seconds a new PostgreSQL connection may take before it fails: without a bound, a database host
+#: that stops answering (a network partition) holds a worker thread for the kernel's TCP timeout.
+CONNECT_TIMEOUT_S = 10
+
+#: Seconds the outage probe gives the database to accept a connection and answer ``SELECT 1``.
+PROBE_TIMEOUT_S = 5
+
 #: PostgreSQL errors that mean "the connection or server is in trouble", worth a retry.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (peewee.OperationalError, peewee.InterfaceError)
 
@@ -96,6 +103,7 @@ def make_database(url: str, *, application_name: str = "opsconductor", max_conne
         kwargs = parse_db_url(url)
         kwargs.setdefault("application_name", application_name)
         kwargs["options"] = "-c timezone=UTC"
+        kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
         return PooledPostgresqlDatabase(
             kwargs.pop("database"),
             field_types=_FIELD_TYPES["postgres"],
@@ -179,6 +187,47 @@ def release_connection() -> None:
     """
     if database.obj is not None and not database.is_closed():
         database.close()
+
+
+def reachable(*, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether the database accepts a new connection and answers ``SELECT 1`` within about ``timeout_s``.
+
+    The probe opens its own connection, outside the pool (a pooled connection may be one the
+    outage broke), and never raises. SQLite is a file of this process: it has no outage to wait out.
+    """
+    db = database.obj
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        return True
+    import psycopg2
+
+    params = dict(db.connect_params)
+    params["connect_timeout"] = max(1, round(timeout_s))
+    params["options"] = f"{params.get('options', '')} -c statement_timeout={int(timeout_s * 1000)}".strip()
+    try:
+        conn = psycopg2.connect(dbname=db.database, **params)
+    except psycopg2.Error as e:
+        logger.debug("Database probe: no connection (%s).", str(e).strip())
+        return False
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except psycopg2.Error as e:
+        logger.debug("Database probe: no answer (%s).", str(e).strip())
+        return False
+    finally:
+        conn.close()
+
+
+def discard_idle_connections() -> None:
+    """Close the pooled connections nobody holds, so that none an outage broke is handed out again.
+
+    Called when an outage begins and ends: after a restart or a partition every idle pooled
+    connection is dead, and each would otherwise fail one message (and spend one of its retries).
+    """
+    db = database.obj
+    if isinstance(db, PooledPostgresqlDatabase):
+        db.close_idle()
 
 
 def uuid_in(field: peewee.Field, ids: list[str]) -> peewee.Expression:

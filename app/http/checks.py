@@ -1,7 +1,12 @@
-"""Readiness checks of the web process."""
+"""Readiness checks of the web process.
+
+A check answers None when healthy, else a short reason ("database unreachable"): ``/readyz`` is
+public, so what went wrong in detail (hosts, users, driver messages) goes to the log only.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import dramatiq
@@ -9,10 +14,25 @@ import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from ..db import database, in_transaction
+from ..errors import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+#: The reasons ``/readyz`` may give.
+DATABASE_UNREACHABLE = "database unreachable"
+DATABASE_FAILED = "database check failed"
+BROKER_UNREACHABLE = "broker unreachable"
 
 
 def database_check() -> str | None:
-    in_transaction(lambda: database.execute_sql("SELECT 1").fetchone())
+    try:
+        in_transaction(lambda: database.execute_sql("SELECT 1").fetchone())
+    except DatabaseUnavailable as e:
+        logger.warning("Readiness: the database is unreachable: %s", e)
+        return DATABASE_UNREACHABLE
+    except Exception:  # noqa: BLE001 - a failing check is an answer, not a crash
+        logger.error("Readiness: the database check failed.", exc_info=True)
+        return DATABASE_FAILED
     return None
 
 
@@ -38,7 +58,8 @@ class BrokerCheck:
         try:
             connection = pika.BlockingConnection(params[0] if isinstance(params, list) else params)
             connection.close()
-        except pika.exceptions.AMQPError as e:
-            problem = f"RabbitMQ unreachable: {type(e).__name__} {e}"
+        except (pika.exceptions.AMQPError, OSError) as e:
+            logger.warning("Readiness: RabbitMQ is unreachable: %s %s", type(e).__name__, e)
+            problem = BROKER_UNREACHABLE
         self._cached = (now + self.ttl_s, problem)
         return problem
