@@ -67,6 +67,11 @@ class Settings:
     approval_allow_author: bool = False
     #: Seconds a verified key is trusted before the database is asked again (the delay of a revocation).
     auth_cache_seconds: int = 30
+    #: Hostnames, ``*.suffix`` patterns, IPs and CIDRs that ``http`` actions may call; empty: any host
+    #: except link-local and cloud metadata addresses (refused unless listed).
+    http_action_allow: tuple[str, ...] = ()
+    #: Fernet keys of the secrets store: the first encrypts, all decrypt; empty disables secrets.
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     #: Seconds a key verified by the web tier stays valid while the database is unavailable (0: none).
     auth_stale_seconds: int = 3600
     #: Local business hours (risk factor), ``HH:MM-HH:MM`` on weekdays, in BUSINESS_TIMEZONE.
@@ -152,6 +157,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if not raw:
+        http_action_allow=_http_action_allow(env),
+        secret_keys=_secret_keys(env),
         return default
     if raw not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
@@ -188,3 +195,34 @@ def _business_hours(env: Mapping[str, str]) -> str:
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", raw):
         raise ConfigError(f"BUSINESS_HOURS must be HH:MM-HH:MM, got {raw!r}")
     return raw
+
+
+def _http_action_allow(env: Mapping[str, str]) -> tuple[str, ...]:
+    import ipaddress
+
+    entries = tuple(e.strip().lower() for e in (env.get("HTTP_ACTION_ALLOW") or "").split(",") if e.strip())
+    for entry in entries:
+        name = entry.removeprefix("*.")
+        try:
+            ipaddress.ip_network(name, strict=False)
+            continue
+        except ValueError:
+            pass
+        if not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?", name):
+            raise ConfigError(f"HTTP_ACTION_ALLOW entries are hostnames, *.suffix, IPs or CIDRs, got {entry!r}")
+    return entries
+
+
+def _secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    import base64
+    import binascii
+
+    keys = tuple(k.strip() for k in (env.get("OPSCONDUCTOR_SECRET_KEYS") or "").split(",") if k.strip())
+    for i, key in enumerate(keys):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ConfigError(f"OPSCONDUCTOR_SECRET_KEYS[{i}] is not a Fernet key (32 url-safe base64-encoded bytes)")
+    return keys

@@ -150,7 +150,12 @@ def http_target(
 
 
 class SmtpSink(_Target):
-    """``.url`` (smtp://[user:password@]127.0.0.1:port); ``.messages``: mail_from, rcpt_tos, login, message."""
+    """``.url`` (smtp://[user:password@]127.0.0.1:port); ``.messages``: mail_from, rcpt_tos, login, message;
+    ``.logins``: every AUTH attempt (user, and whether the session was under TLS)."""
+
+    def __init__(self, url: str, recorded: _Recorded, logins: list[dict[str, Any]]) -> None:
+        super().__init__(url, recorded)
+        self.logins = logins
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -158,15 +163,19 @@ class SmtpSink(_Target):
 
 
 @contextmanager
-def smtp_sink(*, refuse: tuple[str, ...] = (), credentials: tuple[str, str] | None = None) -> Iterator[SmtpSink]:
+def smtp_sink(
+    *, refuse: tuple[str, ...] = (), credentials: tuple[str, str] | None = None, starttls: Any = None
+) -> Iterator[SmtpSink]:
     """A real SMTP server (aiosmtpd) on an ephemeral port that records every message it accepts.
 
     Parameters:
       refuse: Recipients answered with ``550`` (an SMTP refusal).
-      credentials: ``(user, password)`` the server accepts (AUTH PLAIN/LOGIN without TLS; recorded as ``login``); the
-        ``.url`` then carries them.
+      credentials: ``(user, password)`` the server accepts (AUTH PLAIN/LOGIN; recorded as ``login``); the
+        ``.url`` then carries them. Without ``starttls`` the server offers no STARTTLS and takes AUTH in clear.
+      starttls: An ``ssl.SSLContext`` (server side): the server offers STARTTLS and takes AUTH only after it.
     """
     recorded = _Recorded()
+    logins: list[dict[str, Any]] = []
 
     class Handler:
         async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
@@ -189,17 +198,49 @@ def smtp_sink(*, refuse: tuple[str, ...] = (), credentials: tuple[str, str] | No
             return "250 Message accepted for delivery"
 
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        logins.append({"login": auth_data.login.decode(), "tls": session.ssl is not None})
         ok = credentials is not None and (auth_data.login.decode(), auth_data.password.decode()) == credentials
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
     port = free_port()
     options: dict[str, Any] = {}
     if credentials:
-        options = {"authenticator": authenticator, "auth_require_tls": False}
+        options = {"authenticator": authenticator, "auth_require_tls": starttls is not None}
+    if starttls is not None:
+        options["tls_context"] = starttls
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, **options)
     controller.start()
     user = f"{quote(credentials[0])}:{quote(credentials[1])}@" if credentials else ""
     try:
-        yield SmtpSink(f"smtp://{user}127.0.0.1:{port}", recorded)
+        yield SmtpSink(f"smtp://{user}127.0.0.1:{port}", recorded, logins)
     finally:
         controller.stop()
+
+
+def self_signed_tls(directory: Any) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem in ``directory``), made with cryptography."""
+    import datetime
+    import ipaddress
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    d = Path(directory)
+    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(d / "cert.pem"), str(d / "key.pem")

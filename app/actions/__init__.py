@@ -5,27 +5,45 @@ for the spec's categories (``diagnostic``, ``remediation``, ``notification``), b
 integration block it carries. :func:`plan` renders the block in the sandbox and says exactly what
 would run (a dry run stops there); :func:`perform` does it; :func:`redact` masks its secrets for
 display and storage.
+
+Named secrets (``{{ secret.NAME }}``) show as ``***`` in a plan made without their values; the
+plan that is performed is made with them (:func:`plan` ``secrets=``), is never stored, and
+:func:`perform` masks any of their values that comes back in the outcome.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..config import Settings
 from ..errors import InvalidRule
 from . import http, llm, notify, shell
 from .outcome import Outcome
-from .render import check_syntax, render
+from .render import Secrets, check_rendered_url, check_syntax, render, secret_names
 
 INTEGRATIONS = ("http", "shell", "notify", "llm")
 #: Keys of an action that are about the step, not its integration (for ``{"type": "http", "url": …}``).
 STEP_KEYS = frozenset({"id", "name", "type", "depends_on", "description"})
 
-__all__ = ["INTEGRATIONS", "Outcome", "integration_of", "perform", "plan", "redact", "validate_action"]
+__all__ = [
+    "INTEGRATIONS",
+    "Outcome",
+    "integration_of",
+    "perform",
+    "plan",
+    "redact",
+    "secrets_of",
+    "validate_action",
+]
+#: Secrets shorter than this are not searched for in outcomes (masking every "a" would hide the answer).
+MIN_MASKED_SECRET = 4
 
 
 class _Integration(Protocol):
+    URL_FIELDS: frozenset[str]
+
     def validate(self, block: Any, where: str) -> None: ...
 
     def plan(self, block: dict[str, Any]) -> dict[str, Any]: ...
@@ -92,18 +110,34 @@ def validate_action(action: dict[str, Any], *, where: str) -> None:
     block = _block(action, integration)
     _MODULES[integration].validate(block, f"{where}.{integration}")
     check_syntax(block, where=f"{where}.{integration}")
+    secret_names(block, where=f"{where}.{integration}")
 
 
-def plan(action: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+def secrets_of(action: dict[str, Any]) -> set[str]:
+    """The names of the secrets an action uses (``{{ secret.NAME }}``).
+
+    Raises:
+      InvalidRule: no integration applies, or a secret is not named literally.
+    """
+    integration = integration_of(action)
+    return secret_names(_block(action, integration), where=f"{action.get('id') or 'action'}.{integration}")
+
+
+def plan(
+    action: dict[str, Any], context: dict[str, Any], *, secrets: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Render an action in the sandbox and describe exactly what would run.
 
     Only the operator's strings are templates: event values are substituted as data and never
-    rendered again, and a shell program is always the template's own bare name.
+    rendered again (percent-encoded in URLs, whose scheme, host and port stay the template's),
+    and a shell program is always the template's own bare name.
 
     Parameters:
       action: The template action.
       context: The render context: ``event``, ``incident``, ``rule``, ``variables``, ``steps``,
         ``execution`` …, plus each variable by name.
+      secrets: The values of the secrets the action names (:func:`secrets_of`), for the plan that
+        is performed; None shows each as ``***`` (plans that are displayed, stored or dry-run).
 
     Returns:
       A JSON-serializable plan: ``{"integration": "http", "method", "url", "headers", "json",
@@ -112,22 +146,35 @@ def plan(action: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
       ``to`` means ``NOTIFY_EMAIL_TO``) or ``{"integration": "llm", "prompt"}``.
 
     Raises:
-      InvalidRule: an invalid block, an undefined name or a sandbox violation while rendering.
+      InvalidRule: an invalid block, an undefined name or secret, a sandbox violation while
+        rendering, or a rendered URL leading elsewhere than its template's scheme, host and port.
     """
     integration = integration_of(action)
     module, block = _MODULES[integration], _block(action, integration)
     where = f"{action.get('id') or 'action'}.{integration}"
-    module.validate(block, where)  # before rendering: what must be literal (a program's name) is checked as written
-    return module.plan(render(block, context, where=where))
+    # before rendering: what must be literal (a program's name, a host) is checked as written
+    module.validate(block, where)
+    names = secret_names(block, where=where)
+    missing = sorted(names - set(secrets)) if secrets is not None else []
+    if missing:
+        raise InvalidRule(f"unknown secret {missing[0]!r} (opsconductor secrets set {missing[0]})", field=where)
+    shown = Secrets(secrets) if secrets is not None else Secrets.masked(names)
+    rendered = render(block, {**context, "secret": shown}, where=where, urls=module.URL_FIELDS)
+    for key in module.URL_FIELDS:
+        if isinstance(block.get(key), str):
+            check_rendered_url(block[key], rendered[key], where=f"{where}.{key}")
+    return module.plan(rendered)
 
 
-def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) -> Outcome:
+def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float, secrets: Collection[str] = ()) -> Outcome:
     """Carry out a plan made by :func:`plan`.
 
     Parameters:
       planned: The plan, as :func:`plan` returned it (not redacted).
-      settings: Where shell programs live, the SMTP server, the LLM.
+      settings: Where shell programs live, the SMTP server, the LLM, ``HTTP_ACTION_ALLOW``.
       timeout_s: How long the target may take, in seconds.
+      secrets: Values of the secrets in the plan: masked wherever the outcome repeats them (a
+        target echoing its request, an error quoting the URL).
 
     Returns:
       The outcome; failures of the target (unexpected HTTP status, exit code other than 0, SMTP
@@ -135,13 +182,36 @@ def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) ->
 
     Raises:
       ActionNotAllowed: what the safety rules refuse: shell actions disabled, a program not in
-        ``SHELL_ACTIONS_DIR``, email without an SMTP server or recipients.
+        ``SHELL_ACTIONS_DIR``, email without an SMTP server or recipients, an http target not in
+        ``HTTP_ACTION_ALLOW`` or at a link-local or cloud metadata address.
       InvalidRule: ``planned`` names no known integration.
     """
     module = _MODULES.get(planned.get("integration", ""))
     if module is None:
         raise InvalidRule(f"unknown integration {planned.get('integration')!r}", field="integration")
-    return module.perform(planned, settings=settings, timeout_s=timeout_s)
+    outcome = module.perform(planned, settings=settings, timeout_s=timeout_s)
+    values = [v for v in secrets if len(v) >= MIN_MASKED_SECRET]
+    if not values:
+        return outcome
+    return Outcome(
+        success=outcome.success,
+        output=mask_values(outcome.output, values),
+        data=mask_values(outcome.data, values),
+        error=mask_values(outcome.error, values),
+    )
+
+
+def mask_values(value: Any, secrets: Collection[str]) -> Any:
+    """``value`` (strings, dicts and lists of them) with each secret, as is or percent-encoded, shown as ``***``."""
+    if isinstance(value, str):
+        for secret in sorted(secrets, key=len, reverse=True):
+            value = value.replace(secret, http.MASK).replace(quote(secret, safe=""), http.MASK)
+        return value
+    if isinstance(value, dict):
+        return {k: mask_values(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_values(v, secrets) for v in value]
+    return value
 
 
 def redact(planned: dict[str, Any]) -> dict[str, Any]:

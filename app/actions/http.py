@@ -1,6 +1,8 @@
 """The ``http`` action: call an automation service or any API.
 
-Redirects are not followed: a 3xx is an answer like any other, so a call never lands on another
+The URL's scheme, host and port are the template's literal text; values substituted into its path
+and query are percent-encoded (see :mod:`.render`), and the host must pass ``HTTP_ACTION_ALLOW``
+(:mod:`.targets`) when the request is made. Redirects are not followed: a 3xx is an answer like any other, so a call never lands on another
 host unnoticed. The response is read in chunks against one deadline and kept up to
 :data:`MAX_BODY_BYTES`, so neither a slow nor a huge answer holds a worker.
 """
@@ -17,8 +19,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx2
 
 from ..config import Settings
-from ..errors import InvalidRule
+from ..errors import ActionNotAllowed, InvalidRule
 from .outcome import Outcome, truncate
+from .render import check_url_template
+from .targets import TargetPolicy, Unresolvable, pinned
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,12 @@ SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 MASK = "***"
+#: Fields whose substituted values are percent-encoded.
+URL_FIELDS = frozenset({"url"})
+#: A header name as HTTP defines a token.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: Characters a header value cannot hold: line breaks end the header, other controls are refused by servers.
+HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def mask_url(url: str) -> str:
@@ -53,11 +63,15 @@ def validate(block: Any, where: str) -> None:
     if not isinstance(block.get("method"), str) or block["method"].upper() not in METHODS:
         raise InvalidRule(f"method is one of {', '.join(METHODS)}", field=f"{where}.method")
     url = block.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://", "{{")):
+    if not isinstance(url, str):
         raise InvalidRule("url is an http:// or https:// URL", field=f"{where}.url")
+    check_url_template(url, where=f"{where}.url")
     headers = block.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         raise InvalidRule("headers map names to strings", field=f"{where}.headers")
+    for name in headers:
+        if not HEADER_NAME.fullmatch(name):
+            raise InvalidRule(f"{name[:100]!r} is not a header name", field=f"{where}.headers")
     if _status_codes(block.get("expected_status", [])) is None:
         raise InvalidRule("expected_status is a status code or a list of them", field=f"{where}.expected_status")
     if not isinstance(block.get("verify_tls", True), bool):
@@ -84,8 +98,10 @@ def plan(block: dict[str, Any]) -> dict[str, Any]:
     validate(block, "http")
     headers = {str(k): str(v) for k, v in (block.get("headers") or {}).items()}
     for name, value in headers.items():
-        if "\r" in value or "\n" in value:
-            raise InvalidRule("a rendered header value holds a line break", field=f"http.headers.{name}")
+        if HEADER_UNSAFE.search(value):
+            raise InvalidRule(
+                "a rendered header value holds a line break or another control character", field=f"http.headers.{name}"
+            )
     return {
         "integration": "http",
         "method": block["method"].upper(),
@@ -117,17 +133,47 @@ def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) ->
     """Send one request; a status outside ``expected_status`` (default: any 2xx) is a failure.
 
     Network errors, refused connections and answers slower than ``timeout_s`` are failed outcomes.
+
+    Raises:
+      ActionNotAllowed: the host is not in ``HTTP_ACTION_ALLOW``, or is (or resolves to) a
+        link-local or cloud metadata address not listed there.
+    """
+    return send(planned, policy=TargetPolicy.parse(settings.http_action_allow), timeout_s=timeout_s)
+
+
+def send(planned: dict[str, Any], *, policy: TargetPolicy, timeout_s: float, allow_list: bool = True) -> Outcome:
+    """Send a planned request to an address ``policy`` allows (see :func:`perform`).
+
+    Parameters:
+      allow_list: Whether the policy's entries restrict the host; the refused ranges always apply.
     """
     method, url = planned["method"], planned["url"]
     deadline = time.monotonic() + timeout_s
-    logger.info("Calling %s %s.", method, mask_url(url))
+    parts = urlsplit(url)
+    # the origin only: a path or query may carry a secret that the plan shows masked
+    logger.info("Calling %s %s://%s.", method, parts.scheme, parts.netloc.rpartition("@")[2])
+    try:
+        addresses = policy.check(
+            parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), allow_list=allow_list
+        )
+    except Unresolvable as e:
+        return Outcome(success=False, output="", data={}, error=f"{method} {mask_url(url)}: {e}")
+    except ActionNotAllowed:
+        logger.warning("Refused %s to %r: not an allowed target.", method, parts.hostname)
+        raise
+    if not addresses:
+        return Outcome(success=False, output="", data={}, error=f"{method} {mask_url(url)}: no address to connect to")
+    target, host_header, extensions = pinned(url, addresses[0])
+    headers = {k: v for k, v in planned["headers"].items() if not (host_header and k.lower() == "host")}
     try:
         # trust_env=False: no proxy or netrc from the environment decides where an action's request goes
         with (
             httpx2.Client(
                 timeout=timeout_s, verify=planned["verify_tls"], follow_redirects=False, trust_env=False
             ) as client,
-            client.stream(method, url, headers=planned["headers"], json=planned["json"]) as response,
+            client.stream(
+                method, target, headers={**headers, **host_header}, json=planned["json"], extensions=extensions
+            ) as response,  # fmt: skip
         ):
             raw, truncated = _read(response, deadline)
     except (httpx2.TimeoutException, _TooSlow):

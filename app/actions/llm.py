@@ -14,6 +14,9 @@ from .outcome import Outcome, truncate
 
 logger = logging.getLogger(__name__)
 
+#: No field is a URL.
+URL_FIELDS: frozenset[str] = frozenset()
+
 
 def validate(block: Any, where: str) -> None:
     """Raise :class:`InvalidRule` naming the field when ``block`` is not a valid ``llm`` block."""

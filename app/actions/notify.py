@@ -19,10 +19,14 @@ from ..config import Settings
 from ..errors import ActionNotAllowed, InvalidRule
 from . import http
 from .outcome import Outcome
+from .render import check_url_template
+from .targets import TargetPolicy
 
 logger = logging.getLogger(__name__)
 
 CHANNELS = ("email", "slack", "teams", "webhook")
+#: Fields whose substituted values are percent-encoded.
+URL_FIELDS = frozenset({"url"})
 DEFAULT_SUBJECT = "OpsConductor notification"
 #: An address as an envelope takes it: no display name, no spaces or separators.
 ADDRESS = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+")
@@ -43,8 +47,12 @@ def validate(block: Any, where: str) -> None:
     # a spec-style list is checked when it runs: its email still goes out when a webhook has no url
     hooks = [n for n in names if n != "email"] if "channels" not in block else []
     url = block.get("url")
-    if hooks and (not isinstance(url, str) or not url.startswith(("http://", "https://", "{{"))):
+    if hooks and not isinstance(url, str):
         raise InvalidRule(f"{hooks[0]} needs the webhook's http(s) url", field=f"{where}.url")
+    if url is not None:
+        if not isinstance(url, str):
+            raise InvalidRule("url is the webhook's http(s) url", field=f"{where}.url")
+        check_url_template(url, where=f"{where}.url")
     if hooks and not isinstance(block.get("message"), str):
         raise InvalidRule(f"{hooks[0]} needs a message", field=f"{where}.message")
     to = block.get("to", [])
@@ -82,7 +90,10 @@ def plan(block: dict[str, Any]) -> dict[str, Any]:
 
 
 def send_email(*, settings: Settings, to: list[str], subject: str, message: str, timeout_s: float) -> dict[str, Any]:
-    """Send one email through ``SMTP_URL``; STARTTLS when offered and credentials are given.
+    """Send one email through ``SMTP_URL``; with credentials, only over TLS (``smtps://`` or STARTTLS).
+
+    A server that does not offer STARTTLS gets no credentials: a man in the middle who strips the
+    offer from the server's answer must not read the password.
 
     Parameters:
       to: Recipients; empty means ``NOTIFY_EMAIL_TO``.
@@ -92,7 +103,8 @@ def send_email(*, settings: Settings, to: list[str], subject: str, message: str,
       The recipients the server refused (address → (code, reason)); empty when all were accepted.
 
     Raises:
-      ActionNotAllowed: no SMTP server or no recipient is configured.
+      ActionNotAllowed: no SMTP server or no recipient is configured, or credentials are
+        configured and the server does not offer STARTTLS.
       smtplib.SMTPException, OSError: the server refused the message or could not be reached.
     """
     if not settings.smtp_url:
@@ -114,7 +126,12 @@ def send_email(*, settings: Settings, to: list[str], subject: str, message: str,
     with server:
         if parts.username:
             server.ehlo()
-            if not implicit_tls and server.has_extn("starttls"):
+            if not implicit_tls:
+                if not server.has_extn("starttls"):
+                    raise ActionNotAllowed(
+                        f"the SMTP server {host}:{port} does not offer STARTTLS: the credentials of SMTP_URL are "
+                        "never sent in clear (use smtps:// or a server that offers STARTTLS)"
+                    )
                 server.starttls(context=ssl.create_default_context())
                 server.ehlo()
             server.login(unquote(parts.username), unquote(parts.password or ""))
@@ -148,7 +165,12 @@ def _hook(channel: str, planned: dict[str, Any], settings: Settings, timeout_s: 
         if planned.get("data") is not None:
             body["data"] = planned["data"]
     request = {"method": "POST", "url": planned["url"], "headers": {}, "json": body, "expected_status": []}
-    outcome = http.perform({**request, "verify_tls": True}, settings=settings, timeout_s=timeout_s)
+    policy = TargetPolicy.parse(settings.http_action_allow)
+    try:
+        # HTTP_ACTION_ALLOW lists automation targets; webhooks (Slack, Teams) only avoid the refused ranges
+        outcome = http.send({**request, "verify_tls": True}, policy=policy, timeout_s=timeout_s, allow_list=False)
+    except ActionNotAllowed as e:
+        return f"{channel}: not allowed: {e}"
     return None if outcome.success else f"{channel}: {outcome.error}"
 
 

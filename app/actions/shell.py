@@ -22,6 +22,9 @@ from .outcome import Outcome, truncate
 
 logger = logging.getLogger(__name__)
 
+#: No field is a URL.
+URL_FIELDS: frozenset[str] = frozenset()
+
 #: The environment programs get: nothing of ours (no keys, no database URL).
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 #: A program's name: a plain file name (no path, no spaces, no shell syntax).

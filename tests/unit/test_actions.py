@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from app import actions
 from app.config import Settings
 from app.errors import ActionNotAllowed, InvalidRule
 from tests.processes import free_port
-from tests.targets import http_target, smtp_sink
+from tests.targets import http_target, self_signed_tls, smtp_sink
 
 HOSTILE = "x; rm -rf / $(touch pwned) `touch pwned` {{ 7 * 7 }} {% raw %}"
 EVENT = {"host": "web-01", "title": HOSTILE, "metadata": {"cpu": 97}}
@@ -351,15 +352,21 @@ def test_email_goes_to_the_default_recipients_through_smtp():
     assert received["message"].get_content().rstrip("\r\n") == HOSTILE
 
 
-def test_email_goes_to_the_actions_own_recipients_logged_in_with_the_urls_credentials():
-    with smtp_sink(credentials=("bot", "p@ss word")) as sink:
-        # Given an SMTP server that requires a login, and an action with its own recipients
+def test_email_goes_to_the_actions_own_recipients_logged_in_with_the_urls_credentials(tmp_path, monkeypatch):
+    # Given an SMTP server that offers STARTTLS (its certificate trusted here) and requires a login
+    cert, key = self_signed_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    with smtp_sink(credentials=("bot", "p@ss word"), starttls=server_tls) as sink:
+        # and an action with its own recipients
         settings = Settings(smtp_url=sink.url, notify_email_to=("oncall@example.com",))
         # When it runs
         outcome = run(notify(channel="email", to=["a@example.com", "b@example.com"], message="m"), settings)
-        # Then it logged in and mailed those recipients only
+        # Then it logged in under TLS and mailed those recipients only
         assert outcome.success, outcome.error
         [received] = sink.wait_for(1, 5)
+    assert sink.logins == [{"login": "bot", "tls": True}]
     assert received["login"] == "bot" and received["rcpt_tos"] == ["a@example.com", "b@example.com"]
     assert received["message"]["Subject"] == "OpsConductor notification"
 
