@@ -79,6 +79,10 @@ class Settings:
     business_timezone: str = "UTC"
     #: Days event data is kept (raw and processed events, correlations, closed incidents); 0 keeps all.
     retention_days: int = 90
+    #: Retries of a message that fails by its own fault (1 s doubling up to the max backoff between
+    #: them) before it is dead-lettered; outages of the database or broker spend none of them.
+    retry_limit: int = 12
+    retry_max_backoff_ms: int = 300_000
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -151,6 +155,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         business_hours=_business_hours(env),
         business_timezone=_str(env, "BUSINESS_TIMEZONE") or "UTC",
         retention_days=_int(env, "RETENTION_DAYS", 90, low=0, high=36500),
+        retry_limit=_int(env, "RETRY_LIMIT", 12, high=100),
+        retry_max_backoff_ms=_int(env, "RETRY_MAX_BACKOFF_MS", 300_000, low=1_000, high=7 * 86_400_000),
     )
 
 
