@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import falcon
@@ -13,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a client is told to wait before retrying after a 503.
 RETRY_AFTER_S = 5
+#: The parameter a Falcon ``HTTPInvalidParam``/``HTTPMissingParam`` description names.
+_PARAM_NAME = re.compile(r'The "([^"]+)" parameter')
 
 
 def _body(error: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -49,11 +52,12 @@ def handle_unavailable(req: falcon.Request, resp: falcon.Response, ex: Exception
 def serialize_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError) -> None:
     """Falcon's own errors (404, 405, 413, 415 ...) in the same JSON shape as ours."""
     resp.content_type = falcon.MEDIA_JSON
-    resp.media = _body(
-        (ex.title or "error").lower().replace(" ", "_"),
-        ex.description or ex.title or "",
-        field=getattr(ex, "field", None),
-    )
+    field = getattr(ex, "field", None)
+    if field is None and isinstance(ex, falcon.HTTPInvalidParam | falcon.HTTPMissingParam):
+        # Falcon keeps the parameter's name only in its description: 'The "limit" parameter is invalid.'
+        named = _PARAM_NAME.match(ex.description or "")
+        field = named.group(1) if named else None
+    resp.media = _body((ex.title or "error").lower().replace(" ", "_"), ex.description or ex.title or "", field=field)
 
 
 def bad_request(message: str, *, field: str | None = None) -> falcon.HTTPBadRequest:
