@@ -16,12 +16,14 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
 
 import dramatiq  # noqa: E402
 import gevent  # noqa: E402
 from gevent.event import Event  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
+from .actions.http import mask_url  # noqa: E402
 from .auth import create_key, generate_key  # noqa: E402
 from .config import Settings, load_settings  # noqa: E402
 from .http.app import Deps, create_app  # noqa: E402
@@ -53,6 +55,13 @@ def admin_key(settings: Settings) -> str:
         with open(os.open(ADMIN_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(key + "\n")
     return create_key(role="admin", name="embedded admin", key=key, actor="startup")
+
+
+def database_display(url: str) -> str:
+    """``url`` fit for the banner, which lands in logs: its password (user part or query) masked."""
+    parts = urlsplit(url)
+    # mask_url rebuilds the URL, which turns sqlite:///var/x.db into sqlite:/var/x.db: only when needed
+    return mask_url(url) if parts.password is not None or parts.query else url
 
 
 def main() -> int:
@@ -92,7 +101,7 @@ def main() -> int:
         f"  HTTP port:  {settings.port}\n"
         f"  Syslog:     UDP {settings.syslog_udp_port}, TCP {settings.syslog_tcp_port}{tls}\n"
         f"  SNMP traps: UDP {settings.snmp_trap_port} (communities: {', '.join(settings.snmp_communities)})\n"
-        f"  Database:   {settings.database_url}\n"
+        f"  Database:   {database_display(settings.database_url)}\n"
         f"  Broker:     {'RabbitMQ' if settings.rabbitmq_url else 'in-process (not durable)'}\n"
         f"  Admin key:  {key}\n"
         f"Try:\n"

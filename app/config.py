@@ -41,6 +41,12 @@ class Settings:
     syslog_tls_port: int = 6514
     syslog_tls_cert: str | None = None
     syslog_tls_key: str | None = None
+    #: Concurrent TCP and TLS syslog connections; more are closed at once (counted, logged).
+    syslog_max_connections: int = 2000
+    #: A TCP or TLS syslog connection that sends nothing for this long is closed, in seconds.
+    syslog_idle_timeout_s: float = 300.0
+    #: A TLS client that has not finished its handshake within this is dropped, in seconds.
+    syslog_tls_handshake_timeout_s: float = 10.0
     snmp_trap_port: int = 1162
     snmp_communities: tuple[str, ...] = ("public",)
     snmp_v3_users: str = ""
@@ -134,6 +140,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         syslog_tls_port=_int(env, "SYSLOG_TLS_PORT", 6514, low=1, high=65535),
         syslog_tls_cert=_str(env, "SYSLOG_TLS_CERT"),
         syslog_tls_key=_str(env, "SYSLOG_TLS_KEY"),
+        syslog_max_connections=_int(env, "SYSLOG_MAX_CONNECTIONS", 2000, low=1, high=1_000_000),
+        syslog_idle_timeout_s=float(_int(env, "SYSLOG_IDLE_TIMEOUT_SECONDS", 300, low=1, high=86400)),
+        syslog_tls_handshake_timeout_s=float(_int(env, "SYSLOG_TLS_HANDSHAKE_TIMEOUT_SECONDS", 10, low=1, high=600)),
         snmp_trap_port=_int(env, "SNMP_TRAP_PORT", 1162, low=1, high=65535),
         snmp_communities=communities,
         snmp_v3_users=env.get("SNMP_V3_USERS") or "",

@@ -54,7 +54,8 @@ class TokenBucket:
 
 
 class LogLimiter:
-    """Log lines about one key (a peer) at most once every ``interval_s``; at most ``per_second`` over all keys.
+    """Log a line of one kind (its format string) about one key (a peer) at most once every ``interval_s``,
+    and at most ``per_second`` lines over all keys.
 
     Parameters:
       logger: Where the lines go.
@@ -77,8 +78,8 @@ class LogLimiter:
         self.max_keys = max_keys
         self._clock = clock
         self._bucket = TokenBucket(rate=per_second, burst=per_second * 2, clock=clock)
-        self._last: OrderedDict[str, float] = OrderedDict()
-        self._suppressed: dict[str, int] = {}
+        self._last: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._suppressed: dict[tuple[str, str], int] = {}
         #: Lines suppressed so far, over all keys.
         self.suppressed = 0
 
@@ -88,18 +89,19 @@ class LogLimiter:
         A line written after suppressed ones says how many were left out.
         """
         now = self._clock()
-        last = self._last.get(key)
+        slot = (key, msg)
+        last = self._last.get(slot)
         if (last is not None and now - last < self.interval_s) or not self._bucket.take():
             self.suppressed += 1
-            if key in self._last:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            if slot in self._last:
+                self._suppressed[slot] = self._suppressed.get(slot, 0) + 1
             return False
-        self._last[key] = now
-        self._last.move_to_end(key)
+        self._last[slot] = now
+        self._last.move_to_end(slot)
         while len(self._last) > self.max_keys:
             old, _ = self._last.popitem(last=False)
             self._suppressed.pop(old, None)
-        skipped = self._suppressed.pop(key, 0)
+        skipped = self._suppressed.pop(slot, 0)
         if skipped:
             msg, args = msg + " (%d similar lines suppressed)", (*args, skipped)
         self.logger.log(level, msg, *args)

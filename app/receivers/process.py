@@ -33,16 +33,7 @@ def make_receivers(settings: Settings, outbox: Outbox, names: tuple[str, ...]) -
     if "syslog" in names:
         from .syslog import SyslogReceiver
 
-        receivers.append(
-            SyslogReceiver(
-                outbox=outbox,
-                udp_port=settings.syslog_udp_port,
-                tcp_port=settings.syslog_tcp_port,
-                tls_port=settings.syslog_tls_port,
-                tls_cert=settings.syslog_tls_cert,
-                tls_key=settings.syslog_tls_key,
-            )
-        )
+        receivers.append(SyslogReceiver.from_settings(settings, outbox=outbox))
     if "snmptrap" in names:
         from .snmp import TrapReceiver  # noqa: PLC0415
 

@@ -71,7 +71,8 @@ class TrapReceiver:
 
     def start(self) -> None:
         import gevent
-        from gevent.server import DatagramServer
+
+        from .datagram import DatagramServer
 
         sock = udp_socket(self.host, self.port)
         self.engine = self._engine_factory(lambda data, addr: sock.sendto(data, addr))
