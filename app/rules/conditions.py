@@ -10,7 +10,9 @@ A condition is a JSON object. Each key is a field path (dots reach into
 - ``{"$and": [c1, c2]}``, ``{"$or": [c1, c2]}``, ``{"$not": c}``.
 
 All keys of an object must hold. ``severity`` compares by rank with ``$gt``/``$gte``/``$lt``/
-``$lte`` (``{"severity": {"$gte": "high"}}``). Validation names the offending path or operator.
+``$lte`` (``{"severity": {"$gte": "high"}}``). ``$regex`` is searched anywhere in a string with
+RE2 (:mod:`app.regex`): linear time, so no backreferences or lookarounds. Validation names the
+offending path or operator.
 
 A compiled :class:`Condition` decides one event (``test``) or a whole batch at once (``mask``):
 the batch form tests each leaf (one field, one operator) once per distinct value of its field in
@@ -20,13 +22,13 @@ the batch, shares leaves between rules, and combines them as bit masks — the s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRule
 from ..events.schema import SEVERITIES
+from ..regex import compile_regex, search
 
 Predicate = Callable[[dict[str, Any]], bool]
 #: A leaf's test of one field's value (``_MISSING`` when the event lacks the field).
@@ -288,11 +290,9 @@ def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Value
     if op == "$regex":
         if not isinstance(operand, str):
             raise InvalidRule("$regex needs a string", field=where)
-        try:
-            pattern = re.compile(operand)
-        except re.error as err:
-            raise InvalidRule(f"$regex does not compile: {err}", field=where) from None
-        return lambda v: isinstance(v, str) and pattern.search(v) is not None
+        # RE2, not re: an operator's pattern on an attacker's title must not backtrack (app/regex.py).
+        pattern = compile_regex(operand, field=where, label="$regex")
+        return lambda v: isinstance(v, str) and search(pattern, v) is not None
     if op == "$exists":
         if not isinstance(operand, bool):
             raise InvalidRule("$exists needs true or false", field=where)
