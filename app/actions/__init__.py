@@ -13,6 +13,7 @@ plan that is performed is made with them (:func:`plan` ``secrets=``), is never s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -34,6 +35,7 @@ __all__ = [
     "perform",
     "plan",
     "redact",
+    "redact_template",
     "secrets_of",
     "validate_action",
 ]
@@ -233,6 +235,58 @@ def redact(planned: dict[str, Any]) -> dict[str, Any]:
         if {shown.get("channel"), *shown.get("channels", ())} & {"slack", "teams"}:
             parts = urlsplit(shown["url"])
             shown["url"] = f"{parts.scheme}://{parts.netloc}/{http.MASK}"
+    return shown
+
+
+#: What may stay of a secret-looking value besides references to secrets: an authorization scheme.
+_SCHEMES = frozenset({"", "bearer", "basic", "token", "apikey", "key"})
+_TEMPLATE_MARKUP = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:)([^/?#@]*)(@)")
+_QUERY_PAIR = re.compile(r"([?&])([^=&#]+)=([^&#]*)")
+
+
+def _only_references(text: str) -> bool:
+    """Whether ``text`` holds nothing secret itself: only ``{{ secret.NAME }}``-style markup and a scheme word."""
+    return "secret" in text and _TEMPLATE_MARKUP.sub("", text).strip().lower() in _SCHEMES
+
+
+def _template_url(url: str, hooks: bool) -> str:
+    if hooks:  # a Slack or Teams webhook's path is its key
+        parts = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)", url)
+        return f"{parts.group(1)}/{http.MASK}" if parts else http.MASK
+    url = _URL_PASSWORD.sub(lambda m: m.group(0) if _only_references(m.group(2)) else m.group(1) + http.MASK + "@", url)
+
+    def pair(m: re.Match[str]) -> str:
+        if not http.SECRET_NAME.search(m.group(2)) or _only_references(m.group(3)):
+            return m.group(0)
+        return f"{m.group(1)}{m.group(2)}={http.MASK}"
+
+    return _QUERY_PAIR.sub(pair, url)
+
+
+def redact_template(value: Any) -> Any:
+    """A copy of a template (or any part of one) fit for every reader: the secrets written in it masked.
+
+    Masked: values of secret-looking keys (headers such as ``Authorization``, JSON keys such as
+    ``password``), the password and secret query values of URLs, and the path of Slack and Teams
+    webhook URLs. A value that only refers to named secrets (``Bearer {{ secret.TOKEN }}``) holds no
+    secret and stays as written.
+    """
+    if isinstance(value, list):
+        return [redact_template(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    listed = value.get("channels")
+    channels: list[Any] = listed if isinstance(listed, list) else [value.get("channel")]
+    hooks = bool({"slack", "teams"} & {str(c) for c in channels})
+    shown: dict[str, Any] = {}
+    for key, item in value.items():
+        if http.SECRET_NAME.search(str(key)):
+            shown[key] = item if isinstance(item, str) and _only_references(item) else http.MASK
+        elif key == "url" and isinstance(item, str):
+            shown[key] = _template_url(item, hooks)
+        else:
+            shown[key] = redact_template(item)
     return shown
 
 

@@ -33,7 +33,7 @@ from ..models import (
     TriggerRule,
 )
 from ..models.ops import person_of
-from .executions import approval_json, log
+from .executions import approval_json, log, requests_text
 from .runner import _locked
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ def notify_approvers(approval_id: int, *, settings: Settings) -> bool:
     message = (
         f"Execution {approval.execution_id} waits for an approval.\n\nWhy: {approval.reason}\n"
         f"Risk: {approval.risk_level} ({approval.risk_score}); business impact: {approval.business_impact}\n"
+        f"Requests (secrets masked):\n{requests_text(approval.requested_actions)}\n"
         f"Actions: {actions}\nApprovers: {', '.join(approval.approvers)}; "
         f"rejected automatically at {approval.expires_at.isoformat()}.\n\n"
         f"POST /api/v1/autonomous/executions/{approval.execution_id}/approve (or /reject)\n"

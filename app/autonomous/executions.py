@@ -7,10 +7,13 @@ what an execution runs.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..actions import redact_template
+from ..errors import InvalidRule
 from ..events.query import iso
 from ..ids import uuid7
 from ..models import Approval, AuditLog, Execution, ExecutionLog, ExecutionStep
@@ -102,6 +105,50 @@ def create_execution(
     return row
 
 
+def rendered_request(execution_id: Any, action: dict[str, Any]) -> dict[str, Any]:
+    """What an action would send, rendered now against its execution with secrets masked (inside a transaction).
+
+    For approvers: the approval request shows it, so a human approves a request, not an action id.
+
+    Returns:
+      The redacted plan (``method``, ``url``, ``headers``, ``json`` for http …), or ``{"error": …}``
+      when it cannot be rendered yet (e.g. it uses the output of a step that has not run).
+    """
+    from .. import actions
+    from .context import render_context
+
+    try:
+        return actions.redact(actions.plan(action, render_context(execution_id)))
+    except InvalidRule as e:
+        return {"error": f"cannot be rendered yet: {e.message}"}
+
+
+def requests_text(requested_actions: list[dict[str, Any]]) -> str:
+    """The rendered requests of an approval as plain text (for the approvers' email), secrets masked."""
+    lines = []
+    for entry in requested_actions:
+        request = entry.get("request") or {}
+        lines.append(f"- {entry.get('action_id')}: " + _request_line(request))
+        lines += [f"    {name}: {value}" for name, value in (request.get("headers") or {}).items()]
+        for key in ("json", "args", "to", "subject", "message", "prompt"):
+            if request.get(key) not in (None, "", []):
+                lines.append(f"    {key}: {json.dumps(request[key], ensure_ascii=False)[:2000]}")
+    return "\n".join(lines)
+
+
+def _request_line(request: dict[str, Any]) -> str:
+    integration = request.get("integration")
+    if integration == "http":
+        return f"{request.get('method')} {request.get('url')}"
+    if integration == "shell":
+        return f"run {request.get('program')}"
+    if integration == "notify":
+        return f"notify {request.get('channel') or ', '.join(request.get('channels') or [])} {request.get('url') or ''}".rstrip()
+    if integration == "llm":
+        return "ask the LLM"
+    return str(request.get("error") or "no request")
+
+
 def log(execution_id: uuid.UUID | str, message: str, *, level: str = "info", action_id: str | None = None) -> None:
     ExecutionLog.create(execution_id=execution_id, message=message, level=level, action_id=action_id)
 
@@ -118,7 +165,7 @@ def _step_json(step: ExecutionStep) -> dict[str, Any]:
         "completed_at": iso(step.completed_at),
         "duration_seconds": duration,
         "attempts": step.attempts,
-        "planned": step.rendered,
+        "planned": redact_template(step.rendered),  # a rollback step keeps its template action
         "result": step.result,
         "error_message": step.error_message,
     }

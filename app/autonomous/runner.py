@@ -31,7 +31,7 @@ from ..errors import ActionNotAllowed, InvalidRule, TransientError
 from ..models import Approval, AuditLog, Execution, ExecutionStep
 from . import context as run_context
 from . import learning
-from .executions import TERMINAL, log
+from .executions import TERMINAL, log, rendered_request
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,9 @@ def _request_approval(row: Execution, gated: list[dict[str, Any]], settings: Set
             risk_score=row.risk_score,
             risk_level=row.risk_level,
             business_impact=(row.definition.get("business_impact") or None),
-            requested_actions=[{"action_id": a["id"], "name": a.get("name"), **a["assessment"]} for a in gated],
+            # what each action would send, rendered now with its secrets masked: approvers see the request
+            requested_actions=[{"action_id": a["id"], "name": a.get("name"), **a["assessment"],
+                                "request": rendered_request(row.id, a)} for a in gated],  # fmt: skip
             timeout_minutes=minutes,
             expires_at=now + timedelta(minutes=minutes),
             created_at=now,
@@ -226,17 +228,36 @@ def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | No
 
 def _perform(row_id: str, action: dict[str, Any], *, dry_run: bool, settings: Settings, timeout_s: float,
              now: datetime) -> tuple[dict[str, Any] | None, actions.Outcome]:  # fmt: skip
+    """Plan and perform one action; the plan returned (to store and show) has its secrets masked.
+
+    The secrets' values are read right before the action runs and live only in the plan performed.
+    """
+    from .. import secrets
+
     try:
-        planned = actions.plan(action, in_transaction(lambda: run_context.render_context(row_id)))
+        context = in_transaction(lambda: run_context.render_context(row_id))
+        shown = actions.plan(action, context)
     except InvalidRule as e:
         return None, actions.Outcome(success=False, output="", data={}, error=f"cannot render the action: {e.message}")
-    release_connection()
     if dry_run:
-        return planned, actions.Outcome(success=True, output=f"dry run: would run {planned['integration']}", data={})
+        release_connection()
+        return shown, actions.Outcome(success=True, output=f"dry run: would run {shown['integration']}", data={})
     try:
-        return planned, actions.perform(planned, settings=settings, timeout_s=max(timeout_s, 1.0))
+        names = actions.secrets_of(action)
+        values = in_transaction(lambda: secrets.reveal(names, keys=settings.secret_keys)) if names else {}
+        planned = actions.plan(action, context, secrets=values) if values else shown
+    except ActionNotAllowed as e:  # an unknown or unreadable secret, or secrets disabled
+        return shown, actions.Outcome(success=False, output="", data={}, error=f"not allowed: {e}")
+    except InvalidRule as e:
+        return shown, actions.Outcome(success=False, output="", data={}, error=f"cannot render the action: {e.message}")
+    finally:
+        release_connection()
+    try:
+        return shown, actions.perform(
+            planned, settings=settings, timeout_s=max(timeout_s, 1.0), secrets=list(values.values())
+        )
     except ActionNotAllowed as e:
-        return planned, actions.Outcome(success=False, output="", data={}, error=f"not allowed: {e}")
+        return shown, actions.Outcome(success=False, output="", data={}, error=f"not allowed: {e}")
 
 
 class _Lease:

@@ -35,6 +35,7 @@ from .resources.ingest import Ingest, PagerDutyEnqueue
 from .resources.maintenance import Window, Windows
 from .resources.playbooks import Playbook, Playbooks
 from .resources.rules import Trigger, Triggers
+from .resources.secrets import Secret, Secrets
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/autonomous/templates/{template_id:int}/approval-requirement", TemplateApproval())
     app.add_route("/api/v1/maintenance", Windows(max_body_bytes=limit))
     app.add_route("/api/v1/maintenance/{window_id:int}", Window(max_body_bytes=limit))
+    app.add_route("/api/v1/secrets", Secrets(settings=deps.settings, max_body_bytes=limit))
+    app.add_route("/api/v1/secrets/{name}", Secret(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())

@@ -43,6 +43,14 @@ _GENERIC = {
 }
 
 
+#: A secret as it is written; its value is never read back.
+_SECRET_VALUE = {"type": "object", "required": ["value"], "additionalProperties": False,
+                 "properties": {"value": {"type": "string", "minLength": 1, "maxLength": 65536}}}  # fmt: skip
+_SECRET = {"type": "object", "required": ["name", "value"], "additionalProperties": False,
+           "properties": {"name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,99}$"},
+                          "value": {"type": "string", "minLength": 1, "maxLength": 65536}}}  # fmt: skip
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Bad input", 401: "No valid key", 403: "Wrong role", 404: "Not found", 413: "Body over 1 MiB",
             415: "Not JSON", 503: "Broker or database unavailable (Retry-After)"}  # fmt: skip
@@ -136,6 +144,18 @@ def document() -> dict[str, Any]:
                                                   "put": {"summary": "A new version", "responses": {"200": {"description": "Updated"}}},
                                                   "delete": {"summary": "Deactivate", "responses": {"200": {"description": "Deactivated"}}}},
         **_autonomous(),
+        "/api/v1/secrets": {"get": {"summary": "Names of the stored secrets, with times; never values (admin)",
+                                    "responses": {"200": {"description": "OK"}, **_errors(401, 403)}},
+                            "post": {"summary": "Store a secret {name, value}, encrypted; replaces one of that name (admin)",
+                                     "requestBody": {"required": True, "content": {"application/json": {"schema": _SECRET}}},
+                                     "responses": {"201": {"description": "Created"}, "200": {"description": "Replaced"},
+                                                   **_errors(400, 401, 403, 413, 415)}}},
+        "/api/v1/secrets/{name}": {"put": {"summary": "Store the secret NAME {value} (admin)",
+                                           "requestBody": {"required": True, "content": {"application/json": {"schema": _SECRET_VALUE}}},
+                                           "responses": {"201": {"description": "Created"}, "200": {"description": "Replaced"},
+                                                         **_errors(400, 401, 403, 413, 415)}},
+                                   "delete": {"summary": "Delete the secret NAME (admin)",
+                                              "responses": {"200": {"description": "Deleted"}, **_errors(401, 403, 404)}}},
         "/metrics": {"get": {"summary": "Prometheus metrics of the deployment: queue depths, incidents, executions, "
                              "approvals (no key needed)", "security": [], "responses": {"200": {"description": "Text exposition"}}}},
         "/healthz": {"get": {"summary": "The process answers", "security": [], "responses": {"200": {"description": "OK"}}}},

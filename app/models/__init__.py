@@ -17,6 +17,7 @@ from .autonomous import (
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .ops import ApiKey, AuditLog
 from .rules import ResponseTemplate, ResponseTemplateVersion, RuleExecution, RuleMatch, TriggerRule
+from .secrets import Secret
 
 #: Every model, in creation order.
 ALL_MODELS = [
@@ -44,6 +45,7 @@ ALL_MODELS = [
     MaintenanceWindow,
     ApiKey,
     AuditLog,
+    Secret,
 ]
 
 __all__ = [
@@ -71,5 +73,6 @@ __all__ = [
     "ResponseTemplateVersion",
     "RuleExecution",
     "RuleMatch",
+    "Secret",
     "TriggerRule",
 ]

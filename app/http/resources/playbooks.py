@@ -1,4 +1,9 @@
-"""Response templates: ``/api/v1/rules/responses[/{template_id}]``, versioned."""
+"""Response templates: ``/api/v1/rules/responses[/{template_id}]``, versioned.
+
+Every reader, whatever its role, sees templates with the secrets written in them masked
+(:func:`~app.actions.redact_template`); the stored template keeps them for the executor. A
+template naming a secret that is not stored is accepted with a warning.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ from typing import Any
 
 import falcon
 
+from ... import secrets
+from ...actions import redact_template
 from ...db import in_transaction
 from ...errors import InvalidRule
 from ...models import AuditLog, ResponseTemplate, ResponseTemplateVersion, TriggerRule
-from ...rules.playbooks import parse_playbook
+from ...rules.playbooks import parse_playbook, secrets_used
 from ..middleware import actor_of, principal_of
 from .ingest import read_json
 
@@ -22,7 +29,7 @@ def template_json(
         "version": version or row.version,
         "active": row.active,
         "created_at": row.created_at.isoformat() if row.created_at else None,
-        **(definition if definition is not None else row.response_definition),
+        **redact_template(definition if definition is not None else row.response_definition),
     }
 
 
@@ -48,6 +55,14 @@ def _person(req: falcon.Request) -> str | None:
     return principal.person if principal else None
 
 
+def _warn_missing_secrets(definition: dict[str, Any]) -> None:
+    """Add a warning for each secret the template names that is not stored (inside the write's transaction)."""
+    for name in secrets.missing(secrets_used(definition)):
+        definition["warnings"].append(
+            f"secret {name!r} is not stored: actions naming it fail until `opsconductor secrets set {name}`"
+        )
+
+
 def _check_rule(definition: dict[str, Any]) -> None:
     rule_id = definition.get("trigger_rule_id")
     if rule_id is not None and not TriggerRule.select().where(TriggerRule.id == rule_id).exists():
@@ -71,6 +86,7 @@ class Playbooks:
 
         def work() -> int:
             _check_rule(definition)
+            _warn_missing_secrets(definition)
             person = _person(req)
             row = ResponseTemplate.create(**_columns(definition), version=1, created_by_person=person,
                                           updated_by_person=person)  # fmt: skip
@@ -121,6 +137,7 @@ class Playbook:
 
         def work() -> int:
             _check_rule(definition)
+            _warn_missing_secrets(definition)
             row = ResponseTemplate.select().where(ResponseTemplate.id == template_id).get()
             version = row.version + 1
             ResponseTemplate.update(**_columns(definition), version=version, updated_by_person=_person(req)).where(
