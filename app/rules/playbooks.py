@@ -9,7 +9,6 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from ..actions import INTEGRATIONS, secrets_of, validate_action
-from ..autonomous import risk
 from ..autonomous.risk import OPERATIONS
 from ..errors import InvalidRule
 
@@ -78,6 +77,16 @@ def _check_action(action: Any, where: str, known: set[str]) -> None:
         _check_action({"type": "remediation", **action["rollback"]}, f"{where}.rollback", known)
 
 
+def secrets_used(definition: dict[str, Any]) -> set[str]:
+    """The names of the secrets a validated template's actions and rollback actions use (``{{ secret.NAME }}``)."""
+    names: set[str] = set()
+    for action in [*definition.get("actions", []), *(definition.get("rollback_actions") or [])]:
+        for part in (action, action.get("rollback")):
+            if isinstance(part, dict) and runnable(part):
+                names |= secrets_of(part)
+    return names
+
+
 def runnable(action: dict[str, Any]) -> bool:
     """Whether the action names an integration the executor can run (http, shell, notify, llm)."""
     return action.get("type") in INTEGRATIONS or any(k in action for k in INTEGRATIONS)
@@ -100,44 +109,6 @@ def execution_order(actions: list[dict[str, Any]]) -> list[str]:
     ids = _ids(actions, "actions")
     graph: dict[str, set[str]] = {}
     for i, (action_id, action) in enumerate(zip(ids, actions, strict=True)):
-def _ignored_keys(action: dict[str, Any], where: str) -> list[str]:
-    """Warnings for the keys of ``action`` (and of its blocks and rollback) that nothing reads."""
-    allowed = STEP_KEYS | set(BLOCK_KEYS) | BLOCK_KEYS.get(str(action.get("type")), frozenset())
-    found = [f"{where}.{key}" for key in action if key not in allowed]
-    for name, keys in BLOCK_KEYS.items():
-        block = action.get(name)
-        if isinstance(block, dict):
-            found += [f"{where}.{name}.{key}" for key in block if key not in keys]
-    if isinstance(action.get("rollback"), dict):
-        return found + _ignored_keys(action["rollback"], f"{where}.rollback")
-    return found
-
-
-def _warnings(body: dict[str, Any], actions: list[dict[str, Any]], ids: list[str]) -> list[str]:
-    """Unknown keys (ignored) and declarations the risk matrix's floors override."""
-    ignored = [key for key in body if key not in TEMPLATE_KEYS]
-    for key in ("actions", "rollback_actions"):
-        for i, action in enumerate(body.get(key) or []):
-            if isinstance(action, dict):
-                ignored += _ignored_keys(action, f"{key}[{i}]")
-    warnings = [f"unknown key {key!r} is ignored" for key in ignored]
-    for action, action_id in zip(actions, ids, strict=True):
-        overridden = risk.below_floor(action)
-        if overridden:
-            warnings.append(f"action {action_id!r}: {overridden}")
-    return warnings
-
-
-def secrets_used(definition: dict[str, Any]) -> set[str]:
-    """The names of the secrets a validated template's actions and rollback actions use (``{{ secret.NAME }}``)."""
-    names: set[str] = set()
-    for action in [*definition.get("actions", []), *(definition.get("rollback_actions") or [])]:
-        for part in (action, action.get("rollback")):
-            if isinstance(part, dict) and runnable(part):
-                names |= secrets_of(part)
-    return names
-
-
         depends = action.get("depends_on") or []
         if not isinstance(depends, list) or any(d not in ids for d in depends):
             raise InvalidRule(f"depends_on names an unknown action: {depends!r}", field=f"actions[{i}].depends_on")
