@@ -163,42 +163,6 @@ def cmd_clock(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
-def parser() -> argparse.ArgumentParser:
-    from .roles import ROLES
-
-    p = argparse.ArgumentParser(prog="opsconductor", description="OpsConductor Event Engine")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start everything in one process (embedded default)").set_defaults(fn=cmd_run)
-    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(fn=cmd_migrate)
-    clock = sub.add_parser("clock", help="periodic sweep: overdue approvals, executions whose message was lost")
-    clock.add_argument("--interval", type=int, default=60, help="seconds between sweeps (default 60)")
-    clock.add_argument("--once", action="store_true", help="sweep once and exit")
-    clock.set_defaults(fn=cmd_clock)
-    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="create a key and print it (once)")
-    create.add_argument("--role", required=True, choices=ROLES)
-    create.add_argument("--name", required=True)
-    create.add_argument("--person", default=None,
-                        help="who holds the key (default: its name); two-person rules compare persons")  # fmt: skip
-    create.set_defaults(fn=cmd_keys_create)
-    keys.add_parser("list", help="list keys (never their secret)").set_defaults(fn=cmd_keys_list)
-    revoke = keys.add_parser("revoke", help="revoke a key by id")
-    revoke.add_argument("id", type=int)
-    revoke.set_defaults(fn=cmd_keys_revoke)
-    rules = sub.add_parser("rules", help="syslog parsing rules").add_subparsers(dest="rules_command", required=True)
-    load = rules.add_parser("import", help="load a JSON file of syslog parsing rules into the database")
-    load.add_argument("file")
-    load.set_defaults(fn=cmd_rules_import)
-    topology = sub.add_parser("topology", help="the dependency map").add_subparsers(
-        dest="topology_command", required=True
-    )
-    load_map = topology.add_parser(
-        "import", help='replace it with a JSON file {"hosts": {host: upstream}, "services": {...}}'
-    )
-    load_map.add_argument("file")
-    load_map.set_defaults(fn=cmd_topology_import)
-    dlq = sub.add_parser("dlq", help="dead letters of a queue").add_subparsers(dest="dlq_command", required=True)
-    listing = dlq.add_parser("list", help="show dead letters of QUEUE")
 def cmd_secrets_set(args: argparse.Namespace) -> int:
     """Store the secret NAME, its value read from stdin (one trailing newline dropped), so it is in no argv or history."""
     from . import secrets
@@ -252,6 +216,55 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def parser() -> argparse.ArgumentParser:
+    from .roles import ROLES
+
+    p = argparse.ArgumentParser(prog="opsconductor", description="OpsConductor Event Engine")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start everything in one process (embedded default)").set_defaults(fn=cmd_run)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(fn=cmd_migrate)
+    clock = sub.add_parser("clock", help="periodic sweep: overdue approvals, executions whose message was lost")
+    clock.add_argument("--interval", type=int, default=60, help="seconds between sweeps (default 60)")
+    clock.add_argument("--once", action="store_true", help="sweep once and exit")
+    clock.set_defaults(fn=cmd_clock)
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a key and print it (once)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--name", required=True)
+    create.add_argument("--person", default=None,
+                        help="who holds the key (default: its name); two-person rules compare persons")  # fmt: skip
+    create.set_defaults(fn=cmd_keys_create)
+    keys.add_parser("list", help="list keys (never their secret)").set_defaults(fn=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(fn=cmd_keys_revoke)
+    rules = sub.add_parser("rules", help="syslog parsing rules").add_subparsers(dest="rules_command", required=True)
+    load = rules.add_parser("import", help="load a JSON file of syslog parsing rules into the database")
+    load.add_argument("file")
+    load.set_defaults(fn=cmd_rules_import)
+    topology = sub.add_parser("topology", help="the dependency map").add_subparsers(
+        dest="topology_command", required=True
+    )
+    load_map = topology.add_parser(
+        "import", help='replace it with a JSON file {"hosts": {host: upstream}, "services": {...}}'
+    )
+    load_map.add_argument("file")
+    load_map.set_defaults(fn=cmd_topology_import)
+    vault = sub.add_parser("secrets", help="named secrets templates use as {{ secret.NAME }}").add_subparsers(
+        dest="secrets_command", required=True
+    )
+    put_secret = vault.add_parser("set", help="store NAME, its value read from stdin (encrypted)")
+    put_secret.add_argument("name")
+    put_secret.set_defaults(fn=cmd_secrets_set)
+    vault.add_parser("list", help="names and times, never values").set_defaults(fn=cmd_secrets_list)
+    drop_secret = vault.add_parser("delete", help="delete NAME")
+    drop_secret.add_argument("name")
+    drop_secret.set_defaults(fn=cmd_secrets_delete)
+    vault.add_parser(
+        "rotate", help="re-encrypt every secret with the first key of OPSCONDUCTOR_SECRET_KEYS"
+    ).set_defaults(fn=cmd_secrets_rotate)
+    dlq = sub.add_parser("dlq", help="dead letters of a queue").add_subparsers(dest="dlq_command", required=True)
+    listing = dlq.add_parser("list", help="show dead letters of QUEUE")
     listing.add_argument("queue")
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(fn=cmd_dlq_list)
@@ -269,22 +282,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-    again_raw = sub.add_parser("reprocess", help="parse again raw input whose processing errors match a pattern")
-    again_raw.add_argument("--errors-matching", required=True, metavar="PATTERN",
-                           help="regular expression (RE2) searched in each processing error, e.g. DatabaseUnavailable")  # fmt: skip
-    again_raw.add_argument("--since", help="only input received at or after this time (ISO 8601, or e.g. 24h)")
-    again_raw.add_argument("--dry-run", action="store_true", help="count what would parse; change nothing")
-    again_raw.set_defaults(fn=cmd_reprocess)
-    vault = sub.add_parser("secrets", help="named secrets templates use as {{ secret.NAME }}").add_subparsers(
-        dest="secrets_command", required=True
-    )
-    put_secret = vault.add_parser("set", help="store NAME, its value read from stdin (encrypted)")
-    put_secret.add_argument("name")
-    put_secret.set_defaults(fn=cmd_secrets_set)
-    vault.add_parser("list", help="names and times, never values").set_defaults(fn=cmd_secrets_list)
-    drop_secret = vault.add_parser("delete", help="delete NAME")
-    drop_secret.add_argument("name")
-    drop_secret.set_defaults(fn=cmd_secrets_delete)
-    vault.add_parser(
-        "rotate", help="re-encrypt every secret with the first key of OPSCONDUCTOR_SECRET_KEYS"
-    ).set_defaults(fn=cmd_secrets_rotate)
