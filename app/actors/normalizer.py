@@ -20,9 +20,11 @@ logger = logging.getLogger(__name__)
 def normalize(batch: Any) -> None:
     """Parse, de-duplicate and store a micro-batch of raw items, then send it on.
 
-    Bad items are stored raw with their error; a malformed message raises
+    Bad items, and items whose values the database refuses, are stored raw with
+    their error while the rest of the batch is stored; a malformed message raises
     :class:`InvalidMessage` and goes straight to ``normalize.XQ``; a database
-    failure raises :class:`DatabaseUnavailable` and is retried with backoff.
+    failure, in parsing (operators' rules are read from the database) as in
+    storing, raises :class:`DatabaseUnavailable` and is retried with backoff.
     """
     items = check_batch(batch)
     result = store_batch(items, window_s=settings().dedup_window_seconds)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+import peewee
 import re2
 
 from ..db import in_transaction
@@ -42,6 +44,8 @@ class ReprocessResult:
 
 
 def _item(row: RawEvent) -> dict[str, Any]:
+    # raw_data is read as text and decoded here: on PostgreSQL the model's JSON field cannot
+    # read back a JSON string (every syslog row), which psycopg2 has decoded already.
     # The latin-1 flag of a non-UTF-8 syslog frame is not kept on the row: its text is
     # re-encoded as UTF-8, which the syslog parser decodes to the same text.
     return {
@@ -50,13 +54,15 @@ def _item(row: RawEvent) -> dict[str, Any]:
         "received_at": row.received_at.timestamp(),
         "source": row.source_system,
         "request_id": str(row.request_id) if row.request_id else None,
-        "payload": row.raw_data,
+        "payload": orjson.loads(row.raw_text),  # type: ignore[attr-defined]
     }
 
 
 def _page(pattern: Any, since: datetime | None, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
     def load() -> list[RawEvent]:
-        query = RawEvent.select().where((RawEvent.processed == False) & RawEvent.processing_errors.is_null(False))  # noqa: E712
+        unprocessed = RawEvent.processed == False  # noqa: E712
+        text = peewee.Cast(RawEvent.raw_data, "text").alias("raw_text")
+        query = RawEvent.select(RawEvent, text).where(unprocessed & RawEvent.processing_errors.is_null(False))
         if since is not None:
             query = query.where(RawEvent.received_at >= since)
         if after is not None:
