@@ -61,6 +61,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/maintenance/{window_id}"): "read",
     ("PUT", "/api/v1/maintenance/{window_id}"): "operate",
     ("DELETE", "/api/v1/maintenance/{window_id}"): "operate",
+    ("GET", "/api/v1/secrets"): "admin",
+    ("POST", "/api/v1/secrets"): "admin",
+    ("PUT", "/api/v1/secrets/{name}"): "admin",
+    ("DELETE", "/api/v1/secrets/{name}"): "admin",
 }
 
 #: What each role holds (the product's roles, restated).
