@@ -104,16 +104,21 @@ def llm_summary(g: Gathered) -> dict[str, Any]:
     }
 
 
-def ask_llm(g: Gathered, settings: Settings) -> Any:
-    """The LLM's analysis, or None (no key, failure, malformed answer: the policy decides alone)."""
-    if not settings.openai_api_key or g.situation.template is None:
+def ask_llm(g: Gathered, settings: Settings, *, without_template: bool = False) -> Any:
+    """The LLM's analysis, or None (no key, failure, malformed answer: the policy decides alone).
+
+    Parameters:
+      without_template: Ask even when no template applies (an operator's analysis on demand): the
+        model may then recommend no action, and its summary and reasoning are all it adds.
+    """
+    if not settings.openai_api_key or (g.situation.template is None and not without_template):
         return None
     from .llm import LlmUnavailable, analyze
 
     allowed = [
         {"id": str(a["id"]), "name": a.get("name"), "type": a.get("type"), "risk_level": a.get("risk_level", "low"),
          "description": a.get("description")}
-        for a in g.situation.template.get("actions") or []
+        for a in (g.situation.template or {}).get("actions") or []
     ]  # fmt: skip
     summary = {**llm_summary(g), **in_transaction(lambda: context.incident_detail(g.incident_id))}
     try:
@@ -234,8 +239,8 @@ def decide_firing(rule_execution_id: int, *, settings: Settings, now: datetime |
     return in_transaction(write)
 
 
-def _with_llm(g: Gathered, settings: Settings) -> decision.Situation:
-    analysis = ask_llm(g, settings)
+def _with_llm(g: Gathered, settings: Settings, *, without_template: bool = False) -> decision.Situation:
+    analysis = ask_llm(g, settings, without_template=without_template)
     if analysis is None:
         return g.situation
     from dataclasses import replace
@@ -248,7 +253,8 @@ def analyze_event(
 ) -> dict[str, Any]:
     """``POST /api/v1/autonomous/analyze``: the same analysis, on demand, for an event.
 
-    The template is the one of the latest rule that fired for the event, if any.
+    The template is the one of the latest rule that fired for the event, if any. The configured
+    LLM is asked either way: with no template it analyses the event and recommends no action.
 
     Raises:
       NotFound: no such event.
@@ -272,7 +278,7 @@ def analyze_event(
         )  # fmt: skip
 
     g = in_transaction(read)
-    d = decision.decide(_with_llm(g, settings))
+    d = decision.decide(_with_llm(g, settings, without_template=True))
     row = in_transaction(lambda: record(d, g, rule_execution_id=None, actor=actor))
     return analysis_json(row)
 

@@ -6,9 +6,11 @@ The seed's pipeline: the decision's confidence above 0.8 and every action's risk
 low-risk actions run alone. A maintenance window covering the target blocks remediation; a
 template an operator marked dangerous needs an approval on every run.
 
-When an LLM analysis is given it chooses the decision, its confidence and which of the
-template's actions to recommend — only among the template's actions (with their dependencies);
-it never adds one, and the risk and approval rules apply to its choice unchanged.
+When an LLM analysis is given (its answer can be steered by the event's text) it may only make the
+decision more careful: it may lower the confidence, never raise it above the policy's; it may pick
+among the template's actions (with their dependencies), never add one; it may turn the decision
+into ``investigate``, ``escalate`` or ``ignore``, but into ``remediate`` only where the policy
+remediates. The risk and approval rules apply to its choice unchanged.
 """
 
 from __future__ import annotations
@@ -125,15 +127,36 @@ def _without_blocked(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
+def _bounded_by_policy(llm: Any, decision_type: str, confidence: float, reasons: list[str]) -> tuple[str, float]:
+    """The LLM's decision and confidence, held within the policy's (``reasons`` gets why)."""
+    reasons.append(f"LLM analysis: {llm.reasoning}")
+    answered = float(llm.confidence) if isinstance(llm.confidence, int | float) else 0.0
+    if not 0.0 <= answered <= 1.0:  # NaN included: it compares false
+        answered = 0.0
+    if answered > confidence:
+        reasons.append(f"The LLM's confidence {answered:.2f} is capped at the policy's {confidence:.2f}.")
+    chosen = llm.decision if llm.decision in DECISIONS else decision_type
+    if chosen == "remediate" and decision_type != "remediate":
+        reasons.append(f"The LLM proposed to remediate; the policy does not, so the decision stays {decision_type}.")
+        chosen = decision_type
+    return chosen, round(min(confidence, answered), 2)
+
+
 def _no_template(s: Situation) -> Decision:
+    """Nothing to run: the decision only records what humans should do, with the LLM's analysis if asked."""
     severity = str((s.incident or {}).get("severity") or s.event.get("severity") or "info")
     urgent = SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK["high"]
+    decision_type, confidence = "escalate" if urgent else "investigate", 0.6
+    reasons = [f"No response template is linked to the rule; a {severity} event is "
+               + ("escalated to humans." if urgent else "left for investigation.")]  # fmt: skip
+    if s.llm is not None:
+        decision_type, confidence = _bounded_by_policy(s.llm, decision_type, confidence, reasons)
     return Decision(
-        decision_type="escalate" if urgent else "investigate",
-        confidence=0.6,
-        reasoning=f"No response template is linked to the rule; a {severity} event is "
-        + ("escalated to humans." if urgent else "left for investigation."),
-        decided_by="policy",
+        decision_type=decision_type,
+        confidence=confidence,
+        reasoning=" ".join(reasons),
+        decided_by="policy" if s.llm is None else "llm",
+        summary=None if s.llm is None else s.llm.summary,
         actions=[],
         assessments=[],
         approval_required=False,
@@ -149,7 +172,9 @@ def decide(s: Situation) -> Decision:  # noqa: C901 - one policy, read top to bo
     if s.incident is not None and s.incident.get("status") == "closed":
         return Decision(
             decision_type="ignore", confidence=0.95, decided_by="policy", actions=[], assessments=[],
-            reasoning="The incident was already resolved when the firing was decided.",
+            reasoning="The incident was already resolved when the firing was decided."
+            + (f" LLM analysis: {s.llm.reasoning}" if s.llm is not None else ""),
+            summary=s.llm.summary if s.llm is not None else None,
             approval_required=False, approval_reason="Nothing to execute", business_impact=impact, execute=False,
         )  # fmt: skip
     if s.template is None:
@@ -166,11 +191,9 @@ def decide(s: Situation) -> Decision:  # noqa: C901 - one policy, read top to bo
     decided_by, summary = "policy", None
     if s.llm is not None:
         decided_by, summary = "llm", s.llm.summary
-        decision_type = s.llm.decision
-        confidence = round(min(1.0, max(0.0, float(s.llm.confidence) + s.history.confidence_adjustment)), 2)
-        reasons.append(f"LLM analysis: {s.llm.reasoning}")
+        decision_type, confidence = _bounded_by_policy(s.llm, decision_type, confidence, reasons)
         if s.llm.recommended_action_ids:
-            actions = _with_dependencies(actions, set(s.llm.recommended_action_ids))
+            actions = _with_dependencies(actions, {str(i) for i in s.llm.recommended_action_ids})
     if decision_type == "ignore":
         actions = []
     if s.maintenance and any(risk.category_of(a) == "remediation" for a in actions):

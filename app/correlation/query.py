@@ -140,6 +140,10 @@ def event_correlations(event_id: str) -> dict[str, Any] | None:
     return in_transaction(work)
 
 
+#: The keys of the topology, as ``GET /api/v1/topology`` answers and ``PUT`` takes them.
+TOPOLOGY_KEYS = frozenset({"hosts", "services", "criticality", "resolutions"})
+
+
 def topology_json() -> dict[str, Any]:
     def work() -> dict[str, Any]:
         links = list(TopologyLink.select().order_by(TopologyLink.kind, TopologyLink.node))
@@ -158,6 +162,12 @@ def replace_topology(body: Any, *, actor: str) -> dict[str, Any]:
     "resolutions": {problem_event_type: resolution_event_type}}``."""
     if not isinstance(body, dict):
         raise InvalidInput("the topology is an object {hosts, services, criticality}", field="body")
+    unknown = sorted(key for key in body if key not in TOPOLOGY_KEYS)
+    if unknown:
+        # a PUT replaces the whole map: a misnamed key must not wipe it silently
+        raise InvalidInput(
+            f"unknown key {unknown[0]!r}: the topology has {', '.join(sorted(TOPOLOGY_KEYS))}", field=unknown[0]
+        )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for kind, key in (("host", "hosts"), ("service", "services")):
         mapping = body.get(key) or {}

@@ -9,6 +9,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from ..actions import INTEGRATIONS, secrets_of, validate_action
+from ..autonomous import risk
 from ..autonomous.risk import OPERATIONS
 from ..errors import InvalidRule
 
@@ -19,6 +20,26 @@ RISK_LEVELS = ("low", "medium", "high", "critical")
 VARIABLE_TYPES = frozenset({"string", "integer", "float", "boolean", "list", "object"})
 #: Names every template may use without declaring them: the firing's context.
 CONTEXT_ROOTS = frozenset({"event", "incident", "rule", "execution", "decision"})
+
+#: Keys a template action may carry about the step itself (the spec's, and ours).
+STEP_KEYS = frozenset({
+    "id", "name", "type", "description", "depends_on", "risk_level", "timeout_minutes", "approval_required",
+    "rollback_supported", "required", "operation", "category", "rollback", "idempotent", "channels", "template",
+    "rolls_back", "condition",
+})  # fmt: skip
+#: Keys of each integration's block (also allowed on the action itself when its ``type`` is the integration).
+BLOCK_KEYS = {
+    "http": frozenset({"method", "url", "headers", "json", "expected_status", "verify_tls"}),
+    "shell": frozenset({"program", "args"}),
+    "notify": frozenset({"channel", "channels", "to", "url", "subject", "message", "data"}),
+    "llm": frozenset({"prompt"}),
+}
+#: Keys of a template besides its actions; the read-only ones a GET answers with are accepted back.
+TEMPLATE_KEYS = frozenset({
+    "name", "description", "trigger_rule_id", "response_type", "type", "actions", "rollback_actions",
+    "approval_required", "max_execution_time_minutes", "variables", "success_criteria", "failure_criteria",
+    "template_id", "version", "active", "created_at", "execution_order", "warnings",
+})  # fmt: skip
 
 _REFERENCE = re.compile(r"{{\s*([A-Za-z_][\w]*)(?:\.[\w.]+)?\s*(?:\|[^}]*)?}}")
 
@@ -71,10 +92,40 @@ def _check_action(action: Any, where: str, known: set[str]) -> None:
         raise InvalidRule(f"undefined variable {sorted(undefined)[0]!r}", field=f"{where}")
     if action.get("operation") is not None and action["operation"] not in OPERATIONS:
         raise InvalidRule(f"operation is one of {', '.join(OPERATIONS)}", field=f"{where}.operation")
+    if action.get("category") is not None and action["category"] not in risk.CATEGORIES:
+        raise InvalidRule(f"category is one of {', '.join(risk.CATEGORIES)}", field=f"{where}.category")
     if runnable(action):
         validate_action(action, where=where)
     if isinstance(action.get("rollback"), dict):
         _check_action({"type": "remediation", **action["rollback"]}, f"{where}.rollback", known)
+
+
+def _ignored_keys(action: dict[str, Any], where: str) -> list[str]:
+    """Warnings for the keys of ``action`` (and of its blocks and rollback) that nothing reads."""
+    allowed = STEP_KEYS | set(BLOCK_KEYS) | BLOCK_KEYS.get(str(action.get("type")), frozenset())
+    found = [f"{where}.{key}" for key in action if key not in allowed]
+    for name, keys in BLOCK_KEYS.items():
+        block = action.get(name)
+        if isinstance(block, dict):
+            found += [f"{where}.{name}.{key}" for key in block if key not in keys]
+    if isinstance(action.get("rollback"), dict):
+        return found + _ignored_keys(action["rollback"], f"{where}.rollback")
+    return found
+
+
+def _warnings(body: dict[str, Any], actions: list[dict[str, Any]], ids: list[str]) -> list[str]:
+    """Unknown keys (ignored) and declarations the risk matrix's floors override."""
+    ignored = [key for key in body if key not in TEMPLATE_KEYS]
+    for key in ("actions", "rollback_actions"):
+        for i, action in enumerate(body.get(key) or []):
+            if isinstance(action, dict):
+                ignored += _ignored_keys(action, f"{key}[{i}]")
+    warnings = [f"unknown key {key!r} is ignored" for key in ignored]
+    for action, action_id in zip(actions, ids, strict=True):
+        overridden = risk.below_floor(action)
+        if overridden:
+            warnings.append(f"action {action_id!r}: {overridden}")
+    return warnings
 
 
 def secrets_used(definition: dict[str, Any]) -> set[str]:
@@ -161,6 +212,6 @@ def parse_playbook(body: Any) -> dict[str, Any]:
         "slack, teams and webhook need a notify block with their url"
         for a, action_id in zip(actions, ids, strict=True)
         if not runnable(a)
-    ]
+    ] + _warnings(body, actions, ids)
     return {**body, "response_type": response_type, "actions": normalized, "execution_order": order,
             "max_execution_time_minutes": max_minutes, "warnings": warnings}  # fmt: skip

@@ -16,6 +16,14 @@ from ..errors import InvalidRule
 from .conditions import Batch, Condition, compile_condition
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: The fields of a trigger rule (the spec's body).
+FIELDS = frozenset({
+    "name", "description", "conditions", "time_window_minutes", "threshold_count", "max_triggers_per_hour",
+    "cooldown_minutes", "active", "schedule", "response_template_id",
+})  # fmt: skip
+#: What a GET answers besides the fields: accepted back in a PUT and ignored, since it is not the caller's to set.
+READ_ONLY = frozenset({"rule_id", "created_at", "updated_at", "last_fired_at"})
+SCHEDULE_FIELDS = frozenset({"days", "start", "end", "timezone"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class TriggerSpec:
     schedule: Schedule | None = None
     schedule_spec: dict[str, Any] | None = None
     response_template_id: int | None = None
+    #: What the body holds that the rule does not use (unknown keys): for the write answer.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def matches(self, event: dict[str, Any]) -> bool:
         return self.predicate.test(event)
@@ -91,8 +101,20 @@ def _opt_int(body: dict[str, Any], key: str, *, low: int, high: int) -> int | No
     return value
 
 
+def _ignored_keys(body: dict[str, Any]) -> tuple[str, ...]:
+    """Warnings for keys nothing reads: a misspelt ``cooldown_minute`` must not pass unnoticed."""
+    ignored = [key for key in body if key not in FIELDS | READ_ONLY]
+    schedule = body.get("schedule")
+    if isinstance(schedule, dict):
+        ignored += [f"schedule.{key}" for key in schedule if key not in SCHEDULE_FIELDS]
+    return tuple(f"unknown key {key!r} is ignored" for key in ignored)
+
+
 def parse_trigger(body: Any) -> TriggerSpec:
     """Validate a trigger rule as the API receives it (the spec's body).
+
+    Keys the rule does not use are not an error (other tools add their own), but each is named in
+    the result's ``warnings``.
 
     Raises:
       InvalidRule: naming the offending field, operator or path.
@@ -129,6 +151,7 @@ def parse_trigger(body: Any) -> TriggerSpec:
         schedule=Schedule.parse(body.get("schedule")),
         schedule_spec=body.get("schedule"),
         response_template_id=_opt_int(body, "response_template_id", low=1, high=2**62),
+        warnings=_ignored_keys(body),
     )
 
 

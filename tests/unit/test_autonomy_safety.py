@@ -37,7 +37,8 @@ def templates(draw):
     for i in range(n):
         actions.append({
             "id": f"a{i}",
-            "type": draw(st.sampled_from(["diagnostic", "remediation", "notification"])),
+            # a shell step is never a notification (its floor): diagnostics are the steps that may run alone
+            "type": draw(st.sampled_from(["diagnostic", "diagnostic", "diagnostic", "remediation", "notification"])),
             "operation": draw(st.sampled_from([None, "diagnostic", "notification", *risk.OPERATIONS])),
             "risk_level": draw(st.sampled_from(["low", "low", "low", "medium", "high", "critical"])),
             "approval_required": draw(st.sampled_from([False, False, False, True])),

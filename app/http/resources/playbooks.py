@@ -150,7 +150,8 @@ class Playbook:
                             details={"version": version})  # fmt: skip
             return version
 
-        resp.media = {"template_id": template_id, "version": in_transaction(work), "status": "updated"}
+        resp.media = {"template_id": template_id, "version": in_transaction(work), "status": "updated",
+                      "warnings": definition["warnings"]}  # fmt: skip
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
         """Deactivate: its versions stay for the executions that used them."""

@@ -17,7 +17,7 @@ from .ingest import read_json
 
 
 def _validation(spec: TriggerSpec) -> dict[str, Any]:
-    warnings = []
+    warnings = list(spec.warnings)
     if spec.threshold_count and spec.threshold_count > 1 and not spec.time_window_minutes:
         warnings.append("threshold_count without a window")
     if not spec.conditions:
