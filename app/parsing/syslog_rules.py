@@ -31,7 +31,7 @@ import re2
 
 from ..errors import InvalidRule
 from ..events.schema import SEVERITIES
-from ..regex import Match, Regex, compile_regex, options, search
+from ..regex import Regex, compile_regex, options
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +59,16 @@ class Rule:
 
     def apply(self, message: str) -> dict[str, str] | None:
         """Return the fields this rule extracts from ``message``, or ``None`` if it does not match."""
-        match = search(self.pattern, message)
-        return None if match is None else self.fields(match)
+        groups = self.pattern.search(message)
+        return None if groups is None else self.fields(groups)
 
-    def fields(self, match: Match) -> dict[str, str]:
-        """The metadata fields of a match: named groups, then ``extract_fields`` for the groups by position."""
-        fields = {key: _text(value) for key, value in match.groupdict().items() if value is not None}
-        for key, value in zip(self.extract_fields, match.groups(), strict=False):
+    def fields(self, groups: list[str | None]) -> dict[str, str]:
+        """The metadata fields of a match (``[whole, group 1, ...]``): named groups, then ``extract_fields``
+        for the groups by position."""
+        fields = {name: value for index, name in self.pattern.names.items() if (value := groups[index]) is not None}
+        for key, value in zip(self.extract_fields, groups[1:], strict=False):
             if value is not None:
-                fields.setdefault(key, _text(value))
+                fields.setdefault(key, value)
         return fields
 
     @classmethod
@@ -104,11 +105,6 @@ class Rule:
                 field="extract_fields",
             )
         return cls(name, pattern, event_type.strip(), severity, tuple(extract))
-
-
-def _text(value: str | bytes) -> str:
-    """A group's text; bytes only come from a line with a lone surrogate (see :func:`app.regex.search`)."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 #: Longest line whose "no rule matched" the :class:`re2.Set` prefilter may decide alone, in characters.
@@ -168,17 +164,15 @@ class RuleSet:
         # rules match (most lines: none), then only the first of them is searched for its groups.
         # Searching each rule through the Python binding costs ~20 times more.
         candidates = self.rules
+        data = message.encode("utf-8", "surrogatepass")
         if self._set is not None:
-            try:
-                hits = self._set.Match(message)
-            except UnicodeEncodeError:
-                hits = self._set.Match(message.encode("utf-8", "surrogatepass"))
+            hits = self._set.Match(data)
             if hits:
                 candidates = self.rules[min(hits) :]
             elif len(message) <= SET_TRUSTED_CHARS:
                 return None
         for rule in candidates:
-            found = search(rule.pattern, message)
+            found = rule.pattern.search_utf8(data)
             if found is not None:
                 return rule, rule.fields(found)
         return None

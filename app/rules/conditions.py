@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import InvalidRule
 from ..events.schema import SEVERITIES
-from ..regex import compile_regex, search
+from ..regex import compile_regex
 
 Predicate = Callable[[dict[str, Any]], bool]
 #: A leaf's test of one field's value (``_MISSING`` when the event lacks the field).
@@ -292,7 +292,7 @@ def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Value
             raise InvalidRule("$regex needs a string", field=where)
         # RE2, not re: an operator's pattern on an attacker's title must not backtrack (app/regex.py).
         pattern = compile_regex(operand, field=where, label="$regex")
-        return lambda v: isinstance(v, str) and search(pattern, v) is not None
+        return lambda v: isinstance(v, str) and pattern.search(v) is not None
     if op == "$exists":
         if not isinstance(operand, bool):
             raise InvalidRule("$exists needs true or false", field=where)
