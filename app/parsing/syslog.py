@@ -44,6 +44,13 @@ _RECORDS = ("CEF:", "LEEF:")
 
 # PERF: one compiled pattern per header shape, each used with match() at a known position, never
 # search(); the parser runs for every frame (10,000+ a second per normalizer process).
+# These stay on Python's re (operators' and shipped rules run on RE2, app/regex.py) because each is
+# linear by construction: every unbounded repeat is a character class that the literal after it
+# cannot match (``\S+`` then a space, `` +`` then a non-space, ``[^"\\]*`` then ``"`` or ``\``),
+# so a frame splits one way only and a failed attempt gives back each character once; all other
+# repeats are bounded ({1,255} at most), and a lookahead reads one run at one position. RE2's Python binding
+# would re-encode the frame at every match(text, pos), which is quadratic over a header walk.
+# tests/unit/test_regex_safety.py parses hostile 64 KiB frames (bench/regex.py times them).
 _PRI = re.compile(rb"<(\d{1,3})>")
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")  # not \t \n \v \f \r or ESC (ANSI colours)
 _RFC5424 = re.compile(r"([1-9]\d{0,2}) (-|\d{4}-\d\d-\d\dT\S+) (\S+) (\S+) (\S+) (\S+)(?: |$)")
