@@ -183,3 +183,16 @@ def test_the_outcome_masks_a_secret_the_target_echoes():
         outcome = actions.perform(planned, settings=Settings(), timeout_s=5, secrets=["s3cr3t value"])
     assert outcome.success and "s3cr3t" not in outcome.output and "s3cr3t" not in json.dumps(outcome.data)
     assert outcome.data["json"]["path"] == "/x?k=***"
+
+
+def test_a_target_at_the_metadata_address_is_a_failed_step_saying_why(event):
+    # Given an action aimed at the cloud metadata service (no HTTP_ACTION_ALLOW)
+    action = {"id": "steal", "name": "Steal", "type": "diagnostic",
+              "http": {"method": "GET", "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials/"}}  # fmt: skip
+    execution = execution_of(event, [action])
+    # When it runs / Then its step failed with the reason, and the execution with it
+    result = run(str(execution.id), settings=Settings())
+    assert result.status == "failed"
+    step = ExecutionStep.get(ExecutionStep.execution_id == execution.id)
+    assert step.status == "failed" and step.error_message.startswith("not allowed: ")
+    assert "169.254.169.254" in step.error_message and "HTTP_ACTION_ALLOW" in step.error_message
