@@ -49,7 +49,8 @@ SYSTEM_PROMPT = (
     "Give your confidence (0 to 1), your reasoning, a short natural-language summary of the incident, "
     "the risk level if you can judge it, and the ids of the recommended actions, chosen ONLY among "
     "the listed actions. You cannot invent actions or commands; anything else you write is treated "
-    "as text for humans and never executed."
+    "as text for humans and never executed. When no actions are listed, the operator asks for an "
+    "analysis only: recommend none."
 )
 ASK_SYSTEM_PROMPT = "You help operators understand infrastructure incidents. Answer briefly."
 
