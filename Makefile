@@ -6,11 +6,12 @@
 #   make lint      ruff and mypy only
 #   make unit      the unit tests only (no services needed; PostgreSQL ones skip without it)
 #   make bench     the webhook benchmark on the real stack (bench-receivers: syslog/SNMP)
+#   make fuzz      the decoder fuzz tests (syslog, CEF/LEEF, SNMP) with many examples (FUZZ_EXAMPLES)
 #   make clean     remove .venv/ and build/lint caches (keeps ./var: the embedded database)
 #   make distclean clean, and remove ./var (stops a private test PostgreSQL in var/pgdata first)
 #
 # Variables: PYTHON (the interpreter for the venv, >= 3.11; default python3),
-# PYTEST_ARGS (e.g. make test PYTEST_ARGS='-k syslog -x'), RUN_ARGS, BENCH_ARGS.
+# PYTEST_ARGS (e.g. make test PYTEST_ARGS='-k syslog -x'), RUN_ARGS, BENCH_ARGS, FUZZ_EXAMPLES (20000).
 # RABBITMQ_URL, DATABASE_URL, CI and every other environment variable pass through.
 
 SHELL := /bin/sh
@@ -26,8 +27,9 @@ ENSURE_SERVICES := bash scripts/ensure-services.sh
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
+FUZZ_EXAMPLES ?= 20000
 
-.PHONY: help install run test services lint unit bench bench-receivers clean distclean
+.PHONY: help install run test services lint unit bench bench-receivers fuzz clean distclean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -83,6 +85,11 @@ test: install
 
 unit: install
 	$(BIN)/pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+# The CI run of these tests takes a few hundred examples a property; this one many more (about
+# 10 minutes at the default). Failing inputs are kept by hypothesis in .hypothesis/ and replayed first.
+fuzz: install
+	OPSCONDUCTOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider tests/unit/test_fuzz_decoders.py $(PYTEST_ARGS)
 
 bench: install
 	@$(ENSURE_SERVICES) --bench --env-file $(SERVICES_ENV)
