@@ -164,6 +164,9 @@ def test_two_keys_of_one_person_cannot_approve_each_others_requests(people, sett
     assert audited.person == "carol" and audited.details["requested_by"] == "alice"
     approval = Approval.get(Approval.execution_id == first.id)
     assert (approval.requested_person, approval.decided_person) == ("alice", "carol")
+    # And any audit row written by a key's actor records its person
+    AuditLog.create(actor=people["alice-phone"], action="test.touched")
+    assert AuditLog.get(AuditLog.action == "test.touched").person == "alice"
 
 
 def test_the_author_of_the_rule_and_template_cannot_approve_its_runs(people, settings):
