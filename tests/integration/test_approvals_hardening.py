@@ -95,7 +95,9 @@ def test_an_approval_token_runs_the_approved_actions_once_and_nothing_else(live,
     wait_for(lambda: _status(live, execution_id) == "completed", message="the approved restart")
 
     # Then the request, restart and wipe with the token, is refused naming wipe
-    both = _execute(live, "alice", {"decision_id": decision_id, "action_ids": ["restart", "wipe"], "approval_token": token})
+    both = _execute(
+        live, "alice", {"decision_id": decision_id, "action_ids": ["restart", "wipe"], "approval_token": token}
+    )
     assert both.status == 403 and "['wipe'] need their own approval" in both.json()["message"]
     # And bob, who approved, cannot use his own token
     own = _execute(live, "bob", {"decision_id": decision_id, "action_ids": ["restart"], "approval_token": token})
