@@ -22,7 +22,7 @@ TRAP_EVENTS = {
 def _trap_oid(trap: dict[str, Any]) -> str:
     if trap.get("version") == "v1":
         generic = trap.get("generic_trap")
-        if generic in V1_GENERIC and generic != 6 and not isinstance(generic, bool):
+        if isinstance(generic, int) and not isinstance(generic, bool) and generic in V1_GENERIC and generic != 6:
             return V1_GENERIC[generic]
         enterprise, specific = _text(trap, "enterprise"), trap.get("specific_trap")
         if enterprise is None or not isinstance(specific, int) or isinstance(specific, bool):

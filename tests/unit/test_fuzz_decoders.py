@@ -286,6 +286,8 @@ trap_dicts = st.fixed_dictionaries(
 @example(trap={"version": "v2c", "trap_oid": "1.3.6.1.6.3.1.1.5.3", "varbinds": [["1.3"]]})
 @example(trap={"version": "v2c", "trap_oid": "1.3.6.1.6.3.1.1.5.3", "varbinds": [[1, "Integer", 2]]})
 @example(trap={"version": "v2c", "trap_oid": {"a": 1}, "varbinds": []})
+@example(trap={"version": "v1", "generic_trap": [], "varbinds": []})
+@example(trap={"version": "v1", "generic_trap": 6, "enterprise": "1.3.6.1.4.1.9", "specific_trap": 7, "varbinds": []})
 def test_any_trap_payload_from_the_broker_maps_to_an_event_or_is_refused(trap):
     # Given any JSON object where the normalizer expects a decoded trap
     # When it is mapped
