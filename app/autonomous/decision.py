@@ -196,7 +196,10 @@ def decide(s: Situation) -> Decision:  # noqa: C901 - one policy, read top to bo
             actions = _with_dependencies(actions, {str(i) for i in s.llm.recommended_action_ids})
     if decision_type == "ignore":
         actions = []
-    if s.maintenance and any(risk.category_of(a) == "remediation" for a in actions):
+    # The template's actions, not the LLM's selection, say whether the window blocks a remediation:
+    # an LLM picking only the diagnostics must not keep "remediate" where the policy escalates.
+    blocks = bool(s.maintenance) and any(risk.category_of(a) == "remediation" for a in s.template.get("actions") or [])
+    if blocks and (decision_type == "remediate" or any(risk.category_of(a) == "remediation" for a in actions)):
         actions = _without_blocked(actions)
         reasons.append(f"Maintenance window {s.maintenance!r} blocks remediation on this target.")
         if decision_type == "remediate":

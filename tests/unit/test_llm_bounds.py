@@ -62,6 +62,16 @@ def test_the_llm_picks_only_among_the_templates_actions():
     assert d.actions == [] and not d.execute
 
 
+def test_picking_only_the_diagnostics_does_not_keep_remediate_where_a_maintenance_window_escalates():
+    # Given a remediation template on a target under a maintenance window: the policy escalates
+    s = situation("remediation", CHECK, RESTART, maintenance="patching")
+    assert decision.decide(s).decision_type == "escalate"
+    # When the LLM answers "remediate" with only the check
+    d = decision.decide(replace(s, llm=answer("remediate", 0.9, ["check"])))
+    # Then the decision escalates too, running the check only
+    assert d.decision_type == "escalate" and [a["id"] for a in d.actions] == ["check"]
+
+
 @pytest.mark.parametrize("confidence", [float("nan"), 1.5, -3, "0.99", None])
 def test_a_confidence_that_is_no_probability_counts_as_none(confidence):
     d = decision.decide(situation("investigation", CHECK, llm=answer("investigate", confidence)))
