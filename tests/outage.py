@@ -68,7 +68,7 @@ class Stack:
         self.processes.append(syslog)
         web, base = start_web(self.env)
         self.processes.append(web)
-        wait_for(lambda: "Syslog listening" in syslog.output(), timeout=30, message="the syslog receiver")
+        wait_for(lambda: _accepts(self.syslog_port), timeout=30, message="the syslog receiver")
         return base
 
     def stop(self) -> None:
@@ -77,6 +77,14 @@ class Stack:
 
     def output(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.output()[-4000:]}" for p in self.processes)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 class Traffic:
