@@ -87,7 +87,7 @@ unit: install
 	$(BIN)/pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 # The CI run of these tests takes a few hundred examples a property; this one many more (about
-# 10 minutes at the default). Failing inputs are kept by hypothesis in .hypothesis/ and replayed first.
+# 6 minutes at the default). Failing inputs are kept by hypothesis in .hypothesis/ and replayed first.
 fuzz: install
 	OPSCONDUCTOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider tests/unit/test_fuzz_decoders.py $(PYTEST_ARGS)
 

@@ -263,8 +263,13 @@ def test_any_snmp_datagram_is_dropped_or_becomes_an_event_in_the_schema(trap_eng
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(allow_nan=False),
                          st.text(max_size=12), st.sampled_from([*OIDS, "1.3.6.1.2.1.2.2.1.7.x"]))  # fmt: skip
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.text(max_size=8), inner, max_size=4), max_leaves=12)  # fmt: skip
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4))
+
+
+json_values = st.recursive(json_scalars, _containers, max_leaves=12)
 trap_dicts = st.fixed_dictionaries(
     {},
     optional={
