@@ -121,6 +121,42 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """Parse again unprocessed raw rows whose errors match ``--errors-matching``; send new events on."""
+    from datetime import datetime
+
+    from .errors import InvalidInput
+    from .events.query import parse_duration, parse_time
+    from .events.reprocess import reprocess
+    from .runtime import bootstrap
+
+    # A dry run sends nothing, so it needs no RabbitMQ.
+    settings = bootstrap(role="cli", db_connections=2, allow_in_process=args.dry_run)
+    since: datetime | None = None
+    if args.since:
+        try:
+            since = datetime.now(UTC) - parse_duration(args.since, field="since")
+        except InvalidInput:
+            try:
+                since = parse_time(args.since, field="since")
+            except InvalidInput as e:
+                raise SystemExit(f"--since: {e.message}") from None
+    send = None
+    if not args.dry_run:
+        from .actors.correlator import correlate
+
+        send = correlate.send
+    try:
+        result = reprocess(errors_matching=args.errors_matching, since=since, dry_run=args.dry_run,
+                           window_s=settings.dedup_window_seconds, send=send)  # fmt: skip
+    except InvalidInput as e:
+        raise SystemExit(f"--errors-matching: {e.message}") from None
+    verb = "would parse" if args.dry_run else "parsed"
+    print(f"{result.matched} raw rows matched: {verb} {result.parsed}, {result.still_failing} still failing; "
+          f"{len(result.event_ids)} events sent to correlate")  # fmt: skip
+    return 0
+
+
 def cmd_clock(args: argparse.Namespace) -> int:
     """Every ``--interval`` seconds: expire overdue approvals, resend stuck executions; hourly: retention."""
     import logging
@@ -250,6 +286,12 @@ def parser() -> argparse.ArgumentParser:
     )
     load_map.add_argument("file")
     load_map.set_defaults(fn=cmd_topology_import)
+    again_raw = sub.add_parser("reprocess", help="parse again raw input whose processing errors match a pattern")
+    again_raw.add_argument("--errors-matching", required=True, metavar="PATTERN",
+                           help="regular expression (RE2) searched in each processing error, e.g. DatabaseUnavailable")  # fmt: skip
+    again_raw.add_argument("--since", help="only input received at or after this time (ISO 8601, or e.g. 24h)")
+    again_raw.add_argument("--dry-run", action="store_true", help="count what would parse; change nothing")
+    again_raw.set_defaults(fn=cmd_reprocess)
     vault = sub.add_parser("secrets", help="named secrets templates use as {{ secret.NAME }}").add_subparsers(
         dest="secrets_command", required=True
     )
