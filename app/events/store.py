@@ -37,7 +37,7 @@ import peewee
 from ..db import TRANSIENT_ERRORS, database, in_transaction, is_postgres
 from ..errors import InvalidEvent, TransientError
 from ..models import EventFingerprint, ProcessedEvent, RawEvent
-from .limits import escape, first_problem
+from .limits import escape, storage_problem
 from .normalize import normalize_item, received_time
 
 logger = logging.getLogger(__name__)
@@ -88,11 +88,11 @@ def _parse(item: dict[str, Any]) -> dict[str, Any]:
     Raises:
       InvalidEvent: the input's own fault (unparseable, or a value that cannot be stored).
     """
-    problem = first_problem(item["payload"], max_depth=None, prefix="payload")
+    problem = storage_problem(item["payload"], prefix="payload")
     if problem is not None:
         raise InvalidEvent(problem[1], field=problem[0])
     event = normalize_item(item)
-    problem = first_problem(event, max_depth=None)
+    problem = storage_problem(event)
     if problem is not None:
         raise InvalidEvent(problem[1], field=problem[0])
     return event

@@ -145,3 +145,12 @@ def test_items_of_several_requests_travel_as_one_json_array():
 
     parts = [encode_items([{"a": 1}]), encode_items([]), encode_items([{"b": 2}, {"c": 3}])]
     assert orjson.loads(orjson.dumps([join_encoded(parts)])) == [[{"a": 1}, {"b": 2}, {"c": 3}]]
+
+
+def test_the_fast_storage_check_names_the_field_and_is_not_fooled_by_an_escaped_backslash():
+    from app.events.limits import storage_problem
+
+    # A literal backslash-u0000 (six characters) is storable; a real NUL or a lone surrogate is not
+    assert storage_problem({"note": "\\u0000 as text"}) is None
+    assert storage_problem({"a": ["x\x00"]}, prefix="payload")[0] == "payload.a[0]"  # type: ignore[index]
+    assert storage_problem({"a": "\ud800"})[0] == "a"  # type: ignore[index]
