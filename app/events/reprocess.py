@@ -62,7 +62,9 @@ def _page(pattern: Any, since: datetime | None, after: str | None) -> tuple[list
     def load() -> list[RawEvent]:
         unprocessed = RawEvent.processed == False  # noqa: E712
         text = peewee.Cast(RawEvent.raw_data, "text").alias("raw_text")
-        query = RawEvent.select(RawEvent, text).where(unprocessed & RawEvent.processing_errors.is_null(False))
+        columns = (RawEvent.id, RawEvent.source_type, RawEvent.source_system, RawEvent.received_at,
+                   RawEvent.request_id, RawEvent.processing_errors)  # fmt: skip
+        query = RawEvent.select(*columns, text).where(unprocessed & RawEvent.processing_errors.is_null(False))
         if since is not None:
             query = query.where(RawEvent.received_at >= since)
         if after is not None:
