@@ -13,16 +13,21 @@ from ..db import database
 class Authentication:
     """Checks ``Authorization: Bearer <key>`` against the permission a resource asks for.
 
-    A resource declares ``permissions = {"GET": "read", "POST": "ingest"}``; a method
-    it does not list needs no key here (a resource may then call :meth:`require`
-    itself, as the PagerDuty endpoints do with the body's routing_key).
+    A resource declares ``permissions = {"GET": "read", "POST": "ingest"}``. It fails closed:
+    a method the resource does not list needs the ``admin`` permission, so a responder added
+    without deciding who may call it is never open. A method listed as ``None`` is checked by
+    the resource itself (the PagerDuty endpoints take the body's routing_key). Only resources
+    that declare no ``permissions`` at all are public (health, readiness, metrics, OpenAPI).
     """
 
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
-        permission = (getattr(resource, "permissions", None) or {}).get(req.method)
+        permissions = getattr(resource, "permissions", None)
+        if permissions is None:
+            return
+        permission = permissions.get(req.method, "admin")
         if permission is not None:
             self.require(req, permission)
 

@@ -134,7 +134,7 @@ class Ingest:
 
     # Authentication happens in _accept: PagerDuty senders cannot set a header, and
     # their body's routing_key is their API key.
-    permissions: dict[str, str] = {}
+    permissions: dict[str, str | None] = {"POST": None}
 
     def __init__(self, publisher: Publisher, auth: Authentication, *, max_body_bytes: int) -> None:
         self.publisher = publisher
