@@ -67,17 +67,17 @@ class Settings:
     notify_email_to: tuple[str, ...] = ()
     #: Directory of the programs ``shell`` actions may run (by bare name); None disables shell actions.
     shell_actions_dir: str | None = None
+    #: Hostnames, ``*.suffix`` patterns, IPs and CIDRs that ``http`` actions may call; empty: any host
+    #: except link-local and cloud metadata addresses (refused unless listed).
+    http_action_allow: tuple[str, ...] = ()
+    #: Fernet keys of the secrets store: the first encrypts, all decrypt; empty disables secrets.
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     #: Minutes an approval request waits before it is rejected (fractions allowed).
     approval_timeout_minutes: float = 30.0
     #: Whether the person who created or last changed a rule or template may approve the runs it causes.
     approval_allow_author: bool = False
     #: Seconds a verified key is trusted before the database is asked again (the delay of a revocation).
     auth_cache_seconds: int = 30
-    #: Hostnames, ``*.suffix`` patterns, IPs and CIDRs that ``http`` actions may call; empty: any host
-    #: except link-local and cloud metadata addresses (refused unless listed).
-    http_action_allow: tuple[str, ...] = ()
-    #: Fernet keys of the secrets store: the first encrypts, all decrypt; empty disables secrets.
-    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     #: Seconds a key verified by the web tier stays valid while the database is unavailable (0: none).
     auth_stale_seconds: int = 3600
     #: Local business hours (risk factor), ``HH:MM-HH:MM`` on weekdays, in BUSINESS_TIMEZONE.
@@ -157,6 +157,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_from=_str(env, "SMTP_FROM") or "opsconductor@localhost",
         notify_email_to=tuple(a.strip() for a in (env.get("NOTIFY_EMAIL_TO") or "").split(",") if a.strip()),
         shell_actions_dir=_str(env, "SHELL_ACTIONS_DIR"),
+        http_action_allow=_http_action_allow(env),
+        secret_keys=_secret_keys(env),
         approval_timeout_minutes=_minutes(env, "APPROVAL_TIMEOUT_MINUTES", 30.0),
         approval_allow_author=_bool(env, "APPROVAL_ALLOW_AUTHOR", False),
         auth_cache_seconds=_int(env, "AUTH_CACHE_SECONDS", 30, low=1, high=3600),
@@ -172,8 +174,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if not raw:
-        http_action_allow=_http_action_allow(env),
-        secret_keys=_secret_keys(env),
         return default
     if raw not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
