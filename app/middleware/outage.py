@@ -20,6 +20,7 @@ from typing import Any
 
 import dramatiq
 import peewee
+import pika
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Retries, SkipMessage
 
@@ -37,7 +38,12 @@ MAX_WAIT_S = 10.0
 #: Errors that point at the database, and at the broker. Any other :class:`TransientError`
 #: (an unclassified wrapper) has every watched dependency probed.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (DatabaseUnavailable, peewee.OperationalError, peewee.InterfaceError)
-BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerUnavailable, BrokerConnectionError)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerUnavailable, BrokerConnectionError, pika.exceptions.AMQPError)
+
+#: Modules whose errors point at the broker whatever their type: pika lets socket errors through
+#: unwrapped while it connects (``OSError: [Errno 107]``, ``ValueError: Expected connected socket``).
+#: The probe, not the error, then decides whether it is an outage.
+BROKER_MODULES = ("pika.", "dramatiq.brokers.")
 
 
 @dataclass
@@ -99,9 +105,26 @@ class Outage:
     def suspects(self, exception: BaseException) -> list[str]:
         """The watched dependencies ``exception`` (or one it was raised from) points at."""
         names = [name for name, w in self._watched.items() if any(isinstance(e, w.errors) for e in _chain(exception))]
+        if (
+            "broker" in self._watched
+            and "broker" not in names
+            and any(_raised_in(e, BROKER_MODULES) for e in _chain(exception))
+        ):
+            names.append("broker")
         if not names and any(isinstance(e, TransientError) for e in _chain(exception)):
             return list(self._watched)
         return names
+
+    def confirm_down(self, name: str) -> bool:
+        """Whether ``name`` is watched and down (known, or its probe fails now); marks it down if so."""
+        if name not in self._watched:
+            return False
+        with self._cond:
+            known = self._watched[name].down_since is not None
+        if known or not self._watched[name].probe():
+            self.mark_down(name)
+            return True
+        return False
 
     def caused(self, exception: BaseException) -> list[str]:
         """The dependencies that are down among those ``exception`` points at (probed unless known down).
@@ -197,6 +220,16 @@ class Outage:
                     logger.warning("A cleanup after an outage change failed.", exc_info=True)
 
 
+def _raised_in(exception: BaseException, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``exception`` was raised inside a module whose name starts with one of ``prefixes``."""
+    tb = exception.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(prefixes):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _chain(exception: BaseException) -> Iterator[BaseException]:
     """``exception`` and those it was raised from or during, nearest first (bounded, cycle-safe)."""
     seen: set[int] = set()
@@ -255,16 +288,19 @@ class OutageRetries(Retries):
 
     def _requeue(self, broker: dramatiq.Broker, message: Any, *, patient: bool) -> bool:
         """Enqueue ``message`` again as it is; with ``patient``, wait out a broker outage to do so."""
+        failures_while_up = 0
         while True:
             try:
                 broker.enqueue(message)
                 return True
-            except BrokerConnectionError as e:
-                logger.warning("Could not requeue message %r: %s", message.message_id, e)
-                if self.outage.watches("broker"):
-                    self.outage.mark_down("broker")  # the failed publish is the evidence: no probe needed
-                if not patient or not self.outage.watches("broker") or not self.outage.wait():
-                    logger.critical(
-                        "Message %r could not be requeued while RabbitMQ is unreachable.", message.message_id
-                    )
-                    return False
+            except Exception as e:  # noqa: BLE001 - pika raises more than its own errors while connecting
+                logger.warning("Could not requeue message %r: %s: %s", message.message_id, type(e).__name__, e)
+                if self.outage.confirm_down("broker"):
+                    if patient and self.outage.wait():
+                        continue
+                else:
+                    failures_while_up += 1  # the broker answers: try again, a few times
+                    if patient and failures_while_up < 3:
+                        continue
+                logger.critical("Message %r could not be requeued.", message.message_id)
+                return False

@@ -238,9 +238,8 @@ def test_a_send_on_failing_during_a_broker_outage_waits_and_spends_no_retry(rabb
     # and an actor that sends each message on to a second queue
     proxy = TcpProxy.to(rabbitmq_url, 5672)
     outage = Outage(**FAST)
-    broker = RabbitmqBroker(
-        url=proxy.url(rabbitmq_url), confirm_delivery=True, middleware=middleware(outage, max_retries=0)
-    )
+    url = proxy.url(rabbitmq_url) + "?heartbeat=5"  # a connection cut mid-stream is noticed within seconds
+    broker = RabbitmqBroker(url=url, confirm_delivery=True, middleware=middleware(outage, max_retries=0))
     broker.emit_after("process_boot")
     watch_outages(outage, broker)
     first, second = f"outage_first_{uuid.uuid4().hex[:6]}", f"outage_second_{uuid.uuid4().hex[:6]}"
@@ -266,7 +265,7 @@ def test_a_send_on_failing_during_a_broker_outage_waits_and_spends_no_retry(rabb
         go_on.set()
         time.sleep(2)
         proxy.up()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a consumer cut mid-stream may need a heartbeat to notice
         while 5 not in arrived and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
