@@ -28,6 +28,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
+SCHEMATHESIS_EXAMPLES ?= 300
 
 .PHONY: help install run test services lint unit bench bench-receivers fuzz clean distclean
 
@@ -87,9 +88,13 @@ unit: install
 	$(BIN)/pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 # The CI run of these tests takes a few hundred examples a property; this one many more (about
-# 6 minutes at the default). Failing inputs are kept by hypothesis in .hypothesis/ and replayed first.
+# 6 minutes at the default), then schemathesis against the API with SCHEMATHESIS_EXAMPLES per
+# operation and role (real gunicorn, RabbitMQ and PostgreSQL). Failing inputs are kept by
+# hypothesis in .hypothesis/ and replayed first.
 fuzz: install
 	OPSCONDUCTOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider tests/unit/test_fuzz_decoders.py $(PYTEST_ARGS)
+	@$(ENSURE_SERVICES) --env-file $(SERVICES_ENV)
+	. ./$(SERVICES_ENV) && SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) exec $(BIN)/pytest -p no:cacheprovider tests/integration/test_schemathesis.py $(PYTEST_ARGS)
 
 bench: install
 	@$(ENSURE_SERVICES) --bench --env-file $(SERVICES_ENV)
