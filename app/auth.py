@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from . import audit
 from .db import in_transaction
 from .errors import DatabaseUnavailable
-from .models import ApiKey, AuditLog
+from .models import ApiKey
 from .roles import ROLE_PERMISSIONS, ROLES
 
 logger = logging.getLogger(__name__)
@@ -88,8 +89,8 @@ def create_key(*, role: str, name: str, key: str | None = None, actor: str = "cl
                       person=person.strip() if person else None).on_conflict(
             conflict_target=[ApiKey.key_hash], update=update,
         ).execute()  # fmt: skip
-        AuditLog.create(actor=actor, action="api_key.create", subject=name,
-                        details={"role": role, "prefix": key[:10], "person": person or name})  # fmt: skip
+        audit.record(audit.Action.API_KEY_CREATED, actor=actor, subject=name,
+                     details={"role": role, "prefix": key[:10], "person": person or name})  # fmt: skip
 
     in_transaction(work)
     return key

@@ -70,11 +70,12 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from .models import ApiKey, AuditLog
+    from . import audit
+    from .models import ApiKey
 
     _bootstrap_db()
     n = ApiKey.update(revoked_at=datetime.now(UTC)).where(ApiKey.id == args.id).execute()
-    AuditLog.create(actor="cli", action="api_key.revoke", subject=str(args.id))
+    audit.record(audit.Action.API_KEY_REVOKED, actor="cli", subject=str(args.id))
     print("revoked" if n else f"no key {args.id}")
     return 0 if n else 1
 

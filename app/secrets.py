@@ -16,9 +16,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from . import audit
 from .actions.render import SECRET_NAME
 from .errors import ActionNotAllowed, InvalidInput
-from .models import AuditLog
 from .models.secrets import Secret
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def put(name: str, value: str, *, keys: Sequence[str], actor: str) -> bool:
         Secret.create(name=name, token=token, created_at=now, updated_at=now, updated_by=actor)
     else:
         Secret.update(token=token, updated_at=now, updated_by=actor).where(Secret.id == row.id).execute()
-    AuditLog.create(actor=actor, action="secret.create" if row is None else "secret.update", subject=f"secret:{name}")
+    audit.record(audit.Action.SECRET_CREATED if row is None else audit.Action.SECRET_UPDATED, actor=actor,
+                 subject=f"secret:{name}")  # fmt: skip
     logger.info("Secret %r %s by %s.", name, "created" if row is None else "replaced", actor)
     return row is None
 
@@ -98,7 +99,7 @@ def delete(name: str, *, actor: str) -> bool:
     """Delete a secret; return whether it existed (call inside a transaction)."""
     deleted = Secret.delete().where(Secret.name == name).execute()
     if deleted:
-        AuditLog.create(actor=actor, action="secret.delete", subject=f"secret:{name}")
+        audit.record(audit.Action.SECRET_DELETED, actor=actor, subject=f"secret:{name}")
         logger.info("Secret %r deleted by %s.", name, actor)
     return bool(deleted)
 
@@ -171,7 +172,6 @@ def rotate(*, keys: Sequence[str], actor: str) -> int:
             ) from None
     for row_id, token in tokens.items():
         Secret.update(token=token).where(Secret.id == row_id).execute()
-    AuditLog.create(actor=actor, action="secret.rotate", subject="secrets",
-                    details={"names": [row.name for row in rows]})  # fmt: skip
+    audit.record(audit.Action.SECRET_ROTATED, actor=actor, subject="secrets", details={"names": [row.name for row in rows]})
     logger.info("Re-encrypted %d secrets with the first key, by %s.", len(rows), actor)
     return len(rows)

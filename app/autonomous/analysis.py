@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import audit
 from ..config import Settings
 from ..db import in_transaction
 from ..errors import NotFound
 from ..models import (
-    AuditLog,
     DecisionLog,
     Execution,
     ProcessedEvent,
@@ -191,9 +191,9 @@ def record(d: decision.Decision, g: Gathered, *, rule_execution_id: int | None, 
         decided_by=d.decided_by,
         analysis=_analysis(d, g),
     )
-    AuditLog.create(actor=actor, action="decision.made", subject=f"decision:{row.id}",
-                    details={"decision": d.decision_type, "confidence": d.confidence, "decided_by": d.decided_by,
-                             "approval": d.approval_reason, "rule_execution_id": rule_execution_id})  # fmt: skip
+    audit.record(audit.Action.DECISION_MADE, actor=actor, subject=f"decision:{row.id}",
+                 details={"decision": d.decision_type, "confidence": d.confidence, "decided_by": d.decided_by,
+                          "approval": d.approval_reason, "rule_execution_id": rule_execution_id})  # fmt: skip
     return row
 
 

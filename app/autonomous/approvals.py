@@ -19,11 +19,11 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import audit
 from ..config import Settings
 from ..errors import ActionNotAllowed, Conflict, NotFound
 from ..models import (
     Approval,
-    AuditLog,
     DecisionLog,
     Execution,
     ExecutionStep,
@@ -117,8 +117,8 @@ def answer(execution_id: str, *, approve: bool, actor: str, role: str, comment: 
     approval.save()
     verb = "approved" if approve else "rejected"
     log(row.id, f"Approval {approval.id} {verb} by {actor} ({person})" + (f": {comment}" if comment else "."))
-    AuditLog.create(actor=actor, person=person, action=f"approval.{verb}", subject=f"execution:{row.id}",
-                    details={"approval_id": approval.id, "comment": comment, "requested_by": requester})  # fmt: skip
+    audit.record(audit.outcome("approval", verb), actor=actor, subject=f"execution:{row.id}",
+                 details={"approval_id": approval.id, "comment": comment, "requested_by": requester})  # fmt: skip
     if approve:
         row.status = "queued"
         row.save()
@@ -151,8 +151,8 @@ def expire(approval_id: int, *, now: datetime | None = None) -> str:
     approval.status, approval.decided_by, approval.decided_at = "rejected", "system:timeout", now
     approval.comment = f"no answer within {approval.timeout_minutes} minutes"
     approval.save()
-    AuditLog.create(actor="system:timeout", action="approval.rejected", subject=f"execution:{approval.execution_id}",
-                    details={"approval_id": approval.id, "reason": approval.comment})  # fmt: skip
+    audit.record(audit.Action.APPROVAL_REJECTED, actor="system:timeout", subject=f"execution:{approval.execution_id}",
+                 details={"approval_id": approval.id, "reason": approval.comment})  # fmt: skip
     if row is not None and row.status == "awaiting_approval":
         _cancel(row, f"approval {approval.id} unanswered within {approval.timeout_minutes} minutes", now)
     return "expired"

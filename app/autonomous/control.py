@@ -18,9 +18,10 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import audit
 from ..config import Settings
 from ..errors import ActionNotAllowed, Conflict, InvalidInput, NotFound
-from ..models import Approval, AuditLog, DecisionLog, Execution
+from ..models import Approval, DecisionLog, Execution
 from ..models.ops import key_revoked, person_of
 from . import decision, risk
 from .analysis import gather, template_definition
@@ -153,8 +154,8 @@ def request_execution(body: Any, *, settings: Settings, actor: str, now: datetim
             decided_at=now, requested_person=person_of(actor), decided_person=token.decided_person,
         )  # fmt: skip
         log(execution.id, f"Pre-approved by {token.decided_by} (approval {token.id}, its token now used up).")
-        AuditLog.create(actor=actor, action="approval.token_used", subject=f"execution:{execution.id}",
-                        details={"approval_id": token.id, "action_ids": sorted(gated), "approved_by": token.decided_by})  # fmt: skip
+        audit.record(audit.Action.APPROVAL_TOKEN_USED, actor=actor, subject=f"execution:{execution.id}",
+                     details={"approval_id": token.id, "action_ids": sorted(gated), "approved_by": token.decided_by})  # fmt: skip
     return execution
 
 
@@ -171,7 +172,7 @@ def cancel(execution_id: str, *, actor: str) -> Execution:
     Approval.update(
         status="rejected", decided_by=actor, decided_at=datetime.now(UTC), comment="execution cancelled"
     ).where(Approval.execution_id == row.id, Approval.status == "pending").execute()
-    AuditLog.create(actor=actor, action="execution.cancelled", subject=f"execution:{row.id}")
+    audit.record(audit.Action.EXECUTION_CANCELLED, actor=actor, subject=f"execution:{row.id}")
     return row
 
 

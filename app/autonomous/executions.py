@@ -12,11 +12,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import audit
 from ..actions import redact_template
 from ..errors import InvalidRule
 from ..events.query import iso
 from ..ids import uuid7
-from ..models import Approval, AuditLog, Execution, ExecutionLog, ExecutionStep
+from ..models import Approval, Execution, ExecutionLog, ExecutionStep
 from ..rules.playbooks import execution_order
 from . import risk
 
@@ -97,8 +98,8 @@ def create_execution(
             position=position,
         )  # fmt: skip
     log(row.id, f"Execution created by {requested_by} ({len(by_id)} actions{', dry run' if dry_run else ''}).")
-    AuditLog.create(
-        actor=requested_by, action="execution.created", subject=f"execution:{row.id}",
+    audit.record(
+        audit.Action.EXECUTION_CREATED, actor=requested_by, subject=f"execution:{row.id}",
         details={"decision_id": decision_id, "actions": list(by_id), "dry_run": dry_run,
                  "gated": [a for a, v in by_id.items() if v.get("gated")]},
     )  # fmt: skip

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import audit
 from ..db import is_postgres
 from ..errors import InvalidInput
-from ..models import AuditLog, Execution, Feedback, LearningData, LearningStat, ResponseTemplate, RuleExecution
+from ..models import Execution, Feedback, LearningData, LearningStat, ResponseTemplate, RuleExecution
 from .decision import History
 
 FEEDBACK_TYPES = ("effectiveness", "accuracy", "timeliness", "safety")
@@ -146,8 +147,8 @@ def record_feedback(body: dict[str, Any], *, actor: str) -> dict[str, Any]:
         rating=rating, feedback=verdict, comments=body.get("comments"), suggestions=body.get("suggestions"),
         would_approve_again=body.get("would_approve_again"), submitted_by=actor, learning_impact=impact,
     )  # fmt: skip
-    AuditLog.create(actor=actor, action="feedback.recorded", subject=f"feedback:{row.id}",
-                    details={"execution_id": str(execution.id) if execution else None, **impact})  # fmt: skip
+    audit.record(audit.Action.FEEDBACK_RECORDED, actor=actor, subject=f"feedback:{row.id}",
+                 details={"execution_id": str(execution.id) if execution else None, **impact})  # fmt: skip
     return {"feedback_id": row.id, "status": "recorded", "learning_impact": impact}
 
 
@@ -158,7 +159,6 @@ def clear_approval_requirement(template_id: int, *, actor: str) -> bool:
         .where(LearningStat.scope == "template", LearningStat.scope_id == template_id)
         .execute()
     )
-    AuditLog.create(
-        actor=actor, action="template.approval_requirement_cleared", subject=f"response_template:{template_id}"
-    )
+    audit.record(audit.Action.RESPONSE_TEMPLATE_APPROVAL_REQUIREMENT_CLEARED, actor=actor,
+                 subject=f"response_template:{template_id}")  # fmt: skip
     return bool(changed)

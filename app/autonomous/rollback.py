@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from .. import audit
 from ..config import Settings
 from ..db import in_transaction
-from ..models import AuditLog, ExecutionStep
+from ..models import ExecutionStep
 from . import risk
 from .executions import log
 from .runner import _locked, _perform
@@ -85,8 +86,8 @@ def _start(execution_id: str, actor: str) -> str | None:
             ).on_conflict_ignore().execute()  # fmt: skip
         if row.status != "rolling_back":
             log(row.id, f"Rollback started by {actor}: {len(plan)} compensating actions.")
-            AuditLog.create(actor=actor, action="rollback.started", subject=f"execution:{row.id}",
-                            details={"from_status": row.status, "actions": [p[0] for p in plan]})  # fmt: skip
+            audit.record(audit.Action.ROLLBACK_STARTED, actor=actor, subject=f"execution:{row.id}",
+                         details={"from_status": row.status, "actions": [p[0] for p in plan]})  # fmt: skip
         row.status = "rolling_back"
         row.save()
     return "rolling_back"
@@ -116,8 +117,8 @@ def _next_step(execution_id: str, now: datetime) -> tuple[ExecutionStep | None, 
             )
             row.save()
             log(row.id, f"Rollback failed at {step.action_id}: {error}. Escalated to humans.", level="error")
-            AuditLog.create(actor="rollbacker", action="rollback.failed", subject=f"execution:{row.id}",
-                            details={"step": step.action_id, "error": error, "escalated": True})  # fmt: skip
+            audit.record(audit.Action.ROLLBACK_FAILED, actor="rollbacker", subject=f"execution:{row.id}",
+                         details={"step": step.action_id, "error": error, "escalated": True})  # fmt: skip
             return None, "rollback_failed"
         step.status, step.started_at, step.attempts = "running", now, step.attempts + 1
         step.save()
@@ -125,7 +126,7 @@ def _next_step(execution_id: str, now: datetime) -> tuple[ExecutionStep | None, 
     row.status, row.completed_at = "rolled_back", now
     row.save()
     log(row.id, "Rollback completed.")
-    AuditLog.create(actor="rollbacker", action="rollback.completed", subject=f"execution:{row.id}")
+    audit.record(audit.Action.ROLLBACK_COMPLETED, actor="rollbacker", subject=f"execution:{row.id}")
     return None, "rolled_back"
 
 
@@ -140,9 +141,10 @@ def _record(step_id: int, planned: dict[str, Any] | None, outcome: Any, now: dat
     step.completed_at = now
     step.save()
     log(step.execution_id, f"Rollback step {step.action_id} {step.status}.", action_id=step.action_id)
-    AuditLog.create(actor="rollbacker", action=f"rollback_step.{step.status}", subject=f"execution:{step.execution_id}",
-                    details={"action_id": step.action_id, "planned": step.rendered.get("planned"),
-                             "error": step.error_message})  # fmt: skip
+    audit.record(audit.outcome("rollback_step", step.status), actor="rollbacker",
+                 subject=f"execution:{step.execution_id}",
+                 details={"action_id": step.action_id, "planned": step.rendered.get("planned"),
+                          "error": step.error_message})  # fmt: skip
 
 
 def run_rollback(execution_id: str, *, settings: Settings, actor: str = "rollbacker", now: Any = _now) -> str | None:

@@ -24,11 +24,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from .. import actions
+from .. import actions, audit
 from ..config import Settings
 from ..db import in_transaction, is_postgres, release_connection
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
-from ..models import Approval, AuditLog, Execution, ExecutionStep
+from ..models import Approval, Execution, ExecutionStep
 from . import context as run_context
 from . import learning
 from .executions import TERMINAL, log, rendered_request
@@ -80,8 +80,8 @@ def _finish(row: Execution, status: str, *, error: str | None = None, now: datet
     row.status, row.completed_at, row.error_message, row.heartbeat_at = status, now, error, None
     row.save()
     log(row.id, f"Execution {status}" + (f": {error}" if error else "."), level="error" if error else "info")
-    AuditLog.create(actor="executor", action=f"execution.{status}", subject=f"execution:{row.id}",
-                    details={"error": error} if error else None)  # fmt: skip
+    audit.record(audit.outcome("execution", status), actor="executor", subject=f"execution:{row.id}",
+                 details={"error": error} if error else None)  # fmt: skip
     if status in ("completed", "failed"):
         learning.record_outcome(row, success=status == "completed")
 
@@ -107,8 +107,8 @@ def _request_approval(row: Execution, gated: list[dict[str, Any]], settings: Set
             created_at=now,
         )
         log(row.id, f"Waiting for an approval (request {approval.id}, rejected after {minutes} min).")
-        AuditLog.create(actor="executor", action="approval.requested", subject=f"execution:{row.id}",
-                        details={"approval_id": approval.id, "reason": approval.reason})  # fmt: skip
+        audit.record(audit.Action.APPROVAL_REQUESTED, actor="executor", subject=f"execution:{row.id}",
+                     details={"approval_id": approval.id, "reason": approval.reason})  # fmt: skip
     row.status = "awaiting_approval"
     row.heartbeat_at = None
     row.save()
@@ -215,9 +215,9 @@ def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | No
         "output": outcome.output,
         **({"data": outcome.data} if outcome.data else {}),
     }
-    AuditLog.create(actor="executor", action="step.completed" if outcome.success else "step.failed",
-                    subject=f"execution:{row.id}",
-                    details={"action_id": step.action_id, "planned": step.rendered, "error": outcome.error})  # fmt: skip
+    audit.record(audit.Action.STEP_COMPLETED if outcome.success else audit.Action.STEP_FAILED, actor="executor",
+                 subject=f"execution:{row.id}",
+                 details={"action_id": step.action_id, "planned": step.rendered, "error": outcome.error})  # fmt: skip
     if outcome.success:
         step.status, step.completed_at = "completed", now
         step.save()

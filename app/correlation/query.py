@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .. import audit
 from ..db import in_transaction
 from ..errors import InvalidInput
 from ..events.query import MAX_LIMIT, event_json, iso, parse_uuid
 from ..events.schema import SEVERITIES
-from ..models import AuditLog, EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
 
 STATUSES = ("open", "flapping", "closed")
 
@@ -204,7 +205,7 @@ def replace_topology(body: Any, *, actor: str) -> dict[str, Any]:
         TopologyLink.delete().execute()
         for row in rows.values():
             TopologyLink.create(**row)
-        AuditLog.create(actor=actor, action="topology.replace", subject="topology", details={"links": len(rows)})
+        audit.record(audit.Action.TOPOLOGY_REPLACED, actor=actor, subject="topology", details={"links": len(rows)})
 
     in_transaction(work)
     return topology_json()

@@ -12,8 +12,9 @@ import json
 import logging
 import time
 
+from .. import audit
 from ..db import in_transaction
-from ..models import AuditLog, EventPattern
+from ..models import EventPattern
 from ..parsing.syslog_rules import Rule, RuleSet, default_rules
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,8 @@ def import_rules(path: str, *, actor: str = "cli") -> int:
                 (EventPattern.pattern_type == PATTERN_TYPE) & (EventPattern.pattern_name == rule.name)
             ).execute()
             EventPattern.create(pattern_name=rule.name, pattern_type=PATTERN_TYPE, pattern_definition=definition)
-        AuditLog.create(
-            actor=actor, action="syslog_rules.import", subject=path, details={"rules": [r.name for r in rules]}
+        audit.record(
+            audit.Action.SYSLOG_RULE_IMPORTED, actor=actor, subject=path, details={"rules": [r.name for r in rules]}
         )
 
     in_transaction(work)

@@ -105,9 +105,9 @@ def test_admins_set_list_and_delete_secrets_and_no_answer_or_row_holds_a_value(s
     row = Secret.get(Secret.name == "API_KEY")
     assert VALUE not in row.token and Fernet(KEY.encode()).decrypt(row.token.encode()).decode() == VALUE + "-2"
     audited = list(AuditLog.select().where(AuditLog.action.startswith("secret.")).order_by(AuditLog.id))
-    assert [(a.action, a.subject) for a in audited] == [("secret.create", "secret:API_KEY"),
-                                                        ("secret.update", "secret:API_KEY"),
-                                                        ("secret.create", "secret:DB_PASSWORD")]  # fmt: skip
+    assert [(a.action, a.subject) for a in audited] == [("secret.created", "secret:API_KEY"),
+                                                        ("secret.updated", "secret:API_KEY"),
+                                                        ("secret.created", "secret:DB_PASSWORD")]  # fmt: skip
     assert VALUE not in json.dumps([a.details for a in audited])
     # And only admins may touch them
     for key in (stack.viewer, operator):

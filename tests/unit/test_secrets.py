@@ -70,7 +70,7 @@ def test_a_secret_is_stored_encrypted_and_only_its_name_is_audited(any_db):
     row = Secret.get(Secret.name == "TOKEN")
     assert TOKEN not in row.token and Fernet(OLD.encode()).decrypt(row.token.encode()).decode() == TOKEN
     assert TOKEN not in everything_stored()
-    audited = AuditLog.get(AuditLog.action == "secret.create")
+    audited = AuditLog.get(AuditLog.action == "secret.created")
     assert (audited.actor, audited.subject, audited.details) == ("key:1:admin", "secret:TOKEN", None)
     assert secrets.listing()[0]["name"] == "TOKEN" and "value" not in secrets.listing()[0]
 
@@ -86,7 +86,7 @@ def test_rotation_re_encrypts_with_the_first_key_and_values_stay_readable(any_db
     assert secrets.reveal(["TOKEN", "DB_PASSWORD"], keys=(NEW,)) == {"TOKEN": TOKEN, "DB_PASSWORD": "p@ss word"}
     with pytest.raises(secrets.UnreadableSecret, match="TOKEN"):
         secrets.reveal(["TOKEN"], keys=(OLD,))
-    assert AuditLog.get(AuditLog.action == "secret.rotate").details == {"names": ["TOKEN", "DB_PASSWORD"]}
+    assert AuditLog.get(AuditLog.action == "secret.rotated").details == {"names": ["TOKEN", "DB_PASSWORD"]}
 
 
 def test_without_keys_secrets_are_disabled_and_bad_names_are_refused(any_db):
