@@ -34,7 +34,9 @@ def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) ->
     """Ask the model; no key or no usable answer within ``timeout_s`` is a failed outcome."""
     if not settings.openai_api_key:
         return Outcome(success=False, output="", data={}, error="no LLM configured (OPENAI_API_KEY is not set)")
-    from ..autonomous.llm import LlmUnavailable, ask  # lazily: the client is heavy and most steps never need it
+    # PERF: imported here, not above: the openai client takes a noticeable part of a second to import
+    # and most processes that load the integrations (web, evaluator) never ask a model.
+    from ..llm_client import LlmUnavailable, ask
 
     logger.info(
         "Asking the model %r for an analysis (%d characters of prompt).", settings.openai_model, len(planned["prompt"])

@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
 from ..errors import ActionNotAllowed, InvalidRule
-from . import http
+from .http import check_url
+from .http import send as send_http
 from .outcome import Outcome
 from .render import check_url_template
 from .targets import TargetPolicy
@@ -81,7 +82,7 @@ def plan(block: dict[str, Any]) -> dict[str, Any]:
             # one line: a title from an event must not end the Subject header early
             "subject": " ".join((block.get("subject") or DEFAULT_SUBJECT).split()),
             "message": block.get("message") or "",
-            "url": http.check_url(url, "notify.url") if url else None,
+            "url": check_url(url, "notify.url") if url else None,
         }
     )
     if block.get("data") is not None:
@@ -168,7 +169,7 @@ def _hook(channel: str, planned: dict[str, Any], settings: Settings, timeout_s: 
     policy = TargetPolicy.parse(settings.http_action_allow)
     try:
         # HTTP_ACTION_ALLOW lists automation targets; webhooks (Slack, Teams) only avoid the refused ranges
-        outcome = http.send({**request, "verify_tls": True}, policy=policy, timeout_s=timeout_s, allow_list=False)
+        outcome = send_http({**request, "verify_tls": True}, policy=policy, timeout_s=timeout_s, allow_list=False)
     except ActionNotAllowed as e:
         return f"{channel}: not allowed: {e}"
     return None if outcome.success else f"{channel}: {outcome.error}"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app import llm_client
 from app.autonomous import llm
 from app.autonomous.analysis import decide_firing
 from app.config import Settings
@@ -137,7 +138,7 @@ def test_giving_up_is_logged_as_a_warning(caplog):
         with pytest.raises(llm.LlmUnavailable):
             llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake, budget_s=1.0))
     # Then the retries are INFO and giving up a WARNING
-    levels = [r.levelno for r in caplog.records if r.name == llm.__name__]
+    levels = [r.levelno for r in caplog.records if r.name == llm_client.__name__]
     assert levels[-1] == logging.WARNING and set(levels[:-1]) == {logging.INFO}
 
 
@@ -160,7 +161,7 @@ def test_a_failing_server_gives_up_within_the_budget():
         with pytest.raises(llm.LlmUnavailable):
             llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake, budget_s=1.0))
         assert time.monotonic() - started < 1.0 + 3.0
-    assert 2 <= len(fake.requests) <= llm.MAX_ATTEMPTS
+    assert 2 <= len(fake.requests) <= llm_client.MAX_ATTEMPTS
 
 
 def test_no_key_means_no_request():
@@ -170,7 +171,7 @@ def test_no_key_means_no_request():
         with pytest.raises(llm.LlmUnavailable):
             llm.analyze({}, allowed_actions=ACTIONS, settings=Settings(openai_base_url=fake.base_url))
         with pytest.raises(llm.LlmUnavailable):
-            llm.ask("why?", settings=Settings(openai_base_url=fake.base_url), timeout_s=1)
+            llm_client.ask("why?", settings=Settings(openai_base_url=fake.base_url), timeout_s=1)
     assert fake.requests == []
 
 
@@ -180,7 +181,7 @@ def test_the_api_key_is_never_logged(caplog):
         # When the incident is analysed through retries
         llm.analyze({}, allowed_actions=ACTIONS, settings=settings_for(fake))
     # Then the two retries were logged at INFO, without the key
-    retries = [r.levelno for r in caplog.records if r.name == llm.__name__ and "retrying" in r.getMessage()]
+    retries = [r.levelno for r in caplog.records if r.name == llm_client.__name__ and "retrying" in r.getMessage()]
     assert retries == [logging.INFO, logging.INFO]
     assert "sk-test" not in caplog.text
 
@@ -189,7 +190,7 @@ def test_ask_returns_the_models_text():
     # Given a server answering in prose
     with FakeOpenAI({"content": "Probably a memory leak."}) as fake:
         # When the executor asks a question, Then it gets the text
-        assert llm.ask("why?", settings=settings_for(fake), timeout_s=2) == "Probably a memory leak."
+        assert llm_client.ask("why?", settings=settings_for(fake), timeout_s=2) == "Probably a memory leak."
     # And the prompt was sent as it was, with no schema
     body = fake.requests[0]["body"]
     assert body["messages"][-1] == {"role": "user", "content": "why?"} and "response_format" not in body
