@@ -2,7 +2,9 @@
 
 Every variable is documented in the README. :func:`load_settings` is called by
 the composition roots (CLI, WSGI entry point, worker entry point); nothing
-reads the environment at import time.
+reads the environment at import time. The settings a process was bootstrapped
+with are held here (:func:`set_settings`, :func:`get_settings`), as Dramatiq
+holds its global broker in its broker module.
 """
 
 from __future__ import annotations
@@ -169,6 +171,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_limit=_int(env, "RETRY_LIMIT", 12, high=100),
         retry_max_backoff_ms=_int(env, "RETRY_MAX_BACKOFF_MS", 300_000, low=1_000, high=7 * 86_400_000),
     )
+
+
+#: The settings of this process, set once by :func:`app.runtime.bootstrap`.
+_settings: Settings | None = None
+
+
+def set_settings(settings: Settings) -> None:
+    """Make ``settings`` the ones :func:`get_settings` returns (the composition root calls it)."""
+    global _settings
+    _settings = settings
+
+
+def get_settings() -> Settings:
+    """The settings the process was bootstrapped with.
+
+    Raises:
+      RuntimeError: :func:`app.runtime.bootstrap` has not run in this process.
+    """
+    if _settings is None:
+        raise RuntimeError("app.runtime.bootstrap() has not run in this process")
+    return _settings
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

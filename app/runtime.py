@@ -7,18 +7,9 @@ import sys
 
 import dramatiq
 
-from .config import Settings, load_settings
+from .config import Settings, load_settings, set_settings
 
 logger = logging.getLogger(__name__)
-
-_settings: Settings | None = None
-
-
-def settings() -> Settings:
-    """The settings the process was bootstrapped with."""
-    if _settings is None:
-        raise RuntimeError("app.runtime.bootstrap() has not run in this process")
-    return _settings
 
 
 def configure_logging(level: str) -> None:
@@ -46,7 +37,6 @@ def bootstrap(
       allow_in_process: Accept Dramatiq's in-process broker (all-in-one mode only).
       db_connections: Size of the PostgreSQL pool of this process.
     """
-    global _settings
     from .broker import setup_broker
     from .db import init_database
 
@@ -54,7 +44,7 @@ def bootstrap(
     configure_logging(config.log_level)
     setup_broker(config, allow_in_process=allow_in_process)
     init_database(config.database_url, application_name=f"opsconductor-{role}", max_connections=db_connections)
-    _settings = config
+    set_settings(config)
     import app.actors  # noqa: F401 - registers the actors on the broker just set
 
     return config

@@ -66,19 +66,20 @@ def settings() -> Settings:
 @pytest.fixture
 def stub_broker(settings) -> Iterator[StubBroker]:
     """Dramatiq's in-process broker with the actors registered on it."""
-    import app.runtime as runtime
     from app.broker import setup_broker
+    from app.config import set_settings
 
     broker = setup_broker(settings, allow_in_process=True)
-    runtime._settings = settings
+    set_settings(settings)
     import app.actors.correlator as correlator
     import app.actors.decider as decider
     import app.actors.evaluator as evaluator
     import app.actors.executor as executor
+    import app.actors.expirer as expirer
     import app.actors.normalizer as normalizer
     import app.actors.rollbacker as rollbacker
 
-    for module in (correlator, decider, evaluator, executor, normalizer, rollbacker):
+    for module in (correlator, decider, evaluator, executor, expirer, normalizer, rollbacker):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, dramatiq.Actor):

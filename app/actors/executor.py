@@ -12,8 +12,10 @@ import dramatiq
 
 from ..autonomous.approvals import notify_approvers
 from ..autonomous.runner import run
+from ..config import get_settings
 from ..errors import InvalidMessage
-from ..runtime import settings
+from .expirer import expire_approval
+from .rollbacker import rollback
 
 logger = logging.getLogger(__name__)
 
@@ -23,15 +25,11 @@ def execute(execution_id: str) -> None:
     """Run or resume ``execution_id`` until it completes, fails or waits for an approval."""
     if not isinstance(execution_id, str):
         raise InvalidMessage("an execute message carries an execution id")
-    result = run(execution_id, settings=settings())
+    result = run(execution_id, settings=get_settings())
     logger.info("Execution %r is %s.", execution_id, result.status)
     if result.approval_id is not None:
-        from .decider import expire_approval
-
-        minutes = settings().approval_timeout_minutes
+        minutes = get_settings().approval_timeout_minutes
         expire_approval.send_with_options(args=(result.approval_id,), delay=int(minutes * 60_000))
-        notify_approvers(result.approval_id, settings=settings())
+        notify_approvers(result.approval_id, settings=get_settings())
     if result.rollback:
-        from .rollbacker import rollback
-
         rollback.send(execution_id)

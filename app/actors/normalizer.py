@@ -7,10 +7,10 @@ from typing import Any
 
 import dramatiq
 
+from ..config import get_settings
 from ..errors import InvalidMessage
 from ..events.envelope import check_batch
 from ..events.store import store_batch
-from ..runtime import settings
 from .correlator import correlate
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def normalize(batch: Any) -> None:
     storing, raises :class:`DatabaseUnavailable` and is retried with backoff.
     """
     items = check_batch(batch)
-    result = store_batch(items, window_s=settings().dedup_window_seconds)
+    result = store_batch(items, window_s=get_settings().dedup_window_seconds)
     logger.debug(
         "Stored batch of %d items: %d new, %d events inserted, %d folded, %d unparseable.",
         len(items), result.new_raw, len(result.inserted), len(result.folded), result.errors,

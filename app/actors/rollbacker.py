@@ -7,8 +7,8 @@ import logging
 import dramatiq
 
 from ..autonomous.rollback import escalate, run_rollback
+from ..config import get_settings
 from ..errors import InvalidMessage
-from ..runtime import settings
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def rollback(execution_id: str, actor: str = "rollbacker") -> None:
     """Roll ``execution_id`` back, or resume its rollback; idempotent."""
     if not isinstance(execution_id, str):
         raise InvalidMessage("a rollback message carries an execution id")
-    status = run_rollback(execution_id, settings=settings(), actor=actor)
+    status = run_rollback(execution_id, settings=get_settings(), actor=actor)
     logger.info("Rollback of execution %r: %s.", execution_id, status)
     if status == "rollback_failed":
-        escalate(execution_id, settings=settings())
+        escalate(execution_id, settings=get_settings())
