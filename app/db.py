@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -126,14 +126,29 @@ def make_database(url: str, *, application_name: str = "opsconductor", max_conne
     raise ValueError(f"DATABASE_URL must start with postgresql:// or sqlite:///, got {url.split(':', 1)[0]!r}")
 
 
+#: Every model class, registered by :mod:`app.models` when it is imported (this module imports no model).
+_models: list[type[peewee.Model]] = []
+
+
+def register_models(models: Iterable[type[peewee.Model]]) -> None:
+    """Have the tables of ``models`` named for the database :func:`init_database` binds, now or later."""
+    new = [model for model in models if model not in _models]
+    _models.extend(new)
+    if database.obj is not None:
+        _name_tables(new, postgres=isinstance(database.obj, peewee.PostgresqlDatabase))
+
+
 def init_database(url: str, *, application_name: str = "opsconductor", max_connections: int = 20) -> peewee.Database:
     """Point the global :data:`database` at ``url`` and adapt table names to its dialect."""
     db = make_database(url, application_name=application_name, max_connections=max_connections)
     database.initialize(db)
-    from .models import ALL_MODELS  # noqa: PLC0415 - models import this module
+    _name_tables(_models, postgres=isinstance(db, peewee.PostgresqlDatabase))
+    return db
 
-    postgres = isinstance(db, peewee.PostgresqlDatabase)
-    for model in ALL_MODELS:
+
+def _name_tables(models: Iterable[type[peewee.Model]], *, postgres: bool) -> None:
+    """PostgreSQL tables live in their schema; SQLite has none, so a table is ``<schema>_<table>``."""
+    for model in models:
         meta = model._meta
         if not hasattr(meta, "pg_schema"):
             meta.pg_schema = meta.schema  # type: ignore[attr-defined]
@@ -144,7 +159,6 @@ def init_database(url: str, *, application_name: str = "opsconductor", max_conne
         else:
             meta.schema = None
             meta.table_name = f"{meta.pg_schema}_{meta.base_table_name}"  # type: ignore[attr-defined]
-    return db
 
 
 def is_postgres() -> bool:

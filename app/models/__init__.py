@@ -1,7 +1,12 @@
-"""Peewee models, grouped by the PostgreSQL schema they live in."""
+"""Peewee models, grouped by the PostgreSQL schema they live in.
+
+Importing this package registers every model with :mod:`app.db`, which names their tables for
+the database it is bound to (schemas on PostgreSQL, prefixes on SQLite).
+"""
 
 from __future__ import annotations
 
+from ..db import register_models
 from .autonomous import (
     ActionDefinition,
     Approval,
@@ -47,6 +52,7 @@ ALL_MODELS = [
     AuditLog,
     Secret,
 ]
+register_models(ALL_MODELS)
 
 __all__ = [
     "ALL_MODELS",

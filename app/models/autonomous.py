@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 
 from ..db import BaseModel, JSONField, TimestampField
-from .events import _now
+from ..timeutil import now
 
 
 class ActionDefinition(BaseModel):
@@ -19,7 +19,7 @@ class ActionDefinition(BaseModel):
     rollback_script_id = peewee.IntegerField(null=True)
     estimated_duration_minutes = peewee.IntegerField(null=True)
     success_criteria = JSONField(null=True)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
 
     class Meta:
         schema = "autonomous"
@@ -36,7 +36,7 @@ class DecisionLog(BaseModel):
     human_override = peewee.BooleanField(default=False)
     override_reason = peewee.TextField(null=True)
     decision_outcome = peewee.CharField(max_length=50, null=True)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
     # Beyond the spec's columns: what the decision was about and how it was reached.
     #: The rule firing decided on; unique, so a redelivered firing is decided once.
     rule_execution_id = peewee.BigIntegerField(null=True, unique=True)
@@ -65,7 +65,7 @@ class LearningData(BaseModel):
     outcome_metrics = JSONField(null=True)
     lessons_learned = peewee.TextField(null=True)
     knowledge_updates = JSONField(null=True)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
 
     class Meta:
         schema = "autonomous"
@@ -93,7 +93,7 @@ class Execution(BaseModel):
     requested_by = peewee.CharField(max_length=200)
     risk_score = peewee.FloatField(null=True)
     risk_level = peewee.CharField(max_length=20, null=True)
-    created_at = TimestampField(default=_now, index=True)
+    created_at = TimestampField(default=now, index=True)
     started_at = TimestampField(null=True)
     completed_at = TimestampField(null=True)
     #: Refreshed by the worker running it; a stale one means the worker died.
@@ -133,7 +133,7 @@ class ExecutionStep(BaseModel):
 class ExecutionLog(BaseModel):
     id = peewee.BigAutoField()
     execution_id = peewee.UUIDField(index=True)
-    at = TimestampField(default=_now)
+    at = TimestampField(default=now)
     level = peewee.CharField(max_length=10, default="info")
     message = peewee.TextField()
     action_id = peewee.CharField(max_length=200, null=True)
@@ -160,7 +160,7 @@ class Approval(BaseModel):
     requested_actions = JSONField()
     timeout_minutes = peewee.FloatField()
     expires_at = TimestampField()
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
     decided_by = peewee.CharField(max_length=200, null=True)
     decided_at = TimestampField(null=True)
     comment = peewee.TextField(null=True)
@@ -195,7 +195,7 @@ class Feedback(BaseModel):
     would_approve_again = peewee.BooleanField(null=True)
     submitted_by = peewee.CharField(max_length=200)
     learning_impact = JSONField(null=True)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
 
     class Meta:
         schema = "autonomous"
@@ -215,7 +215,7 @@ class LearningStat(BaseModel):
     confidence_adjustment = peewee.FloatField(default=0.0)
     #: Set by ``dangerous`` feedback: every run needs approval until an admin clears it.
     requires_approval = peewee.BooleanField(default=False)
-    updated_at = TimestampField(default=_now)
+    updated_at = TimestampField(default=now)
 
     class Meta:
         schema = "autonomous"
@@ -238,7 +238,7 @@ class MaintenanceWindow(BaseModel):
     schedule = JSONField(null=True)
     active = peewee.BooleanField(default=True)
     created_by = peewee.CharField(max_length=200, null=True)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
 
     class Meta:
         schema = "autonomous"

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import peewee
 
 from ..db import BaseModel, JSONField, TimestampField
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from ..timeutil import now
 
 
 class RawEvent(BaseModel):
@@ -24,7 +19,7 @@ class RawEvent(BaseModel):
     source_system = peewee.CharField(max_length=255)
     source_type = peewee.CharField(max_length=50)
     raw_data = JSONField()
-    received_at = TimestampField(default=_now, index=True)
+    received_at = TimestampField(default=now, index=True)
     processed = peewee.BooleanField(default=False)
     processing_errors = JSONField(null=True)
     fingerprint = peewee.CharField(max_length=128, null=True, index=True)
@@ -51,11 +46,11 @@ class ProcessedEvent(BaseModel):
     event_data = JSONField(null=True)
     tags = JSONField(null=True)
     occurred_at = TimestampField(index=True)
-    received_at = TimestampField(default=_now)
-    processed_at = TimestampField(default=_now)
+    received_at = TimestampField(default=now)
+    processed_at = TimestampField(default=now)
     fingerprint = peewee.CharField(max_length=128, index=True)
     occurrences = peewee.IntegerField(default=1)
-    last_seen_at = TimestampField(default=_now)
+    last_seen_at = TimestampField(default=now)
     correlation_id = peewee.UUIDField(null=True, index=True)
     parent_event_id = peewee.UUIDField(null=True)
 
@@ -94,7 +89,7 @@ class EventCorrelation(BaseModel):
     related_event_ids = JSONField(null=True)
     correlation_score = peewee.DecimalField(max_digits=3, decimal_places=2, null=True)
     correlation_reason = peewee.TextField(null=True)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
 
     class Meta:
         schema = "events"
@@ -108,8 +103,8 @@ class EventPattern(BaseModel):
     pattern_definition = JSONField()
     confidence_threshold = peewee.DecimalField(max_digits=3, decimal_places=2, default=0.8)
     active = peewee.BooleanField(default=True)
-    created_at = TimestampField(default=_now)
-    updated_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
+    updated_at = TimestampField(default=now)
 
     class Meta:
         schema = "events"

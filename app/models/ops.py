@@ -8,7 +8,7 @@ from typing import Any
 import peewee
 
 from ..db import BaseModel, JSONField, TimestampField
-from .events import _now
+from ..timeutil import now
 
 #: How the web tier names a key in ``actor`` strings: ``key:<id>:<name>`` (see ``app.http.middleware``).
 KEY_ACTOR = re.compile(r"key:(\d+):(.*)", re.DOTALL)
@@ -24,7 +24,7 @@ class ApiKey(BaseModel):
     role = peewee.CharField(max_length=20)
     key_hash = peewee.CharField(max_length=64, unique=True)
     prefix = peewee.CharField(max_length=12)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
     revoked_at = TimestampField(null=True)
 
     class Meta:
@@ -36,7 +36,7 @@ class AuditLog(BaseModel):
     """Append-only record of who did what, when and why."""
 
     id = peewee.BigAutoField()
-    at = TimestampField(default=_now, index=True)
+    at = TimestampField(default=now, index=True)
     actor = peewee.CharField(max_length=200)
     #: The person behind ``actor`` (its key's person), filled on save when not given.
     person = peewee.CharField(max_length=200, null=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 
 from ..db import BaseModel, JSONField, TimestampField
-from .events import _now
+from ..timeutil import now
 
 
 class TriggerRule(BaseModel):
@@ -18,8 +18,8 @@ class TriggerRule(BaseModel):
     max_triggers_per_hour = peewee.IntegerField(default=10)
     active = peewee.BooleanField(default=True)
     created_by = peewee.IntegerField(null=True)
-    created_at = TimestampField(default=_now)
-    updated_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
+    updated_at = TimestampField(default=now)
     # Beyond the spec's columns: the rule semantics of the trigger-rule API.
     threshold_count = peewee.IntegerField(null=True)
     cooldown_minutes = peewee.IntegerField(null=True)
@@ -60,7 +60,7 @@ class ResponseTemplate(BaseModel):
     rollback_supported = peewee.BooleanField(default=False)
     max_execution_time_minutes = peewee.IntegerField(default=30)
     active = peewee.BooleanField(default=True)
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
     #: The current version; every earlier one stays in response_template_versions.
     version = peewee.IntegerField(default=1)
     #: The persons who created and last changed the template: they may not approve the runs it causes.
@@ -78,7 +78,7 @@ class ResponseTemplateVersion(BaseModel):
     template_id = peewee.BigIntegerField()
     version = peewee.IntegerField()
     definition = JSONField()
-    created_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
     created_by = peewee.CharField(max_length=200, null=True)
 
     class Meta:
@@ -93,7 +93,7 @@ class RuleExecution(BaseModel):
     response_template_id = peewee.BigIntegerField(null=True)
     triggering_event_id = peewee.UUIDField(null=True)
     execution_status = peewee.CharField(max_length=50)
-    started_at = TimestampField(default=_now)
+    started_at = TimestampField(default=now)
     completed_at = TimestampField(null=True)
     execution_result = JSONField(null=True)
     error_message = peewee.TextField(null=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 
 from ..db import BaseModel, TimestampField
-from .events import _now
+from ..timeutil import now
 
 
 class Secret(BaseModel):
@@ -15,8 +15,8 @@ class Secret(BaseModel):
     name = peewee.CharField(max_length=100, unique=True)
     #: The Fernet token of the value (it carries its own timestamp and MAC).
     token = peewee.TextField()
-    created_at = TimestampField(default=_now)
-    updated_at = TimestampField(default=_now)
+    created_at = TimestampField(default=now)
+    updated_at = TimestampField(default=now)
     updated_by = peewee.CharField(max_length=200, null=True)
 
     class Meta:
