@@ -16,6 +16,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
+from typing import Any  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 import dramatiq  # noqa: E402
@@ -30,7 +31,9 @@ from .http.app import Deps, create_app  # noqa: E402
 from .http.checks import BrokerCheck, database_check  # noqa: E402
 from .migrate import migrate  # noqa: E402
 from .publishing import BatchPublisher  # noqa: E402
-from .receivers.process import make_outbox, make_receivers, raise_file_limit  # noqa: E402
+from .receivers.process import make_outbox, raise_file_limit  # noqa: E402
+from .receivers.snmp import TrapReceiver  # noqa: E402
+from .receivers.syslog import SyslogReceiver  # noqa: E402
 from .runtime import bootstrap  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -88,7 +91,10 @@ def main() -> int:
     server.start()
     raise_file_limit()
     outbox = make_outbox(settings, "all-in-one", broker)
-    receivers = make_receivers(settings, outbox, ("syslog", "snmptrap"))
+    receivers: list[Any] = [
+        SyslogReceiver.from_settings(settings, outbox=outbox),
+        TrapReceiver.from_settings(settings, outbox=outbox),
+    ]
     for receiver in receivers:
         receiver.start()
     publisher = gevent.spawn(outbox.run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import resource
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -26,19 +27,6 @@ def raise_file_limit() -> None:
 
 def make_outbox(settings: Settings, name: str, broker: dramatiq.Broker) -> Outbox:
     return Outbox(publish=lambda items: publish_items(broker, items), spool=Spool(settings.spool_dir, name))
-
-
-def make_receivers(settings: Settings, outbox: Outbox, names: tuple[str, ...]) -> list[Any]:
-    receivers: list[Any] = []
-    if "syslog" in names:
-        from .syslog import SyslogReceiver
-
-        receivers.append(SyslogReceiver.from_settings(settings, outbox=outbox))
-    if "snmptrap" in names:
-        from .snmp import TrapReceiver  # noqa: PLC0415
-
-        receivers.append(TrapReceiver.from_settings(settings, outbox=outbox))
-    return receivers
 
 
 #: Seconds between the counters a receiver logs (only when they changed).
@@ -63,8 +51,14 @@ def log_stats(name: str, outbox: Outbox, receivers: list[Any]) -> None:
             last = stats
 
 
-def serve(name: str) -> int:
-    """Run receiver ``name`` (``syslog`` or ``snmptrap``) until SIGTERM or SIGINT."""
+def serve(name: str, make_receiver: Callable[..., Any]) -> int:
+    """Run a receiver until SIGTERM or SIGINT.
+
+    Parameters:
+      name: The process type (``syslog`` or ``snmptrap``): the role, spool and log name.
+      make_receiver: Builds the receiver, called as ``make_receiver(settings, outbox=outbox)``
+        (e.g. ``SyslogReceiver.from_settings``).
+    """
     import gevent
     from gevent.event import Event
 
@@ -73,7 +67,7 @@ def serve(name: str) -> int:
     settings = bootstrap(role=name, db_connections=1)
     raise_file_limit()
     outbox = make_outbox(settings, name, dramatiq.get_broker())
-    receivers = make_receivers(settings, outbox, (name,))
+    receivers = [make_receiver(settings, outbox=outbox)]
     for receiver in receivers:
         receiver.start()
     publisher = gevent.spawn(outbox.run)

@@ -23,7 +23,8 @@ from ..events.envelope import make_item
 from ..ids import new_id
 from ..snmp.engine import TrapEngine, parse_v3_users
 from .outbox import Outbox
-from .syslog import udp_socket
+from .process import serve
+from .sockets import udp_socket
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +93,7 @@ class TrapReceiver:
 
 
 def main() -> int:
-    from .process import serve
-
-    return serve("snmptrap")
+    return serve("snmptrap", TrapReceiver.from_settings)
 
 
 if __name__ == "__main__":

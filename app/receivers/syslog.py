@@ -29,40 +29,13 @@ from ..ids import new_id
 from ..ratelimit import LogLimiter, shorten
 from .framing import MAX_FRAME, Framer
 from .outbox import Outbox
+from .process import serve
+from .sockets import tcp_socket, udp_socket
 
 logger = logging.getLogger(__name__)
 
-#: Receive buffer asked for on the UDP socket, in bytes: absorbs bursts while a batch is published.
-UDP_RCVBUF = 16 * 1024 * 1024
 #: Defaults of SYSLOG_MAX_CONNECTIONS, SYSLOG_IDLE_TIMEOUT_SECONDS and SYSLOG_TLS_HANDSHAKE_TIMEOUT_SECONDS.
 MAX_CONNECTIONS, IDLE_TIMEOUT_S, TLS_HANDSHAKE_TIMEOUT_S = 2000, 300.0, 10.0
-
-
-def udp_socket(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port and hasattr(socket, "SO_REUSEPORT"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
-        if option is None:
-            continue
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, option, UDP_RCVBUF)
-            break
-        except OSError:
-            continue
-    sock.bind((host, port))
-    return sock
-
-
-def tcp_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "SO_REUSEPORT"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(4096)
-    return sock
 
 
 class SyslogReceiver:
@@ -261,9 +234,7 @@ class SyslogReceiver:
 
 
 def main() -> int:
-    from .process import serve
-
-    return serve("syslog")
+    return serve("syslog", SyslogReceiver.from_settings)
 
 
 if __name__ == "__main__":
