@@ -1,4 +1,9 @@
-"""Turn one raw item into an event of the one schema (pure: no I/O)."""
+"""Turn one raw item into an event of the one schema.
+
+:data:`PARSERS` is the registry of parsers by source type; the parsers themselves are pure
+(:mod:`app.parsing`, :mod:`app.snmp.mapping`), but the syslog one is given the operators' parsing
+rules, read from the database at most every 30 seconds (:mod:`app.events.syslog_rules`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InvalidEvent
+from ..parsing.syslog import parse_syslog
+from ..parsing.webhooks import ADAPTERS
+from ..snmp.mapping import trap_to_event
 from .schema import SEVERITIES, TITLE_MAX
+from .syslog_rules import current_rules
 
 #: A parser takes the item's payload and its arrival time and returns event fields.
 Parser = Callable[[Any, dict[str, Any], datetime], dict[str, Any]]
@@ -19,8 +28,6 @@ FINGERPRINT_MAX = 128
 
 def _webhook_parser(name: str) -> Parser:
     def parse(payload: Any, item: dict[str, Any], received_at: datetime) -> dict[str, Any]:
-        from ..parsing.webhooks import ADAPTERS
-
         return ADAPTERS[name].normalize(payload, received_at=received_at)
 
     return parse
@@ -29,9 +36,6 @@ def _webhook_parser(name: str) -> Parser:
 def _parse_syslog(payload: Any, item: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     if not isinstance(payload, str):
         raise InvalidEvent("a syslog payload is the frame as text", field="payload")
-    from ..parsing.syslog import parse_syslog
-    from .syslog_rules import current_rules
-
     # Receivers send frames as UTF-8 text, or as latin-1 text (flagged) when they are not UTF-8.
     data = payload.encode(item.get("encoding") or "utf-8")
     return parse_syslog(data, received_at=received_at, peer=item.get("source"), rules=current_rules())
@@ -40,8 +44,6 @@ def _parse_syslog(payload: Any, item: dict[str, Any], received_at: datetime) -> 
 def _parse_trap(payload: Any, item: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidEvent("an SNMP payload is the decoded trap", field="payload")
-    from ..snmp.mapping import trap_to_event
-
     return trap_to_event(payload, received_at=received_at)
 
 
