@@ -9,8 +9,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from ..actions import INTEGRATIONS, secrets_of, validate_action
-from ..autonomous import risk
-from ..autonomous.risk import OPERATIONS
+from ..actions.operations import CATEGORIES, OPERATIONS, below_floor
 from ..errors import InvalidRule
 
 #: The spec's action categories and the integrations the executor runs.
@@ -92,8 +91,8 @@ def _check_action(action: Any, where: str, known: set[str]) -> None:
         raise InvalidRule(f"undefined variable {sorted(undefined)[0]!r}", field=f"{where}")
     if action.get("operation") is not None and action["operation"] not in OPERATIONS:
         raise InvalidRule(f"operation is one of {', '.join(OPERATIONS)}", field=f"{where}.operation")
-    if action.get("category") is not None and action["category"] not in risk.CATEGORIES:
-        raise InvalidRule(f"category is one of {', '.join(risk.CATEGORIES)}", field=f"{where}.category")
+    if action.get("category") is not None and action["category"] not in CATEGORIES:
+        raise InvalidRule(f"category is one of {', '.join(CATEGORIES)}", field=f"{where}.category")
     if runnable(action):
         validate_action(action, where=where)
     if isinstance(action.get("rollback"), dict):
@@ -122,7 +121,7 @@ def _warnings(body: dict[str, Any], actions: list[dict[str, Any]], ids: list[str
                 ignored += _ignored_keys(action, f"{key}[{i}]")
     warnings = [f"unknown key {key!r} is ignored" for key in ignored]
     for action, action_id in zip(actions, ids, strict=True):
-        overridden = risk.below_floor(action)
+        overridden = below_floor(action)
         if overridden:
             warnings.append(f"action {action_id!r}: {overridden}")
     return warnings

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.actions import operations
 from app.autonomous import decision, risk
 from app.errors import InvalidRule
 from app.rules.playbooks import parse_playbook
@@ -107,7 +108,7 @@ def test_no_declaration_scores_an_action_below_its_integrations_floor(action):
     assert weight[operation] >= weight[risk.floor_of(action)]
     assert weight[operation] >= weight[undeclared] or action.get("operation") == "service_restart"
     # And anything that can run http or shell is a notification under no declaration
-    integration = risk._integration(action)
+    integration = operations._integration(action)
     if integration in ("http", "shell"):
         assert operation != "notification"
         if risk.declared_category(action) != "diagnostic":
@@ -129,3 +130,11 @@ def test_a_template_names_the_declarations_its_floors_override_and_refuses_an_un
     with pytest.raises(InvalidRule) as refused:
         parse_playbook(body)
     assert refused.value.field == "actions[1].category"
+
+
+def test_the_cost_order_of_operations_is_the_risk_matrixs():
+    # Given the action types as the risk matrix weighs them, When they are sorted by weight,
+    # Then floors (app.actions.operations) compare operations in the matrix's order
+    weight = risk.RISK_FACTORS["action_type"]
+    assert tuple(sorted(weight, key=weight.__getitem__)) == operations.COST_ORDER
+    assert set(operations.OPERATIONS) == set(weight)
