@@ -2,8 +2,8 @@
 #
 #   make install   .venv/ with the product and its dev tools (again only when setup.cfg changes)
 #   make run       the all-in-one embedded mode (SQLite under ./var, in-process broker)
-#   make test      RabbitMQ + PostgreSQL (started if needed), ruff, mypy, pytest
-#   make lint      ruff and mypy only
+#   make test      RabbitMQ + PostgreSQL (started if needed), ruff, mypy, lint-imports, pytest
+#   make lint      ruff, mypy and the import graph's contracts (lint-imports) only
 #   make unit      the unit tests only (no services needed; PostgreSQL ones skip without it)
 #   make bench     the webhook benchmark on the real stack (bench-receivers: syslog/SNMP)
 #   make fuzz      the decoder fuzz tests (syslog, CEF/LEEF, SNMP) with many examples (FUZZ_EXAMPLES)
@@ -75,13 +75,15 @@ services: install
 lint: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 
 # Sequenced in one recipe (not as prerequisites) so that `make -j` keeps the order:
-# services, ruff, mypy, then pytest with the URLs ensure-services settled on.
+# services, ruff, mypy, the import contracts, then pytest with the URLs ensure-services settled on.
 test: install
 	@$(ENSURE_SERVICES) --env-file $(SERVICES_ENV)
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 	. ./$(SERVICES_ENV) && exec $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 unit: install
@@ -105,7 +107,7 @@ bench-receivers: install
 	. ./$(SERVICES_ENV) && exec $(BIN)/python bench/receivers.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache build dist $(SERVICES_ENV)
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache .import_linter_cache build dist $(SERVICES_ENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Stops the private PostgreSQL cluster ensure-services may have created in var/pgdata first.
