@@ -19,6 +19,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
 
 from .config import Settings
+from .errors import OpsConductorError
 from .middleware.outage import BROKER_ERRORS, DATABASE_ERRORS, Outage, OutageRetries
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class OrjsonEncoder(dramatiq.Encoder):
             raise dramatiq.DecodeError(f"failed to decode message {data[:200]!r}", data, e) from None
 
 
-class InProcessNotAllowed(RuntimeError):
+class InProcessNotAllowed(OpsConductorError, RuntimeError):
     """RABBITMQ_URL is unset in a process type that needs a real broker."""
 
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .errors import OpsConductorError
+
 #: Embedded default: a SQLite file under ./var, relative to the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///var/opsconductor.db"
 
@@ -21,7 +23,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AUTONOMY_MODES = ("off", "suggest", "auto")
 
 
-class ConfigError(ValueError):
+class ConfigError(OpsConductorError, ValueError):
     """An environment variable holds a value that cannot be used."""
 
 

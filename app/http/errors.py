@@ -8,7 +8,15 @@ from typing import Any
 
 import falcon
 
-from ..errors import ActionNotAllowed, BrokerUnavailable, Conflict, DatabaseUnavailable, InvalidInput, NotFound
+from ..errors import (
+    ActionNotAllowed,
+    BrokerUnavailable,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+    TransientError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +49,22 @@ def handle_state_error(req: falcon.Request, resp: falcon.Response, ex: Exception
     resp.media = _body(error, str(ex))
 
 
-def handle_unavailable(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
-    what = "broker" if isinstance(ex, BrokerUnavailable) else "database"
+def handle_unavailable(req: falcon.Request, resp: falcon.Response, ex: TransientError, params: dict) -> None:
+    """A failure that may pass (database, broker, a service such as the LLM): 503 with Retry-After."""
+    if isinstance(ex, BrokerUnavailable | DatabaseUnavailable):
+        what = "broker" if isinstance(ex, BrokerUnavailable) else "database"
+        error, message = f"{what}_unavailable", f"the {what} is unavailable; nothing was accepted, retry later"
+    else:
+        # The client learns that it may retry; the cause (a server's words) is for the log only.
+        what, error, message = (
+            type(ex).__name__,
+            "service_unavailable",
+            "a service this request needs is unavailable; retry later",
+        )
     logger.error("Answering 503 to %s %s: %s unavailable: %s", req.method, req.path, what, ex)
     resp.status = falcon.HTTP_503
     resp.set_header("Retry-After", str(RETRY_AFTER_S))
-    resp.media = _body(f"{what}_unavailable", f"the {what} is unavailable; nothing was accepted, retry later")
+    resp.media = _body(error, message)
 
 
 def serialize_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError) -> None:
@@ -68,8 +86,7 @@ def bad_request(message: str, *, field: str | None = None) -> falcon.HTTPBadRequ
 
 def install(app: falcon.App) -> None:
     app.add_error_handler(InvalidInput, handle_invalid_input)
-    app.add_error_handler(BrokerUnavailable, handle_unavailable)
+    app.add_error_handler(TransientError, handle_unavailable)
     for state_error in (NotFound, Conflict, ActionNotAllowed):
         app.add_error_handler(state_error, handle_state_error)
-    app.add_error_handler(DatabaseUnavailable, handle_unavailable)
     app.set_error_serializer(serialize_http_error)
