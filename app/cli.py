@@ -81,7 +81,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_import(args: argparse.Namespace) -> int:
-    from .events.syslog_rules import import_rules
+    from .events.syslog_rule_store import import_rules
 
     _bootstrap_db()
     print(f"imported {import_rules(args.file)} syslog parsing rules (normalizers pick them up within 30 s)")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.parsing.syslog import parse_syslog  # noqa: E402
-from app.parsing.syslog_rules import Rule, default_rules  # noqa: E402
+from app.parsing.syslog_ruleset import Rule, default_rules  # noqa: E402
 
 #: Size of a hostile line, in characters: the largest TCP frame a receiver accepts.
 LINE_CHARS = 64 * 1024

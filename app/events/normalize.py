@@ -2,7 +2,7 @@
 
 :data:`PARSERS` is the registry of parsers by source type; the parsers themselves are pure
 (:mod:`app.parsing`, :mod:`app.snmp.mapping`), but the syslog one is given the operators' parsing
-rules, read from the database at most every 30 seconds (:mod:`app.events.syslog_rules`).
+rules, read from the database at most every 30 seconds (:mod:`app.events.syslog_rule_store`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..parsing.syslog import parse_syslog
 from ..parsing.webhooks import ADAPTERS
 from ..snmp.mapping import trap_to_event
 from .schema import SEVERITIES, TITLE_MAX
-from .syslog_rules import current_rules
+from .syslog_rule_store import current_rules
 
 #: A parser takes the item's payload and its arrival time and returns event fields.
 Parser = Callable[[Any, dict[str, Any], datetime], dict[str, Any]]

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import InvalidEvent
 from ..events.schema import SYSLOG_SEVERITY, TITLE_MAX, make_event, utc
 from .cef import Payload, find_payload
-from .syslog_rules import RuleSet, default_rules
+from .syslog_ruleset import RuleSet, default_rules
 
 #: Facility names by number (RFC 5424 table 1, spelled as rsyslog spells them).
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",

@@ -17,7 +17,7 @@ import pytest
 
 from app.errors import InvalidEvent, InvalidRule
 from app.parsing.syslog import parse_syslog
-from app.parsing.syslog_rules import SET_TRUSTED_CHARS, Rule, RuleSet, default_rules
+from app.parsing.syslog_ruleset import SET_TRUSTED_CHARS, Rule, RuleSet, default_rules
 from app.regex import MAX_PATTERN_CHARS
 from app.rules.conditions import Batch, compile_condition
 from bench.regex import hostile_frames, hostile_lines

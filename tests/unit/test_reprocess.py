@@ -16,7 +16,7 @@ import pika
 import psycopg2
 import pytest
 
-import app.events.syslog_rules as syslog_rules
+import app.events.syslog_rule_store as syslog_rules
 from app.db import database
 from app.errors import DatabaseUnavailable
 from app.events.envelope import make_item

@@ -121,7 +121,7 @@ def test_an_unknown_source_type_is_kept_with_its_error(any_db):
 def test_operator_syslog_rules_from_the_database_apply_before_the_shipped_ones(any_db, tmp_path):
     import json
 
-    import app.events.syslog_rules as rules
+    import app.events.syslog_rule_store as rules
 
     # Given an operator's rule file imported into the database
     path = tmp_path / "rules.json"

@@ -17,7 +17,7 @@ from freezegun import freeze_time
 from app.errors import InvalidEvent
 from app.events.schema import EVENT_FIELDS, TITLE_MAX
 from app.parsing.syslog import parse_structured_data, parse_syslog
-from app.parsing.syslog_rules import RuleSet
+from app.parsing.syslog_ruleset import RuleSet
 
 #: When the captured frames arrived.
 RECEIVED = datetime(2026, 11, 24, 1, 37, tzinfo=UTC)

@@ -16,7 +16,7 @@ import pytest
 
 from app.errors import InvalidRule
 from app.parsing.syslog import parse_syslog
-from app.parsing.syslog_rules import Rule, RuleSet, default_rules
+from app.parsing.syslog_ruleset import Rule, RuleSet, default_rules
 
 RECEIVED = datetime(2026, 11, 24, 1, 37, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ import time
 from .. import audit
 from ..db import in_transaction
 from ..models import EventPattern
-from ..parsing.syslog_rules import Rule, RuleSet, default_rules
+from ..parsing.syslog_ruleset import Rule, RuleSet, default_rules
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ named groups under their own names, unnamed ones under the names listed in
 ``{"pattern": "Failed password for .* from (.*) port", "extract_fields": ["source_ip"]}`` works.
 
 The shipped rules live in ``app/data/syslog_rules.json``; operators' rules (stored by
-:mod:`app.events.syslog_rules`) are put in front of them. The first rule that matches wins.
+:mod:`app.events.syslog_rule_store`) are put in front of them. The first rule that matches wins.
 
 Patterns run on RE2 (:mod:`app.regex`), shipped and operators' alike: time linear in the
 line whatever the pattern, so one hostile 64 KiB frame cannot stall a normalizer (the shipped
