@@ -1,7 +1,10 @@
 """The ``correlate`` actor: groups stored events into incidents.
 
 Each batch is correlated in one transaction (see :mod:`app.correlation.store`)
-and then handed on to the rule evaluator.
+and then handed on to the rule evaluator. A late batch (the pipeline is behind)
+also correlates the events of the batches queued after it, so a backlog of small
+batches drains at the per-event cost; each message still hands its own events
+on, once they are correlated, whichever batch correlated them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import logging
 
 import dramatiq
 
-from ..correlation.store import correlate_batch
+from ..correlation.store import CLAIM, correlate_batch
 from ..errors import InvalidMessage
 from .evaluator import evaluate
 
@@ -22,6 +25,6 @@ def correlate(event_ids: list[str]) -> None:
     """Join each stored event to an incident (or open or close one), then send the batch to ``evaluate``."""
     if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
         raise InvalidMessage("a correlate message carries a list of event ids")
-    assigned = correlate_batch(event_ids)
+    assigned = correlate_batch(event_ids, claim=CLAIM)
     logger.debug("Correlated %d of %d events.", len(assigned), len(event_ids))
     evaluate.send(event_ids)
