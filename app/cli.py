@@ -127,8 +127,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from .errors import InvalidInput
-    from .events.query import parse_duration, parse_time
     from .events.reprocess import reprocess
+    from .http.params import parse_duration, parse_time
     from .runtime import bootstrap
 
     # A dry run sends nothing, so it needs no RabbitMQ.

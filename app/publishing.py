@@ -167,3 +167,27 @@ class BatchPublisher:
             entry.done.set_exception(BrokerUnavailable(f"{type(e).__name__}: {e}"))
         else:
             entry.done.set(None)
+
+
+class Dispatcher(Protocol):
+    def __call__(self, actor_name: str, *args: Any) -> None:
+        """Send one message to the actor named ``actor_name`` (its queue has the same name).
+
+        Raises:
+          BrokerUnavailable: the broker could not be reached.
+        """
+
+
+@dataclass(frozen=True)
+class BrokerDispatcher:
+    """Sends to actors by name through ``broker`` (None: Dramatiq's global broker, looked up per send),
+    so the web tier hands work on without importing actor modules."""
+
+    broker: dramatiq.Broker | None = None
+
+    def __call__(self, actor_name: str, *args: Any) -> None:
+        broker = self.broker or dramatiq.get_broker()
+        try:
+            broker.get_actor(actor_name).send(*args)
+        except dramatiq.errors.BrokerConnectionError as e:
+            raise BrokerUnavailable(str(e)) from None

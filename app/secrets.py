@@ -20,6 +20,7 @@ from . import audit
 from .actions.render import SECRET_NAME
 from .errors import ActionNotAllowed, InvalidInput
 from .models.secrets import Secret
+from .present import iso
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def listing() -> list[dict[str, Any]]:
     return [
         {
             "name": row.name,
-            "created_at": row.created_at.isoformat() if row.created_at else None,
-            "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+            "created_at": iso(row.created_at),
+            "updated_at": iso(row.updated_at),
             "updated_by": row.updated_by,
         }
         for row in Secret.select(Secret.name, Secret.created_at, Secret.updated_at, Secret.updated_by).order_by(

@@ -33,6 +33,7 @@ from ..models import (
     TriggerRule,
 )
 from ..models.ops import person_of
+from ..present import iso
 from .executions import approval_json, log, requests_text
 from .runner import _locked
 
@@ -128,7 +129,7 @@ def answer(execution_id: str, *, approve: bool, actor: str, role: str, comment: 
         approval.save()
         return {**approval_json(approval), "approval_token": token,
                 "approval_token_scope": {"decision_id": row.decision_id, "action_ids": approval.token_actions,
-                                         "expires_at": approval.expires_at.isoformat(), "uses": 1}}  # fmt: skip
+                                         "expires_at": iso(approval.expires_at), "uses": 1}}  # fmt: skip
     _cancel(row, f"rejected by {actor}", now)
     return approval_json(approval)
 

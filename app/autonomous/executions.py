@@ -15,9 +15,9 @@ from typing import Any
 from .. import audit
 from ..actions import redact_template
 from ..errors import InvalidRule
-from ..events.query import iso
 from ..ids import uuid7
 from ..models import Approval, Execution, ExecutionLog, ExecutionStep
+from ..present import iso
 from ..rules.playbooks import execution_order
 from . import risk
 

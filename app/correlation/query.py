@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from .. import audit
 from ..db import in_transaction
 from ..errors import InvalidInput
-from ..events.query import MAX_LIMIT, event_json, iso, parse_uuid
+from ..events.query import event_json
 from ..events.schema import SEVERITIES
+from ..http.params import check_page
 from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from ..present import iso
 
 STATUSES = ("open", "flapping", "closed")
 
@@ -40,8 +43,7 @@ def list_incidents(*, status: str | None, severity: str | None, host: str | None
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
     if severity is not None and severity not in SEVERITIES:
         raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}", field="severity")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    check_page(limit, offset)
 
     def work() -> dict[str, Any]:
         query = Incident.select()
@@ -64,10 +66,8 @@ def list_incidents(*, status: str | None, severity: str | None, host: str | None
     return in_transaction(work)
 
 
-def get_incident(incident_id: str) -> dict[str, Any] | None:
-    key = parse_uuid(incident_id)
-    if key is None:
-        return None
+def get_incident(key: uuid.UUID) -> dict[str, Any] | None:
+    """The incident with id ``key``, its events and correlations; None when there is none."""
 
     def work() -> dict[str, Any] | None:
         row = Incident.get_or_none(Incident.id == key)
@@ -96,11 +96,8 @@ def _correlation_json(row: EventCorrelation) -> dict[str, Any]:
     }
 
 
-def event_correlations(event_id: str) -> dict[str, Any] | None:
+def event_correlations(key: uuid.UUID) -> dict[str, Any] | None:
     """The spec's shape: ``{primary_event, correlations, correlation_summary}``."""
-    key = parse_uuid(event_id)
-    if key is None:
-        return None
 
     def work() -> dict[str, Any] | None:
         event = ProcessedEvent.get_or_none(ProcessedEvent.id == key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,12 +11,10 @@ import peewee
 
 from ..db import in_transaction
 from ..errors import InvalidInput
+from ..http.params import DEFAULT_LIMIT, check_page
 from ..models import ProcessedEvent, RawEvent
+from ..present import iso
 from .schema import SEVERITIES
-
-#: Largest page a client may ask for.
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
 
 #: groupby value of the analytics endpoint -> column.
 GROUP_COLUMNS: dict[str, peewee.Field] = {
@@ -27,15 +24,6 @@ GROUP_COLUMNS: dict[str, peewee.Field] = {
     "source_type": ProcessedEvent.source_type,
     "service": ProcessedEvent.source_service,
 }
-
-_DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def event_json(row: ProcessedEvent) -> dict[str, Any]:
@@ -74,21 +62,6 @@ def raw_json(row: RawEvent) -> dict[str, Any]:
     }
 
 
-def parse_time(value: str, *, field: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{field} must be an ISO 8601 timestamp, got {value!r}", field=field) from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
-
-
-def parse_duration(value: str, *, field: str) -> timedelta:
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise InvalidInput(f"{field} must look like 30m, 24h or 7d, got {value!r}", field=field)
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
 @dataclass(frozen=True, kw_only=True)
 class EventFilter:
     """The filters of ``GET /api/v1/events``."""
@@ -109,10 +82,7 @@ class EventFilter:
                 raise InvalidInput(
                     f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}", field="severity"
                 )
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-        if self.offset < 0:
-            raise InvalidInput("offset must not be negative", field="offset")
+        check_page(self.limit, self.offset)
 
     def where(self) -> list[peewee.Expression]:
         E = ProcessedEvent
@@ -154,23 +124,12 @@ def list_events(flt: EventFilter) -> dict[str, Any]:
     return in_transaction(work)
 
 
-def parse_uuid(value: str) -> uuid.UUID | None:
-    """``value`` as a UUID, or None when it is not one (an id from a URL)."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def get_event(event_id: str) -> dict[str, Any] | None:
-    """The event with ``event_id``, or the event an accepted duplicate was folded into.
+def get_event(key: uuid.UUID) -> dict[str, Any] | None:
+    """The event with id ``key``, or the event an accepted duplicate was folded into.
 
     Returns None when nothing is known of the id (yet); an input that could not be
     parsed is returned as ``{"raw_event": ...}`` with its processing errors.
     """
-    key = parse_uuid(event_id)
-    if key is None:
-        return None
 
     def work() -> dict[str, Any] | None:
         row = ProcessedEvent.get_or_none(ProcessedEvent.id == key)
@@ -228,8 +187,7 @@ def analytics(*, timerange: timedelta, groupby: str, now: datetime | None = None
 def list_raw_events(
     *, has_errors: bool | None, source_type: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0
 ) -> dict[str, Any]:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    check_page(limit, offset)
 
     def work() -> dict[str, Any]:
         query = RawEvent.select()

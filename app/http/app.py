@@ -13,7 +13,7 @@ import orjson
 
 from ..auth import KeyStore
 from ..config import Settings
-from ..publishing import Publisher
+from ..publishing import BrokerDispatcher, Dispatcher, Publisher
 from . import errors
 from .metrics import Metrics
 from .middleware import Authentication, ReleaseDatabase
@@ -45,6 +45,8 @@ class Deps:
     """What the web app needs from the outside world."""
 
     publisher: Publisher
+    #: Hands work on to actors by name (execute, rollback); default: Dramatiq's global broker.
+    dispatch: Dispatcher = field(default_factory=BrokerDispatcher)
     keys: KeyStore = field(default_factory=KeyStore)
     checks: dict[str, Check] = field(default_factory=dict)
     max_body_bytes: int = 1024 * 1024
@@ -89,9 +91,9 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/autonomous/analyze", Analyze(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/api/v1/autonomous/decisions", Decisions())
     app.add_route("/api/v1/autonomous/decisions/{decision_id:int}", DecisionResource())
-    app.add_route("/api/v1/autonomous/execute", Execute(settings=deps.settings, max_body_bytes=limit))
+    app.add_route("/api/v1/autonomous/execute", Execute(settings=deps.settings, max_body_bytes=limit, dispatch=deps.dispatch))
     app.add_route("/api/v1/autonomous/executions", Executions())
-    execution = ExecutionResource(max_body_bytes=limit, settings=deps.settings)
+    execution = ExecutionResource(max_body_bytes=limit, dispatch=deps.dispatch, settings=deps.settings)
     app.add_route("/api/v1/autonomous/executions/{execution_id}", execution)
     for control in ("cancel", "rollback", "approve", "reject"):
         app.add_route(f"/api/v1/autonomous/executions/{{execution_id}}/{control}", execution, suffix=control)
@@ -134,6 +136,7 @@ def get_app() -> falcon.App:
     return create_app(
         Deps(
             publisher=publisher,
+            dispatch=BrokerDispatcher(broker()),
             keys=KeyStore(ttl_s=settings.auth_cache_seconds, stale_s=settings.auth_stale_seconds),
             checks={"database": database_check, "broker": BrokerCheck(broker())},
             max_body_bytes=settings.max_body_bytes,

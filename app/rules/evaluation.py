@@ -21,8 +21,9 @@ import peewee
 
 from ..correlation.store import flapping_incidents
 from ..db import TimestampField, database, in_transaction, is_postgres, uuid_in
-from ..events.query import event_json, iso
+from ..events.query import event_json
 from ..models import ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
+from ..present import iso
 from .conditions import Batch, equality_constraint
 from .triggers import TriggerSpec, parse_trigger, should_fire
 
@@ -48,9 +49,9 @@ def body_of(row: TriggerRule) -> dict[str, Any]:
         "active": row.active,
         "schedule": row.schedule,
         "response_template_id": row.response_template_id,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
-        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
-        "last_fired_at": row.last_fired_at.isoformat() if row.last_fired_at else None,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "last_fired_at": iso(row.last_fired_at),
     }
 
 

@@ -10,8 +10,9 @@ from freezegun import freeze_time
 from app.auth import KeyStore, create_key, hash_key
 from app.errors import InvalidInput
 from app.events.envelope import make_item
-from app.events.query import EventFilter, analytics, list_events, parse_duration
+from app.events.query import EventFilter, analytics, list_events
 from app.events.store import store_batch
+from app.http.params import parse_duration
 from app.ids import new_id
 from app.models import ApiKey
 

@@ -163,9 +163,9 @@ def test_maintenance_windows_are_managed_through_the_api(client):
     # Each write audited with what the window was and became
     created_row, updated_row, deleted_row = audit_of(window_id)
     assert [a.action for a in audit_of(window_id)] == [
-        "maintenance.created",
-        "maintenance.updated",
-        "maintenance.deleted",
+        "maintenance_window.created",
+        "maintenance_window.updated",
+        "maintenance_window.deleted",
     ]
     assert created_row.details["after"]["name"] == "patch tuesday"
     assert updated_row.details["before"]["starts_at"] == created.json["starts_at"]
@@ -195,7 +195,7 @@ def test_writes_need_an_operator_and_reads_a_key(client):
     viewer = auth(keys["viewer"])
     assert api.simulate_put(f"/api/v1/maintenance/{window_id}", json=body, headers=viewer).status_code == 403
     assert api.simulate_delete(f"/api/v1/maintenance/{window_id}", headers=viewer).status_code == 403
-    assert [a.action for a in audit_of(window_id)] == ["maintenance.created"]
+    assert [a.action for a in audit_of(window_id)] == ["maintenance_window.created"]
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import dramatiq
 import falcon
 
 from ...autonomous import approvals, control, learning
@@ -15,28 +14,14 @@ from ...autonomous.executions import STATUSES, execution_json
 from ...config import Settings
 from ...db import in_transaction
 from ...errors import BrokerUnavailable, InvalidInput, NotFound
-from ...events.query import DEFAULT_LIMIT, MAX_LIMIT, parse_time, parse_uuid
 from ...models import DecisionLog, Execution
+from ...present import iso
+from ...publishing import Dispatcher
+from ..media import read_json
 from ..middleware import actor_of, principal_of
-from .ingest import read_json
+from ..params import integer, page, parse_uuid, timestamp
 
 logger = logging.getLogger(__name__)
-
-
-def _send(actor_name: str, *args: Any) -> None:
-    """Send to an actor of this process's broker; a broker failure becomes a 503."""
-    try:
-        dramatiq.get_broker().get_actor(actor_name).send(*args)
-    except dramatiq.errors.ConnectionError as e:
-        raise BrokerUnavailable(str(e)) from None
-
-
-def _page(req: falcon.Request) -> tuple[int, int]:
-    limit = req.get_param_as_int("limit") or DEFAULT_LIMIT
-    offset = req.get_param_as_int("offset") or 0
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise InvalidInput(f"limit is 1..{MAX_LIMIT} and offset ≥ 0", field="limit")
-    return limit, offset
 
 
 def _execution_id(value: str) -> str:
@@ -65,18 +50,18 @@ class Decisions:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        limit, offset = _page(req)
+        limit, offset = page(req)
         query = DecisionLog.select().order_by(DecisionLog.id.desc())
-        event_id, since = req.get_param("event_id"), req.get_param("since")
+        event_id, since = req.get_param("event_id"), timestamp(req, "since")
         if event_id:
             query = query.where(DecisionLog.event_id == parse_uuid(event_id))
         for name in ("decision_type", "decided_by", "risk_level"):
             if req.get_param(name):
                 query = query.where(getattr(DecisionLog, name) == req.get_param(name))
         if req.get_param("rule_id"):
-            query = query.where(DecisionLog.trigger_rule_id == req.get_param_as_int("rule_id"))
+            query = query.where(DecisionLog.trigger_rule_id == integer(req, "rule_id", 0))
         if since:
-            query = query.where(DecisionLog.created_at >= parse_time(since, field="since"))
+            query = query.where(DecisionLog.created_at >= since)
 
         def work() -> dict[str, Any]:
             rows = [_decision_json(r) for r in query.limit(limit).offset(offset)]
@@ -94,7 +79,7 @@ def _decision_json(row: DecisionLog) -> dict[str, Any]:
         "rule_execution_id": row.rule_execution_id,
         "decision_type": row.decision_type,
         "decided_by": row.decided_by,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "created_at": iso(row.created_at),
     }
 
 
@@ -111,14 +96,14 @@ class DecisionResource:
 class Execute:
     permissions = {"POST": "operate"}
 
-    def __init__(self, *, settings: Settings, max_body_bytes: int) -> None:
-        self.settings, self.max_body_bytes = settings, max_body_bytes
+    def __init__(self, *, settings: Settings, max_body_bytes: int, dispatch: Dispatcher) -> None:
+        self.settings, self.max_body_bytes, self.dispatch = settings, max_body_bytes, dispatch
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, max_bytes=self.max_body_bytes)
         row = in_transaction(lambda: control.request_execution(body, settings=self.settings, actor=actor_of(req)))
         try:
-            _send("execute", str(row.id))
+            self.dispatch("execute", str(row.id))
         except BrokerUnavailable:
             in_transaction(lambda: control.cancel(str(row.id), actor="system:broker-unavailable"))
             raise
@@ -130,22 +115,22 @@ class Executions:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        limit, offset = _page(req)
+        limit, offset = page(req)
         query = Execution.select().order_by(Execution.created_at.desc())
         status = req.get_param("status")
         if status:
             if status not in STATUSES:
                 raise InvalidInput(f"status is one of {', '.join(STATUSES)}", field="status")
             query = query.where(Execution.status == status)
-        event_id, start, end = req.get_param("event_id"), req.get_param("start_time"), req.get_param("end_time")
+        event_id, start, end = req.get_param("event_id"), timestamp(req, "start_time"), timestamp(req, "end_time")
         if event_id:
             query = query.where(Execution.event_id == parse_uuid(event_id))
         if req.get_param("decision_id"):
-            query = query.where(Execution.decision_id == req.get_param_as_int("decision_id"))
+            query = query.where(Execution.decision_id == integer(req, "decision_id", 0))
         if start:
-            query = query.where(Execution.created_at >= parse_time(start, field="start_time"))
+            query = query.where(Execution.created_at >= start)
         if end:
-            query = query.where(Execution.created_at < parse_time(end, field="end_time"))
+            query = query.where(Execution.created_at < end)
 
         def work() -> dict[str, Any]:
             rows = [execution_json(r, detail=False) for r in query.limit(limit).offset(offset)]
@@ -159,8 +144,8 @@ class ExecutionResource:
 
     permissions = {"GET": "read", "POST": "operate"}
 
-    def __init__(self, *, max_body_bytes: int, settings: Settings | None = None) -> None:
-        self.max_body_bytes, self.settings = max_body_bytes, settings or Settings()
+    def __init__(self, *, max_body_bytes: int, dispatch: Dispatcher, settings: Settings | None = None) -> None:
+        self.max_body_bytes, self.dispatch, self.settings = max_body_bytes, dispatch, settings or Settings()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, execution_id: str) -> None:
         key = _execution_id(execution_id)
@@ -190,7 +175,7 @@ class ExecutionResource:
     def on_post_rollback(self, req: falcon.Request, resp: falcon.Response, execution_id: str) -> None:
         key = _execution_id(execution_id)
         in_transaction(lambda: control.check_rollback(key))
-        _send("rollback", key, actor_of(req))
+        self.dispatch("rollback", key, actor_of(req))
         resp.status = falcon.HTTP_202
         resp.media = {"execution_id": key, "status": "rollback_requested"}
 
@@ -204,7 +189,7 @@ class ExecutionResource:
         )
         approval = in_transaction(answer)
         if approve:
-            _send("execute", key)
+            self.dispatch("execute", key)
         resp.media = {"execution_id": key, "approval": approval,
                       "status": in_transaction(lambda: Execution.get_by_id(key).status)}  # fmt: skip
 

@@ -6,24 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import falcon
 
-from ...errors import InvalidInput
+from ...errors import NotFound
 from ...events import query
-from ...events.query import EventFilter, parse_duration, parse_time
-
-
-def _int(req: falcon.Request, name: str, default: int) -> int:
-    value = req.get_param(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer, got {value!r}", field=name) from None
-
-
-def _time(req: falcon.Request, name: str) -> datetime | None:
-    value = req.get_param(name)
-    return parse_time(value, field=name) if value else None
+from ...events.query import EventFilter
+from ..params import flag, integer, page, parse_duration, parse_uuid, timestamp
 
 
 class Events:
@@ -32,10 +18,10 @@ class Events:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        start = _time(req, "start_time")
-        hours = req.get_param("hours")
-        if start is None and hours:
-            start = datetime.now(UTC) - timedelta(hours=_int(req, "hours", 24))
+        start = timestamp(req, "start_time")
+        if start is None and req.get_param("hours"):
+            start = datetime.now(UTC) - timedelta(hours=integer(req, "hours", 24))
+        limit, offset = page(req)
         severity = req.get_param_as_list("severity")
         flt = EventFilter(
             severity=severity,
@@ -44,9 +30,9 @@ class Events:
             service=req.get_param("service"),
             source_type=req.get_param("source_type"),
             start_time=start,
-            end_time=_time(req, "end_time"),
-            limit=_int(req, "limit", query.DEFAULT_LIMIT),
-            offset=_int(req, "offset", 0),
+            end_time=timestamp(req, "end_time"),
+            limit=limit,
+            offset=offset,
         )
         resp.media = query.list_events(flt)
 
@@ -57,11 +43,10 @@ class Event:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
-        found = query.get_event(event_id)
+        key = parse_uuid(event_id)
+        found = query.get_event(key) if key is not None else None
         if found is None:
-            raise falcon.HTTPNotFound(
-                title="Not found", description=f"no event {event_id!r} (an accepted event may still be in the queue)"
-            )
+            raise NotFound(f"no event {event_id!r} (an accepted event may still be in the queue)")
         resp.media = found
 
 
@@ -83,9 +68,7 @@ class RawEvents:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        limit, offset = page(req)
         resp.media = query.list_raw_events(
-            has_errors=req.get_param_as_bool("has_errors"),
-            source_type=req.get_param("source_type"),
-            limit=_int(req, "limit", query.DEFAULT_LIMIT),
-            offset=_int(req, "offset", 0),
+            has_errors=flag(req, "has_errors"), source_type=req.get_param("source_type"), limit=limit, offset=offset
         )

@@ -6,23 +6,24 @@ from __future__ import annotations
 import falcon
 
 from ...correlation import query
-from ...events.query import DEFAULT_LIMIT, parse_time
+from ...errors import NotFound
+from ..media import read_json
 from ..middleware import actor_of
-from .ingest import read_json
+from ..params import page, parse_uuid, timestamp
 
 
 class Incidents:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        since = req.get_param("since")
+        limit, offset = page(req)
         resp.media = query.list_incidents(
             status=req.get_param("status"),
             severity=req.get_param("severity"),
             host=req.get_param("host"),
-            since=parse_time(since, field="since") if since else None,
-            limit=req.get_param_as_int("limit") or DEFAULT_LIMIT,
-            offset=req.get_param_as_int("offset") or 0,
+            since=timestamp(req, "since"),
+            limit=limit,
+            offset=offset,
         )
 
 
@@ -30,9 +31,10 @@ class IncidentResource:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, incident_id: str) -> None:
-        found = query.get_incident(incident_id)
+        key = parse_uuid(incident_id)
+        found = query.get_incident(key) if key is not None else None
         if found is None:
-            raise falcon.HTTPNotFound(title="Not found", description=f"no incident {incident_id!r}")
+            raise NotFound(f"no incident {incident_id!r}")
         resp.media = found
 
 
@@ -40,9 +42,10 @@ class EventCorrelations:
     permissions = {"GET": "read"}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
-        found = query.event_correlations(event_id)
+        key = parse_uuid(event_id)
+        found = query.event_correlations(key) if key is not None else None
         if found is None:
-            raise falcon.HTTPNotFound(title="Not found", description=f"no event {event_id!r}")
+            raise NotFound(f"no event {event_id!r}")
         resp.media = found
 
 

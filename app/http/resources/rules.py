@@ -8,12 +8,13 @@ from typing import Any
 import falcon
 
 from ...db import in_transaction
-from ...events.query import parse_time
-from ...models import AuditLog, TriggerRule
-from ...rules.evaluation import body_of, columns_of, estimated_trigger_rate, replay
+from ...present import iso
+from ...rules import store
+from ...rules.evaluation import body_of, estimated_trigger_rate, replay
 from ...rules.triggers import TriggerSpec, parse_trigger
+from ..media import read_json
 from ..middleware import actor_of, principal_of
-from .ingest import read_json
+from ..params import flag, parse_time
 
 
 def _validation(spec: TriggerSpec) -> dict[str, Any]:
@@ -29,13 +30,6 @@ def _validation(spec: TriggerSpec) -> dict[str, Any]:
     }
 
 
-def _get(rule_id: int) -> TriggerRule:
-    row = in_transaction(lambda: TriggerRule.get_or_none(TriggerRule.id == rule_id))
-    if row is None:
-        raise falcon.HTTPNotFound(title="Not found", description=f"no trigger rule {rule_id}")
-    return row
-
-
 class Triggers:
     permissions = {"GET": "read", "POST": "operate"}
 
@@ -43,34 +37,17 @@ class Triggers:
         self.max_body_bytes = max_body_bytes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        active = req.get_param_as_bool("active")
-
-        def work() -> list[dict[str, Any]]:
-            query = TriggerRule.select().order_by(TriggerRule.id)
-            if active is not None:
-                query = query.where(TriggerRule.active == active)
-            return [body_of(r) for r in query]
-
-        rules = in_transaction(work)
+        active = flag(req, "active")
+        rules = in_transaction(lambda: store.listing(active=active))
         resp.media = {"rules": rules, "total_count": len(rules)}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         spec = parse_trigger(read_json(req, max_bytes=self.max_body_bytes))
-
-        def work() -> int:
-            principal = principal_of(req)
-            person = principal.person if principal else None
-            row = TriggerRule.create(**columns_of(spec), created_by=principal.key_id if principal else None,
-                                     created_by_person=person, updated_by_person=person)  # fmt: skip
-            AuditLog.create(
-                actor=actor_of(req),
-                action="trigger_rule.create",
-                subject=f"trigger_rule:{row.id}",
-                details=columns_of(spec),
-            )
-            return row.id
-
-        rule_id = in_transaction(work)
+        principal = principal_of(req)
+        rule_id = in_transaction(lambda: store.create(
+            spec, actor=actor_of(req), person=principal.person if principal else None,
+            key_id=principal.key_id if principal else None,
+        ))  # fmt: skip
         resp.status = falcon.HTTP_201
         resp.media = {"rule_id": rule_id, "status": "created", "validation_result": _validation(spec)}
 
@@ -82,36 +59,17 @@ class Trigger:
         self.max_body_bytes = max_body_bytes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rule_id: int) -> None:
-        resp.media = body_of(_get(rule_id))
+        resp.media = in_transaction(lambda: body_of(store.get(rule_id)))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, rule_id: int) -> None:
         spec = parse_trigger(read_json(req, max_bytes=self.max_body_bytes))
-        _get(rule_id)
-
-        def work() -> None:
-            principal = principal_of(req)
-            TriggerRule.update(**columns_of(spec), updated_at=datetime.now(UTC),
-                               updated_by_person=principal.person if principal else None).where(
-                TriggerRule.id == rule_id
-            ).execute()  # fmt: skip
-            AuditLog.create(
-                actor=actor_of(req),
-                action="trigger_rule.update",
-                subject=f"trigger_rule:{rule_id}",
-                details=columns_of(spec),
-            )
-
-        in_transaction(work)
+        principal = principal_of(req)
+        person = principal.person if principal else None
+        in_transaction(lambda: store.replace(rule_id, spec, actor=actor_of(req), person=person))
         resp.media = {"rule_id": rule_id, "status": "updated", "validation_result": _validation(spec)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, rule_id: int) -> None:
-        _get(rule_id)
-
-        def work() -> None:
-            TriggerRule.delete().where(TriggerRule.id == rule_id).execute()
-            AuditLog.create(actor=actor_of(req), action="trigger_rule.delete", subject=f"trigger_rule:{rule_id}")
-
-        in_transaction(work)
+        in_transaction(lambda: store.delete(rule_id, actor=actor_of(req)))
         resp.media = {"rule_id": rule_id, "status": "deleted"}
 
     def on_post_test(self, req: falcon.Request, resp: falcon.Response, rule_id: int) -> None:
@@ -124,6 +82,6 @@ class Trigger:
             parse_time(body["start_time"], field="start_time") if body.get("start_time") else now - timedelta(hours=24)
         )
         end = parse_time(body["end_time"], field="end_time") if body.get("end_time") else now
-        spec = parse_trigger(body_of(_get(rule_id)))
+        spec = parse_trigger(in_transaction(lambda: body_of(store.get(rule_id))))
         result = replay(spec, start=start, end=end)
-        resp.media = {"rule_id": rule_id, "start_time": start.isoformat(), "end_time": end.isoformat(), **result}
+        resp.media = {"rule_id": rule_id, "start_time": iso(start), "end_time": iso(end), **result}

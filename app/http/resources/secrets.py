@@ -8,8 +8,8 @@ from ... import secrets
 from ...config import Settings
 from ...db import in_transaction
 from ...errors import InvalidInput, NotFound
+from ..media import read_json
 from ..middleware import actor_of
-from .ingest import read_json
 
 
 def _body(req: falcon.Request, max_bytes: int) -> dict:
