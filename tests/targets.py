@@ -29,11 +29,18 @@ class _Recorded:
         #: Requests being answered right now, and the most there ever were at once.
         self.in_flight = 0
         self.max_in_flight = 0
+        self.changed = threading.Condition(self.lock)
 
     def enter(self) -> None:
         with self.lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.changed.notify_all()
+
+    def hold(self, count: int, timeout_s: float) -> None:
+        """Wait until ``count`` requests were in flight at once (or ``timeout_s`` passed)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.max_in_flight >= count, timeout=timeout_s)
 
     def leave(self) -> None:
         with self.lock:
@@ -84,7 +91,10 @@ class HttpTarget(_Target):
 
 @contextmanager
 def http_target(
-    responses: dict[str, tuple[Any, ...]] | None = None, *, delay_s: dict[str, float] | None = None
+    responses: dict[str, tuple[Any, ...]] | None = None,
+    *,
+    delay_s: dict[str, float] | None = None,
+    hold: dict[str, tuple[int, float]] | None = None,
 ) -> Iterator[HttpTarget]:
     """A real threaded HTTP server on 127.0.0.1 that records every request.
 
@@ -92,9 +102,11 @@ def http_target(
       responses: Per path (query included): ``(status, payload)`` or ``(status, payload, headers)``;
         a str payload is sent as text/plain, anything else as JSON. Default: 200 ``{"ok": true, "path": …}``.
       delay_s: Seconds to wait before answering, per path prefix.
+      hold: Per path prefix, ``(count, timeout_s)``: a request waits until ``count`` requests were
+        in flight at once, or ``timeout_s`` passed — concurrency proven without racing a clock.
     """
     recorded = _Recorded()
-    answers, delays = responses or {}, delay_s or {}
+    answers, delays, holds = responses or {}, delay_s or {}, hold or {}
 
     class Handler(BaseHTTPRequestHandler):
         def _handle(self) -> None:
@@ -116,6 +128,9 @@ def http_target(
             try:
                 delay = next((d for prefix, d in delays.items() if self.path.startswith(prefix)), 0.0)
                 time.sleep(delay)
+                held = next((h for prefix, h in holds.items() if self.path.startswith(prefix)), None)
+                if held is not None:
+                    recorded.hold(*held)
             finally:
                 recorded.leave()
             status, payload, *extra = answers.get(self.path, (200, {"ok": True, "path": self.path}))

@@ -18,7 +18,7 @@ from tests.targets import http_target, smtp_sink
 
 @pytest.fixture(scope="module")
 def target():
-    with http_target(responses={"/fail": (500, {"error": "boom"})}, delay_s={"/concurrency/": 2.0}) as server:
+    with http_target(responses={"/fail": (500, {"error": "boom"})}, hold={"/concurrency/": (40, 20.0)}) as server:
         yield server
 
 
@@ -284,7 +284,7 @@ def test_execute_api_runs_a_decision_as_a_dry_run(auto, target):
 
 
 def test_the_gevent_executor_runs_many_slow_steps_at_once(auto, target, rabbitmq_url):
-    # Given 60 executions whose one step waits 2 s on the target, queued at once
+    # Given 60 executions whose one step the target holds until 40 are in flight (20 s at most), queued at once
     from dramatiq import Message
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
