@@ -1,4 +1,4 @@
-"""The correlator's storage side: load open incidents and topology, apply decisions, record why.
+"""The correlator's storage side: load open incidents and topology, apply placements, record why.
 
 One batch is one transaction. On PostgreSQL the transaction first takes an
 advisory lock, so correlator processes decide one batch at a time and several
@@ -29,9 +29,9 @@ import orjson
 from ..db import database, in_transaction, is_postgres, uuid_in
 from ..errors import TransientError
 from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
-from .decide import (
+from .grouping import (
+    GroupingSettings,
     OpenIncident,
-    Settings,
     Topology,
     choose,
     link_key,
@@ -79,7 +79,7 @@ def _at(event: dict[str, Any]) -> datetime:
     return event["received_at"]
 
 
-#: Columns the correlator reads, under the names :func:`app.correlation.decide.choose` uses.
+#: Columns the correlator reads, under the names :func:`app.correlation.grouping.choose` uses.
 _COLUMNS: dict[str, Any] = {
     "id": ProcessedEvent.id, "host": ProcessedEvent.source_host, "service": ProcessedEvent.source_service,
     "title": ProcessedEvent.title, "severity": ProcessedEvent.severity, "event_type": ProcessedEvent.event_type,
@@ -185,7 +185,7 @@ def _finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
     row.severity_score = severity_score([row.severity], row.event_count, crit)
 
 
-def _new_incident(event: dict[str, Any], at: datetime, cfg: Settings) -> Incident:
+def _new_incident(event: dict[str, Any], at: datetime, cfg: GroupingSettings) -> Incident:
     fingerprint = problem_fingerprint(event)
     recent_closures = (
         Incident.select()
@@ -253,7 +253,7 @@ class _Raced(TransientError):
 
 
 def correlate_batch(
-    event_ids: list[str], *, cfg: Settings | None = None, claim: int = 0, claim_after_s: float = CLAIM_AFTER_S
+    event_ids: list[str], *, cfg: GroupingSettings | None = None, claim: int = 0, claim_after_s: float = CLAIM_AFTER_S
 ) -> dict[str, str]:
     """Correlate the stored events ``event_ids``; returns event id -> correlation id (incident) for them.
 
@@ -269,7 +269,7 @@ def correlate_batch(
         for their own messages to decide, as without a claim. 0 claims nothing.
       claim_after_s: Seconds, see ``claim``.
     """
-    cfg = cfg or Settings()
+    cfg = cfg or GroupingSettings()
     # PERF: the events are read before the lock is taken (they do not change but for their
     # correlation id), so the lock is held for less time. Whether one of them was correlated
     # meanwhile (a redelivered batch racing its first delivery) is checked when the events are
@@ -303,8 +303,8 @@ def _claimed(events: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     return [e for e in rows if e["id"] not in own][:limit]
 
 
-def _correlate(loaded: list[dict[str, Any]], cfg: Settings, *, recheck: bool, claim: int = 0) -> dict[str, str]:
-    """Decide for the events (and up to ``claim`` others) and record the decisions, under the correlator's lock.
+def _correlate(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, recheck: bool, claim: int = 0) -> dict[str, str]:
+    """Place the events (and up to ``claim`` others) in incidents and record why, under the correlator's lock.
 
     One transaction. Returns event id -> correlation id for the events of ``loaded``.
 
@@ -329,7 +329,7 @@ def _correlate(loaded: list[dict[str, Any]], cfg: Settings, *, recheck: bool, cl
     claimed = _claimed(events, claim) if claim > 0 else []
     if claimed:
         events = sorted(events + claimed, key=_at)
-    changed, assigned, links = _decide(events, topology, cfg, claimed={e["id"] for e in claimed})
+    changed, assigned, links = _place(events, topology, cfg, claimed={e["id"] for e in claimed})
     if _assign(assigned) != len(assigned):
         raise _Raced(f"{len(assigned)} events to stamp, some already correlated")
     _insert_links(links)
@@ -341,10 +341,14 @@ def _correlate(loaded: list[dict[str, Any]], cfg: Settings, *, recheck: bool, cl
     return {**done, **{i: assigned[i] for i in own if i in assigned}}
 
 
-def _decide(
-    events: list[dict[str, Any]], topology: Topology, cfg: Settings, *, claimed: frozenset[str] | set[str] = frozenset()
+def _place(
+    events: list[dict[str, Any]],
+    topology: Topology,
+    cfg: GroupingSettings,
+    *,
+    claimed: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[dict[str, tuple[Incident, OpenIncident]], dict[str, str], list[dict[str, Any]]]:
-    """Decide for each event, oldest first, against the open incidents and those the batch opens.
+    """Place each event, oldest first, against the open incidents and those the batch opens.
 
     From the first ``claimed`` event that stays uncorrelated on, the claimed events are skipped:
     its own message decides it again later, and must find the incidents as they were at its turn
@@ -368,31 +372,31 @@ def _decide(
         if skipping and event["id"] in claimed:
             continue
         at = _at(event)
-        decision = choose(event, at, incidents, topology, cfg)
-        if decision.kind == "none":
+        placement = choose(event, at, incidents, topology, cfg)
+        if placement.kind == "none":
             skipping = skipping or event["id"] in claimed
             continue
-        if decision.kind == "new":
+        if placement.kind == "new":
             row = _new_incident(event, at, cfg)
             inc = _open(row)
             incidents.insert(0, inc)
         else:
-            assert decision.incident is not None
-            inc = decision.incident
+            assert placement.incident is not None
+            inc = placement.incident
             row = inc.row  # type: ignore[attr-defined]
         row.event_count += 1
         _grow(row, inc, event, at)
-        if decision.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
+        if placement.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
             row.root_event_id, row.title = event["id"], str(event.get("title"))[:500]  # the cause is the root
-        if decision.kind == "resolution":
+        if placement.kind == "resolution":
             row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
             incidents.remove(inc)
         changed[str(row.id)] = (row, inc)
         assigned[event["id"]] = str(row.id)
-        if decision.kind != "new":
-            links.append({"correlation_id": row.id, "correlation_type": decision.kind, "primary_event_id": row.root_event_id,
-                          "related_event_ids": [event["id"]], "correlation_score": decision.score,
-                          "correlation_reason": decision.reason})  # fmt: skip
+        if placement.kind != "new":
+            links.append({"correlation_id": row.id, "correlation_type": placement.kind, "primary_event_id": row.root_event_id,
+                          "related_event_ids": [event["id"]], "correlation_score": placement.score,
+                          "correlation_reason": placement.reason})  # fmt: skip
     return changed, assigned, links
 
 

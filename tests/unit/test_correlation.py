@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.correlation import store as correlation_store
-from app.correlation.decide import Settings
+from app.correlation.grouping import GroupingSettings
 from app.correlation.store import correlate_batch
 from app.correlation.templates import similarity, template
 from app.db import in_transaction
@@ -136,7 +136,7 @@ def test_a_problem_that_keeps_coming_back_is_flapping_and_stops_triggering_rules
 
     rule_id = TriggerRule.create(**columns_of(parse_trigger({"name": "link", "conditions": {"event_type": "connectivity_issue"},
                                                               "max_triggers_per_hour": 100}))).id  # fmt: skip
-    cfg = Settings(flap_changes=3)
+    cfg = GroupingSettings(flap_changes=3)
     # Given a link that went down and up three times in a few minutes
     for k in range(3):
         down, up = trap(LINK_DOWN, k * 120), trap(LINK_UP, k * 120 + 60)

@@ -23,7 +23,9 @@ CRITICALITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
 
 
 @dataclass(kw_only=True)
-class Settings:
+class GroupingSettings:
+    """How far apart in time and how alike events may be to join one incident."""
+
     window: timedelta = timedelta(minutes=15)
     lookback: timedelta = timedelta(hours=1)
     similarity: float = 0.8
@@ -85,7 +87,9 @@ class OpenIncident:
 
 
 @dataclass
-class Decision:
+class Placement:
+    """Where :func:`choose` puts an event: the incident it joins (or none), with the kind, score and reason."""
+
     kind: str  # the correlation type, or "new" / "resolution" / "none"
     incident: OpenIncident | None
     score: float
@@ -115,78 +119,80 @@ def problem_fingerprint(event: dict[str, Any]) -> str:
     return str(event.get("fingerprint") or "").removesuffix(":resolved")
 
 
-def _resolution(event: dict[str, Any], incidents: list[OpenIncident], topology: Topology) -> Decision:
+def _resolution(event: dict[str, Any], incidents: list[OpenIncident], topology: Topology) -> Placement:
     key, fp = link_key(event), problem_fingerprint(event)
     declared = {problem_key(event.get("host"), p) for p in topology.resolutions.get(event.get("event_type") or "", ())}
     for inc in incidents:
         if (key and key in inc.link_keys) or (fp and fp in inc.fingerprints) or (declared & inc.link_keys):
-            return Decision("resolution", inc, 1.0, f"{event.get('title')} resolves the incident's problem")
-    return Decision("none", None, 0.0, "a resolution with no open problem")
+            return Placement("resolution", inc, 1.0, f"{event.get('title')} resolves the incident's problem")
+    return Placement("none", None, 0.0, "a resolution with no open problem")
 
 
-def _causal(host: str | None, service: str | None, recent: list[OpenIncident], topology: Topology) -> Decision | None:
+def _causal(host: str | None, service: str | None, recent: list[OpenIncident], topology: Topology) -> Placement | None:
     for device in topology.upstreams_of(host, service):
         for inc in recent:
             if device in inc.hosts:
-                return Decision("causal", inc, 0.9, f"{host or service} depends on {device}, which has an open problem")
+                return Placement(
+                    "causal", inc, 0.9, f"{host or service} depends on {device}, which has an open problem"
+                )
     return None
 
 
 def _same_host(
     host: str, at: datetime, recent: list[OpenIncident], incidents: list[OpenIncident], topology: Topology
-) -> Decision | None:
+) -> Placement | None:
     for inc in recent:
         if host in inc.hosts:
             minutes = max(1, int((at - inc.last_event_at).total_seconds() // 60) + 1)
-            return Decision("time_based", inc, 0.85, f"Events occurred within {minutes} minutes on same host")
+            return Placement("time_based", inc, 0.85, f"Events occurred within {minutes} minutes on same host")
     # the event is on an upstream device: its dependents' incident joins it, as their cause
     below = topology.dependents_of(host)
     for inc in recent:
         if inc.hosts & below:
-            return Decision("causal", inc, 0.9, f"{host} is upstream of {', '.join(sorted(inc.hosts & below)[:3])}")
+            return Placement("causal", inc, 0.9, f"{host} is upstream of {', '.join(sorted(inc.hosts & below)[:3])}")
     for inc in incidents:
         if host in inc.hosts:
-            return Decision("host_based", inc, 0.7, "Same host within the last hour")
+            return Placement("host_based", inc, 0.7, "Same host within the last hour")
     return None
 
 
-def _same_pattern(event: dict[str, Any], recent: list[OpenIncident], cfg: Settings) -> Decision | None:
+def _same_pattern(event: dict[str, Any], recent: list[OpenIncident], cfg: GroupingSettings) -> Placement | None:
     if event.get("severity") == "info":
         return None  # routine messages repeat everywhere: by pattern alone they are not one problem
     tpl = template(str(event.get("title") or ""))
     for inc in recent:
         best = max((similarity(tpl, t) for t in inc.templates), default=0.0)
         if best >= cfg.similarity:
-            return Decision(
+            return Placement(
                 "pattern_based", inc, round(best, 2), f"Message matches the incident's pattern ({best:.0%} similar)"
             )
     return None
 
 
 def choose(
-    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], topology: Topology, cfg: Settings
-) -> Decision:
-    """Decide for one event, against the open incidents (most recent first)."""
+    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], topology: Topology, cfg: GroupingSettings
+) -> Placement:
+    """Place one event, against the open incidents (most recent first)."""
     if resolves(event, topology):
         return _resolution(event, incidents, topology)
     host, service = event.get("host"), event.get("service")
     recent = [i for i in incidents if at - i.last_event_at <= cfg.window]
-    decision = _causal(host, service, recent, topology)
-    if decision is None and host:
-        decision = _same_host(host, at, recent, incidents, topology)
-    if decision is None and service:
-        decision = next(
+    placement = _causal(host, service, recent, topology)
+    if placement is None and host:
+        placement = _same_host(host, at, recent, incidents, topology)
+    if placement is None and service:
+        placement = next(
             (
-                Decision("service_based", i, 0.6, "Same service within the last hour")
+                Placement("service_based", i, 0.6, "Same service within the last hour")
                 for i in incidents
                 if service in i.services
             ),
             None,
         )
     return (
-        decision
+        placement
         or _same_pattern(event, recent, cfg)
-        or Decision("new", None, 1.0, "no open incident relates to this event")
+        or Placement("new", None, 1.0, "no open incident relates to this event")
     )
 
 
