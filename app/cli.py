@@ -160,44 +160,12 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 def cmd_clock(args: argparse.Namespace) -> int:
     """Every ``--interval`` seconds: expire overdue approvals, resend stuck executions; hourly: retention."""
-    import logging
-    import time
-
-    from .autonomous.recovery import sweep
-    from .config import load_settings
-    from .db import in_transaction
-    from .errors import TransientError
     from .runtime import bootstrap
 
-    bootstrap(role="clock", db_connections=2)
-    from datetime import UTC, datetime, timedelta
+    settings = bootstrap(role="clock", db_connections=2)
+    from .clock import run  # after bootstrap: it imports the actors, bound to the broker set there
 
-    from .actors.executor import execute
-    from .actors.rollbacker import rollback
-    from .events.retention import purge
-
-    settings = load_settings()
-    logger = logging.getLogger("app.clock")
-    logger.info("Clock started: sweeping every %d s.", args.interval)
-    next_purge = 0.0
-    while True:
-        try:
-            if settings.retention_days and time.monotonic() >= next_purge:
-                purge(before=datetime.now(UTC) - timedelta(days=settings.retention_days))
-                next_purge = time.monotonic() + 3600  # hourly
-            found = in_transaction(sweep)
-            for execution_id in found.execute:
-                execute.send(execution_id)
-            for execution_id in found.rollback:
-                rollback.send(execution_id)
-            if found.execute or found.rollback or found.expired:
-                logger.warning("Clock: resent %d executions, %d rollbacks; expired %d approvals.",
-                               len(found.execute), len(found.rollback), len(found.expired))  # fmt: skip
-        except TransientError as e:
-            logger.warning("Clock sweep failed (%s); trying again next time.", e)
-        if args.once:
-            return 0
-        time.sleep(args.interval)
+    return run(settings, interval_s=args.interval, once=args.once)
 
 
 def cmd_secrets_set(args: argparse.Namespace) -> int:

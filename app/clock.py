@@ -1,0 +1,59 @@
+"""The ``clock`` process (``opsconductor clock``): a periodic sweep.
+
+Every interval, approvals past their timeout are rejected and executions or rollbacks whose
+message was lost are sent again (:func:`app.autonomous.recovery.sweep`); every hour, events
+older than ``RETENTION_DAYS`` are purged. Import this module after :func:`app.runtime.bootstrap`:
+it imports the actors, which Dramatiq binds to the broker set there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from .actors.executor import execute
+from .actors.rollbacker import rollback
+from .autonomous.recovery import sweep
+from .config import Settings
+from .db import in_transaction
+from .errors import TransientError
+from .events.retention import purge
+from .timeutil import now
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two purges of events past their retention.
+PURGE_EVERY_S = 3600
+
+
+def run(settings: Settings, *, interval_s: int, once: bool = False) -> int:
+    """Sweep every ``interval_s`` seconds until the process is stopped, or once when ``once``.
+
+    A database that does not answer skips a sweep (logged); the next one tries again.
+    """
+    logger.info("Clock started: sweeping every %d s.", interval_s)
+    next_purge = 0.0
+    while True:
+        try:
+            if settings.retention_days and time.monotonic() >= next_purge:
+                purge(before=now() - timedelta(days=settings.retention_days))
+                next_purge = time.monotonic() + PURGE_EVERY_S
+            resend_and_expire()
+        except TransientError as e:
+            logger.warning("Clock sweep failed (%s); trying again next time.", e)
+        if once:
+            return 0
+        time.sleep(interval_s)
+
+
+def resend_and_expire() -> None:
+    """One sweep: overdue approvals expired, lost executions and rollbacks sent again."""
+    found = in_transaction(sweep)
+    for execution_id in found.execute:
+        execute.send(execution_id)
+    for execution_id in found.rollback:
+        rollback.send(execution_id)
+    if found.execute or found.rollback or found.expired:
+        logger.warning("Clock: resent %d executions, %d rollbacks; expired %d approvals.",
+                       len(found.execute), len(found.rollback), len(found.expired))  # fmt: skip
