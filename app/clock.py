@@ -1,7 +1,7 @@
 """The ``clock`` process (``opsconductor clock``): a periodic sweep.
 
 Every interval, approvals past their timeout are rejected and executions or rollbacks whose
-message was lost are sent again (:func:`app.autonomous.recovery.sweep`); every hour, events
+message was lost are sent again (:func:`app.executions.recovery.sweep`); every hour, events
 older than ``RETENTION_DAYS`` are purged. Import this module after :func:`app.runtime.bootstrap`:
 it imports the actors, which Dramatiq binds to the broker set there.
 """
@@ -14,11 +14,11 @@ from datetime import timedelta
 
 from .actors.executor import execute
 from .actors.rollbacker import rollback
-from .autonomous.recovery import sweep
 from .config import Settings
 from .db import in_transaction
 from .errors import TransientError
 from .events.retention import purge
+from .executions.recovery import sweep
 from .timeutil import now
 
 logger = logging.getLogger(__name__)

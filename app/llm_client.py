@@ -1,7 +1,7 @@
 """The transport to a large language model: the ``openai`` package, for any OpenAI-compatible server.
 
 A leaf module: the executor's ``llm`` action (:mod:`app.actions.llm`) and the decider's analysis
-(:mod:`app.autonomous.llm`) both call :func:`chat`, and neither reaches into the other. tenacity
+(:mod:`app.decisions.llm`) both call :func:`chat`, and neither reaches into the other. tenacity
 retries transient failures (connection errors, timeouts, 429, 5xx) with exponential backoff
 inside a total time budget; an answer the caller's parser refuses (:class:`LlmAnswerInvalid`) is
 asked again once. Whatever fails raises :class:`LlmUnavailable`.

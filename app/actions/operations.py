@@ -4,7 +4,7 @@ The operation (``system_restart`` … ``notification``) is the matrix's action t
 (``diagnostic``, ``remediation``, ``notification``) is what maintenance windows and rollback look at.
 Both have a floor set by what the action's integration can do (:func:`floor_of`): what a template
 declares may raise them, never lower them below that. Template validation and the risk assessment
-(:mod:`app.autonomous.risk`) both read them here.
+(:mod:`app.decisions.risk`) both read them here.
 """
 
 from __future__ import annotations

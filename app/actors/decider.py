@@ -1,7 +1,7 @@
 """The ``decide`` actor: risk and decision for each rule firing.
 
-The work is in :mod:`app.autonomous.analysis` (gathering, LLM, recording) and
-:mod:`app.autonomous.decision` (the policy); this module decodes and hands on.
+The work is in :mod:`app.decisions.analysis` (gathering, LLM, recording) and
+:mod:`app.decisions.decision` (the policy); this module decodes and hands on.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import logging
 
 import dramatiq
 
-from ..autonomous.analysis import decide_firing
 from ..config import get_settings
+from ..decisions.analysis import decide_firing
 from ..errors import InvalidMessage
 from .executor import execute
 

@@ -1,4 +1,4 @@
-"""The ``execute`` actor: runs an execution's steps (see :mod:`app.autonomous.runner`).
+"""The ``execute`` actor: runs an execution's steps (see :mod:`app.executions.runner`).
 
 Run it under gevent (``dramatiq-gevent``): steps wait on HTTP, SMTP and programs, so one
 process runs hundreds of them at once.
@@ -10,10 +10,10 @@ import logging
 
 import dramatiq
 
-from ..autonomous.approvals import notify_approvers
-from ..autonomous.runner import run
 from ..config import get_settings
 from ..errors import InvalidMessage
+from ..executions.approvals import notify_approvers
+from ..executions.runner import run
 from .expirer import expire_approval
 from .rollbacker import rollback
 

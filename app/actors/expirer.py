@@ -12,9 +12,9 @@ import logging
 
 import dramatiq
 
-from ..autonomous.approvals import expire
 from ..db import in_transaction
 from ..errors import InvalidMessage
+from ..executions.approvals import expire
 
 logger = logging.getLogger(__name__)
 

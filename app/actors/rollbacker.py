@@ -6,9 +6,9 @@ import logging
 
 import dramatiq
 
-from ..autonomous.rollback import escalate, run_rollback
 from ..config import get_settings
 from ..errors import InvalidMessage
+from ..executions.rollback import escalate, run_rollback
 
 logger = logging.getLogger(__name__)
 

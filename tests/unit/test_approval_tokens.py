@@ -12,11 +12,11 @@ import pytest
 from freezegun import freeze_time
 
 from app.auth import create_key
-from app.autonomous import approvals, control
-from app.autonomous.runner import run
 from app.config import Settings
 from app.db import in_transaction, release_connection
 from app.errors import ActionNotAllowed, Conflict
+from app.executions import approvals, control
+from app.executions.runner import run
 from app.ids import uuid7
 from app.models import (
     ApiKey,

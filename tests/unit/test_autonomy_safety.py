@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.autonomous import decision, risk
-from app.autonomous.executions import create_execution, snapshot
-from app.autonomous.runner import run
 from app.config import Settings
+from app.decisions import decision, risk
+from app.executions.executions import create_execution, snapshot
+from app.executions.runner import run
 from app.ids import uuid7
 from app.models import ProcessedEvent
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.autonomous import decision, risk
-from app.autonomous.decision import History, Situation
+from app.decisions import decision, risk
+from app.decisions.decision import History, Situation
 
 DIAGNOSE = {"id": "diagnose", "name": "Check", "type": "diagnostic", "http": {"method": "GET", "url": "http://x"}}
 RESTART = {"id": "restart", "name": "Restart", "type": "remediation", "operation": "service_restart",

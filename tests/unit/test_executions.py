@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from app.autonomous import approvals, learning, risk
-from app.autonomous.executions import create_execution, execution_json, snapshot
-from app.autonomous.rollback import run_rollback
-from app.autonomous.runner import run
 from app.config import Settings
+from app.decisions import learning, risk
 from app.errors import ActionNotAllowed
+from app.executions import approvals
+from app.executions.executions import create_execution, execution_json, snapshot
+from app.executions.rollback import run_rollback
+from app.executions.runner import run
 from app.ids import uuid7
 from app.models import Approval, AuditLog, Execution, ExecutionStep, MaintenanceWindow, ProcessedEvent
 from tests.targets import http_target, smtp_sink
@@ -196,7 +197,7 @@ def test_a_failing_compensation_leaves_the_execution_rollback_failed(event, targ
     assert run_rollback(str(execution.id), settings=settings_for) == "rollback_failed"
     assert AuditLog.select().where(AuditLog.action == "rollback.failed").count() == 1
     # And humans are told
-    from app.autonomous.rollback import escalate
+    from app.executions.rollback import escalate
 
     assert escalate(str(execution.id), settings=settings_for)
     assert sink.wait_for(1, timeout_s=5)[-1]["message"]["Subject"] == f"Rollback failed: execution {execution.id}"
@@ -235,8 +236,8 @@ def test_outcomes_and_dangerous_feedback_change_what_the_decider_knows(event, ta
 
 
 def test_the_clock_resends_what_lost_its_message_and_rejects_overdue_requests(event, target, settings_for):
-    from app.autonomous import control
-    from app.autonomous.recovery import sweep
+    from app.executions import control
+    from app.executions.recovery import sweep
 
     # Given an execution queued long ago whose message was lost, one awaiting an approval that
     # was given but never sent on, and one whose request is overdue
@@ -280,7 +281,7 @@ def _decision_for(event) -> int:
 
 
 def test_an_approval_token_pre_approves_another_execution_of_the_same_decision(event, settings_for):
-    from app.autonomous import control
+    from app.executions import control
 
     # Given a decision whose remediation needs an approval, approved once by another operator
     decision_id = _decision_for(event)
@@ -301,7 +302,7 @@ def test_an_approval_token_pre_approves_another_execution_of_the_same_decision(e
 def test_nothing_executes_when_autonomy_is_off(event, settings_for):
     from dataclasses import replace
 
-    from app.autonomous import control
+    from app.executions import control
 
     with pytest.raises(ActionNotAllowed, match="AUTONOMY_MODE is off"):
         control.request_execution({"decision_id": _decision_for(event)}, settings=replace(settings_for, autonomy_mode="off"),

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 
 from app import llm_client
-from app.autonomous import llm
-from app.autonomous.analysis import decide_firing
 from app.config import Settings
+from app.decisions import llm
+from app.decisions.analysis import decide_firing
 from app.ids import uuid7
 from app.models import DecisionLog, Execution, ProcessedEvent, ResponseTemplate, RuleExecution, TriggerRule
 from tests.fakes.openai_server import FakeOpenAI

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.autonomous import decision, risk
+from app.decisions import decision, risk
 
 CHECK = {"id": "check", "name": "Check", "type": "diagnostic", "http": {"method": "GET", "url": "http://x/check"}}
 RESTART = {"id": "restart", "name": "Restart", "type": "remediation", "operation": "service_restart",

@@ -9,7 +9,7 @@ from falcon import testing
 from freezegun import freeze_time
 
 from app.auth import create_key
-from app.autonomous.maintenance import covering_window, window_covers
+from app.decisions.maintenance import covering_window, window_covers
 from app.http.app import Deps, create_app
 from app.models import AuditLog, MaintenanceWindow
 from app.publishing import DirectPublisher

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.actions import operations
-from app.autonomous import decision, risk
+from app.decisions import decision, risk
 from app.errors import InvalidRule
 from app.rules.playbooks import parse_playbook
 

@@ -13,12 +13,12 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app import actions, secrets
-from app.autonomous import risk
-from app.autonomous.executions import create_execution, execution_json, requests_text, snapshot
-from app.autonomous.runner import run
 from app.config import ConfigError, Settings, load_settings
 from app.db import database
+from app.decisions import risk
 from app.errors import InvalidInput, InvalidRule
+from app.executions.executions import create_execution, execution_json, requests_text, snapshot
+from app.executions.runner import run
 from app.ids import uuid7
 from app.models import ALL_MODELS, Approval, AuditLog, Execution, ExecutionStep, ProcessedEvent, Secret
 from app.rules.playbooks import parse_playbook

@@ -8,12 +8,13 @@ from typing import Any
 
 import falcon
 
-from ...autonomous import approvals, control, learning
-from ...autonomous.analysis import analysis_json, analyze_event
-from ...autonomous.executions import STATUSES, execution_json
 from ...config import Settings
 from ...db import in_transaction
+from ...decisions import learning
+from ...decisions.analysis import analysis_json, analyze_event
 from ...errors import BrokerUnavailable, InvalidInput, NotFound
+from ...executions import approvals, control
+from ...executions.executions import STATUSES, execution_json
 from ...models import DecisionLog, Execution
 from ...present import iso
 from ...publishing import Dispatcher

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from ...autonomous import maintenance_store as windows
-from ...autonomous.maintenance import parse_window
 from ...db import in_transaction
+from ...decisions import maintenance_store as windows
+from ...decisions.maintenance import parse_window
 from ..media import read_json
 from ..middleware import actor_of
 from ..params import flag

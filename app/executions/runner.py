@@ -27,10 +27,10 @@ from typing import Any
 from .. import actions, audit
 from ..config import Settings
 from ..db import in_transaction, is_postgres, release_connection
+from ..decisions import context as run_context
+from ..decisions import learning
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
 from ..models import Approval, Execution, ExecutionStep
-from . import context as run_context
-from . import learning
 from .executions import TERMINAL, log, rendered_request
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ made; when it arrives after an answer it changes nothing.
 
 An approval hands out a token: it pre-approves, once, another execution of the same decision
 (``POST /autonomous/execute``) for the approved actions only, until the request's ``expires_at``;
-:mod:`app.autonomous.control` redeems it.
+:mod:`app.executions.control` redeems it.
 """
 
 from __future__ import annotations

@@ -14,12 +14,12 @@ from typing import Any
 
 from .. import audit
 from ..actions import redact_template
+from ..decisions import risk
 from ..errors import InvalidRule
 from ..ids import uuid7
 from ..models import Approval, Execution, ExecutionLog, ExecutionStep
 from ..present import iso
 from ..rules.playbooks import execution_order
-from . import risk
 
 #: Statuses after which nothing more runs (a rollback may still be asked for some).
 TERMINAL = frozenset({"completed", "failed", "cancelled", "rolled_back", "rollback_failed"})
@@ -116,7 +116,7 @@ def rendered_request(execution_id: Any, action: dict[str, Any]) -> dict[str, Any
       when it cannot be rendered yet (e.g. it uses the output of a step that has not run).
     """
     from .. import actions
-    from .context import render_context
+    from ..decisions.context import render_context
 
     try:
         return actions.redact(actions.plan(action, render_context(execution_id)))

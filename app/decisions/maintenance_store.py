@@ -1,6 +1,6 @@
 """Maintenance windows kept in the database: list, read, create, replace, delete, each write audited.
 
-Parsing and the rules of a window (in force, in scope) are in :mod:`app.autonomous.maintenance`;
+Parsing and the rules of a window (in force, in scope) are in :mod:`app.decisions.maintenance`;
 this module stores them for the API, the CLI and the console. Every function is called inside a
 transaction (:func:`app.db.in_transaction`), so a write and its audit row commit together.
 """
@@ -60,7 +60,7 @@ def get(window_id: int) -> MaintenanceWindow:
 
 
 def create(columns: dict[str, Any], *, actor: str) -> dict[str, Any]:
-    """Store a window parsed by :func:`~app.autonomous.maintenance.parse_window`; return it as the API shows it."""
+    """Store a window parsed by :func:`~app.decisions.maintenance.parse_window`; return it as the API shows it."""
     row = MaintenanceWindow.create(**columns, created_by=actor)
     shown = window_json(row)
     audit.record(audit.Action.MAINTENANCE_WINDOW_CREATED, actor=actor, subject=f"maintenance_window:{row.id}",

@@ -20,11 +20,11 @@ from typing import Any
 
 from .. import audit
 from ..config import Settings
+from ..decisions import decision, risk
+from ..decisions.analysis import gather, template_definition
 from ..errors import ActionNotAllowed, Conflict, InvalidInput, NotFound
 from ..models import Approval, DecisionLog, Execution
 from ..models.ops import key_revoked, person_of
-from . import decision, risk
-from .analysis import gather, template_definition
 from .executions import TERMINAL, create_execution, log, snapshot
 from .runner import APPROVER_ROLES, _locked
 

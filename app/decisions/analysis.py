@@ -17,6 +17,7 @@ from .. import audit
 from ..config import Settings
 from ..db import in_transaction
 from ..errors import NotFound
+from ..executions.executions import create_execution, snapshot
 from ..models import (
     DecisionLog,
     Execution,
@@ -26,7 +27,6 @@ from ..models import (
     RuleExecution,
 )
 from . import context, decision, learning, risk
-from .executions import create_execution, snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 from .. import audit
 from ..config import Settings
 from ..db import in_transaction
+from ..decisions import risk
 from ..models import ExecutionStep
-from . import risk
 from .executions import log
 from .runner import _locked, _perform
 
