@@ -1,7 +1,7 @@
 """The ``decide`` actor: risk and decision for each rule firing.
 
 The work is in :mod:`app.decisions.analysis` (gathering, LLM, recording) and
-:mod:`app.decisions.decision` (the policy); this module decodes and hands on.
+:mod:`app.decisions.policy` (the policy); this module decodes and hands on.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ logger = logging.getLogger(__name__)
 
 
 @dramatiq.actor(queue_name="decide", throws=(InvalidMessage,), time_limit=300_000)
-def decide(execution_id: int) -> None:
-    """Decide the rule firing ``execution_id`` (a ``rules.rule_executions`` id) and send its execution on.
+def decide(rule_execution_id: int) -> None:
+    """Decide the rule firing ``rule_execution_id`` (a ``rules.rule_executions`` id) and send its execution on.
 
-    A redelivered firing is not decided twice; its execution is sent again (the executor
-    runs nothing twice).
+    The id travels as the message's one positional argument (``decide.send(id)``), so messages
+    sent before this parameter had its name are decided alike. A redelivered firing is not
+    decided twice; its execution is sent again (the executor runs nothing twice).
     """
-    if not isinstance(execution_id, int) or isinstance(execution_id, bool):
+    if not isinstance(rule_execution_id, int) or isinstance(rule_execution_id, bool):
         raise InvalidMessage("a decide message carries a rule execution id")
-    run = decide_firing(execution_id, settings=get_settings())
+    run = decide_firing(rule_execution_id, settings=get_settings())
     if run is not None and run.status in ("queued", "running"):
-        logger.info("Firing %r decided: execution %r queued.", execution_id, str(run.id))
+        logger.info("Firing %r decided: execution %r queued.", rule_execution_id, str(run.id))
         execute.send(str(run.id))

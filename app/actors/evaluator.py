@@ -27,5 +27,7 @@ def evaluate(event_ids: list[str]) -> None:
     if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
         raise InvalidMessage("an evaluate message carries a list of event ids")
     for firing in evaluate_rules(event_ids, cache=_rules):
-        logger.info("Rule %r fired for event %r (execution %r).", firing.rule_id, firing.event_id, firing.execution_id)
-        decide.send(firing.execution_id)
+        logger.info(
+            "Rule %r fired for event %r (rule execution %r).", firing.rule_id, firing.event_id, firing.rule_execution_id
+        )
+        decide.send(firing.rule_execution_id)

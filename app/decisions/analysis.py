@@ -17,7 +17,7 @@ from .. import audit
 from ..config import Settings
 from ..db import in_transaction
 from ..errors import NotFound
-from ..executions.executions import create_execution, snapshot
+from ..executions.store import create_execution, snapshot
 from ..models import (
     DecisionLog,
     Execution,
@@ -26,14 +26,14 @@ from ..models import (
     ResponseTemplateVersion,
     RuleExecution,
 )
-from . import context, decision, learning, risk
+from . import context, learning, policy, risk
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Gathered:
-    situation: decision.Situation
+    situation: policy.Situation
     template_id: int | None
     template_version: int | None
     rule_id: int | None
@@ -74,7 +74,7 @@ def gather(
     window = context.maintenance_window(event, now) if event else None
     if overrides.get("maintenance_window") is True and window is None:
         window = "declared in the request"
-    situation = decision.Situation(
+    situation = policy.Situation(
         event=event,
         incident=incident,
         template=template,
@@ -133,7 +133,7 @@ def analysis_json(row: DecisionLog) -> dict[str, Any]:
     return {"decision_id": row.id, **(row.analysis or {})}
 
 
-def _analysis(d: decision.Decision, g: Gathered) -> dict[str, Any]:
+def _analysis(d: policy.Decision, g: Gathered) -> dict[str, Any]:
     actions = {str(a["id"]): a for a in d.actions}
     h = g.situation.history
     success = round((h.successes + 1) / (h.successes + h.failures + 2), 2)
@@ -166,14 +166,14 @@ def _analysis(d: decision.Decision, g: Gathered) -> dict[str, Any]:
         "approval_requirements": {
             "required": d.approval_required,
             "reason": d.approval_reason,
-            "approvers": list(decision.APPROVER_ROLES) if d.approval_required else [],
+            "approvers": list(policy.APPROVER_ROLES) if d.approval_required else [],
         },
         "response_template_id": g.template_id,
         "template_version": g.template_version,
     }
 
 
-def record(d: decision.Decision, g: Gathered, *, rule_execution_id: int | None, actor: str) -> DecisionLog:
+def record(d: policy.Decision, g: Gathered, *, rule_execution_id: int | None, actor: str) -> DecisionLog:
     """Store a decision (call inside a transaction)."""
     row = DecisionLog.create(
         event_id=g.event_id,
@@ -216,7 +216,7 @@ def decide_firing(rule_execution_id: int, *, settings: Settings, now: datetime |
     if not isinstance(found, Gathered):
         return found
     g = found
-    d = decision.decide(_with_llm(g, settings))
+    d = policy.decide(_with_llm(g, settings))
 
     def write() -> Execution | None:
         if DecisionLog.get_or_none(DecisionLog.rule_execution_id == rule_execution_id) is not None:
@@ -239,7 +239,7 @@ def decide_firing(rule_execution_id: int, *, settings: Settings, now: datetime |
     return in_transaction(write)
 
 
-def _with_llm(g: Gathered, settings: Settings, *, without_template: bool = False) -> decision.Situation:
+def _with_llm(g: Gathered, settings: Settings, *, without_template: bool = False) -> policy.Situation:
     analysis = ask_llm(g, settings, without_template=without_template)
     if analysis is None:
         return g.situation
@@ -278,7 +278,7 @@ def analyze_event(
         )  # fmt: skip
 
     g = in_transaction(read)
-    d = decision.decide(_with_llm(g, settings, without_template=True))
+    d = policy.decide(_with_llm(g, settings, without_template=True))
     row = in_transaction(lambda: record(d, g, rule_execution_id=None, actor=actor))
     return analysis_json(row)
 

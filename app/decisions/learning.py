@@ -13,7 +13,7 @@ from .. import audit
 from ..db import is_postgres
 from ..errors import InvalidInput
 from ..models import Execution, Feedback, LearningData, LearningStat, ResponseTemplate, RuleExecution
-from .decision import History
+from .policy import History
 
 FEEDBACK_TYPES = ("effectiveness", "accuracy", "timeliness", "safety")
 FEEDBACK_VALUES = ("helpful", "not_helpful", "incorrect", "dangerous")

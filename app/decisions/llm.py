@@ -20,7 +20,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from ..config import Settings
 from ..llm_client import LlmAnswerInvalid, LlmUnavailable, chat
-from .decision import DECISIONS
+from .policy import DECISIONS
 from .risk import RISK_LEVELS
 
 logger = logging.getLogger(__name__)

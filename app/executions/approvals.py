@@ -26,7 +26,6 @@ from ..models import (
     Approval,
     DecisionLog,
     Execution,
-    ExecutionStep,
     ResponseTemplate,
     ResponseTemplateVersion,
     RuleExecution,
@@ -34,23 +33,14 @@ from ..models import (
 )
 from ..models.ops import person_of
 from ..present import iso
-from .executions import approval_json, log, requests_text
-from .runner import _locked
+from .runner import locked
+from .store import approval_json, cancel_execution, log, requests_text
 
 logger = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _cancel(row: Any, reason: str, now: datetime) -> None:
-    row.status, row.completed_at, row.error_message, row.heartbeat_at = "cancelled", now, reason, None
-    row.save()
-    ExecutionStep.update(status="cancelled", completed_at=now).where(
-        ExecutionStep.execution_id == row.id, ExecutionStep.status == "pending"
-    ).execute()
-    log(row.id, f"Execution cancelled: {reason}")
 
 
 def authors(row: Execution) -> set[str]:
@@ -98,7 +88,7 @@ def answer(execution_id: str, *, approve: bool, actor: str, role: str, comment: 
         approve, or an author of the rule or template approving its run.
     """
     now = now or _now()
-    row = _locked(execution_id)
+    row = locked(execution_id)
     if row is None:
         raise NotFound(f"no execution {execution_id}")
     approval = Approval.get_or_none(Approval.execution_id == row.id)
@@ -130,7 +120,7 @@ def answer(execution_id: str, *, approve: bool, actor: str, role: str, comment: 
         return {**approval_json(approval), "approval_token": token,
                 "approval_token_scope": {"decision_id": row.decision_id, "action_ids": approval.token_actions,
                                          "expires_at": iso(approval.expires_at), "uses": 1}}  # fmt: skip
-    _cancel(row, f"rejected by {actor}", now)
+    cancel_execution(row, f"rejected by {actor}", now)
     return approval_json(approval)
 
 
@@ -143,7 +133,7 @@ def expire(approval_id: int, *, now: datetime | None = None) -> str:
     approval = Approval.get_or_none(Approval.id == approval_id)
     if approval is None or approval.status != "pending":
         return "answered"
-    row = _locked(str(approval.execution_id))
+    row = locked(str(approval.execution_id))
     approval = Approval.get_by_id(approval_id)  # read again under the execution's lock
     if approval.status != "pending":
         return "answered"
@@ -155,7 +145,7 @@ def expire(approval_id: int, *, now: datetime | None = None) -> str:
     audit.record(audit.Action.APPROVAL_REJECTED, actor="system:timeout", subject=f"execution:{approval.execution_id}",
                  details={"approval_id": approval.id, "reason": approval.comment})  # fmt: skip
     if row is not None and row.status == "awaiting_approval":
-        _cancel(row, f"approval {approval.id} unanswered within {approval.timeout_minutes} minutes", now)
+        cancel_execution(row, f"approval {approval.id} unanswered within {approval.timeout_minutes} minutes", now)
     return "expired"
 
 

@@ -20,13 +20,13 @@ from typing import Any
 
 from .. import audit
 from ..config import Settings
-from ..decisions import decision, risk
+from ..decisions import policy, risk
 from ..decisions.analysis import gather, template_definition
 from ..errors import ActionNotAllowed, Conflict, InvalidInput, NotFound
 from ..models import Approval, DecisionLog, Execution
 from ..models.ops import key_revoked, person_of
-from .executions import TERMINAL, create_execution, log, snapshot
-from .runner import APPROVER_ROLES, _locked
+from .runner import APPROVER_ROLES, locked
+from .store import TERMINAL, cancel_execution, create_execution, log, snapshot
 
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +130,7 @@ def request_execution(body: Any, *, settings: Settings, actor: str, now: datetim
         unknown = {str(i) for i in ids} - {str(a["id"]) for a in actions}
         if unknown:
             raise InvalidInput(f"unknown action ids {sorted(unknown)}", field="action_ids")
-        actions = decision._with_dependencies(actions, {str(i) for i in ids})
+        actions = policy.with_dependencies(actions, {str(i) for i in ids})
     g = gather(event_id=row.event_id, rule_id=row.trigger_rule_id, template_id=None, settings=settings, now=now)
     situation = g.situation
     assessments = [risk.assess(a, situation.context) for a in actions]
@@ -161,14 +161,12 @@ def request_execution(body: Any, *, settings: Settings, actor: str, now: datetim
 
 def cancel(execution_id: str, *, actor: str) -> Execution:
     """Stop an execution: no further step starts (a running step finishes)."""
-    row = _locked(execution_id)
+    row = locked(execution_id)
     if row is None:
         raise NotFound(f"no execution {execution_id}")
     if row.status in TERMINAL or row.status == "rolling_back":
         raise Conflict(f"execution {execution_id} is already {row.status}")
-    from .approvals import _cancel
-
-    _cancel(row, f"cancelled by {actor}", datetime.now(UTC))
+    cancel_execution(row, f"cancelled by {actor}", datetime.now(UTC))
     Approval.update(
         status="rejected", decided_by=actor, decided_at=datetime.now(UTC), comment="execution cancelled"
     ).where(Approval.execution_id == row.id, Approval.status == "pending").execute()
@@ -190,4 +188,4 @@ def check_rollback(execution_id: str) -> Execution:
     return row
 
 
-__all__ = ["cancel", "check_rollback", "decision", "request_execution"]
+__all__ = ["cancel", "check_rollback", "request_execution"]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..models import Approval, Execution, ExecutionLog
 from .approvals import expire
-from .executions import log
+from .store import log
 
 #: How long an execution may show no progress before the sweep sends its message again. A resend is
 #: logged on the execution, so under a long backlog each one is resent at most this often.

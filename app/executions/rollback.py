@@ -18,8 +18,8 @@ from ..config import Settings
 from ..db import in_transaction
 from ..decisions import risk
 from ..models import ExecutionStep
-from .executions import log
-from .runner import _locked, _perform
+from .runner import locked, perform
+from .store import log
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def compensations(definition: dict[str, Any], steps: list[ExecutionStep]) -> lis
 
 def _start(execution_id: str, actor: str) -> str | None:
     """Move the execution to ``rolling_back`` and store the plan; None when it cannot roll back."""
-    row = _locked(execution_id)
+    row = locked(execution_id)
     if row is None or row.status not in ROLLBACK_FROM or row.dry_run:
         return row.status if row else None
     existing = ExecutionStep.select().where(ExecutionStep.execution_id == row.id, ExecutionStep.phase == "rollback")
@@ -94,7 +94,7 @@ def _start(execution_id: str, actor: str) -> str | None:
 
 
 def _next_step(execution_id: str, now: datetime) -> tuple[ExecutionStep | None, str | None]:
-    row = _locked(execution_id)
+    row = locked(execution_id)
     if row is None or row.status != "rolling_back":
         return None, row.status if row else None
     pending = list(
@@ -162,7 +162,7 @@ def run_rollback(execution_id: str, *, settings: Settings, actor: str = "rollbac
         action = step.rendered["action"]
         timeout_s = float(action.get("timeout_minutes") or 5) * 60
         logger.info("Execution %r: running rollback step %r.", execution_id, step.action_id)
-        planned, outcome = _perform(
+        planned, outcome = perform(
             execution_id, action, dry_run=False, settings=settings, timeout_s=timeout_s, now=now()
         )
         in_transaction(partial(_record, step.id, planned, outcome, now()))

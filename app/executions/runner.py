@@ -31,7 +31,7 @@ from ..decisions import context as run_context
 from ..decisions import learning
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
 from ..models import Approval, Execution, ExecutionStep
-from .executions import TERMINAL, log, rendered_request
+from .store import TERMINAL, log, rendered_request
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _locked(execution_id: str) -> Execution | None:
+def locked(execution_id: str) -> Execution | None:
+    """The execution, its row locked (on PostgreSQL) until the transaction ends; None when there is none.
+
+    Every change of an execution's status takes this lock first (call inside a transaction), so the
+    runner, the rollbacker, an approval's answer and a cancellation never interleave.
+    """
     query = Execution.select().where(Execution.id == execution_id)
     if is_postgres():
         query = query.for_update()
@@ -141,7 +146,7 @@ def _fail_step(row: Execution, step: ExecutionStep, error: str, now: datetime) -
 
 
 def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) -> _Next:  # noqa: C901 - the state machine
-    row = _locked(execution_id)
+    row = locked(execution_id)
     if row is None:
         return _Next(RunResult("missing"))
     if row.status in TERMINAL or row.status == "rolling_back":
@@ -206,7 +211,7 @@ def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) ->
 
 def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | None, outcome: actions.Outcome,
             now: datetime) -> RunResult | None:  # fmt: skip
-    row = _locked(execution_id)
+    row = locked(execution_id)
     assert row is not None
     step = ExecutionStep.get_by_id(step.id)
     step.rendered = actions.redact(planned) if planned else None
@@ -226,7 +231,7 @@ def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | No
     return _fail_step(row, step, outcome.error or "failed", now)
 
 
-def _perform(row_id: str, action: dict[str, Any], *, dry_run: bool, settings: Settings, timeout_s: float,
+def perform(row_id: str, action: dict[str, Any], *, dry_run: bool, settings: Settings, timeout_s: float,
              now: datetime) -> tuple[dict[str, Any] | None, actions.Outcome]:  # fmt: skip
     """Plan and perform one action; the plan returned (to store and show) has its secrets masked.
 
@@ -308,7 +313,7 @@ def run(execution_id: str, *, settings: Settings, now: Any = _now) -> RunResult:
         dry_run = bool(in_transaction(lambda: Execution.get_by_id(execution_id).dry_run))
         logger.info("Execution %r: running step %r.", execution_id, nxt.step.action_id)
         with _Lease(execution_id, now):
-            planned, outcome = _perform(
+            planned, outcome = perform(
                 execution_id, nxt.action, dry_run=dry_run, settings=settings, timeout_s=nxt.timeout_s, now=now()
             )
         result = in_transaction(partial(_record, execution_id, nxt.step, planned, outcome, now()))

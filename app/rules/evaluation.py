@@ -115,7 +115,8 @@ class RuleCache:
 @dataclass
 class Firing:
     rule_id: int
-    execution_id: int
+    #: The firing's ``rules.rule_executions`` id: what the decider decides.
+    rule_execution_id: int
     event_id: str
 
 

@@ -289,7 +289,7 @@ def test_the_gevent_executor_runs_many_slow_steps_at_once(auto, target, rabbitmq
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
     from app.decisions import risk
-    from app.executions.executions import create_execution, snapshot
+    from app.executions.store import create_execution, snapshot
 
     ids = []
     for i in range(60):

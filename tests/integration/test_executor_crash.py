@@ -9,7 +9,7 @@ from dramatiq import Message
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from app.decisions import risk
-from app.executions.executions import create_execution, snapshot
+from app.executions.store import create_execution, snapshot
 from app.models import Execution, ExecutionStep
 from tests.processes import start_worker, wait_for
 from tests.targets import http_target

@@ -14,13 +14,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
-from app.decisions import decision, risk
-from app.executions.executions import create_execution, snapshot
+from app.decisions import policy, risk
 from app.executions.runner import run
+from app.executions.store import create_execution, snapshot
 from app.ids import uuid7
 from app.models import ProcessedEvent
 
@@ -55,17 +55,17 @@ def any_situation(draw):
     ids = [a["id"] for a in template["actions"]]
     llm = draw(st.one_of(st.none(), st.builds(
         SimpleNamespace,
-        decision=st.sampled_from(decision.DECISIONS),
+        decision=st.sampled_from(policy.DECISIONS),
         confidence=st.floats(min_value=0, max_value=1),
         reasoning=TEXT,
         summary=TEXT,
         recommended_action_ids=st.lists(st.one_of(st.sampled_from(ids), TEXT), max_size=4).map(tuple),
     )))  # fmt: skip
-    return decision.Situation(
+    return policy.Situation(
         event={"id": "e", "title": draw(TEXT), "host": draw(TEXT), "severity": draw(st.sampled_from(["info", "high"]))},
         incident={"status": draw(st.sampled_from(["open", "open", "flapping", "closed"])), "severity": "high"},
         template=template,
-        history=decision.History(
+        history=policy.History(
             successes=draw(st.integers(0, 50)),
             failures=draw(st.integers(0, 50)),
             confidence_adjustment=draw(st.floats(-0.5, 0.2)),
@@ -82,6 +82,11 @@ def any_situation(draw):
     )
 
 
+#: The examples' seed: the digest hypothesis derived from this test's first source text.
+EXAMPLES_SEED = int(
+    "24848737762618663979146410298035187733136989848442882510673661773536443895936607429870641553145092"
+    "053994298122816261"
+)
 #: Steps that ran across the examples: the property must not hold only because nothing ran.
 RAN: list[list[str]] = []
 
@@ -93,9 +98,9 @@ def mostly_benign(draw):
     s = draw(any_situation())
     confident = SimpleNamespace(decision="investigate", confidence=draw(st.floats(0.81, 1.0)), reasoning=draw(TEXT),
                                 summary=draw(TEXT), recommended_action_ids=())  # fmt: skip
-    return decision.Situation(
+    return policy.Situation(
         event=s.event, incident={"status": "open", "severity": "high"}, template=s.template,
-        history=decision.History(successes=draw(st.integers(0, 20))),
+        history=policy.History(successes=draw(st.integers(0, 20))),
         context=risk.Context(system_criticality="low", business_hours=False, maintenance_window=draw(st.booleans())),
         maintenance=s.maintenance, mode="auto", llm=draw(st.sampled_from([None, confident])),
     )  # fmt: skip
@@ -116,6 +121,9 @@ def sandbox(tmp_path: Path, sqlite_db):
     return SimpleNamespace(programs=programs, log=log, root=tmp_path)
 
 
+# derandomize derives the examples from this function's source text, so renaming a module it calls
+# would draw others: the seed pins the ones drawn when the test was written (RAN counts their steps).
+@seed(EXAMPLES_SEED)
 @settings(
     max_examples=200,
     deadline=None,
@@ -126,7 +134,7 @@ def sandbox(tmp_path: Path, sqlite_db):
 @given(s=situations)
 def test_nothing_risky_runs_without_approval_and_nothing_reaches_a_shell(sandbox, s):
     sandbox.log.write_text("")
-    d = decision.decide(s)
+    d = policy.decide(s)
     if not d.execute:
         return
     # Given the execution the decider would create, for a stored event with the generated text
@@ -144,7 +152,7 @@ def test_nothing_risky_runs_without_approval_and_nothing_reaches_a_shell(sandbox
     for argv in ran:
         assessment = by_id[argv[0]]
         # Then every step that ran was within policy, in auto mode, with confidence above 0.8 ...
-        assert s.mode == "auto" and d.confidence > decision.CONFIDENCE_TO_ACT
+        assert s.mode == "auto" and d.confidence > policy.CONFIDENCE_TO_ACT
         assert assessment.score <= risk.APPROVAL_THRESHOLD and not assessment.approval_required
         assert not s.history.requires_approval
         action = next(a for a in s.template["actions"] if a["id"] == argv[0])

@@ -12,9 +12,9 @@ from app.config import Settings
 from app.decisions import learning, risk
 from app.errors import ActionNotAllowed
 from app.executions import approvals
-from app.executions.executions import create_execution, execution_json, snapshot
 from app.executions.rollback import run_rollback
 from app.executions.runner import run
+from app.executions.store import create_execution, execution_json, snapshot
 from app.ids import uuid7
 from app.models import Approval, AuditLog, Execution, ExecutionStep, MaintenanceWindow, ProcessedEvent
 from tests.targets import http_target, smtp_sink

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.actions import operations
-from app.decisions import decision, risk
+from app.decisions import policy, risk
 from app.errors import InvalidRule
 from app.rules.playbooks import parse_playbook
 
@@ -19,12 +19,12 @@ GET = {"method": "GET", "url": "https://automation.internal/status/{{ event.host
 QUIET = risk.Context(system_criticality="low", business_hours=False, maintenance_window=False)
 
 
-def auto_decision(*actions: dict) -> decision.Decision:
+def auto_decision(*actions: dict) -> policy.Decision:
     template = {"name": "t", "response_type": "investigation", "actions": list(actions)}
-    situation = decision.Situation(event={"id": "e", "severity": "high", "host": "web-01"},
+    situation = policy.Situation(event={"id": "e", "severity": "high", "host": "web-01"},
                                    incident={"status": "open", "severity": "high"}, template=template,
                                    context=QUIET, mode="auto")  # fmt: skip
-    return decision.decide(situation)
+    return policy.decide(situation)
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from app.config import ConfigError, Settings, load_settings
 from app.db import database
 from app.decisions import risk
 from app.errors import InvalidInput, InvalidRule
-from app.executions.executions import create_execution, execution_json, requests_text, snapshot
 from app.executions.runner import run
+from app.executions.store import create_execution, execution_json, requests_text, snapshot
 from app.ids import uuid7
 from app.models import ALL_MODELS, Approval, AuditLog, Execution, ExecutionStep, ProcessedEvent, Secret
 from app.rules.playbooks import parse_playbook

@@ -14,7 +14,7 @@ from ...decisions import learning
 from ...decisions.analysis import analysis_json, analyze_event
 from ...errors import BrokerUnavailable, InvalidInput, NotFound
 from ...executions import approvals, control
-from ...executions.executions import STATUSES, execution_json
+from ...executions.store import STATUSES, execution_json
 from ...models import DecisionLog, Execution
 from ...present import iso
 from ...publishing import Dispatcher

@@ -154,6 +154,16 @@ def log(execution_id: uuid.UUID | str, message: str, *, level: str = "info", act
     ExecutionLog.create(execution_id=execution_id, message=message, level=level, action_id=action_id)
 
 
+def cancel_execution(row: Execution, reason: str, now: datetime) -> None:
+    """Mark ``row`` (locked by the caller) cancelled with its pending steps, and log ``reason``."""
+    row.status, row.completed_at, row.error_message, row.heartbeat_at = "cancelled", now, reason, None
+    row.save()
+    ExecutionStep.update(status="cancelled", completed_at=now).where(
+        ExecutionStep.execution_id == row.id, ExecutionStep.status == "pending"
+    ).execute()
+    log(row.id, f"Execution cancelled: {reason}")
+
+
 def _step_json(step: ExecutionStep) -> dict[str, Any]:
     duration = None
     if step.started_at and step.completed_at:

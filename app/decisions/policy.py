@@ -103,7 +103,7 @@ def business_impact(event: dict[str, Any], incident: dict[str, Any] | None, crit
     return IMPACTS[min(rank, 4)]
 
 
-def _with_dependencies(actions: list[dict[str, Any]], chosen: set[str]) -> list[dict[str, Any]]:
+def with_dependencies(actions: list[dict[str, Any]], chosen: set[str]) -> list[dict[str, Any]]:
     by_id = {str(a["id"]): a for a in actions}
     todo, keep = list(chosen & set(by_id)), set()
     while todo:
@@ -193,7 +193,7 @@ def decide(s: Situation) -> Decision:  # noqa: C901 - one policy, read top to bo
         decided_by, summary = "llm", s.llm.summary
         decision_type, confidence = _bounded_by_policy(s.llm, decision_type, confidence, reasons)
         if s.llm.recommended_action_ids:
-            actions = _with_dependencies(actions, {str(i) for i in s.llm.recommended_action_ids})
+            actions = with_dependencies(actions, {str(i) for i in s.llm.recommended_action_ids})
     if decision_type == "ignore":
         actions = []
     # The template's actions, not the LLM's selection, say whether the window blocks a remediation:

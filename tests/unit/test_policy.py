@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.decisions import decision, risk
-from app.decisions.decision import History, Situation
+from app.decisions import policy, risk
+from app.decisions.policy import History, Situation
 
 DIAGNOSE = {"id": "diagnose", "name": "Check", "type": "diagnostic", "http": {"method": "GET", "url": "http://x"}}
 RESTART = {"id": "restart", "name": "Restart", "type": "remediation", "operation": "service_restart",
@@ -58,31 +58,31 @@ def test_business_hours_are_weekdays_within_the_configured_range():
 
 def test_a_confident_low_risk_investigation_runs_alone_in_auto_mode():
     # Given a diagnostic and a notification on a low-criticality host, after hours
-    d = decision.decide(situation(template(DIAGNOSE, TELL)))
+    d = policy.decide(situation(template(DIAGNOSE, TELL)))
     # Then the decider investigates with confidence above 0.8 and nothing waits for approval
     assert d.decision_type == "investigate"
-    assert d.confidence > decision.CONFIDENCE_TO_ACT
+    assert d.confidence > policy.CONFIDENCE_TO_ACT
     assert d.execute and not d.approval_required and d.gated == set()
 
 
 def test_suggest_mode_gates_every_action_and_off_mode_only_records():
-    suggested = decision.decide(situation(template(DIAGNOSE, TELL), mode="suggest"))
+    suggested = policy.decide(situation(template(DIAGNOSE, TELL), mode="suggest"))
     assert suggested.execute and suggested.gated == {"diagnose", "tell"}
     assert "suggest" in suggested.approval_reason
-    off = decision.decide(situation(template(DIAGNOSE, TELL), mode="off"))
+    off = policy.decide(situation(template(DIAGNOSE, TELL), mode="off"))
     assert off.decision_type == "investigate" and not off.execute
 
 
 def test_a_remediation_without_history_is_not_confident_enough_to_run_alone():
-    d = decision.decide(situation(template(DIAGNOSE, RESTART, response_type="remediation")))
-    assert d.decision_type == "remediate" and d.confidence <= decision.CONFIDENCE_TO_ACT
+    d = policy.decide(situation(template(DIAGNOSE, RESTART, response_type="remediation")))
+    assert d.decision_type == "remediate" and d.confidence <= policy.CONFIDENCE_TO_ACT
     assert d.gated == {"diagnose", "restart"}
 
 
 def test_successful_history_raises_confidence_and_failures_lower_it():
-    good = decision.confidence_from(0.75, History(successes=20))
-    bad = decision.confidence_from(0.75, History(successes=1, failures=10))
-    assert good > decision.CONFIDENCE_TO_ACT > 0.75 > bad
+    good = policy.confidence_from(0.75, History(successes=20))
+    bad = policy.confidence_from(0.75, History(successes=1, failures=10))
+    assert good > policy.CONFIDENCE_TO_ACT > 0.75 > bad
 
 
 def test_a_maintenance_window_drops_remediation_and_its_dependents_and_escalates():
@@ -92,7 +92,7 @@ def test_a_maintenance_window_drops_remediation_and_its_dependents_and_escalates
         "http": {"method": "GET", "url": "http://x"},
         "depends_on": ["restart"],
     }
-    d = decision.decide(situation(template(DIAGNOSE, RESTART, after, TELL, response_type="remediation"),
+    d = policy.decide(situation(template(DIAGNOSE, RESTART, after, TELL, response_type="remediation"),
                                   maintenance="Tuesday patching"))  # fmt: skip
     assert d.decision_type == "escalate"
     assert [a["id"] for a in d.actions] == ["diagnose", "tell"]
@@ -100,14 +100,14 @@ def test_a_maintenance_window_drops_remediation_and_its_dependents_and_escalates
 
 
 def test_a_template_marked_dangerous_needs_approval_for_everything():
-    d = decision.decide(situation(template(DIAGNOSE, TELL), history=History(successes=50, requires_approval=True)))
+    d = policy.decide(situation(template(DIAGNOSE, TELL), history=History(successes=50, requires_approval=True)))
     assert d.gated == {"diagnose", "tell"}
 
 
 def test_a_resolved_incident_is_ignored_and_a_firing_without_template_escalates():
     closed = Situation(event={"severity": "high"}, incident={"status": "closed"}, template=template(DIAGNOSE))
-    assert decision.decide(closed).decision_type == "ignore"
-    bare = decision.decide(Situation(event={"severity": "critical"}, template=None, mode="auto"))
+    assert policy.decide(closed).decision_type == "ignore"
+    bare = policy.decide(Situation(event={"severity": "critical"}, template=None, mode="auto"))
     assert bare.decision_type == "escalate" and not bare.execute
 
 
@@ -115,7 +115,7 @@ def test_the_llm_chooses_only_among_the_templates_actions_with_their_dependencie
     # Given an LLM that recommends the restart (and an action that does not exist)
     llm = SimpleNamespace(decision="remediate", confidence=0.95, reasoning="disk full", summary="Disk full on web-01",
                           recommended_action_ids=("restart", "rm_rf_slash"))  # fmt: skip
-    d = decision.decide(situation(template(DIAGNOSE, RESTART, TELL, response_type="remediation"), llm=llm))
+    d = policy.decide(situation(template(DIAGNOSE, RESTART, TELL, response_type="remediation"), llm=llm))
     # Then the restart and what it depends on are kept, nothing else is invented
     assert d.decided_by == "llm" and d.summary == "Disk full on web-01"
     assert [a["id"] for a in d.actions] == ["diagnose", "restart"]
