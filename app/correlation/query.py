@@ -11,8 +11,8 @@ from ..db import in_transaction
 from ..errors import InvalidInput
 from ..events.query import event_json
 from ..events.schema import SEVERITIES
-from ..http.params import check_page
 from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from ..paging import check_page
 from ..present import iso
 
 STATUSES = ("open", "flapping", "closed")

@@ -11,8 +11,8 @@ import peewee
 
 from ..db import in_transaction
 from ..errors import InvalidInput
-from ..http.params import DEFAULT_LIMIT, check_page
 from ..models import ProcessedEvent, RawEvent
+from ..paging import DEFAULT_LIMIT, check_page
 from ..present import iso
 from .schema import SEVERITIES
 

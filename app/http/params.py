@@ -1,7 +1,8 @@
 """Request parameters: paging, timestamps, durations, ids and flags, each refused with one message.
 
 Resources read query-string parameters through these helpers, so a bad ``limit`` is
-refused with the same 400 (:class:`~app.errors.InvalidInput`, naming the field) everywhere.
+refused with the same 400 (:class:`~app.errors.InvalidInput`, naming the field) everywhere;
+the page's bounds are :mod:`app.paging`'s, which the query modules check too.
 The value parsers (:func:`parse_time`, :func:`parse_duration`, :func:`parse_uuid`) also
 serve JSON bodies and the CLI.
 """
@@ -14,14 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
+from ..paging import DEFAULT_LIMIT as DEFAULT_LIMIT
+from ..paging import MAX_LIMIT as MAX_LIMIT
+from ..paging import check_page
 
 if TYPE_CHECKING:
     import falcon
-
-#: Largest page a client may ask for.
-MAX_LIMIT = 1000
-#: Page size when the client names none.
-DEFAULT_LIMIT = 100
 
 _DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -58,16 +57,6 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
-
-
-def check_page(limit: int, offset: int) -> None:
-    """Raises:
-    InvalidInput: ``limit`` is outside 1..:data:`MAX_LIMIT`, or ``offset`` is negative.
-    """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    if offset < 0:
-        raise InvalidInput("offset must not be negative", field="offset")
 
 
 def integer(req: falcon.Request, name: str, default: int) -> int:

@@ -1,0 +1,25 @@
+"""Paging: the size and start of a page of results, checked with one message wherever a list is read.
+
+Plain logic shared by the query modules (:mod:`app.events.query`, :mod:`app.correlation.query`),
+which the API, the CLI and the console call, and by :mod:`app.http.params`, which reads a page
+from the query string: logic never imports the HTTP layer for it.
+"""
+
+from __future__ import annotations
+
+from .errors import InvalidInput
+
+#: Largest page a client may ask for.
+MAX_LIMIT = 1000
+#: Page size when the client names none.
+DEFAULT_LIMIT = 100
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Raises:
+    InvalidInput: ``limit`` is outside 1..:data:`MAX_LIMIT`, or ``offset`` is negative.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    if offset < 0:
+        raise InvalidInput("offset must not be negative", field="offset")
