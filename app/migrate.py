@@ -44,6 +44,12 @@ def migrate() -> None:
                 database.execute_sql(
                     "CREATE INDEX IF NOT EXISTS raw_events_errors ON events.raw_events (received_at) WHERE NOT processed"
                 )
+                # A late correlator batch claims the oldest events not yet correlated (correlation/store.py):
+                # without this index that reads every uncorrelated row kept for retention.
+                database.execute_sql(
+                    "CREATE INDEX IF NOT EXISTS processed_events_uncorrelated"
+                    " ON events.processed_events (received_at) WHERE correlation_id IS NULL"
+                )
                 # Retention deletes correlations by age.
                 database.execute_sql(
                     "CREATE INDEX IF NOT EXISTS event_correlations_created_at ON events.event_correlations (created_at)"
