@@ -28,7 +28,7 @@ from .. import actions, audit
 from ..config import Settings
 from ..db import in_transaction, is_postgres, release_connection
 from ..decisions import context as run_context
-from ..decisions import learning
+from ..decisions import learning, policy
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
 from ..models import Approval, Execution, ExecutionStep
 from .store import TERMINAL, log, rendered_request
@@ -40,8 +40,8 @@ DEFAULT_STEP_TIMEOUT_S = 300.0
 #: How long a worker's hold on an execution lasts without renewal, and how often it renews it.
 LEASE_S = 30.0
 LEASE_RENEW_S = 10.0
-#: The approvers of a request: roles whose keys may answer it.
-APPROVER_ROLES = ["operator", "admin"]
+#: The approvers of a request: roles whose keys may answer it (the policy's, stored as a list).
+APPROVER_ROLES = list(policy.APPROVER_ROLES)
 
 
 class ExecutionBusy(TransientError):
