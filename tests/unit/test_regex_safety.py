@@ -28,6 +28,19 @@ from bench.regex import hostile_frames, hostile_lines
 #: Python's re took 15-30 s on the systemd rule. The bound is over 10 times the measure, so a loaded
 #: CI machine still passes.
 MAX_SECONDS_PER_LINE = 0.5
+#: Each line is timed this many times and its fastest run kept: a pause of a loaded machine (another
+#: process, a collection) lengthens one run, while a backtracking engine is slow on every run.
+ATTEMPTS = 3
+
+
+def fastest_of(attempts: int, work) -> float:
+    """The shortest of ``attempts`` timed runs of ``work()``, in seconds."""
+    best = float("inf")
+    for _ in range(attempts):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return best
 
 #: A deadline for work that must finish quickly, but which a backtracking engine never finishes.
 DEADLINE_S = 10.0
@@ -135,9 +148,8 @@ def test_every_shipped_rule_runs_in_linear_time_on_hostile_64_kib_lines():
         for rule in default_rules():
             times = []
             for line in hostile_lines(rule.pattern.pattern):
-                started = time.perf_counter()
-                rule.apply(line)
-                times.append((time.perf_counter() - started, rule.name, line[:60]))
+                took = fastest_of(ATTEMPTS, lambda line=line, rule=rule: rule.apply(line))
+                times.append((took, rule.name, line[:60]))
             worst.append(max(times))
         return worst
 
@@ -155,12 +167,14 @@ def test_whole_hostile_frames_parse_in_linear_time():
     def slowest() -> tuple[float, bytes]:
         worst = (0.0, b"")
         for frame in hostile_frames():
-            started = time.perf_counter()
-            try:
-                parse_syslog(frame, received_at=NOW, peer="192.0.2.1")
-            except InvalidEvent:
-                pass
-            worst = max(worst, (time.perf_counter() - started, frame[:60]))
+
+            def parse(frame: bytes = frame) -> None:
+                try:
+                    parse_syslog(frame, received_at=NOW, peer="192.0.2.1")
+                except InvalidEvent:
+                    pass
+
+            worst = max(worst, (fastest_of(ATTEMPTS, parse), frame[:60]))
         return worst
 
     # When each is parsed with the shipped rules
