@@ -77,7 +77,12 @@ class Stack:
             process.stop()
 
     def output(self) -> str:
+        """The end of each process's log, for an assertion's message."""
         return "\n".join(f"--- {p.name}\n{p.output()[-4000:]}" for p in self.processes)
+
+    def logs(self) -> str:
+        """Every process's whole log, for searching."""
+        return "\n".join(f"--- {p.name}\n{p.output()}" for p in self.processes)
 
 
 def _accepts(port: int) -> bool:

@@ -58,7 +58,7 @@ def test_a_30_s_database_outage_under_load_dead_letters_nothing_and_the_backlog_
     assert figures.raw_database_errors == 0
     assert figures.accepted > 3_000 and figures.stored == figures.accepted, figures
     assert figures.drain_s is not None and figures.drain_s <= 60, figures
-    assert "workers pause until it answers" in stack.output()
+    assert "workers pause until it answers" in stack.logs()
 
 
 def test_readiness_names_what_is_unreachable_without_the_error_text(env, pg_proxy):
