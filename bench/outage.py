@@ -37,10 +37,9 @@ from app.auth import create_key  # noqa: E402
 from app.db import database, init_database  # noqa: E402
 from app.migrate import migrate  # noqa: E402
 from app.models import ProcessedEvent  # noqa: E402
-from bench.pipeline import reset_database  # noqa: E402
 from tests.outage import PIPELINE, Stack, Traffic, queue_depths, run_outage  # noqa: E402
 from tests.proxy import TcpProxy  # noqa: E402
-from tests.services import purge_queues  # noqa: E402
+from tests.services import purge_queues, recreate_database  # noqa: E402
 
 
 class Timeline:
@@ -87,7 +86,7 @@ def main() -> int:
     base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
     url = urlunsplit(urlsplit(base)._replace(path="/" + args.database))
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
-    reset_database(base, args.database)
+    recreate_database(args.database, base)
     purge_queues(rabbit)
     init_database(url, application_name="opsconductor-bench", max_connections=4)
     migrate()

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
 from tests.processes import start_worker  # noqa: E402
-from tests.services import purge_queues  # noqa: E402
+from tests.services import purge_queues, recreate_database  # noqa: E402
 
 MESSAGES = ["Database connection timeout after {n} ms", "CPU usage {n}% above threshold", "Disk /var {n}% full",
             "Service nginx restarted (exit code {n})", "Login failed for user u{n}", "Replication lag {n} s"]  # fmt: skip
@@ -55,22 +55,6 @@ def rules(n: int) -> list[dict]:
     return out
 
 
-def reset_database(base: str, name: str) -> None:
-    """Drop and create the database ``name`` on the server of ``base``."""
-    import psycopg2
-
-    parts = urlsplit(base)
-    conn = psycopg2.connect(dbname=parts.path.lstrip("/") or "postgres", user=parts.username or "postgres",
-                            host=parts.hostname, port=parts.port or 5432, password=parts.password)  # fmt: skip
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,))  # fmt: skip
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
@@ -94,7 +78,7 @@ def main() -> int:
     env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=rabbit, LOG_LEVEL="WARNING")
     rates = []
     for run in range(args.runs):
-        reset_database(base, args.database)
+        recreate_database(args.database, base)
         purge_queues(rabbit)
         subprocess.run(
             [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.processes import Process, free_port, wait_http  # noqa: E402
+from tests.services import recreate_database  # noqa: E402
 
 BENCH_DB = "opsconductor_bench"
 
@@ -71,18 +72,7 @@ def database_urls() -> tuple[str, str]:
 
 
 def reset_database(base: str) -> None:
-    import psycopg2
-
-    parts = urlsplit(base)
-    conn = psycopg2.connect(dbname=parts.path.lstrip("/"), user=parts.username or "postgres", host=parts.hostname,
-                            port=parts.port or 5432, password=parts.password)  # fmt: skip
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (BENCH_DB,))  # fmt: skip
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        cur.execute(f"CREATE DATABASE {BENCH_DB}")
-    conn.close()
+    recreate_database(BENCH_DB, base)
 
 
 def stored_stats(url: str) -> dict[str, float]:

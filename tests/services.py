@@ -50,9 +50,15 @@ def test_database_url() -> str:
 
 def recreate_test_database() -> str:
     """Drop and create the tests' PostgreSQL database; return its URL."""
+    recreate_database(TEST_DATABASE)
+    return test_database_url()
+
+
+def recreate_database(name: str, base: str = BASE_DATABASE_URL) -> None:
+    """Drop and create the database ``name`` on the server of ``base`` (its sessions ended first)."""
     import psycopg2
 
-    parts = urlsplit(BASE_DATABASE_URL)
+    parts = urlsplit(base)
     conn = psycopg2.connect(
         dbname=parts.path.lstrip("/") or "postgres",
         user=parts.username or "postgres",
@@ -64,12 +70,11 @@ def recreate_test_database() -> str:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (TEST_DATABASE,),
+            (name,),
         )
-        cur.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE}")
-        cur.execute(f"CREATE DATABASE {TEST_DATABASE}")
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
-    return test_database_url()
 
 
 def purge_queues(url: str = RABBITMQ_URL, queues: tuple[str, ...] = QUEUES) -> None:
