@@ -1,0 +1,267 @@
+"""The topology as a drawn graph: a server-rendered SVG, laid out in layers, with open incidents marked.
+
+Plain logic, no I/O: :func:`render` takes the dependency map as ``GET /api/v1/topology`` answers it
+(:func:`app.correlation.query.topology_json`) and the open incidents' hosts, services and severities,
+and returns an ``<svg>`` element to inline in a page (no library, nothing fetched by the browser).
+
+Layers, top to bottom: services, the hosts they run on (and every host that depends on a device),
+then the upstream devices, each one row below the lowest host or device that depends on it. A huge
+topology stays readable: each row shows at most ``max_per_layer`` nodes (those with open incidents
+first, worst first) and a "N more" box for the rest; edges to hidden nodes are not drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+#: Severities from worst to mildest; a node's mark takes the worst of its open incidents.
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+#: Fill of an incident mark per severity (readable on a light and a dark page).
+SEVERITY_COLOUR = {
+    "critical": "#d32f2f",
+    "high": "#ef6c00",
+    "medium": "#f9a825",
+    "low": "#1e88e5",
+    "info": "#78909c",
+}
+#: Node box size and the gaps between boxes and rows, in SVG user units (px at 100 %).
+NODE_W, NODE_H, GAP_X, ROW_H, MARGIN = 150, 40, 20, 90, 20
+#: Names longer than this are cut with an ellipsis in the box; the full name is in its tooltip.
+LABEL_CHARS = 18
+#: The default cap of nodes drawn per row; a bigger row ends with a "N more" box.
+MAX_PER_LAYER = 30
+#: Upstream chains deeper than this are drawn in the last row (and a cycle cannot loop the layout).
+MAX_DEPTH = 8
+
+_STYLE = (
+    ".oc-topo text{font:12px system-ui,sans-serif;fill:currentColor}"
+    ".oc-topo .node rect{fill:Canvas;stroke:currentColor;stroke-width:1}"
+    ".oc-topo .node.service rect{rx:14}"
+    ".oc-topo .node.more rect{stroke-dasharray:4 3}"
+    ".oc-topo .edge{stroke:GrayText;stroke-width:1.2;fill:none}"
+    ".oc-topo .mark text{fill:#fff;font-weight:600;font-size:11px}"
+    ".oc-topo .layer{fill:GrayText;font-size:11px}"
+)
+
+
+@dataclass
+class Mark:
+    """Open incidents on one node: how many, and the worst severity among them."""
+
+    count: int = 0
+    severity: str = "info"
+
+    def add(self, severity: str) -> None:
+        self.count += 1
+        if _rank(severity) < _rank(self.severity):
+            self.severity = severity
+
+
+@dataclass
+class _Node:
+    name: str
+    kind: str  # service | host | device
+    layer: int
+    mark: Mark | None = None
+    x: float = 0.0
+    y: float = 0.0
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def marks_from_incidents(incidents: Iterable[Mapping[str, Any]]) -> dict[str, Mark]:
+    """Count open incidents per host and per service name.
+
+    Parameters:
+        incidents: mappings with ``hosts`` and ``services`` (lists of names) and ``severity``.
+
+    Returns:
+        node name -> :class:`Mark`; an incident on two hosts marks both.
+    """
+    marks: dict[str, Mark] = {}
+    for incident in incidents:
+        names = {*(incident.get("hosts") or ()), *(incident.get("services") or ())}
+        for name in names:
+            if isinstance(name, str) and name:
+                marks.setdefault(name, Mark()).add(str(incident.get("severity") or "info"))
+    return marks
+
+
+def _layers(topology: Mapping[str, Any]) -> tuple[dict[str, _Node], list[tuple[str, str]]]:
+    """Place every node in a row and list the edges (dependent -> what it depends on)."""
+    hosts: dict[str, str] = dict(topology.get("hosts") or {})
+    services: dict[str, str] = dict(topology.get("services") or {})
+    criticality: dict[str, str] = dict(topology.get("criticality") or {})
+    # 1 for a host nothing depends on, else one row below its deepest dependent; relaxed at most
+    # MAX_DEPTH times (no recursion: a long chain or a cycle cannot blow the stack or loop)
+    depth = dict.fromkeys({*hosts, *hosts.values(), *services.values(), *criticality}, 1)
+    for _ in range(MAX_DEPTH):
+        changed = False
+        for host, upstream in hosts.items():
+            lower = min(MAX_DEPTH, depth[host] + 1)
+            if host != upstream and lower > depth[upstream]:
+                depth[upstream], changed = lower, True
+        if not changed:
+            break
+    nodes: dict[str, _Node] = {}
+    for name in sorted(depth):
+        lvl = depth[name]
+        nodes[name] = _Node(name, "host" if lvl == 1 else "device", lvl)
+    edges: list[tuple[str, str]] = []
+    for service, host in sorted(services.items()):
+        key = "service:" + service
+        nodes[key] = _Node(service, "service", 0)
+        edges.append((key, host))
+    edges += sorted(hosts.items())
+    return nodes, edges
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
+
+
+def render(
+    topology: Mapping[str, Any],
+    marks: Mapping[str, Mark] | None = None,
+    *,
+    href: Callable[[str, str], str | None] | None = None,
+    max_per_layer: int = MAX_PER_LAYER,
+) -> str:
+    """Draw the topology as an SVG string.
+
+    Parameters:
+        topology: ``{"hosts": {host: upstream}, "services": {service: host}, "criticality": {...}}``.
+        marks: node name -> open incidents on it (:func:`marks_from_incidents`); services and hosts
+            share one namespace, as incidents name them.
+        href: ``(kind, name) -> url or None``: makes a node a link (focusable, so keyboard-reachable).
+        max_per_layer: nodes drawn per row at most (at least 1); the rest are counted in a "N more" box.
+
+    Returns:
+        One ``<svg>`` element, every name XML-escaped; an empty topology draws a one-line note.
+    """
+    marks = marks or {}
+    max_per_layer = max(1, max_per_layer)
+    nodes, edges = _layers(topology)
+    for node in nodes.values():
+        node.mark = marks.get(node.name)
+    rows: dict[int, list[str]] = {}
+    for key, node in nodes.items():
+        rows.setdefault(node.layer, []).append(key)
+    hidden: dict[int, int] = {}
+    for layer, keys in rows.items():
+        # nodes with open incidents first, worst and most first, then by name: the cap hides quiet ones
+        keys.sort(key=lambda k: (nodes[k].mark is None, *_mark_order(nodes[k].mark), nodes[k].name))
+        if len(keys) > max_per_layer:
+            hidden[layer] = len(keys) - max_per_layer
+            del keys[max_per_layer:]
+    shown = {k for keys in rows.values() for k in keys}
+    edges = [(a, b) for a, b in edges if a in shown and b in shown]
+    _order(rows, edges)
+    return _draw(rows, nodes, edges, hidden, href)
+
+
+def _mark_order(mark: Mark | None) -> tuple[int, int]:
+    return (0, 0) if mark is None else (_rank(mark.severity), -mark.count)
+
+
+def _order(rows: dict[int, list[str]], edges: list[tuple[str, str]]) -> None:
+    """Order each row by where what it depends on sits, from the deepest row up.
+
+    Every host, device and service depends on one thing at most, so the graph is a forest and
+    this draws it without crossings between adjacent rows; within one parent the incident-first
+    order of the cap is kept (the sort is stable).
+    """
+    parent = dict(edges)
+    pos: dict[str, int] = {}
+    for layer in sorted(rows, reverse=True):
+        rows[layer].sort(key=lambda k: pos.get(parent.get(k, ""), len(pos)))
+        pos.update({k: i for i, k in enumerate(rows[layer])})
+
+
+def _draw(
+    rows: dict[int, list[str]],
+    nodes: dict[str, _Node],
+    edges: list[tuple[str, str]],
+    hidden: dict[int, int],
+    href: Callable[[str, str], str | None] | None,
+) -> str:
+    if not rows:
+        return (
+            '<svg xmlns="http://www.w3.org/2000/svg" class="oc-topo" role="img" width="420" height="40"'
+            ' viewBox="0 0 420 40"><title>Topology</title>'
+            f"<style>{_STYLE}</style>"
+            '<text x="10" y="24">No topology declared yet (PUT /api/v1/topology).</text></svg>'
+        )
+    layers = sorted(rows)
+    widest = max(len(rows[layer]) + (1 if layer in hidden else 0) for layer in layers)
+    width = 2 * MARGIN + 90 + widest * (NODE_W + GAP_X)
+    height = 2 * MARGIN + (len(layers) - 1) * ROW_H + NODE_H
+    for row, layer in enumerate(layers):
+        for col, key in enumerate(rows[layer]):
+            nodes[key].x = MARGIN + 90 + col * (NODE_W + GAP_X)
+            nodes[key].y = MARGIN + row * ROW_H
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="oc-topo" role="img" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" aria-label="Topology: {len(nodes)} nodes">',
+        "<title>Topology</title>",
+        f"<style>{_STYLE}</style>",
+    ]
+    names = {0: "services", 1: "hosts"}
+    for row, layer in enumerate(layers):
+        label = names.get(layer, "devices" if layer == 2 else f"devices +{layer - 2}")
+        out.append(f'<text class="layer" x="{MARGIN}" y="{MARGIN + row * ROW_H + NODE_H / 2 + 4}">{label}</text>')
+    for dependent, upstream in edges:
+        a, b = nodes[dependent], nodes[upstream]
+        x1, y1, x2, y2 = a.x + NODE_W / 2, a.y + NODE_H, b.x + NODE_W / 2, b.y
+        if b.y <= a.y:  # a cycle drawn upward: leave from the top instead
+            y1, y2 = a.y, b.y + NODE_H
+        mid = (y1 + y2) / 2
+        out.append(
+            f'<path class="edge" data-from="{escape(a.name)}" data-to="{escape(b.name)}"'
+            f' d="M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} {x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}"/>'
+        )
+    for layer in layers:
+        for key in rows[layer]:
+            out.append(_node(nodes[key], href))
+        if layer in hidden:
+            last = rows[layer][-1]
+            x = nodes[last].x + NODE_W + GAP_X
+            y = nodes[last].y
+            out.append(
+                f'<g class="node more" data-more="{hidden[layer]}"><rect x="{x}" y="{y}" width="{NODE_W}"'
+                f' height="{NODE_H}"/><text x="{x + 10}" y="{y + 25}">{hidden[layer]} more</text></g>'
+            )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _node(node: _Node, href: Callable[[str, str], str | None] | None) -> str:
+    name = escape(node.name)
+    mark = node.mark
+    tip = name if mark is None else f"{name}: {mark.count} open incident(s), worst {escape(mark.severity)}"
+    attrs = f'class="node {node.kind}" data-name="{name}"'
+    if mark is not None:
+        attrs += f' data-incidents="{mark.count}" data-severity="{escape(mark.severity)}"'
+    parts = [
+        f"<g {attrs}><title>{tip}</title>",
+        f'<rect x="{node.x}" y="{node.y}" width="{NODE_W}" height="{NODE_H}"/>',
+        f'<text x="{node.x + 10}" y="{node.y + 25}">{escape(_label(node.name))}</text>',
+    ]
+    if mark is not None:
+        colour = SEVERITY_COLOUR.get(mark.severity, SEVERITY_COLOUR["info"])
+        cx, cy = node.x + NODE_W, node.y
+        parts.append(
+            f'<g class="mark"><circle cx="{cx}" cy="{cy}" r="11" fill="{colour}"/>'
+            f'<text x="{cx}" y="{cy + 4}" text-anchor="middle">{mark.count}</text></g>'
+        )
+    parts.append("</g>")
+    body = "".join(parts)
+    url = href(node.kind, node.name) if href else None
+    if url:
+        return f'<a href="{escape(url)}">{body}</a>'
+    return body
