@@ -60,3 +60,17 @@ class NotFound(OpsConductorError):
 
 class Conflict(OpsConductorError):
     """The request does not fit the current state, e.g. approving what is not awaiting approval (HTTP 409)."""
+
+
+class InvalidLink(ActionNotAllowed):
+    """A signed approval link that cannot be used (HTTP 403), with the reason why.
+
+    Parameters:
+      message: What is wrong, in a sentence.
+      reason: One word a page or a client can branch on: ``bad_signature``, ``expired``,
+        ``used``, ``wrong_approver``, ``other_decision`` or ``not_pending``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

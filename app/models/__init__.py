@@ -19,10 +19,15 @@ from .autonomous import (
     LearningStat,
     MaintenanceWindow,
 )
+from .console import ConsoleSession
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
+from .incidents import IncidentActivity
+from .links import ApprovalLinkUse, SigningKey
+from .notifications import Notification, NotificationPolicy
 from .ops import ApiKey, AuditLog
 from .rules import ResponseTemplate, ResponseTemplateVersion, RuleExecution, RuleMatch, TriggerRule
 from .secrets import Secret
+from .silences import Silence
 
 #: Every model, in creation order.
 ALL_MODELS = [
@@ -32,6 +37,7 @@ ALL_MODELS = [
     EventCorrelation,
     EventPattern,
     Incident,
+    IncidentActivity,
     TopologyLink,
     TriggerRule,
     RuleMatch,
@@ -51,6 +57,12 @@ ALL_MODELS = [
     ApiKey,
     AuditLog,
     Secret,
+    Silence,
+    SigningKey,
+    ApprovalLinkUse,
+    ConsoleSession,
+    NotificationPolicy,
+    Notification,
 ]
 register_models(ALL_MODELS)
 
@@ -65,12 +77,17 @@ __all__ = [
     "LearningStat",
     "MaintenanceWindow",
     "ApiKey",
+    "ApprovalLinkUse",
     "AuditLog",
+    "ConsoleSession",
     "DecisionLog",
     "EventCorrelation",
     "EventFingerprint",
     "EventPattern",
     "Incident",
+    "IncidentActivity",
+    "Notification",
+    "NotificationPolicy",
     "TopologyLink",
     "LearningData",
     "ProcessedEvent",
@@ -80,5 +97,7 @@ __all__ = [
     "RuleExecution",
     "RuleMatch",
     "Secret",
+    "Silence",
+    "SigningKey",
     "TriggerRule",
 ]
