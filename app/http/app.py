@@ -13,6 +13,7 @@ import orjson
 
 from ..auth import KeyStore
 from ..config import Settings
+from ..console import install as install_console
 from ..publishing import BrokerDispatcher, Dispatcher, Publisher
 from . import errors
 from .metrics import Metrics
@@ -107,6 +108,7 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())
     app.add_route("/metrics", Metrics(deps.broker or dramatiq.get_broker()))
+    install_console(app, deps)
     return app
 
 
