@@ -36,15 +36,11 @@ MAX_PER_LAYER = 30
 #: Upstream chains deeper than this are drawn in the last row (and a cycle cannot loop the layout).
 MAX_DEPTH = 8
 
-_STYLE = (
-    ".oc-topo text{font:12px system-ui,sans-serif;fill:currentColor}"
-    ".oc-topo .node rect{fill:Canvas;stroke:currentColor;stroke-width:1}"
-    ".oc-topo .node.service rect{rx:14}"
-    ".oc-topo .node.more rect{stroke-dasharray:4 3}"
-    ".oc-topo .edge{stroke:GrayText;stroke-width:1.2;fill:none}"
-    ".oc-topo .mark text{fill:#fff;font-weight:600;font-size:11px}"
-    ".oc-topo .layer{fill:GrayText;font-size:11px}"
-)
+#: Presentation attributes (no ``<style>``: the console's Content-Security-Policy allows no inline style);
+#: lines and text take the page's text colour, so the drawing reads in a light and a dark theme.
+_TEXT = 'font-family="system-ui, sans-serif" font-size="12" fill="currentColor"'
+_BOX = 'fill="none" stroke="currentColor" stroke-width="1"'
+_EDGE = 'fill="none" stroke="currentColor" stroke-opacity="0.45" stroke-width="1.2"'
 
 
 @dataclass
@@ -194,8 +190,7 @@ def _draw(
         return (
             '<svg xmlns="http://www.w3.org/2000/svg" class="oc-topo" role="img" width="420" height="40"'
             ' viewBox="0 0 420 40"><title>Topology</title>'
-            f"<style>{_STYLE}</style>"
-            '<text x="10" y="24">No topology declared yet (PUT /api/v1/topology).</text></svg>'
+            f'<text x="10" y="24" {_TEXT}>No topology declared yet (PUT /api/v1/topology).</text></svg>'
         )
     layers = sorted(rows)
     widest = max(len(rows[layer]) + (1 if layer in hidden else 0) for layer in layers)
@@ -209,12 +204,12 @@ def _draw(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="oc-topo" role="img" width="{width}" height="{height}"'
         f' viewBox="0 0 {width} {height}" aria-label="Topology: {len(nodes)} nodes">',
         "<title>Topology</title>",
-        f"<style>{_STYLE}</style>",
     ]
     names = {0: "services", 1: "hosts"}
     for row, layer in enumerate(layers):
         label = names.get(layer, "devices" if layer == 2 else f"devices +{layer - 2}")
-        out.append(f'<text class="layer" x="{MARGIN}" y="{MARGIN + row * ROW_H + NODE_H / 2 + 4}">{label}</text>')
+        y = MARGIN + row * ROW_H + NODE_H / 2 + 4
+        out.append(f'<text class="layer" x="{MARGIN}" y="{y}" {_TEXT} fill-opacity="0.7">{label}</text>')
     for dependent, upstream in edges:
         a, b = nodes[dependent], nodes[upstream]
         x1, y1, x2, y2 = a.x + NODE_W / 2, a.y + NODE_H, b.x + NODE_W / 2, b.y
@@ -222,7 +217,7 @@ def _draw(
             y1, y2 = a.y, b.y + NODE_H
         mid = (y1 + y2) / 2
         out.append(
-            f'<path class="edge" data-from="{escape(a.name)}" data-to="{escape(b.name)}"'
+            f'<path class="edge" {_EDGE} data-from="{escape(a.name)}" data-to="{escape(b.name)}"'
             f' d="M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} {x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}"/>'
         )
     for layer in layers:
@@ -234,7 +229,8 @@ def _draw(
             y = nodes[last].y
             out.append(
                 f'<g class="node more" data-more="{hidden[layer]}"><rect x="{x}" y="{y}" width="{NODE_W}"'
-                f' height="{NODE_H}"/><text x="{x + 10}" y="{y + 25}">{hidden[layer]} more</text></g>'
+                f' height="{NODE_H}" {_BOX} stroke-dasharray="4 3"/>'
+                f'<text x="{x + 10}" y="{y + 25}" {_TEXT}>{hidden[layer]} more</text></g>'
             )
     out.append("</svg>")
     return "".join(out)
@@ -245,19 +241,22 @@ def _node(node: _Node, href: Callable[[str, str], str | None] | None) -> str:
     mark = node.mark
     tip = name if mark is None else f"{name}: {mark.count} open incident(s), worst {escape(mark.severity)}"
     attrs = f'class="node {node.kind}" data-name="{name}"'
+    rounded = ' rx="14"' if node.kind == "service" else ""
     if mark is not None:
         attrs += f' data-incidents="{mark.count}" data-severity="{escape(mark.severity)}"'
     parts = [
         f"<g {attrs}><title>{tip}</title>",
-        f'<rect x="{node.x}" y="{node.y}" width="{NODE_W}" height="{NODE_H}"/>',
-        f'<text x="{node.x + 10}" y="{node.y + 25}">{escape(_label(node.name))}</text>',
+        f'<rect x="{node.x}" y="{node.y}" width="{NODE_W}" height="{NODE_H}" {_BOX}{rounded}/>',
+        f'<text x="{node.x + 10}" y="{node.y + 25}" {_TEXT}>{escape(_label(node.name))}</text>',
     ]
     if mark is not None:
         colour = SEVERITY_COLOUR.get(mark.severity, SEVERITY_COLOUR["info"])
         cx, cy = node.x + NODE_W, node.y
+        shown = str(mark.count) if mark.count < 100 else "99+"  # the circle holds two digits
         parts.append(
             f'<g class="mark"><circle cx="{cx}" cy="{cy}" r="11" fill="{colour}"/>'
-            f'<text x="{cx}" y="{cy + 4}" text-anchor="middle">{mark.count}</text></g>'
+            f'<text x="{cx}" y="{cy + 4}" text-anchor="middle" font-family="system-ui, sans-serif" font-size="11"'
+            f' font-weight="600" fill="#fff">{shown}</text></g>'
         )
     parts.append("</g>")
     body = "".join(parts)
