@@ -1,4 +1,4 @@
-"""The ``opsconductor`` command: run, migrate, keys, dead letters.
+"""The ``opsconductor`` command: run, migrate, keys, incidents, dead letters.
 
 Imports stay inside the commands: ``run`` must monkey-patch with gevent before
 anything else is imported.
@@ -221,6 +221,94 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_silences_list(args: argparse.Namespace) -> int:
+    from . import silences
+
+    _bootstrap_db()
+    for row in silences.list_silences(state=args.state, limit=args.limit)["silences"]:
+        shown = " ".join(str(silences.Matcher(**m)) for m in row["matchers"])
+        print(f"{row['id']}\t{row['state']}\t{row['starts_at']}\t{row['ends_at']}\t{shown}\t{row['comment']}")
+    return 0
+
+
+def cmd_silences_create(args: argparse.Namespace) -> int:
+    """Create a silence from ``NAME=VALUE`` (``!=``, ``=~``, ``!~``) matchers, for ``--duration`` from ``--start``."""
+    from datetime import datetime
+
+    from . import silences
+    from .errors import InvalidInput
+    from .http.params import parse_duration
+
+    _bootstrap_db()
+    try:
+        starts = datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start else datetime.now(UTC)
+        starts = starts if starts.tzinfo else starts.replace(tzinfo=UTC)
+        body = {
+            "matchers": [silences.parse_matcher_text(text) for text in args.matchers],
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + parse_duration(args.duration, field="duration")).isoformat(),
+            "comment": args.comment,
+        }
+        created = silences.create(body, actor="cli")
+    except (InvalidInput, ValueError) as e:
+        print(f"silence not created: {e}", file=sys.stderr)
+        return 1
+    print(f"silence {created['id']} {created['state']} until {created['ends_at']}")
+    return 0
+
+
+def cmd_silences_expire(args: argparse.Namespace) -> int:
+    from . import silences
+    from .errors import Conflict, NotFound
+
+    _bootstrap_db()
+    try:
+        expired = silences.expire(args.id, actor="cli")
+    except (NotFound, Conflict) as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"silence {expired['id']} expired at {expired['ends_at']}")
+    return 0
+
+
+def cmd_incidents_list(args: argparse.Namespace) -> int:
+    from .correlation.query import list_incidents
+    from .errors import InvalidInput
+
+    _bootstrap_db()
+    try:
+        page = list_incidents(status=args.status, severity=None, host=None, since=None, limit=args.limit, offset=0,
+                              assignee=args.assignee)  # fmt: skip
+    except InvalidInput as e:
+        raise SystemExit(f"--{e.field}: {e.message}") from None
+    for i in page["incidents"]:
+        print(f"{i['id']}\t{i['status']}\t{i['severity']}\t{i['event_count']}\t{i['assignee'] or '-'}\t{i['title']}")
+    return 0
+
+
+def cmd_incidents_change(args: argparse.Namespace) -> int:
+    """ack, resolve, close, reopen, assign, note: the lifecycle's functions, as actor ``cli``."""
+    from .errors import Conflict, InvalidInput, NotFound
+    from .incidents import lifecycle
+
+    _bootstrap_db()
+    try:
+        if args.incidents_command == "note":
+            lifecycle.add_note(args.id, text=args.text, actor="cli")
+            print(f"note added to incident {args.id}")
+            return 0
+        if args.incidents_command == "assign":
+            incident = lifecycle.assign(args.id, assignee=args.assignee, actor="cli", comment=args.comment)
+        else:
+            verb = {"ack": "acknowledge"}.get(args.incidents_command, args.incidents_command)
+            incident = getattr(lifecycle, verb)(args.id, actor="cli", comment=args.comment)
+    except (NotFound, Conflict, InvalidInput) as e:
+        print(f"incident {args.id}: {e}", file=sys.stderr)
+        return 1
+    print(f"incident {incident['id']} is {incident['status']}, assigned to {incident['assignee'] or 'nobody'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from .roles import ROLES
 
@@ -274,6 +362,48 @@ def parser() -> argparse.ArgumentParser:
     vault.add_parser(
         "rotate", help="re-encrypt every secret with the first key of OPSCONDUCTOR_SECRET_KEYS"
     ).set_defaults(fn=cmd_secrets_rotate)
+    hush = sub.add_parser("silences", help="silences: matching events fire no rule").add_subparsers(
+        dest="silences_command", required=True
+    )
+    hush_list = hush.add_parser("list", help="silences, newest first")
+    hush_list.add_argument("--state", choices=("active", "pending", "expired"), default=None)
+    hush_list.add_argument("--limit", type=int, default=100)
+    hush_list.set_defaults(fn=cmd_silences_list)
+    hush_create = hush.add_parser(
+        "create", help="silence events matching every MATCHER, e.g. host=web-01 'service=~api|db'"
+    )
+    hush_create.add_argument(
+        "matchers", nargs="+", metavar="MATCHER", help="NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX"
+    )
+    hush_create.add_argument("--comment", required=True, help="why (required)")
+    hush_create.add_argument("--duration", default="2h", help="how long, e.g. 30m, 2h, 1d (default 2h)")
+    hush_create.add_argument("--start", default=None, help="when it begins (ISO 8601; default now)")
+    hush_create.set_defaults(fn=cmd_silences_create)
+    hush_expire = hush.add_parser("expire", help="end silence ID now (it is kept for history)")
+    hush_expire.add_argument("id", type=int)
+    hush_expire.set_defaults(fn=cmd_silences_expire)
+    incidents = sub.add_parser("incidents", help="work incidents: list, ack, resolve, close, reopen, assign, note")
+    work = incidents.add_subparsers(dest="incidents_command", required=True)
+    listing_incidents = work.add_parser("list", help="incidents, latest event first")
+    listing_incidents.add_argument("--status", help="open, flapping, acknowledged, resolved or closed")
+    listing_incidents.add_argument("--assignee")
+    listing_incidents.add_argument("--limit", type=int, default=50)
+    listing_incidents.set_defaults(fn=cmd_incidents_list)
+    for verb, text in (("ack", "acknowledge"), ("resolve", "resolve"), ("close", "close (a resolved one)"),
+                       ("reopen", "reopen")):  # fmt: skip
+        change = work.add_parser(verb, help=f"{text} incident ID")
+        change.add_argument("id")
+        change.add_argument("--comment")
+        change.set_defaults(fn=cmd_incidents_change)
+    give = work.add_parser("assign", help="assign incident ID to a person or team")
+    give.add_argument("id")
+    give.add_argument("assignee")
+    give.add_argument("--comment")
+    give.set_defaults(fn=cmd_incidents_change)
+    annotate = work.add_parser("note", help="write a note on incident ID")
+    annotate.add_argument("id")
+    annotate.add_argument("text")
+    annotate.set_defaults(fn=cmd_incidents_change)
     dlq = sub.add_parser("dlq", help="dead letters of a queue").add_subparsers(dest="dlq_command", required=True)
     listing = dlq.add_parser("list", help="show dead letters of QUEUE")
     listing.add_argument("queue")

@@ -47,6 +47,7 @@ def event_json(row: ProcessedEvent) -> dict[str, Any]:
         "correlation_id": str(row.correlation_id) if row.correlation_id else None,
         "metadata": row.event_data or {},
         "tags": row.tags or [],
+        "silenced_by": row.silence_id,
     }
 
 
@@ -73,6 +74,8 @@ class EventFilter:
     source_type: str | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
+    #: True: only events a silence applied to; False: only the others.
+    silenced: bool | None = None
     limit: int = DEFAULT_LIMIT
     offset: int = 0
 
@@ -101,6 +104,8 @@ class EventFilter:
             clauses.append(E.occurred_at >= self.start_time)
         if self.end_time is not None:
             clauses.append(E.occurred_at <= self.end_time)
+        if self.silenced is not None:
+            clauses.append(E.silence_id.is_null(not self.silenced))
         return clauses
 
 

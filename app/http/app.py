@@ -19,6 +19,7 @@ from . import errors
 from .metrics import Metrics
 from .middleware import Authentication, ReleaseDatabase
 from .openapi import OpenApi
+from .resources.audit import Audit, AuditExport
 from .resources.autonomous import (
     Analyze,
     DecisionResource,
@@ -31,12 +32,21 @@ from .resources.autonomous import (
 )
 from .resources.events import Analytics, Event, Events, RawEvents
 from .resources.health import Check, Health, Ready
-from .resources.incidents import EventCorrelations, IncidentResource, Incidents, Topology
+from .resources.incidents import (
+    EventCorrelations,
+    IncidentNotes,
+    IncidentResource,
+    Incidents,
+    IncidentTimeline,
+    IncidentTransition,
+    Topology,
+)
 from .resources.ingest import Ingest, PagerDutyEnqueue
 from .resources.maintenance import Window, Windows
 from .resources.playbooks import Playbook, Playbooks
 from .resources.rules import Trigger, Triggers
 from .resources.secrets import Secret, Secrets
+from .resources.silences import IncidentSilence, Silence, Silences
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +90,11 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/events/{event_id}/correlations", EventCorrelations())
     app.add_route("/api/v1/incidents", Incidents())
     app.add_route("/api/v1/incidents/{incident_id}", IncidentResource())
+    transition = IncidentTransition(max_body_bytes=deps.max_body_bytes)
+    for verb in ("acknowledge", "resolve", "close", "reopen", "assign", "merge", "split"):
+        app.add_route(f"/api/v1/incidents/{{incident_id}}/{verb}", transition, suffix=verb)
+    app.add_route("/api/v1/incidents/{incident_id}/notes", IncidentNotes(max_body_bytes=deps.max_body_bytes))
+    app.add_route("/api/v1/incidents/{incident_id}/timeline", IncidentTimeline())
     app.add_route("/api/v1/topology", Topology(max_body_bytes=deps.max_body_bytes))
     app.add_route("/api/v1/raw-events", RawEvents())
     triggers = Trigger(max_body_bytes=deps.max_body_bytes)
@@ -102,6 +117,11 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/autonomous/templates/{template_id:int}/approval-requirement", TemplateApproval())
     app.add_route("/api/v1/maintenance", Windows(max_body_bytes=limit))
     app.add_route("/api/v1/maintenance/{window_id:int}", Window(max_body_bytes=limit))
+    app.add_route("/api/v1/silences", Silences(max_body_bytes=limit))
+    app.add_route("/api/v1/silences/{silence_id:int}", Silence(max_body_bytes=limit))
+    app.add_route("/api/v1/incidents/{incident_id}/silence", IncidentSilence(max_body_bytes=limit))
+    app.add_route("/api/v1/audit", Audit())
+    app.add_route("/api/v1/audit/export", AuditExport())
     app.add_route("/api/v1/secrets", Secrets(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/api/v1/secrets/{name}", Secret(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/healthz", Health())

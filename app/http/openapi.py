@@ -52,7 +52,7 @@ _SECRET = {"type": "object", "required": ["name", "value"], "additionalPropertie
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "Bad input", 401: "No valid key", 403: "Wrong role", 404: "Not found", 413: "Body over 1 MiB",
+    text = {400: "Bad input", 401: "No valid key", 403: "Wrong role", 404: "Not found", 409: "Conflicts with the current state", 413: "Body over 1 MiB",
             415: "Not JSON", 503: "Broker or database unavailable (Retry-After)"}  # fmt: skip
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
 
@@ -111,6 +111,67 @@ def _autonomous() -> dict[str, Any]:
     }  # fmt: skip
 
 
+#: A silence's matcher, as Alertmanager writes it (``is_equal: false`` negates).
+_MATCHER = {"type": "object", "required": ["name", "value"], "additionalProperties": False,
+            "properties": {"name": {"enum": ["host", "service", "event_type", "severity", "source", "source_type", "tag"]},
+                           "value": {"type": "string"}, "is_regex": {"type": "boolean"}, "is_equal": {"type": "boolean"}}}  # fmt: skip
+_SILENCE = {"type": "object", "required": ["matchers", "ends_at", "comment"],
+            "properties": {"matchers": {"type": "array", "minItems": 1, "items": _MATCHER},
+                           "starts_at": {"type": "string", "format": "date-time"},
+                           "ends_at": {"type": "string", "format": "date-time"}, "comment": {"type": "string", "minLength": 1}}}  # fmt: skip
+
+
+def _silences() -> dict[str, Any]:
+    body = {"required": True, "content": {"application/json": {"schema": _SILENCE}}}
+    return {
+        "/api/v1/silences": {**_get("Silences, newest first", ["state", "limit", "offset"]),
+                             "post": {"summary": "Create a silence: matching events fire no rule (operator)", "requestBody": body,
+                                      "responses": {"201": {"description": "Created"}, **_errors(400, 401, 403)}}},
+        "/api/v1/silences/{silence_id}": {**_get("One silence"),
+                                          "put": {"summary": "Replace a pending or active silence (operator)", "requestBody": body,
+                                                  "responses": {"200": {"description": "Updated"}, **_errors(400, 401, 403, 404)}},
+                                          "delete": {"summary": "Expire a silence now; it is kept for history (operator)",
+                                                     "responses": {"200": {"description": "Expired"}, **_errors(401, 403, 404)}}},
+        "/api/v1/incidents/{incident_id}/silence": _post("Silence an incident's hosts and services "
+                                                         "{duration_minutes?: 120, comment?} (operator)", 201),
+    }  # fmt: skip
+
+
+def _body_post(summary: str, schema: dict[str, Any], *, required: bool = True, status: int = 200) -> dict[str, Any]:
+    return {"post": {"summary": summary,
+                     "requestBody": {"required": required, "content": {"application/json": {"schema": schema}}},
+                     "responses": {str(status): {"description": "OK"}, **_errors(400, 401, 403, 404, 409, 413, 415)}}}  # fmt: skip
+
+
+def _incidents() -> dict[str, Any]:
+    one = "/api/v1/incidents/{incident_id}"
+    text = {"type": "string", "minLength": 1, "maxLength": 10000}
+    comment = {"type": "object", "properties": {"comment": text}}
+    ids = {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "string", "format": "uuid"}}
+    paths: dict[str, Any] = {
+        "/api/v1/incidents": _get("Incidents", ["status", "severity", "host", "assignee", "since", "limit", "offset"]),
+        one: _get("One incident with its events and correlations"),
+        f"{one}/acknowledge": _body_post("Acknowledge an open or flapping incident (operator)", comment, required=False),
+        f"{one}/resolve": _body_post("Resolve: it takes no new event (operator)", comment, required=False),
+        f"{one}/close": _body_post("Close a resolved incident (operator)", comment, required=False),
+        f"{one}/reopen": _body_post("Reopen an acknowledged, resolved or closed incident (operator)", comment, required=False),
+        f"{one}/assign": _body_post("Assign to a person or team (operator)", {"type": "object", "required": ["assignee"],
+                                    "properties": {"assignee": {**text, "maxLength": 200}, "comment": text}}),
+        f"{one}/notes": {**_get("The incident's notes"),
+                         **_body_post("Write a note (operator)", {"type": "object", "required": ["text"],
+                                      "properties": {"text": text}}, status=201)},
+        f"{one}/merge": _body_post("Move the events of source incidents into this one; the sources close (operator)",
+                                   {"type": "object", "required": ["source_ids", "reason"],
+                                    "properties": {"source_ids": ids, "reason": text}}),
+        f"{one}/split": _body_post("Move some events to a new incident (operator)",
+                                   {"type": "object", "required": ["event_ids", "reason"],
+                                    "properties": {"event_ids": ids, "reason": text}}, status=201),
+        f"{one}/timeline": _get("Events, correlations, rule firings, decisions, approvals, executions, steps, "
+                                "notes and status changes, in time order"),
+    }  # fmt: skip
+    return paths
+
+
 def document() -> dict[str, Any]:
     any_of = {"oneOf": [_GENERIC, {"type": "array", "items": _GENERIC}]}
     paths = {
@@ -121,14 +182,14 @@ def document() -> dict[str, Any]:
         "/v2/enqueue": _ingest("PagerDuty Events API v2 at its own path", {"type": "object"}),
         "/api/v1/events": _get(
             "Query events",
-            ["severity", "event_type", "host", "service", "source_type", "start_time", "end_time", "hours", "limit", "offset"],
+            ["severity", "event_type", "host", "service", "source_type", "silenced", "start_time", "end_time", "hours", "limit",
+             "offset"],
         ),
         "/api/v1/events/{event_id}": _get("One event (or the event a duplicate was folded into)"),
         "/api/v1/events/analytics": _get("Counts per group", ["timerange", "groupby"]),
         "/api/v1/raw-events": _get("Raw input, e.g. what could not be parsed", ["has_errors", "source_type", "limit", "offset"]),
         "/api/v1/events/{event_id}/correlations": _get("The event's incident and why its events belong together"),
-        "/api/v1/incidents": _get("Incidents", ["status", "severity", "host", "since", "limit", "offset"]),
-        "/api/v1/incidents/{incident_id}": _get("One incident with its events and correlations"),
+        **_incidents(),
         "/api/v1/topology": {**_get("The dependency map"), "put": {"summary": "Replace the dependency map (operator)",
                              "responses": {"200": {"description": "The new map"}, **_errors(400, 401, 403)}}},
         "/api/v1/rules/triggers": {**_get("Trigger rules", ["active"]), "post": {"summary": "Create a trigger rule (operator)",
@@ -144,6 +205,11 @@ def document() -> dict[str, Any]:
                                                   "put": {"summary": "A new version", "responses": {"200": {"description": "Updated"}}},
                                                   "delete": {"summary": "Deactivate", "responses": {"200": {"description": "Deactivated"}}}},
         **_autonomous(),
+        **_silences(),
+        "/api/v1/audit": _get("The audit log, newest first (operator): a page and next_cursor",
+                              ["actor", "person", "action", "object_kind", "object_id", "since", "until", "limit", "cursor"]),
+        "/api/v1/audit/export": _get("Every matching audit row as a file, newest first (operator)",
+                                     ["format", "actor", "person", "action", "object_kind", "object_id", "since", "until"]),
         "/api/v1/secrets": {"get": {"summary": "Names of the stored secrets, with times; never values (admin)",
                                     "responses": {"200": {"description": "OK"}, **_errors(401, 403)}},
                             "post": {"summary": "Store a secret {name, value}, encrypted; replaces one of that name (admin)",

@@ -53,6 +53,8 @@ class ProcessedEvent(BaseModel):
     last_seen_at = TimestampField(default=now)
     correlation_id = peewee.UUIDField(null=True, index=True)
     parent_event_id = peewee.UUIDField(null=True)
+    #: The silence that applied when the rule evaluator saw the event (it then fired no rule); None: none did.
+    silence_id = peewee.BigIntegerField(null=True)
 
     class Meta:
         schema = "events"
@@ -119,7 +121,8 @@ class Incident(BaseModel):
     """
 
     id = peewee.UUIDField(primary_key=True)
-    status = peewee.CharField(max_length=20, index=True)  # open | flapping | closed
+    #: open | flapping | acknowledged | resolved | closed (see :mod:`app.incidents.lifecycle`)
+    status = peewee.CharField(max_length=20, index=True)
     title = peewee.CharField(max_length=500)
     root_event_id = peewee.UUIDField()
     root_fingerprint = peewee.CharField(max_length=128, index=True)
@@ -135,6 +138,16 @@ class Incident(BaseModel):
     last_event_at = TimestampField(index=True)
     closed_at = TimestampField(null=True)
     closed_by_event_id = peewee.UUIDField(null=True)
+    # The operators' side (app/incidents/lifecycle.py); the correlator never writes these but status_changed_at.
+    #: The person or team working the incident.
+    assignee = peewee.CharField(max_length=200, null=True, index=True)
+    acknowledged_at = TimestampField(null=True)
+    acknowledged_by = peewee.CharField(max_length=200, null=True)
+    resolved_at = TimestampField(null=True)
+    resolved_by = peewee.CharField(max_length=200, null=True)
+    status_changed_at = TimestampField(null=True)
+    #: The incident this one's events were merged into (it is then closed).
+    merged_into = peewee.UUIDField(null=True)
 
     class Meta:
         schema = "events"

@@ -12,7 +12,7 @@ import time
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -24,6 +24,7 @@ from ..db import TimestampField, database, in_transaction, is_postgres, uuid_in
 from ..events.query import event_json
 from ..models import ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
 from ..present import iso
+from ..silences.store import SilenceCache, active_silences, silence_batch
 from .conditions import Batch, equality_constraint
 from .triggers import TriggerSpec, parse_trigger, should_fire
 
@@ -374,26 +375,41 @@ class _Read:
     rules: list[tuple[int, TriggerSpec]]
 
 
-def _read_batch(event_ids: list[str], rules: list[tuple[int, TriggerSpec]]) -> _Read:
+def _read_batch(
+    event_ids: list[str], rules: list[tuple[int, TriggerSpec]], silences: SilenceCache | None = None
+) -> _Read:
     events = _read_events(event_ids)
+    # PERF: each event's time is parsed once for the batch, not once per rule.
+    times = {e["id"]: _time(e) for e in events}
+    # A silenced event is stored and correlated, but fires no rule.
+    events = silence_batch(events, times, cache=silences)
     # A flapping incident's events do not re-trigger rules until it settles.
     flapping = flapping_incidents([e["correlation_id"] for e in events])
     events = [e for e in events if e["correlation_id"] not in flapping]
-    # PERF: each event's time is parsed once for the batch, not once per rule.
-    times = {e["id"]: _time(e) for e in events}
+    times = {e["id"]: times[e["id"]] for e in events}
     if events:
         rules = _unblocked(rules, min(times.values()), max(times.values()))
     return _Read(events, times, rules)
 
 
-def evaluate(event_ids: list[str], *, cache: RuleCache) -> list[Firing]:
-    """Evaluate every active rule against the stored events ``event_ids``; record and return the firings."""
+def evaluate(event_ids: list[str], *, cache: RuleCache, silences: SilenceCache | None = None) -> list[Firing]:
+    """Evaluate every active rule against the stored events ``event_ids``; record and return the firings.
+
+    Events a silence applies to fire nothing and record the silence (``silence_id``).
+
+    Parameters:
+      cache: The process's compiled rules.
+      silences: The process's silences (default: the process-wide :func:`app.silences.active_silences`).
+    """
+    if not event_ids:
+        return []
     rules = cache.rules()
-    if not rules or not event_ids:
+    # PERF: with no rule and no silence there is nothing to read.
+    if not rules and not (silences.recent() if silences is not None else active_silences(datetime.now(UTC))):
         return []
     # PERF: the reads in one transaction, the firings in another (one commit each).
-    batch = in_transaction(partial(_read_batch, event_ids, rules))
-    if not batch.events:
+    batch = in_transaction(partial(_read_batch, event_ids, rules, silences))
+    if not batch.events or not batch.rules:
         return []
     matches = match_batch([(rule_id, spec, cache.constraint(rule_id)) for rule_id, spec in batch.rules], batch.events)
     if not matches:
@@ -420,8 +436,8 @@ def replay(spec: TriggerSpec, *, start: datetime, end: datetime) -> dict[str, An
     last: datetime | None = None
     firings, matches = [], 0
     for event in events:
-        if not spec.matches(event):
-            continue
+        if event["silenced_by"] is not None or not spec.matches(event):
+            continue  # a silenced event fired nothing live
         matches += 1
         at = _time(event)
         matched.append(at)

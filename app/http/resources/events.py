@@ -31,6 +31,7 @@ class Events:
             source_type=req.get_param("source_type"),
             start_time=start,
             end_time=timestamp(req, "end_time"),
+            silenced=flag(req, "silenced"),
             limit=limit,
             offset=offset,
         )
