@@ -71,11 +71,18 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from . import audit
+    from .db import in_transaction
     from .models import ApiKey
 
     _bootstrap_db()
-    n = ApiKey.update(revoked_at=datetime.now(UTC)).where(ApiKey.id == args.id).execute()
-    audit.record(audit.Action.API_KEY_REVOKED, actor="cli", subject=str(args.id))
+
+    def revoke() -> int:
+        n = ApiKey.update(revoked_at=datetime.now(UTC)).where(ApiKey.id == args.id).execute()
+        if n:
+            audit.record(audit.Action.API_KEY_REVOKED, actor="cli", subject=f"api_key:{args.id}")
+        return n
+
+    n = in_transaction(revoke)
     print("revoked" if n else f"no key {args.id}")
     return 0 if n else 1
 

@@ -1,8 +1,9 @@
 """The ``clock`` process (``opsconductor clock``): a periodic sweep.
 
 Every interval, approvals past their timeout are rejected and executions or rollbacks whose
-message was lost are sent again (:func:`app.executions.recovery.sweep`); every hour, events
-older than ``RETENTION_DAYS`` are purged. Import this module after :func:`app.runtime.bootstrap`:
+message was lost are sent again (:func:`app.executions.recovery.sweep`), and incidents idle for
+``INCIDENT_AUTO_RESOLVE_MINUTES`` are resolved (:func:`app.incidents.lifecycle.auto_resolve`); every hour, events
+older than ``RETENTION_DAYS`` are purged; notifications that are due are sent to ``notify``. Import this module after :func:`app.runtime.bootstrap`:
 it imports the actors, which Dramatiq binds to the broker set there.
 """
 
@@ -13,12 +14,17 @@ import time
 from datetime import timedelta
 
 from .actors.executor import execute
+from .actors.notifier import send_all
 from .actors.rollbacker import rollback
 from .config import Settings
 from .db import in_transaction
 from .errors import TransientError
 from .events.retention import purge
+from .executions.notices import page_approvers
 from .executions.recovery import sweep
+from .incidents.lifecycle import auto_resolve
+from .models import Approval
+from .notifications.delivery import due
 from .timeutil import now
 
 logger = logging.getLogger(__name__)
@@ -40,6 +46,9 @@ def run(settings: Settings, *, interval_s: int, once: bool = False) -> int:
                 purge(before=now() - timedelta(days=settings.retention_days))
                 next_purge = time.monotonic() + PURGE_EVERY_S
             resend_and_expire()
+            # Incidents with no new event for INCIDENT_AUTO_RESOLVE_MINUTES are resolved (0: never).
+            auto_resolve(idle_minutes=settings.incident_auto_resolve_minutes)
+            send_notifications(settings)
         except TransientError as e:
             logger.warning("Clock sweep failed (%s); trying again next time.", e)
         if once:
@@ -57,3 +66,28 @@ def resend_and_expire() -> None:
     if found.execute or found.rollback or found.expired:
         logger.warning("Clock: resent %d executions, %d rollbacks; expired %d approvals.",
                        len(found.execute), len(found.rollback), len(found.expired))  # fmt: skip
+
+
+#: Approvers not paged this long after their request (the executor stopped in between) are paged by the clock.
+APPROVAL_PAGE_GRACE = timedelta(minutes=1)
+
+
+def send_notifications(settings: Settings) -> None:
+    """Page approval requests the executor did not, and send the notifications that are due.
+
+    Due: a lost ``notify`` message, a retry's backoff over, quiet hours ended.
+    """
+    at = now()
+
+    def find() -> list[int]:
+        unpaged = Approval.select(Approval.id).where(
+            Approval.status == "pending", Approval.notified_at.is_null(), Approval.created_at <= at - APPROVAL_PAGE_GRACE
+        )
+        for approval in unpaged:
+            page_approvers(approval.id, settings=settings, now=at)
+        return due(now=at)
+
+    ids = in_transaction(find)
+    send_all(ids)
+    if ids:
+        logger.info("Clock: sent %d due notifications to notify.", len(ids))

@@ -69,6 +69,12 @@ class Settings:
     smtp_url: str | None = field(default=None, repr=False)
     smtp_from: str = "opsconductor@localhost"
     notify_email_to: tuple[str, ...] = ()
+    #: The console's address as people reach it, for links in notifications; None: http://localhost:<PORT>.
+    public_url: str | None = None
+    #: Attempts of a notification (backoff doubling from 30 s, at most an hour) before it is ``failed``.
+    notify_max_attempts: int = 5
+    #: Limit of one delivery attempt (an HTTP post or an SMTP exchange), in seconds.
+    notify_timeout_s: float = 10.0
     #: Directory of the programs ``shell`` actions may run (by bare name); None disables shell actions.
     shell_actions_dir: str | None = None
     #: Hostnames, ``*.suffix`` patterns, IPs and CIDRs that ``http`` actions may call; empty: any host
@@ -89,11 +95,18 @@ class Settings:
     business_timezone: str = "UTC"
     #: Days event data is kept (raw and processed events, correlations, closed incidents); 0 keeps all.
     retention_days: int = 90
+    #: Minutes without a new event after which the clock resolves an incident; 0 never does.
+    incident_auto_resolve_minutes: int = 240
     #: Retries of a message that fails by its own fault (1 s doubling up to the max backoff between
     #: them) before it is dead-lettered; outages of the database or broker spend none of them.
     retry_limit: int = 12
     retry_max_backoff_ms: int = 300_000
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach the console (OPSCONDUCTOR_PUBLIC_URL, else this host's PORT), without a final slash."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
 
     @property
     def is_postgres(self) -> bool:
@@ -160,6 +173,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_smtp_url(env),
         smtp_from=_str(env, "SMTP_FROM") or "opsconductor@localhost",
         notify_email_to=tuple(a.strip() for a in (env.get("NOTIFY_EMAIL_TO") or "").split(",") if a.strip()),
+        public_url=_public_url(env),
+        notify_max_attempts=_int(env, "NOTIFY_MAX_ATTEMPTS", 5, low=1, high=50),
+        notify_timeout_s=float(_int(env, "NOTIFY_TIMEOUT_SECONDS", 10, low=1, high=300)),
         shell_actions_dir=_str(env, "SHELL_ACTIONS_DIR"),
         http_action_allow=_http_action_allow(env),
         secret_keys=_secret_keys(env),
@@ -170,6 +186,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         business_hours=_business_hours(env),
         business_timezone=_str(env, "BUSINESS_TIMEZONE") or "UTC",
         retention_days=_int(env, "RETENTION_DAYS", 90, low=0, high=36500),
+        incident_auto_resolve_minutes=_int(env, "INCIDENT_AUTO_RESOLVE_MINUTES", 240, high=525_600),
         retry_limit=_int(env, "RETRY_LIMIT", 12, high=100),
         retry_max_backoff_ms=_int(env, "RETRY_MAX_BACKOFF_MS", 300_000, low=1_000, high=7 * 86_400_000),
     )
@@ -228,6 +245,13 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
     if host:
         return f"smtp://{host}:{_int(env, 'SMTP_PORT', 25, low=1, high=65535)}"
     return None
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    url = _str(env, "OPSCONDUCTOR_PUBLIC_URL")
+    if url is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise ConfigError(f"OPSCONDUCTOR_PUBLIC_URL must be an http(s) URL such as https://ops.example.com, got {url!r}")
+    return url
 
 
 def _business_hours(env: Mapping[str, str]) -> str:

@@ -15,7 +15,8 @@ from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
 from ..paging import check_page
 from ..present import iso
 
-STATUSES = ("open", "flapping", "closed")
+#: Every status of an incident, in the order of its lifecycle (``flapping`` is worked like ``open``).
+STATUSES = ("open", "flapping", "acknowledged", "resolved", "closed")
 
 
 def incident_json(row: Incident) -> dict[str, Any]:
@@ -34,11 +35,18 @@ def incident_json(row: Incident) -> dict[str, Any]:
         "last_event_at": iso(row.last_event_at),
         "closed_at": iso(row.closed_at),
         "closed_by_event_id": str(row.closed_by_event_id) if row.closed_by_event_id else None,
+        "assignee": row.assignee,
+        "acknowledged_at": iso(row.acknowledged_at),
+        "acknowledged_by": row.acknowledged_by,
+        "resolved_at": iso(row.resolved_at),
+        "resolved_by": row.resolved_by,
+        "status_changed_at": iso(row.status_changed_at),
+        "merged_into": str(row.merged_into) if row.merged_into else None,
     }
 
 
 def list_incidents(*, status: str | None, severity: str | None, host: str | None, since: datetime | None,
-                   limit: int, offset: int) -> dict[str, Any]:  # fmt: skip
+                   limit: int, offset: int, assignee: str | None = None) -> dict[str, Any]:  # fmt: skip
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
     if severity is not None and severity not in SEVERITIES:
@@ -51,6 +59,8 @@ def list_incidents(*, status: str | None, severity: str | None, host: str | None
             query = query.where(Incident.status == status)
         if severity:
             query = query.where(Incident.severity == severity)
+        if assignee:
+            query = query.where(Incident.assignee == assignee)
         if since:
             query = query.where(Incident.last_event_at >= since)
         rows = list(query.order_by(Incident.last_event_at.desc()))

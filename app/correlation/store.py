@@ -52,6 +52,12 @@ CLAIM = 1000
 CLAIM_AFTER_S = 5.0
 #: Templates and fingerprints kept per incident for matching.
 KEEP = 50
+#: Statuses of incidents that take new events: an acknowledged one is still being worked. Resolved
+#: and closed ones take none (a new matching event opens a new incident).
+LIVE_STATUSES = ("open", "flapping", "acknowledged")
+#: Columns only operators write (app/incidents/lifecycle.py): a batch's upsert never overwrites them.
+_OPERATORS_COLUMNS = frozenset({"assignee", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
+                                "merged_into"})  # fmt: skip
 _SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 _topology: tuple[float, Topology] | None = None
 
@@ -89,10 +95,10 @@ _COLUMNS: dict[str, Any] = {
 
 
 def _load(event_ids: list[str]) -> list[dict[str, Any]]:
-    return _load_where(uuid_in(ProcessedEvent.id, event_ids))
+    return load_events(uuid_in(ProcessedEvent.id, event_ids))
 
 
-def _load_where(where: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
+def load_events(where: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
     """The events ``where`` holds, oldest first (at most ``limit``)."""
     # PERF: rows as the driver returns them (metadata as text, for orjson), not model instances
     # nor peewee's per-value conversions: they cost more than the correlation itself.
@@ -137,7 +143,8 @@ def _insert_links(links: list[dict[str, Any]]) -> None:
         EventCorrelation.insert_many(links[k : k + 500]).execute()
 
 
-def _open(row: Incident) -> OpenIncident:
+def matching_state(row: Incident) -> OpenIncident:
+    """What :func:`app.correlation.grouping.choose` matches an event against, from the incident's row."""
     inc = OpenIncident(
         id=str(row.id),
         hosts=set(row.hosts or []),
@@ -151,7 +158,8 @@ def _open(row: Incident) -> OpenIncident:
     return inc
 
 
-def _grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
+def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
+    """Add ``event`` (received ``at``) to the incident's matching state and worst severity."""
     if event.get("host"):
         inc.hosts.add(event["host"])
     if event.get("service"):
@@ -171,7 +179,7 @@ def _grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime)
         row.severity = event["severity"]
 
 
-def _finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
+def finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
     """Copy what matching needs onto the row, once per batch (not per event)."""
     row.hosts, row.services = sorted(inc.hosts), sorted(inc.services)
     row.templates, row.fingerprints, row.link_keys = (
@@ -189,7 +197,8 @@ def _new_incident(event: dict[str, Any], at: datetime, cfg: GroupingSettings) ->
     fingerprint = problem_fingerprint(event)
     recent_closures = (
         Incident.select()
-        .where((Incident.root_fingerprint == fingerprint) & (Incident.closed_at >= at - cfg.flap_window))
+        .where((Incident.root_fingerprint == fingerprint) & (Incident.closed_at >= at - cfg.flap_window)
+               & Incident.merged_into.is_null())  # fmt: skip
         .count()
     )
     return Incident(
@@ -214,7 +223,7 @@ def _save_incidents(rows: list[Incident]) -> None:
     """Insert or update the batch's incidents in one statement (PERF: not one UPDATE per incident)."""
     if not rows:
         return
-    fields = [f for f in Incident._meta.sorted_fields if f.name != "id"]
+    fields = [f for f in Incident._meta.sorted_fields if f.name != "id" and f.name not in _OPERATORS_COLUMNS]
     data = [{f.name: getattr(row, f.name) for f in Incident._meta.sorted_fields} for row in rows]
     for k in range(0, len(data), 500):
         Incident.insert_many(data[k : k + 500]).on_conflict(conflict_target=[Incident.id], preserve=fields).execute()
@@ -297,7 +306,7 @@ def _claimed(events: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` events not yet correlated, received from the oldest of ``events`` on, not among them."""
     own = {e["id"] for e in events}
     since = min(_at(e) for e in events)
-    rows = _load_where(
+    rows = load_events(
         ProcessedEvent.correlation_id.is_null() & (ProcessedEvent.received_at >= since), limit=limit + len(own)
     )
     return [e for e in rows if e["id"] not in own][:limit]
@@ -334,7 +343,7 @@ def _correlate(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, recheck: 
         raise _Raced(f"{len(assigned)} events to stamp, some already correlated")
     _insert_links(links)
     for row, inc in changed.values():
-        _finish(row, inc, topology)
+        finish(row, inc, topology)
     _save_incidents([row for row, _ in changed.values()])
     if claimed:
         logger.debug("A late batch of %d correlated %d events of other batches.", len(own), len(assigned) - len(own))
@@ -360,10 +369,10 @@ def _place(
     since = _at(events[0]) - cfg.lookback
     open_rows = (
         Incident.select()
-        .where(Incident.status.in_(["open", "flapping"]) & (Incident.last_event_at >= since))
+        .where(Incident.status.in_(LIVE_STATUSES) & (Incident.last_event_at >= since))
         .order_by(Incident.last_event_at.desc())
     )
-    incidents = [_open(r) for r in open_rows]
+    incidents = [matching_state(r) for r in open_rows]
     changed: dict[str, tuple[Incident, OpenIncident]] = {}
     assigned: dict[str, str] = {}
     links: list[dict[str, Any]] = []
@@ -378,18 +387,19 @@ def _place(
             continue
         if placement.kind == "new":
             row = _new_incident(event, at, cfg)
-            inc = _open(row)
+            inc = matching_state(row)
             incidents.insert(0, inc)
         else:
             assert placement.incident is not None
             inc = placement.incident
             row = inc.row  # type: ignore[attr-defined]
         row.event_count += 1
-        _grow(row, inc, event, at)
+        grow(row, inc, event, at)
         if placement.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
             row.root_event_id, row.title = event["id"], str(event.get("title"))[:500]  # the cause is the root
         if placement.kind == "resolution":
             row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
+            row.status_changed_at = at
             incidents.remove(inc)
         changed[str(row.id)] = (row, inc)
         assigned[event["id"]] = str(row.id)
@@ -398,6 +408,16 @@ def _place(
                           "related_event_ids": [event["id"]], "correlation_score": placement.score,
                           "correlation_reason": placement.reason})  # fmt: skip
     return changed, assigned, links
+
+
+def hold_lock() -> None:
+    """Take the correlator's lock until the transaction ends (PostgreSQL; SQLite has one writer anyway).
+
+    Operators' changes to incidents take it so that a correlator batch, which writes back the
+    incidents it read, never writes over a status changed meanwhile.
+    """
+    if is_postgres():
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
 
 
 def flapping_incidents(correlation_ids: list[str]) -> set[str]:

@@ -11,7 +11,7 @@ from app.auth import create_key
 from app.models import ApiKey, AuditLog
 
 #: ``<noun>.<past participle>``: one lower-case noun per object kind, a verb in the past tense.
-SHAPE = re.compile(r"[a-z_]+\.[a-z_]*(ed|made|used|set)")
+SHAPE = re.compile(r"[a-z_]+\.[a-z_]*(ed|made|used|set|split)")
 
 
 def test_every_action_names_one_object_kind_in_the_past_tense():
