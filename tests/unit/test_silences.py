@@ -105,7 +105,12 @@ def test_matchers_written_as_on_the_command_line():
     assert parse_matcher_text("host=web-01") == {"name": "host", "value": "web-01", "is_regex": False, "is_equal": True}
     assert parse_matcher_text("service!=db")["is_equal"] is False
     assert parse_matcher_text("tag=~a|b") == {"name": "tag", "value": "a|b", "is_regex": True, "is_equal": True}
-    assert parse_matcher_text("host!~web-.*") == {"name": "host", "value": "web-.*", "is_regex": True, "is_equal": False}
+    assert parse_matcher_text("host!~web-.*") == {
+        "name": "host",
+        "value": "web-.*",
+        "is_regex": True,
+        "is_equal": False,
+    }
     with pytest.raises(InvalidInput):
         parse_matcher_text("web-01")
 
@@ -325,9 +330,10 @@ def test_a_silenced_event_fires_no_rule_and_records_its_silence(any_db):
     assert [e["id"] for e in list_events(EventFilter(silenced=True))["events"]] == [quiet]
     assert [e["id"] for e in list_events(EventFilter(silenced=False))["events"]] == [loud]
     # and a replay of the rule over them fires what the live evaluator fired
-    assert replay(parse_trigger({"name": "r", "conditions": {"severity": "high"}}), start=NOW, end=NOW + HOUR)[
-        "fired"
-    ] == 1
+    assert (
+        replay(parse_trigger({"name": "r", "conditions": {"severity": "high"}}), start=NOW, end=NOW + HOUR)["fired"]
+        == 1
+    )
 
 
 def test_a_silence_applies_by_arrival_time_whenever_the_event_is_evaluated(any_db):
