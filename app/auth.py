@@ -89,8 +89,9 @@ def create_key(*, role: str, name: str, key: str | None = None, actor: str = "cl
                       person=person.strip() if person else None).on_conflict(
             conflict_target=[ApiKey.key_hash], update=update,
         ).execute()  # fmt: skip
-        audit.record(audit.Action.API_KEY_CREATED, actor=actor, subject=name,
-                     details={"role": role, "prefix": key[:10], "person": person or name})  # fmt: skip
+        key_id = ApiKey.get(ApiKey.key_hash == hash_key(key)).id
+        audit.record(audit.Action.API_KEY_CREATED, actor=actor, subject=f"api_key:{key_id}",
+                     details={"name": name, "role": role, "prefix": key[:10], "person": person or name})  # fmt: skip
 
     in_transaction(work)
     return key

@@ -8,7 +8,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as migrate_columns
 
 from .db import SCHEMAS, database, is_postgres, wrap_db_errors
-from .models import ALL_MODELS
+from .models import ALL_MODELS, AuditLog
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,44 @@ def _add_missing_columns() -> None:
             if meta.schema:
                 database.execute_sql(f'SET LOCAL search_path TO "{meta.schema}", public')
             migrate_columns(migrator.add_column(meta.table_name, field.column_name, field))
+
+
+#: Why the database refuses a change of the audit log (the message of the refusal).
+AUDIT_LOG_APPEND_ONLY = "the audit log is append-only"
+
+
+def _make_audit_log_append_only_pg() -> None:
+    """A trigger refuses UPDATE, DELETE and TRUNCATE of ``ops.audit_log``, whoever sends them.
+
+    Idempotent. A superuser can still disable it (``session_replication_role = replica``, as the
+    tests' reset does): it guards against the application and its role, not the database's owner.
+    """
+    # psycopg2 formats the statement: its %% is PL/pgSQL's % (the operation refused).
+    database.execute_sql(
+        "CREATE OR REPLACE FUNCTION ops.audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$"
+        f" BEGIN RAISE EXCEPTION '{AUDIT_LOG_APPEND_ONLY}: %% refused', TG_OP"
+        " USING ERRCODE = 'insufficient_privilege'; END $$"
+    )
+    database.execute_sql("DROP TRIGGER IF EXISTS audit_log_append_only ON ops.audit_log")
+    database.execute_sql(
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON ops.audit_log"
+        " FOR EACH ROW EXECUTE FUNCTION ops.audit_log_refuse_change()"
+    )
+    database.execute_sql("DROP TRIGGER IF EXISTS audit_log_no_truncate ON ops.audit_log")
+    database.execute_sql(
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ops.audit_log"
+        " FOR EACH STATEMENT EXECUTE FUNCTION ops.audit_log_refuse_change()"
+    )
+
+
+def _make_audit_log_append_only_sqlite() -> None:
+    """The embedded database refuses UPDATE and DELETE of the audit log too (SQLite has no TRUNCATE)."""
+    table = AuditLog._meta.table_name
+    for operation in ("UPDATE", "DELETE"):
+        database.execute_sql(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} ON {table}"
+            f" BEGIN SELECT RAISE(ABORT, '{AUDIT_LOG_APPEND_ONLY}: {operation} refused'); END"
+        )
 
 
 def migrate() -> None:
@@ -54,4 +92,7 @@ def migrate() -> None:
                 database.execute_sql(
                     "CREATE INDEX IF NOT EXISTS event_correlations_created_at ON events.event_correlations (created_at)"
                 )
+                _make_audit_log_append_only_pg()
+            else:
+                _make_audit_log_append_only_sqlite()
     logger.info("Database schema is up to date (%d tables).", len(ALL_MODELS))

@@ -43,6 +43,7 @@ from .resources.incidents import (
 )
 from .resources.ingest import Ingest, PagerDutyEnqueue
 from .resources.maintenance import Window, Windows
+from .resources.notifications import Notifications, Policies, Policy, Retry
 from .resources.playbooks import Playbook, Playbooks
 from .resources.rules import Trigger, Triggers
 from .resources.secrets import Secret, Secrets
@@ -122,6 +123,10 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/incidents/{incident_id}/silence", IncidentSilence(max_body_bytes=limit))
     app.add_route("/api/v1/audit", Audit())
     app.add_route("/api/v1/audit/export", AuditExport())
+    app.add_route("/api/v1/notification-policies", Policies(max_body_bytes=limit))
+    app.add_route("/api/v1/notification-policies/{policy_id:int}", Policy(max_body_bytes=limit))
+    app.add_route("/api/v1/notifications", Notifications())
+    app.add_route("/api/v1/notifications/{notification_id:int}/retry", Retry(dispatch=deps.dispatch))
     app.add_route("/api/v1/secrets", Secrets(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/api/v1/secrets/{name}", Secret(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/healthz", Health())

@@ -137,6 +137,42 @@ def _silences() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _notifications() -> dict[str, Any]:
+    channel = {"type": "object", "required": ["type"],
+               "properties": {"type": {"enum": ["email", "slack", "teams", "pagerduty", "webhook"]},
+                              "url": {"type": "string"}, "routing_key": {"type": "string"},
+                              "to": {"type": "array", "items": {"type": "string"}},
+                              "headers": {"type": "object", "additionalProperties": {"type": "string"}}}}  # fmt: skip
+    names = {"type": "array", "items": {"type": "string", "minLength": 1}}
+    policy = {"type": "object", "required": ["name", "channels"], "additionalProperties": False,
+              "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "enabled": {"type": "boolean"},
+                             "matchers": {"type": "object", "additionalProperties": False,
+                                          "properties": {k: names for k in ("triggers", "severities", "services", "tags")}},
+                             "channels": {"type": "array", "minItems": 1, "maxItems": 20, "items": channel},
+                             "repeat_interval_minutes": {"type": "integer", "minimum": 0, "maximum": 10080},
+                             "quiet_hours": {"type": "object", "properties": {
+                                 "start": {"type": "string"}, "end": {"type": "string"}, "timezone": {"type": "string"},
+                                 "severities": names}}}}  # fmt: skip
+    body = {"required": True, "content": {"application/json": {"schema": policy}}}
+    one = "/api/v1/notification-policies/{policy_id}"
+    return {
+        "/api/v1/notification-policies": {
+            **_get("Notification policies: which pages go to which channels"),
+            "post": {"summary": "Create a notification policy (operator)", "requestBody": body,
+                     "responses": {"201": {"description": "Created"}, **_errors(400, 401, 403, 409, 413, 415)}}},
+        one: {**_get("One notification policy"),
+              "put": {"summary": "Replace a notification policy (operator)", "requestBody": body,
+                      "responses": {"200": {"description": "Updated"}, **_errors(400, 401, 403, 404, 409)}},
+              "delete": {"summary": "Delete a notification policy; its notifications stay (operator)",
+                         "responses": {"200": {"description": "Deleted"}, **_errors(401, 403, 404)}}},
+        "/api/v1/notifications": _get("The outbox of notifications, newest first: status, attempts, last_error",
+                                      ["status", "trigger", "incident_id", "limit", "offset"]),
+        "/api/v1/notifications/{notification_id}/retry": {"post": {
+            "summary": "Retry a failed notification now, with a fresh set of attempts (operator)",
+            "responses": {"202": {"description": "Queued"}, **_errors(401, 403, 404, 409)}}},
+    }  # fmt: skip
+
+
 def _body_post(summary: str, schema: dict[str, Any], *, required: bool = True, status: int = 200) -> dict[str, Any]:
     return {"post": {"summary": summary,
                      "requestBody": {"required": required, "content": {"application/json": {"schema": schema}}},
@@ -206,6 +242,7 @@ def document() -> dict[str, Any]:
                                                   "delete": {"summary": "Deactivate", "responses": {"200": {"description": "Deactivated"}}}},
         **_autonomous(),
         **_silences(),
+        **_notifications(),
         "/api/v1/audit": _get("The audit log, newest first (operator): a page and next_cursor",
                               ["actor", "person", "action", "object_kind", "object_id", "since", "until", "limit", "cursor"]),
         "/api/v1/audit/export": _get("Every matching audit row as a file, newest first (operator)",
