@@ -14,10 +14,10 @@ import falcon
 
 from . import gate
 from .page import Page, see_other
-from .views import signin, static
+from .views import approvals, deadletters, executions, health, incidents, maintenance, rules, signin, silences, static, topology
 
 #: The page modules whose ``routes(deps)`` are installed, in order.
-VIEWS = [signin, static]
+VIEWS = [signin, static, incidents, approvals, executions, rules, silences, maintenance, topology, deadletters, health]
 
 
 class Home(Page):

@@ -73,9 +73,12 @@ def _environment() -> jinja2.Environment:
 environment = _environment()
 
 
-def render(req: falcon.Request, resp: falcon.Response, template: str, *, status: str = falcon.HTTP_200,
+def render(req: falcon.Request, resp: falcon.Response, template: str, /, *, status: str = falcon.HTTP_200,
            **context: Any) -> None:  # fmt: skip
-    """Render ``template`` as the response's HTML, with the console's common context added."""
+    """Render ``template`` as the response's HTML, with the console's common context added.
+
+    ``template`` is positional-only, so a page may pass a variable named ``template`` in ``context``.
+    """
     signed: session.Signed | None = getattr(req.context, "console", None)
     principal = signed.principal if signed else None
     fragment = template.rsplit("/", 1)[-1].startswith("_")
