@@ -28,6 +28,7 @@ class Action(StrEnum):
     APPROVAL_LINK_REDEEMED = "approval_link.redeemed"
     CONSOLE_SESSION_STARTED = "console_session.started"
     CONSOLE_SESSION_ENDED = "console_session.ended"
+    DEAD_LETTERS_REPLAYED = "dead_letters.replayed"
     DECISION_MADE = "decision.made"
     EXECUTION_CREATED = "execution.created"
     EXECUTION_COMPLETED = "execution.completed"

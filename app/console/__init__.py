@@ -14,7 +14,19 @@ import falcon
 
 from . import gate
 from .page import Page, see_other
-from .views import approvals, deadletters, executions, health, incidents, maintenance, rules, signin, silences, static, topology
+from .views import (
+    approvals,
+    deadletters,
+    executions,
+    health,
+    incidents,
+    maintenance,
+    rules,
+    signin,
+    silences,
+    static,
+    topology,
+)
 
 #: The page modules whose ``routes(deps)`` are installed, in order.
 VIEWS = [signin, static, incidents, approvals, executions, rules, silences, maintenance, topology, deadletters, health]

@@ -31,7 +31,12 @@ QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback")
 CACHE_S = 5.0
 
 
-def _queue_depths(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:
+def queue_depths(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:
+    """Messages per (queue, kind): ``ready``, ``delayed`` (``.DQ``) and ``dead`` (``.XQ``); also the console's health page.
+
+    Raises:
+      pika.exceptions.AMQPError: RabbitMQ did not answer.
+    """
     depths: dict[tuple[str, str], int] = {}
     if isinstance(broker, RabbitmqBroker):
         params = broker.parameters
@@ -88,7 +93,7 @@ class Deployment(Collector):
         )
         up = GaugeMetricFamily("opsconductor_broker_up", "Whether RabbitMQ answered the scrape")
         try:
-            for (queue, kind), depth in sorted(_queue_depths(self.broker).items()):
+            for (queue, kind), depth in sorted(queue_depths(self.broker).items()):
                 queues.add_metric([queue, kind], depth)
             up.add_metric([], 1)
         except pika.exceptions.AMQPError:

@@ -1,0 +1,50 @@
+"""The topology page: the declared dependencies drawn as SVG, with the open incidents marked on their nodes.
+
+``GET /console/topology``. The drawing is :mod:`app.console.topology_svg` (plain logic); this view
+reads the map (:func:`app.correlation.query.topology_json`) and the hosts, services and severity
+of the incidents not yet resolved. A host node links to its incidents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+from markupsafe import Markup
+
+from ...correlation.query import topology_json
+from ...db import in_transaction
+from ...models import Incident
+from ..page import Page, with_query
+from ..render import render
+from ..topology_svg import marks_from_incidents
+from ..topology_svg import render as draw
+
+#: Incidents that mark the graph: those an operator still has to act on.
+UNRESOLVED = ("open", "acknowledged", "flapping")
+
+
+def _unresolved() -> list[dict[str, Any]]:
+    query = Incident.select(Incident.hosts, Incident.services, Incident.severity).where(Incident.status.in_(UNRESOLVED))
+    return [{"hosts": r.hosts, "services": r.services, "severity": r.severity} for r in query]
+
+
+def _href(kind: str, name: str) -> str | None:
+    return None if kind == "service" else with_query("/console/incidents", host=name)
+
+
+class TopologyPage(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        topology = topology_json()
+        incidents = in_transaction(_unresolved)
+        marks = marks_from_incidents(incidents)
+        drawn = {*topology["hosts"], *topology["hosts"].values(), *topology["services"], *topology["services"].values()}
+        outside = sum(1 for i in incidents if not ({*(i["hosts"] or ()), *(i["services"] or ())} & drawn))
+        # the SVG is built from escaped names only (topology_svg escapes every one)
+        svg = Markup(draw(topology, marks, href=_href))  # noqa: S704
+        render(req, resp, "topology.html", svg=svg, unresolved=len(incidents), outside=outside,
+               links=len(topology["hosts"]) + len(topology["services"]))  # fmt: skip
+
+
+def routes(deps: Any) -> list[tuple[Any, ...]]:
+    return [("/console/topology", TopologyPage(deps))]
