@@ -13,7 +13,9 @@ import dramatiq
 from ..config import get_settings
 from ..decisions.analysis import decide_firing
 from ..errors import InvalidMessage
+from ..notifications.routing import collected
 from .executor import execute
+from .notifier import send_all
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,9 @@ def decide(rule_execution_id: int) -> None:
     """
     if not isinstance(rule_execution_id, int) or isinstance(rule_execution_id, bool):
         raise InvalidMessage("a decide message carries a rule execution id")
-    run = decide_firing(rule_execution_id, settings=get_settings())
+    with collected() as paged:
+        run = decide_firing(rule_execution_id, settings=get_settings())
+    send_all(paged)  # an escalation's notifications, committed with the decision
     if run is not None and run.status in ("queued", "running"):
         logger.info("Firing %r decided: execution %r queued.", rule_execution_id, str(run.id))
         execute.send(str(run.id))

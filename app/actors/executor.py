@@ -12,9 +12,11 @@ import dramatiq
 
 from ..config import get_settings
 from ..errors import InvalidMessage
-from ..executions.approvals import notify_approvers
+from ..executions.notices import notify_approvers
 from ..executions.runner import run
+from ..notifications.routing import collected
 from .expirer import expire_approval
+from .notifier import send_all
 from .rollbacker import rollback
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,9 @@ def execute(execution_id: str) -> None:
     """Run or resume ``execution_id`` until it completes, fails or waits for an approval."""
     if not isinstance(execution_id, str):
         raise InvalidMessage("an execute message carries an execution id")
-    result = run(execution_id, settings=get_settings())
+    with collected() as paged:
+        result = run(execution_id, settings=get_settings())
+    send_all(paged)  # a failure's notifications, committed with it
     logger.info("Execution %r is %s.", execution_id, result.status)
     if result.approval_id is not None:
         minutes = get_settings().approval_timeout_minutes

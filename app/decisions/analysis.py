@@ -26,6 +26,7 @@ from ..models import (
     ResponseTemplateVersion,
     RuleExecution,
 )
+from ..notifications import pages, routing
 from . import context, learning, policy, risk
 
 logger = logging.getLogger(__name__)
@@ -225,6 +226,10 @@ def decide_firing(rule_execution_id: int, *, settings: Settings, now: datetime |
         RuleExecution.update(execution_status=f"decided:{d.decision_type}").where(
             RuleExecution.id == rule_execution_id
         ).execute()
+        if d.decision_type == "escalate":
+            page = pages.escalation(decision_id=row.id, reasoning=d.reasoning, event_id=g.event_id,
+                                    incident_id=g.incident_id, confidence=d.confidence)  # fmt: skip
+            routing.route(page, now=now)
         if not d.execute:
             return None
         assert g.situation.template is not None

@@ -74,7 +74,7 @@ def parse_window(body: Any) -> dict[str, Any]:
 
     Parameters:
       body: ``{name, description?, scope?: {hosts, services, tags}, starts_at?, ends_at?,
-        schedule?: {days, start, end, timezone}, active?}``; ``starts_at`` and ``ends_at``,
+        schedule?: {days, start, end, timezone}, active?, suppress_notifications?}``; ``starts_at`` and ``ends_at``,
         ``schedule``, or both, are required.
 
     Returns:
@@ -99,6 +99,9 @@ def parse_window(body: Any) -> dict[str, Any]:
     active = body.get("active", True)
     if not isinstance(active, bool):
         raise InvalidRule("active is true or false", field="active")
+    suppress = body.get("suppress_notifications", False)
+    if not isinstance(suppress, bool):
+        raise InvalidRule("suppress_notifications is true or false", field="suppress_notifications")
     return {
         "name": name.strip(),
         "description": description,
@@ -107,6 +110,7 @@ def parse_window(body: Any) -> dict[str, Any]:
         "ends_at": ends,
         "schedule": schedule,
         "active": active,
+        "suppress_notifications": suppress,
     }
 
 

@@ -30,6 +30,7 @@ def window_json(row: MaintenanceWindow, now: datetime | None = None) -> dict[str
         "schedule": row.schedule,
         "active": row.active,
         "active_now": in_force(row, now),
+        "suppress_notifications": row.suppress_notifications,
         "created_by": row.created_by,
         "created_at": iso(row.created_at),
     }  # fmt: skip

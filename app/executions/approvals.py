@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import audit
-from ..config import Settings
 from ..errors import ActionNotAllowed, Conflict, NotFound
 from ..models import (
     Approval,
@@ -34,7 +33,7 @@ from ..models import (
 from ..models.ops import person_of
 from ..present import iso
 from .runner import locked
-from .store import approval_json, cancel_execution, log, requests_text
+from .store import approval_json, cancel_execution, log
 
 logger = logging.getLogger(__name__)
 
@@ -147,42 +146,3 @@ def expire(approval_id: int, *, now: datetime | None = None) -> str:
     if row is not None and row.status == "awaiting_approval":
         cancel_execution(row, f"approval {approval.id} unanswered within {approval.timeout_minutes} minutes", now)
     return "expired"
-
-
-def notify_approvers(approval_id: int, *, settings: Settings) -> bool:
-    """Email the request to NOTIFY_EMAIL_TO once (when SMTP is configured); return whether it was sent.
-
-    Best effort: a failure is logged on the execution and the request still stands.
-    """
-    from ..actions.notify import send_email
-    from ..db import in_transaction, release_connection
-
-    approval = in_transaction(lambda: Approval.get_or_none(Approval.id == approval_id))
-    if approval is None or approval.notified_at is not None or approval.status != "pending":
-        return False
-    if not settings.smtp_url or not settings.notify_email_to:
-        return False
-    actions = ", ".join(f"{a['action_id']} ({a.get('risk_level')})" for a in approval.requested_actions)
-    message = (
-        f"Execution {approval.execution_id} waits for an approval.\n\nWhy: {approval.reason}\n"
-        f"Risk: {approval.risk_level} ({approval.risk_score}); business impact: {approval.business_impact}\n"
-        f"Requests (secrets masked):\n{requests_text(approval.requested_actions)}\n"
-        f"Actions: {actions}\nApprovers: {', '.join(approval.approvers)}; "
-        f"rejected automatically at {approval.expires_at.isoformat()}.\n\n"
-        f"POST /api/v1/autonomous/executions/{approval.execution_id}/approve (or /reject)\n"
-    )
-    release_connection()
-    try:
-        send_email(settings=settings, to=[], subject=f"Approval needed: {actions}", message=message, timeout_s=30)
-    except Exception as e:  # noqa: BLE001 - any SMTP or network failure: logged, the request stands
-        logger.warning("Could not notify approvers of approval %r: %s", approval_id, e)
-        note = f"Could not notify approvers: {e}"
-        in_transaction(lambda: log(approval.execution_id, note, level="warning"))
-        return False
-
-    def mark() -> None:
-        Approval.update(notified_at=_now()).where(Approval.id == approval_id).execute()
-        log(approval.execution_id, f"Approvers notified by email ({', '.join(settings.notify_email_to)}).")
-
-    in_transaction(mark)
-    return True

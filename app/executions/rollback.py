@@ -17,7 +17,8 @@ from .. import audit
 from ..config import Settings
 from ..db import in_transaction
 from ..decisions import risk
-from ..models import ExecutionStep
+from ..models import ExecutionStep, Notification
+from ..notifications import delivery, pages, routing
 from .runner import locked, perform
 from .store import log
 
@@ -93,7 +94,7 @@ def _start(execution_id: str, actor: str) -> str | None:
     return "rolling_back"
 
 
-def _next_step(execution_id: str, now: datetime) -> tuple[ExecutionStep | None, str | None]:
+def _next_step(execution_id: str, now: datetime, settings: Settings) -> tuple[ExecutionStep | None, str | None]:
     row = locked(execution_id)
     if row is None or row.status != "rolling_back":
         return None, row.status if row else None
@@ -119,6 +120,9 @@ def _next_step(execution_id: str, now: datetime) -> tuple[ExecutionStep | None, 
             log(row.id, f"Rollback failed at {step.action_id}: {error}. Escalated to humans.", level="error")
             audit.record(audit.Action.ROLLBACK_FAILED, actor="rollbacker", subject=f"execution:{row.id}",
                          details={"step": step.action_id, "error": error, "escalated": True})  # fmt: skip
+            page = pages.rollback_failed(execution_id=str(row.id), error=row.error_message, event_id=row.event_id,
+                                         incident_id=row.incident_id)  # fmt: skip
+            routing.route(page, now=now, fallback=settings)
             return None, "rollback_failed"
         step.status, step.started_at, step.attempts = "running", now, step.attempts + 1
         step.save()
@@ -156,7 +160,7 @@ def run_rollback(execution_id: str, *, settings: Settings, actor: str = "rollbac
     if status != "rolling_back":
         return status
     while True:
-        step, final = in_transaction(lambda: _next_step(execution_id, now()))
+        step, final = in_transaction(lambda: _next_step(execution_id, now(), settings))
         if step is None:
             return final
         action = step.rendered["action"]
@@ -169,22 +173,18 @@ def run_rollback(execution_id: str, *, settings: Settings, actor: str = "rollbac
 
 
 def escalate(execution_id: str, *, settings: Settings) -> bool:
-    """Tell humans (email to NOTIFY_EMAIL_TO) that a rollback failed and the system may be half-changed."""
-    from ..actions.notify import send_email
-    from ..db import release_connection
-    from ..models import Execution
+    """Make the first attempt at the notifications of a failed rollback now; return whether one was sent.
 
-    row = in_transaction(lambda: Execution.get_or_none(Execution.id == execution_id))
-    if row is None or row.status != "rollback_failed" or not settings.smtp_url or not settings.notify_email_to:
-        return False
-    release_connection()
-    try:
-        send_email(settings=settings, to=[], subject=f"Rollback failed: execution {execution_id}",
-                   message=f"The rollback of execution {execution_id} failed: {row.error_message}\n"
-                           f"The target may be partly changed; see GET /api/v1/autonomous/executions/{execution_id}.",
-                   timeout_s=30)  # fmt: skip
-    except Exception as e:  # noqa: BLE001 - any SMTP or network failure: logged, the status already says it
-        logger.warning("Could not escalate the failed rollback of %r: %s", execution_id, e)
-        return False
-    in_transaction(lambda: log(execution_id, "Escalated by email: the rollback failed.", level="warning"))
-    return True
+    The rollback's failure paged through the notification policies (NOTIFY_EMAIL_TO when none takes
+    it) in its own transaction; failed attempts are retried by the ``notify`` actor through the clock.
+    """
+    ids = in_transaction(lambda: [
+        r.id for r in Notification.select(Notification.id).where(
+            Notification.dedup_key == f"rollback_failed:execution:{execution_id}", Notification.status == "pending")
+    ])  # fmt: skip
+    sent = [delivery.deliver(i, settings=settings) == "sent" for i in ids]
+    if any(sent):
+        in_transaction(lambda: log(execution_id, "Escalated: the rollback failed.", level="warning"))
+    elif ids:
+        logger.warning("Could not escalate the failed rollback of %r yet; the notifications are retried.", execution_id)
+    return any(sent)

@@ -31,6 +31,7 @@ from ..decisions import context as run_context
 from ..decisions import learning, policy
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
 from ..models import Approval, Execution, ExecutionStep
+from ..notifications import pages, routing
 from .store import TERMINAL, log, rendered_request
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,9 @@ def _finish(row: Execution, status: str, *, error: str | None = None, now: datet
                  details={"error": error} if error else None)  # fmt: skip
     if status in ("completed", "failed"):
         learning.record_outcome(row, success=status == "completed")
+    if status == "failed":
+        routing.route(pages.execution_failed(execution_id=str(row.id), error=error, event_id=row.event_id,
+                                             incident_id=row.incident_id), now=now)  # fmt: skip
 
 
 def _request_approval(row: Execution, gated: list[dict[str, Any]], settings: Settings, now: datetime) -> Approval:

@@ -239,6 +239,8 @@ class MaintenanceWindow(BaseModel):
     active = peewee.BooleanField(default=True)
     created_by = peewee.CharField(max_length=200, null=True)
     created_at = TimestampField(default=now)
+    #: Whether pages about targets in scope are suppressed (kept, status ``suppressed``) while it is in force.
+    suppress_notifications = peewee.BooleanField(default=False)
 
     class Meta:
         schema = "autonomous"

@@ -179,7 +179,7 @@ def test_a_window_is_shown_with_every_field_and_utc_timestamps(client):
             "starts_at": "2030-01-01T01:00:00+01:00", "ends_at": "2030-01-01T03:00:00+01:00"}  # fmt: skip
     shown = api.simulate_post("/api/v1/maintenance", json=body, headers=auth(keys["operator"])).json
     assert set(shown) == {"id", "name", "description", "scope", "starts_at", "ends_at", "schedule", "active",
-                          "active_now", "created_by", "created_at"}  # fmt: skip
+                          "active_now", "created_by", "created_at", "suppress_notifications"}  # fmt: skip
     assert shown["scope"] == {"hosts": [], "services": ["postgres"], "tags": []}
     assert (shown["starts_at"], shown["ends_at"]) == ("2030-01-01T00:00:00Z", "2030-01-01T02:00:00Z")
     assert shown["created_at"].endswith("Z") and shown["schedule"] is None and shown["active"] is True
