@@ -103,7 +103,7 @@ class Deployment(Collector):
         counts = in_transaction(_counts)
         release_connection()
         incidents = GaugeMetricFamily("opsconductor_incidents", "Incidents by status", labels=["status"])
-        for status in ("open", "flapping", "closed"):
+        for status in ("open", "flapping", "acknowledged", "resolved", "closed"):
             incidents.add_metric([status], counts["incidents"].get(status, 0))
         yield incidents
         executions = GaugeMetricFamily("opsconductor_executions", "Executions by status", labels=["status"])
