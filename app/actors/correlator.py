@@ -15,7 +15,9 @@ import dramatiq
 
 from ..correlation.store import CLAIM, correlate_batch
 from ..errors import InvalidMessage
+from ..notifications.routing import collected
 from .evaluator import evaluate
+from .notifier import send_all
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,8 @@ def correlate(event_ids: list[str]) -> None:
     """Join each stored event to an incident (or open or close one), then send the batch to ``evaluate``."""
     if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
         raise InvalidMessage("a correlate message carries a list of event ids")
-    assigned = correlate_batch(event_ids, claim=CLAIM)
+    with collected() as paged:
+        assigned = correlate_batch(event_ids, claim=CLAIM)
+    send_all(paged)  # resolution events resolve the incidents' PagerDuty alerts
     logger.debug("Correlated %d of %d events.", len(assigned), len(event_ids))
     evaluate.send(event_ids)

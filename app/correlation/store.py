@@ -29,6 +29,7 @@ import orjson
 from ..db import database, in_transaction, is_postgres, uuid_in
 from ..errors import TransientError
 from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from ..notifications import follow
 from .grouping import (
     GroupingSettings,
     OpenIncident,
@@ -400,6 +401,7 @@ def _place(
         if placement.kind == "resolution":
             row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
             row.status_changed_at = at
+            follow.incident_changed(row.id, "closed", actor="correlator", now=at)  # resolve where it was paged
             incidents.remove(inc)
         changed[str(row.id)] = (row, inc)
         assigned[event["id"]] = str(row.id)

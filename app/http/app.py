@@ -18,6 +18,7 @@ from ..publishing import BrokerDispatcher, Dispatcher, Publisher
 from . import errors
 from .metrics import Metrics
 from .middleware import Authentication, ReleaseDatabase
+from .notify import SendNotifications
 from .openapi import OpenApi
 from .resources.audit import Audit, AuditExport
 from .resources.autonomous import (
@@ -74,7 +75,7 @@ def _dumps(value: Any) -> str:
 def create_app(deps: Deps) -> falcon.App:
     """Build the Falcon app from its dependencies."""
     auth = Authentication(deps.keys)
-    app = falcon.App(middleware=[auth, ReleaseDatabase()])  # type: ignore[arg-type]
+    app = falcon.App(middleware=[auth, ReleaseDatabase(), SendNotifications(deps.dispatch)])  # type: ignore[arg-type]
     json = falcon.media.JSONHandler(dumps=_dumps, loads=orjson.loads)
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: json})
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: json})

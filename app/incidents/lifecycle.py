@@ -31,6 +31,7 @@ from ..db import in_transaction, is_postgres
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models import Incident, IncidentActivity
 from ..models.ops import person_of
+from ..notifications import follow
 from ..present import iso
 from ..timeutil import now as utc_now
 
@@ -309,6 +310,7 @@ def _change(row: Incident, to: str, *, actor: str, comment: str | None, action: 
         row.acknowledged_at = row.acknowledged_by = row.resolved_at = row.resolved_by = None
         row.closed_at = row.closed_by_event_id = None
     row.save()
+    follow.incident_changed(row.id, to, actor=actor, now=at)  # PagerDuty acknowledge/resolve, incident_status policies
     _record(row, "status", action, actor=actor, text=comment, details={"from": before, "to": to, **(details or {})},
             from_status=before, to_status=to, person=person)  # fmt: skip
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -208,6 +208,16 @@ def remember(ids: list[int]) -> None:
         collecting.extend(ids)
 
 
+def collect() -> tuple[list[int], Token[list[int] | None]]:
+    """Start gathering the ids :func:`route` writes in this context; end with :func:`stop_collecting`."""
+    ids: list[int] = []
+    return ids, _created.set(ids)
+
+
+def stop_collecting(token: Token[list[int] | None]) -> None:
+    _created.reset(token)
+
+
 @contextmanager
 def collected() -> Iterator[list[int]]:
     """The ids of the rows :func:`route` writes inside the block that are due at once.
@@ -215,12 +225,11 @@ def collected() -> Iterator[list[int]]:
     An actor wraps its work in it and sends each id to ``notify`` once the work committed; an id
     of a transaction that rolled back finds no row and is ignored.
     """
-    ids: list[int] = []
-    token = _created.set(ids)
+    ids, token = collect()
     try:
         yield ids
     finally:
-        _created.reset(token)
+        stop_collecting(token)
 
 
 def targets_of(event_id: Any = None, incident_id: Any = None) -> dict[str, Any]:
