@@ -428,8 +428,10 @@ need_tool() { # command package...
 need_tool snmptrap snmp
 need_tool snmpinform snmp
 need_tool logger bsdutils util-linux
+# the console's browser tests drive Debian's chromium through Playwright (which never downloads a browser)
+need_tool chromium chromium
 if [ "$BENCH" = 1 ]; then need_tool wrk wrk; fi
-if [ -z "$tools_missing" ]; then say "Test tools: snmptrap, snmpinform, logger$([ "$BENCH" = 1 ] && echo ", wrk") found"; fi
+if [ -z "$tools_missing" ]; then say "Test tools: snmptrap, snmpinform, logger, chromium$([ "$BENCH" = 1 ] && echo ", wrk") found"; fi
 
 if [ -n "$ENV_FILE" ]; then
   mkdir -p "$(dirname "$ENV_FILE")"
@@ -443,7 +445,7 @@ fi
 say "Using RABBITMQ_URL=$(url_shown "$RABBITMQ_URL") DATABASE_URL=$(url_shown "$DATABASE_URL")"
 
 if [ -n "$tools_missing" ]; then
-  warn "missing:$tools_missing (Debian packages snmp, bsdutils/wrk): the tests or benchmarks that drive them skip locally, fail under CI"
+  warn "missing:$tools_missing (Debian packages snmp, bsdutils, chromium/wrk): the tests or benchmarks that drive them skip locally, fail under CI"
 fi
 if [ -n "$unreachable$refused" ]; then
   if [ "$STRICT" = 1 ]; then
