@@ -314,7 +314,7 @@ def cmd_incidents_change(args: argparse.Namespace) -> int:
             verb = {"ack": "acknowledge"}.get(args.incidents_command, args.incidents_command)
             incident = getattr(lifecycle, verb)(args.id, actor="cli", comment=args.comment)
     except (NotFound, Conflict, InvalidInput) as e:
-        print(f"incident {args.id}: {e}", file=sys.stderr)
+        print(e, file=sys.stderr)
         return 1
     print(f"incident {incident['id']} is {incident['status']}, assigned to {incident['assignee'] or 'nobody'}")
     return 0

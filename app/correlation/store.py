@@ -1,5 +1,10 @@
 """The correlator's storage side: load open incidents and topology, apply placements, record why.
 
+Open, flapping and acknowledged incidents take new events (:data:`LIVE_STATUSES`); a resolution
+event closes any of them. Incidents an operator resolved or closed take none: a new matching event
+opens a new incident. Operators' changes (:mod:`app.incidents.lifecycle`) take this module's lock
+too (:func:`hold_lock`), so a batch never writes back an incident changed since it read it.
+
 One batch is one transaction. On PostgreSQL the transaction first takes an
 advisory lock, so correlator processes decide one batch at a time and several
 processes give the incidents one would: an event may relate to any open

@@ -295,3 +295,24 @@ def test_a_correlator_batch_never_writes_over_an_operators_columns(any_db):
     correlation_store._save_incidents([stale])
     # Then the assignment stays
     assert Incident.get_by_id(incident_id).assignee == "alice"
+
+
+def test_the_cli_works_an_incident_through_the_same_lifecycle(sqlite_db, tmp_path, monkeypatch, capsys):
+    from app import cli
+
+    # Given an open incident in the database the CLI is pointed at
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/test.db")
+    incident_id = incident_on("web-01")
+    # When an operator acknowledges, assigns, annotates it and tries to close it from the command line
+    assert cli.main(["incidents", "ack", incident_id, "--comment", "on it"]) == 0
+    assert cli.main(["incidents", "assign", incident_id, "team-web"]) == 0
+    assert cli.main(["incidents", "note", incident_id, "restarted nginx"]) == 0
+    refused = cli.main(["incidents", "close", incident_id])
+    assert cli.main(["incidents", "list", "--assignee", "team-web"]) == 0
+    # Then the changes are the lifecycle's, by the actor "cli", and the illegal one is refused with its reason
+    out, err = capsys.readouterr()
+    assert refused == 1 and "from acknowledged to closed" in err
+    assert f"{incident_id}\tacknowledged\thigh\t1\tteam-web\tCPU high" in out
+    row = Incident.get_by_id(incident_id)
+    assert (row.status, row.assignee, row.acknowledged_by) == ("acknowledged", "team-web", "cli")
+    assert [n["text"] for n in lifecycle.notes(incident_id)] == ["restarted nginx"]
