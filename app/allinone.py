@@ -98,6 +98,10 @@ def main() -> int:
     for receiver in receivers:
         receiver.start()
     publisher = gevent.spawn(outbox.run)
+    from . import clock  # after bootstrap: it imports the actors, bound to the broker set there
+
+    # The clock's sweep (overdue approvals, lost executions, idle incidents resolved) in a greenlet.
+    sweeper = gevent.spawn(clock.run, settings, interval_s=60)
     tls = f", TLS {settings.syslog_tls_port}" if settings.syslog_tls_cert and settings.syslog_tls_key else ""
     url = f"http://127.0.0.1:{settings.port}"
     print(
@@ -125,6 +129,7 @@ def main() -> int:
     server.stop(timeout=5)
     for receiver in receivers:
         receiver.stop()
+    sweeper.kill()
     outbox.stop(runner=publisher)
     for queue in sorted(broker.get_declared_queues()):
         try:
