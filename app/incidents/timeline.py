@@ -101,7 +101,7 @@ def _events(key: uuid.UUID, omitted: dict[str, int]) -> list[Entry]:
     query = ProcessedEvent.select().where(ProcessedEvent.correlation_id == key)
     return [
         (e.received_at, "event", f"{e.severity} {e.title}" + (f" on {e.source_host}" if e.source_host else ""),
-         {"event_id": str(e.id), "event_type": e.event_type, "severity": e.severity, "host": e.source_host,
+         {"event_id": str(e.id), "title": e.title, "event_type": e.event_type, "severity": e.severity, "host": e.source_host,
           "service": e.source_service, "source_type": e.source_type, "occurrences": e.occurrences})
         for e in _latest(query, ProcessedEvent.received_at, "event", omitted)
     ]  # fmt: skip

@@ -316,3 +316,43 @@ def test_the_cli_works_an_incident_through_the_same_lifecycle(sqlite_db, tmp_pat
     row = Incident.get_by_id(incident_id)
     assert (row.status, row.assignee, row.acknowledged_by) == ("acknowledged", "team-web", "cli")
     assert [n["text"] for n in lifecycle.notes(incident_id)] == ["restarted nginx"]
+
+
+def test_an_acknowledgement_waits_for_a_correlator_batch_in_flight_and_is_not_lost(pg_db):
+    import threading
+    import time
+
+    from app.db import database, in_transaction
+
+    # Given an open incident, and a correlator batch that has read it under its lock
+    incident_id = incident_on("web-01")
+    read, answered = threading.Event(), threading.Event()
+    done: dict[str, object] = {}
+
+    def batch() -> None:
+        def work() -> None:
+            correlation_store.hold_lock()
+            stale = Incident.get_by_id(incident_id)
+            read.set()
+            time.sleep(0.5)  # the operator's request arrives meanwhile
+            stale.event_count += 1
+            correlation_store._save_incidents([stale])
+
+        in_transaction(work)
+        database.close()
+
+    def operator() -> None:
+        read.wait(10)
+        done["answer"] = lifecycle.acknowledge(incident_id, actor=ALICE)
+        answered.set()
+        database.close()
+
+    threads = [threading.Thread(target=batch), threading.Thread(target=operator)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    # Then the acknowledgement came after the batch, and neither change was lost
+    assert answered.is_set()
+    row = Incident.get_by_id(incident_id)
+    assert (row.status, row.event_count) == ("acknowledged", 2)
