@@ -18,10 +18,13 @@ from pathlib import Path
 import pytest
 
 from app.auth import create_key
-from tests.integration.conftest import db, stack, stack_env  # noqa: F401  (fixtures shared with the integration tests)
+from tests.integration import conftest as integration
 from tests.processes import ROOT
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+
+#: The integration tests' real stack and database fixtures, shared.
+stack_env, stack, db = integration.stack_env, integration.stack, integration.db
 
 #: Where screenshots go (gitignored with the rest of var/).
 SCREENSHOTS = ROOT / "var" / "screenshots"

@@ -1,7 +1,8 @@
 // OpsConductor console: live parts and confirmations, in plain JS served by the console itself.
 //
 // <div data-refresh="/console/incidents?fragment=1" data-interval="5"> is replaced every
-// `interval` seconds by what its URL answers (a server-rendered fragment). Refreshing pauses
+// `interval` seconds by what its URL answers (a server-rendered fragment whose root element has
+// the same id; without data-refresh it is final and stops refreshing). Refreshing pauses
 // while the tab is hidden and while focus is inside the part (so a half-typed form survives).
 // <form data-confirm="Roll back?"> asks before submitting.
 (function () {
@@ -22,10 +23,10 @@
         var template = document.createElement("template");
         template.innerHTML = html.trim();
         var fresh = template.content.firstElementChild;
-        if (fresh && fresh.dataset.refresh) {
-          part.replaceWith(fresh);
-          watch(fresh);
-        }
+        if (!fresh || fresh.id !== part.id) return;
+        part.replaceWith(fresh);
+        // a part that is done (an execution that finished) comes back without data-refresh: it stops there
+        if (fresh.dataset.refresh) watch(fresh);
       })
       .catch(function () { /* offline for a moment: the next tick tries again */ });
   }
@@ -33,7 +34,7 @@
   function watch(part) {
     var seconds = Math.max(2, parseInt(part.dataset.interval || "5", 10));
     var timer = window.setInterval(function () {
-      if (!document.body.contains(part)) { window.clearInterval(timer); return; }
+      if (!document.body.contains(part)) { window.clearInterval(timer); return; } // replaced: its successor ticks
       refresh(part);
     }, seconds * 1000);
   }
