@@ -46,7 +46,8 @@ def handle_state_error(req: falcon.Request, resp: falcon.Response, ex: Exception
         else (falcon.HTTP_403, "not_allowed")
     )
     resp.status = status
-    resp.media = _body(error, str(ex))
+    # An InvalidLink says why in one word (expired, used, ...), for the page that shows it.
+    resp.media = _body(error, str(ex), reason=getattr(ex, "reason", None))
 
 
 def handle_unavailable(req: falcon.Request, resp: falcon.Response, ex: TransientError, params: dict) -> None:

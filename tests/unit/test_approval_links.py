@@ -306,3 +306,25 @@ def test_two_concurrent_uses_of_one_link_answer_once(pg_db, settings):
     assert isinstance(outcomes["second"], InvalidLink) and outcomes["second"].reason == "used", outcomes["second"]
     assert in_transaction(lambda: Approval.get_by_id(approval.id).status) == "approved"
     assert in_transaction(lambda: ApprovalLinkUse.select().count()) == 1
+
+
+def test_a_refused_link_answers_403_with_its_reason():
+    # Given the app's error handling and a resource that refuses an expired link
+    import falcon
+    import falcon.testing
+
+    from app.http import errors
+
+    class Refusing:
+        def on_post(self, req, resp):
+            raise InvalidLink("this approval link expired at 2025-01-01T00:00:00+00:00", reason="expired")
+
+    app = falcon.App()
+    errors.install(app)
+    app.add_route("/confirm", Refusing())
+    # When it is called
+    reply = falcon.testing.TestClient(app).simulate_post("/confirm")
+    # Then the answer is a 403 that names the reason
+    assert reply.status_code == 403
+    assert reply.json == {"error": "not_allowed", "message": "this approval link expired at 2025-01-01T00:00:00+00:00",
+                          "reason": "expired"}
