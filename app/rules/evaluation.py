@@ -275,6 +275,7 @@ _EVENT_COLUMNS: dict[str, Any] = {
     "processed_at": ProcessedEvent.processed_at, "last_seen_at": ProcessedEvent.last_seen_at,
     "occurrences": ProcessedEvent.occurrences, "fingerprint": ProcessedEvent.fingerprint,
     "correlation_id": ProcessedEvent.correlation_id, "metadata": ProcessedEvent.event_data, "tags": ProcessedEvent.tags,
+    "silenced_by": ProcessedEvent.silence_id,
 }  # fmt: skip
 _TIMES = ("occurred_at", "received_at", "processed_at", "last_seen_at")
 #: JSON columns, with what an event shows when they are empty.
@@ -378,15 +379,13 @@ class _Read:
 def _read_batch(
     event_ids: list[str], rules: list[tuple[int, TriggerSpec]], silences: SilenceCache | None = None
 ) -> _Read:
-    events = _read_events(event_ids)
-    # PERF: each event's time is parsed once for the batch, not once per rule.
-    times = {e["id"]: _time(e) for e in events}
     # A silenced event is stored and correlated, but fires no rule.
-    events = silence_batch(events, times, cache=silences)
+    events = silence_batch(_read_events(event_ids), cache=silences)
     # A flapping incident's events do not re-trigger rules until it settles.
     flapping = flapping_incidents([e["correlation_id"] for e in events])
     events = [e for e in events if e["correlation_id"] not in flapping]
-    times = {e["id"]: times[e["id"]] for e in events}
+    # PERF: each event's time is parsed once for the batch, not once per rule.
+    times = {e["id"]: _time(e) for e in events}
     if events:
         rules = _unblocked(rules, min(times.values()), max(times.values()))
     return _Read(events, times, rules)

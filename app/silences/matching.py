@@ -93,8 +93,9 @@ class Matcher:
         return found if self.is_equal else not found
 
     def matches_empty(self) -> bool:
-        """Whether this matcher takes in an event whose field is empty (for ``tag``: an event with no tags)."""
-        return self.matches({})
+        """Whether this matcher takes in the empty string (a matcher that does matches nearly every event;
+        for ``tag``: ``tag=~.*`` takes in every tagged event, ``tag!=x`` every event with no tag ``x``)."""
+        return self._test("") == self.is_equal
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "is_regex": self.is_regex, "is_equal": self.is_equal}
@@ -194,6 +195,16 @@ class Window:
         return self.starts_at <= at < self.ends_at and all(m.matches(event) for m in self.matchers)
 
 
+def arrival(event: Mapping[str, Any]) -> datetime:
+    """When ``event``'s latest occurrence arrived (``last_seen_at``; ``received_at`` for an event not yet repeated).
+
+    Silences are matched at this instant: arrival at the edge is the evaluator's event time (a
+    backlog changes nothing), and a repeat folded into an earlier event is judged when it arrived.
+    """
+    text = event.get("last_seen_at") or event["received_at"]
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
 class SilenceSet:
     """The silences in force over a span of time, matched against events on the hot path.
 
@@ -219,12 +230,12 @@ class SilenceSet:
 
         Parameters:
           event: The event as :func:`~app.events.query.event_json` shows it.
-          at: When it arrived (its ``received_at``, parsed); read from ``event`` when not given.
+          at: When it arrived (:func:`arrival`); read from ``event`` when not given.
         """
         if not self.windows:
             return None
         if at is None:
-            at = datetime.fromisoformat(str(event["received_at"]).replace("Z", "+00:00"))
+            at = arrival(event)
         for window in self.windows:
             if window.takes_in(event, at):
                 return window.id

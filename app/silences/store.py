@@ -23,7 +23,7 @@ from ..models.ops import person_of
 from ..paging import DEFAULT_LIMIT, check_page
 from ..present import iso
 from ..timeutil import now as utcnow
-from .matching import SilenceSet, Window, compile_stored, escape, parse_matchers
+from .matching import SilenceSet, Window, arrival, compile_stored, escape, parse_matchers
 
 logger = logging.getLogger(__name__)
 
@@ -334,18 +334,17 @@ class SilenceCache:
 _cache = SilenceCache()
 
 
-def silence_batch(
-    events: list[dict[str, Any]], times: dict[str, datetime], *, cache: SilenceCache | None = None
-) -> list[dict[str, Any]]:
-    """The events of an evaluator's batch no silence applies to; each silenced one records its silence.
+def silence_batch(events: list[dict[str, Any]], *, cache: SilenceCache | None = None) -> list[dict[str, Any]]:
+    """The events of an evaluator's batch no silence applies to; each event records the silence that applied.
 
-    A silence applies to the events that arrived (``received_at``, the evaluator's event time)
-    within its period, whenever they are evaluated: a backlog does not change what is silenced.
-    Call inside the batch's transaction.
+    A silence applies to an event whose latest occurrence arrived within its period (see
+    :func:`~app.silences.matching.arrival`), whenever it is evaluated: a backlog does not change
+    what is silenced, and a repeat of a silenced event that arrives after the silence ended fires
+    as an alert that is still firing does when an Alertmanager silence expires. Call inside the
+    batch's transaction.
 
     Parameters:
-      events: The batch, as :func:`app.rules.evaluation.load_events` reads it.
-      times: Each event's arrival, by id.
+      events: The batch, as :func:`app.rules.evaluation.load_events` reads it (with ``silenced_by``).
       cache: Where the silences are read (default: this process's).
 
     Returns:
@@ -353,23 +352,22 @@ def silence_batch(
     """
     if not events:
         return events
+    times = {e["id"]: arrival(e) for e in events}
     found = (cache or _cache).covering(min(times.values()))
-    if not found:
-        return events
-    kept, silenced = [], {}
+    kept, changed = [], {}
     for event in events:
         silence_id = found.match(event, times[event["id"]])
         if silence_id is None:
             kept.append(event)
-        else:
-            silenced[event["id"]] = silence_id
-    if silenced:
-        # PERF: one statement for the batch, whichever silences applied.
-        to_id = peewee.Case(ProcessedEvent.id, [(ProcessedEvent.id.db_value(k), v) for k, v in silenced.items()])
-        ProcessedEvent.update(silence_id=to_id).where(uuid_in(ProcessedEvent.id, list(silenced))).execute()
-        logger.info(
-            "Silenced %d of %d events (silences %s).", len(silenced), len(events), sorted(set(silenced.values()))
-        )
+        if silence_id != event.get("silenced_by"):
+            changed[event["id"]] = silence_id
+    if changed:
+        # PERF: one statement for the batch, and only for the events whose silence changed.
+        to_id = peewee.Case(ProcessedEvent.id, [(ProcessedEvent.id.db_value(k), v) for k, v in changed.items()])
+        # (cast: a CASE of NULLs alone is text to PostgreSQL)
+        ProcessedEvent.update(silence_id=peewee.Cast(to_id, "bigint")).where(uuid_in(ProcessedEvent.id, list(changed))).execute()
+    if len(kept) < len(events):
+        logger.info("Silenced %d of %d events.", len(events) - len(kept), len(events))
     return kept
 
 

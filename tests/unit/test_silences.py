@@ -138,6 +138,8 @@ def test_escaped_names_match_only_themselves():
         ([{"name": "host", "value": ".*", "is_regex": True}], "matchers"),
         ([{"name": "service", "value": "db", "is_equal": False}], "matchers"),
         ([{"name": "host", "value": ""}], "matchers"),
+        ([{"name": "tag", "value": ".*", "is_regex": True}], "matchers"),
+        ([{"name": "tag", "value": "test", "is_equal": False}], "matchers"),
     ],
 )
 def test_invalid_matchers_name_the_field(matchers, field):
@@ -354,6 +356,35 @@ def test_a_silence_applies_by_arrival_time_whenever_the_event_is_evaluated(any_d
     # Then the one that arrived during the silence stays silenced; the other fires
     assert fired_for(during) == 0 and fired_for(before) == 1
     assert ProcessedEvent.get_by_id(uuid.UUID(during)).silence_id == silence["id"]
+
+
+def repeat(event_id: str) -> None:
+    """A repeat of the stored event ``event_id`` arriving now: folded into it (same fingerprint, inside the window)."""
+    row = ProcessedEvent.get_by_id(uuid.UUID(event_id))
+    item = make_item(id=new_id(), source_type="webhook", received_at=time.time(),
+                     payload={"source": "t", "severity": "high", "host": row.source_host, "title": row.title})  # fmt: skip
+    store_batch([item], window_s=300)
+    assert ProcessedEvent.get_by_id(uuid.UUID(event_id)).occurrences > 1
+
+
+def test_a_repeat_is_judged_when_it_arrives_and_fires_once_the_silence_is_over(any_db):
+    with freeze_time(NOW) as clock:
+        TriggerRule.create(**columns_of(parse_trigger({"name": "r", "conditions": {"severity": "high"},
+                                                       "max_triggers_per_hour": 100})))  # fmt: skip
+        # Given an event silenced when it arrived
+        silence = silences.create(body(ends=NOW + HOUR), actor="cli")
+        clock.tick(60)
+        event_id = arrive("web-01")
+        evaluate([event_id], cache=RuleCache(), silences=silences.SilenceCache())
+        assert get_event(uuid.UUID(event_id))["silenced_by"] == silence["id"] and fired_for(event_id) == 0
+        # When it repeats after the silence was expired (the problem goes on)
+        silences.expire(silence["id"], actor="cli")
+        clock.tick(60)
+        repeat(event_id)
+        evaluate([event_id], cache=RuleCache(), silences=silences.SilenceCache())
+    # Then it fires, as a firing alert notifies when its Alertmanager silence expires, and is no longer shown silenced
+    assert fired_for(event_id) == 1
+    assert get_event(uuid.UUID(event_id))["silenced_by"] is None
 
 
 def test_with_no_rule_a_silenced_event_still_records_its_silence(any_db):
