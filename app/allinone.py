@@ -106,6 +106,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{settings.port}"
     print(
         f"OpsConductor Event Engine is running (all-in-one mode).\n"
+        f"  Console:    {url}/console  (sign in with the admin key below)\n"
         f"  API:        {url}/api/v1/events  (OpenAPI: {url}/openapi.json)\n"
         f"  Webhook:    POST {url}/api/v1/events/webhook\n"
         f"  HTTP port:  {settings.port}\n"
