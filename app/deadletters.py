@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -51,7 +52,8 @@ def replay(url: str, queue: str, *, limit: int | None = None) -> int:
                 break
             message = Message.decode(body)
             options = {k: v for k, v in message.options.items() if k not in ("retries", "traceback", "eta")}
-            fresh = message.copy(queue_name=queue, options=options)
+            # not message.copy(): it merges options, so the retry count and traceback would survive the reset
+            fresh = dataclasses.replace(message, queue_name=queue, options=options)
             channel.basic_publish("", queue, fresh.encode(), pika.BasicProperties(delivery_mode=2))
             channel.basic_ack(method.delivery_tag)
             moved += 1

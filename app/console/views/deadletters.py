@@ -62,7 +62,14 @@ class Replay(Page):
         actor = actor_of(req)
 
         def work() -> int:
-            moved = deadletters.replay(url, queue)
+            # PERF/safety: only the letters there now; a running worker may dead-letter a poison message again
+            # while we move it, and an unbounded replay would then chase it round forever
+            connection = pika.BlockingConnection(pika.URLParameters(url))
+            try:
+                waiting = connection.channel().queue_declare(f"{queue}.XQ", passive=True).method.message_count
+            finally:
+                connection.close()
+            moved = deadletters.replay(url, queue, limit=waiting)
             # the messages moved on RabbitMQ, outside any transaction: the audit row records what was done
             in_transaction(lambda: audit.record(audit.Action.DEAD_LETTERS_REPLAYED, actor=actor,
                                                 subject=f"queue:{queue}", details={"replayed": moved}))  # fmt: skip
