@@ -90,7 +90,8 @@ def broker_reachable(broker: dramatiq.Broker) -> bool:
     params = broker.parameters
     try:
         connection = pika.BlockingConnection(params[0] if isinstance(params, list) else params)
-    except (pika.exceptions.AMQPError, OSError) as e:
+    except (pika.exceptions.AMQPError, OSError, ValueError) as e:
+        # ValueError: pika's connector when the peer accepts and drops at once ("Expected connected socket").
         logger.debug("Broker probe: no connection (%s: %s).", type(e).__name__, e)
         return False
     try:

@@ -53,6 +53,19 @@ class _Watched:
     on_change: Callable[[], None] | None
     down_since: float | None = None
 
+    def answers(self) -> bool:
+        """Probe the dependency; a probe that raises counts as no answer.
+
+        A probe must only ever say yes or no: an exception escaping it from inside an ``after_``
+        hook would let Dramatiq acknowledge the message the hook was requeueing (pika, connecting
+        through a cut link, has been seen raising ``ValueError``).
+        """
+        try:
+            return self.probe()
+        except Exception:  # noqa: BLE001 - any failure to get an answer is no answer
+            logger.debug("A probe raised: counted as no answer.", exc_info=True)
+            return False
+
 
 class Outage:
     """What one process knows about the reachability of its dependencies, and the wait for their return.
@@ -121,7 +134,7 @@ class Outage:
             return False
         with self._cond:
             known = self._watched[name].down_since is not None
-        if known or not self._watched[name].probe():
+        if known or not self._watched[name].answers():
             self.mark_down(name)
             return True
         return False
@@ -135,7 +148,7 @@ class Outage:
         for name in self.suspects(exception):
             with self._cond:
                 known = self._watched[name].down_since is not None
-            if known or not self._watched[name].probe():
+            if known or not self._watched[name].answers():
                 down.append(name)
         if down:
             self.mark_down(*down)
@@ -179,7 +192,7 @@ class Outage:
                 self._probing = True
             back: list[str] = []
             try:
-                back = [name for name in down if self._watched[name].probe()]
+                back = [name for name in down if self._watched[name].answers()]
             finally:
                 self._after_probe(back)
 

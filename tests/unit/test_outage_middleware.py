@@ -215,6 +215,26 @@ def test_probes_back_off_from_the_first_pause_doubling_up_to_the_longest():
     assert all(g < 1.0 for g in gaps)
 
 
+def test_a_probe_that_raises_counts_as_no_answer_and_the_wait_goes_on():
+    # Given a broker whose probe raises while the link is cut (pika's "Expected connected socket"
+    # ValueError once escaped the requeue hook, and Dramatiq then acknowledged the message)
+    answers = iter([ValueError("Expected connected socket"), OSError("refused"), True])
+
+    def probe() -> bool:
+        answer = next(answers)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    outage = Outage(**FAST)
+    outage.watch("broker", probe, errors=(ConnectionError,))
+    # When a send fails and the broker is probed
+    assert outage.confirm_down("broker") is True
+    # Then the wait probes again past the raising probes and returns once it answers
+    assert outage.wait() is True
+    assert outage.down == []
+
+
 def test_an_error_unrelated_to_a_watched_dependency_is_never_an_outage():
     # Given a database that does not answer
     outage = Outage()
