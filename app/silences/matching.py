@@ -20,6 +20,7 @@ Everything here is pure: a unit test calls it without a database.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class Matcher:
 
     def __str__(self) -> str:
         op = ("=" if self.is_equal else "!=") if not self.is_regex else ("=~" if self.is_equal else "!~")
-        return f"{self.name}{op}{self.value!r}"
+        return f"{self.name}{op}{json.dumps(self.value)}"
 
 
 def _matcher(item: Any, where: str) -> Matcher:
@@ -111,7 +112,7 @@ def _matcher(item: Any, where: str) -> Matcher:
     unknown = sorted(set(item) - set(MATCHER_KEYS))
     if unknown:
         raise InvalidInput(f"unknown key {unknown[0]!r}: a matcher has {', '.join(MATCHER_KEYS)}",
-                           field=f"{where}.{unknown[0]}")  # fmt: skip
+                           field=f"{where}.{unknown[0]}" if unknown[0] else where)  # fmt: skip
     name = item.get("name")
     if name not in FIELDS:
         raise InvalidInput(f"name is one of {', '.join(FIELDS)}", field=f"{where}.name")

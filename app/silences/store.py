@@ -97,7 +97,10 @@ def parse_silence(body: Any, *, now: datetime) -> dict[str, Any]:
         raise InvalidInput("a silence is a JSON object", field="body")
     unknown = sorted(set(body) - set(BODY_KEYS) - set(READ_ONLY_KEYS))
     if unknown:
-        raise InvalidInput(f"unknown key {unknown[0]!r}: a silence has {', '.join(BODY_KEYS)}", field=unknown[0])
+        # An empty key cannot name the field: the body is named instead.
+        raise InvalidInput(
+            f"unknown key {unknown[0]!r}: a silence has {', '.join(BODY_KEYS)}", field=unknown[0] or "body"
+        )
     matchers = parse_matchers(body.get("matchers"))
     comment = body.get("comment")
     if not isinstance(comment, str) or not comment.strip() or len(comment) > MAX_COMMENT_CHARS:
@@ -365,7 +368,8 @@ def silence_batch(events: list[dict[str, Any]], *, cache: SilenceCache | None = 
         # PERF: one statement for the batch, and only for the events whose silence changed.
         to_id = peewee.Case(ProcessedEvent.id, [(ProcessedEvent.id.db_value(k), v) for k, v in changed.items()])
         # (cast: a CASE of NULLs alone is text to PostgreSQL)
-        ProcessedEvent.update(silence_id=peewee.Cast(to_id, "bigint")).where(uuid_in(ProcessedEvent.id, list(changed))).execute()
+        where = uuid_in(ProcessedEvent.id, list(changed))
+        ProcessedEvent.update(silence_id=peewee.Cast(to_id, "bigint")).where(where).execute()
     if len(kept) < len(events):
         logger.info("Silenced %d of %d events.", len(events) - len(kept), len(events))
     return kept

@@ -151,7 +151,7 @@ def test_invalid_matchers_name_the_field(matchers, field):
 def test_a_matcher_that_matches_the_empty_string_is_allowed_beside_one_that_does_not():
     parsed = parse_matchers([{"name": "host", "value": "web-.+", "is_regex": True},
                              {"name": "service", "value": "db", "is_equal": False}])  # fmt: skip
-    assert [str(m) for m in parsed] == ["host=~'web-.+'", "service!='db'"]
+    assert [str(m) for m in parsed] == ['host=~"web-.+"', 'service!="db"']
 
 
 # Stored silences (both databases)

@@ -70,7 +70,9 @@ class IncidentSilence:
             raise InvalidInput("the body is a JSON object {duration_minutes?, comment?}", field="body")
         unknown = sorted(set(body) - set(FROM_INCIDENT_KEYS))
         if unknown:
-            raise InvalidInput(f"unknown key {unknown[0]!r}: send {', '.join(FROM_INCIDENT_KEYS)}", field=unknown[0])
+            raise InvalidInput(
+                f"unknown key {unknown[0]!r}: send {', '.join(FROM_INCIDENT_KEYS)}", field=unknown[0] or "body"
+            )
         comment = body.get("comment")
         if comment is not None and (not isinstance(comment, str) or not comment.strip()):
             raise InvalidInput("comment is a non-empty string", field="comment")
