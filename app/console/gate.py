@@ -16,9 +16,10 @@ import falcon
 
 from ..errors import TransientError
 from ..http import errors as api_errors
-from . import forms, session
+from .forms import read_form
 from .page import Page, PageError, SignInRequired, with_query
 from .render import render
+from .session import COOKIE, find, tokens_match
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Gate:
         if not isinstance(resource, Page):
             return
         permission = resource.access.get(req.method, "admin")
-        signed = session.find(req.cookies.get(session.COOKIE))
+        signed = find(req.cookies.get(COOKIE))
         req.context.console = signed
         if signed is not None:
             req.context.principal = signed.principal  # who acts, for the audit log (actor_of)
@@ -53,8 +54,8 @@ class Gate:
         if not signed.principal.may(permission):
             raise PageError(falcon.HTTP_403, f"Your role ({signed.principal.role}) may not {permission} here.")
         if req.method == "POST":
-            req.context.form = forms.read_form(req)
-            if not session.tokens_match(req.context.form.get("csrf_token"), signed.csrf_token):
+            req.context.form = read_form(req)
+            if not tokens_match(req.context.form.get("csrf_token"), signed.csrf_token):
                 logger.warning("Refused a console POST to %s without a valid CSRF token (key %r).",
                                req.path, signed.principal.key_id)  # fmt: skip
                 raise PageError(falcon.HTTP_403, "This form did not come from your console session "

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import falcon
 
 from ..errors import ActionNotAllowed, Conflict, InvalidInput, NotFound
-from . import session
+from .session import Signed, flash
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class Page:
         return getattr(req.context, "form", None) or {}
 
     @staticmethod
-    def signed(req: falcon.Request) -> session.Signed | None:
+    def signed(req: falcon.Request) -> Signed | None:
         return getattr(req.context, "console", None)
 
     def act(self, req: falcon.Request, resp: falcon.Response, work: Callable[[], T], *, back: str,
@@ -68,10 +68,10 @@ class Page:
             result = work()
         except (InvalidInput, Conflict, ActionNotAllowed, NotFound) as e:
             text = e.message if isinstance(e, InvalidInput) else str(e)
-            session.flash(signed, text[:1000], kind="error")
+            flash(signed, text[:1000], kind="error")
             see_other(resp, back)
             return None
-        session.flash(signed, done(result) if callable(done) else done)
+        flash(signed, done(result) if callable(done) else done)
         see_other(resp, back)
         return result
 

@@ -39,7 +39,9 @@ class IncidentFilter:
         return {k: v for k, v in vars(self).items() if v}
 
 
-def incident_filter(*, status: str | None, severity: str | None, host: str | None, assignee: str | None) -> IncidentFilter:
+def incident_filter(
+    *, status: str | None, severity: str | None, host: str | None, assignee: str | None
+) -> IncidentFilter:
     """The filters of the incident list, blank ones dropped.
 
     Raises:
@@ -166,8 +168,9 @@ def executions_page(*, status: str | None, page: int) -> dict[str, Any]:
         steps: dict[Any, dict[str, int]] = {}
         if ids:
             counted = (
-                ExecutionStep.select(ExecutionStep.execution_id, ExecutionStep.status,
-                                     peewee.fn.COUNT(ExecutionStep.id))  # fmt: skip
+                ExecutionStep.select(
+                    ExecutionStep.execution_id, ExecutionStep.status, peewee.fn.COUNT(ExecutionStep.id)
+                )  # fmt: skip
                 .where(ExecutionStep.execution_id.in_(ids), ExecutionStep.phase == "action")
                 .group_by(ExecutionStep.execution_id, ExecutionStep.status)
             )

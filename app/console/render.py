@@ -15,7 +15,7 @@ import falcon
 import jinja2
 
 from .. import __version__
-from . import session
+from .session import Signed, take_flashes
 
 #: The navigation, in order: (label, path). Pages match by path prefix.
 NAV: tuple[tuple[str, str], ...] = (
@@ -79,7 +79,7 @@ def render(req: falcon.Request, resp: falcon.Response, template: str, /, *, stat
 
     ``template`` is positional-only, so a page may pass a variable named ``template`` in ``context``.
     """
-    signed: session.Signed | None = getattr(req.context, "console", None)
+    signed: Signed | None = getattr(req.context, "console", None)
     principal = signed.principal if signed else None
     fragment = template.rsplit("/", 1)[-1].startswith("_")
     resp.status = status
@@ -90,7 +90,7 @@ def render(req: falcon.Request, resp: falcon.Response, template: str, /, *, stat
         csrf_token=signed.csrf_token if signed else "",
         nav=[(label, path, req.path.startswith(path)) for label, path in NAV],
         # a fragment (a live part fetched by the page's script) leaves the messages to the next full page
-        flashes=[] if fragment else session.take_flashes(signed),
+        flashes=[] if fragment else take_flashes(signed),
         path=req.path,
         relative_uri=req.relative_uri,
         **context,

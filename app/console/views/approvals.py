@@ -21,8 +21,9 @@ from ...executions.store import requests_text
 from ...http.middleware import actor_of
 from ...models import Approval, Execution
 from ...publishing import Dispatcher
-from .. import forms, queries
+from ..forms import text
 from ..page import Page, PageError, with_query
+from ..queries import page_number, pending_approvals
 from ..render import render
 
 #: Longest comment kept with an answer, in characters.
@@ -52,10 +53,10 @@ def _dispatch_execute(dispatch: Dispatcher, execution_id: str) -> None:
 class ApprovalQueue(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            page = queries.page_number(req.get_param("page"))
+            page = page_number(req.get_param("page"))
         except InvalidInput as e:
             raise PageError(falcon.HTTP_400, f"{e.message}.") from None
-        found = queries.pending_approvals(page=page)
+        found = pending_approvals(page=page)
         items = [(a, x, plan_of(a, x)) for a, x in found["approvals"]]
         template = "_approvals.html" if req.get_param("fragment") == "1" else "approvals.html"
         render(req, resp, template, items=items, page=page, has_more=found["has_more"], total=found["total"],
@@ -76,7 +77,7 @@ class ApprovalAnswer(Page):
         back = back if back.startswith("/console/") else "/console/approvals"
 
         def work() -> dict[str, Any]:
-            comment = forms.text(form, "comment", max_length=MAX_COMMENT)
+            comment = text(form, "comment", max_length=MAX_COMMENT)
             result = in_transaction(lambda: approvals.answer(
                 execution_id, approve=approve, actor=actor, role=role, comment=comment,
                 allow_author=self.deps.settings.approval_allow_author))  # fmt: skip
@@ -117,7 +118,7 @@ class LinkConfirmation(Page):
         if answer not in ANSWERS:
             raise PageError(falcon.HTTP_400, "Choose approve or reject.")
         try:
-            comment = forms.text(form, "comment", max_length=MAX_COMMENT)
+            comment = text(form, "comment", max_length=MAX_COMMENT)
         except InvalidInput as e:
             raise PageError(falcon.HTTP_400, f"{e.message}.") from None
         token = form.get("token") or ""

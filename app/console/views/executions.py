@@ -20,8 +20,8 @@ from ...executions.store import TERMINAL, execution_json
 from ...http.middleware import actor_of
 from ...http.params import parse_uuid
 from ...models import Approval, Execution
-from .. import queries
 from ..page import Page, PageError, with_query
+from ..queries import executions_page, page_number
 from ..render import render
 from .approvals import plan_of
 
@@ -39,8 +39,8 @@ def _key(execution_id: str) -> str:
 class ExecutionList(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            page = queries.page_number(req.get_param("page"))
-            found = queries.executions_page(status=req.get_param("status"), page=page)
+            page = page_number(req.get_param("page"))
+            found = executions_page(status=req.get_param("status"), page=page)
         except InvalidInput as e:
             raise PageError(falcon.HTTP_400, f"{e.message}.") from None
         status = found["selected"]

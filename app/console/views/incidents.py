@@ -18,8 +18,9 @@ from ...events.schema import SEVERITIES
 from ...http.middleware import actor_of
 from ...incidents import lifecycle
 from ...incidents.timeline import timeline
-from .. import forms, queries
+from ..forms import integer, text
 from ..page import Page, PageError, with_query
+from ..queries import incident_filter, incidents_page, page_number
 from ..render import render
 
 #: The lifecycle's buttons: change -> (label, the statuses it applies to), in the order shown.
@@ -36,12 +37,12 @@ SILENCE_MINUTES = 120
 class IncidentList(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            f = queries.incident_filter(status=req.get_param("status"), severity=req.get_param("severity"),
+            f = incident_filter(status=req.get_param("status"), severity=req.get_param("severity"),
                                         host=req.get_param("host"), assignee=req.get_param("assignee"))  # fmt: skip
-            page = queries.page_number(req.get_param("page"))
+            page = page_number(req.get_param("page"))
         except InvalidInput as e:
             raise PageError(falcon.HTTP_400, f"{e.message}.") from None
-        found = queries.incidents_page(f, page=page)
+        found = incidents_page(f, page=page)
         template = "_incidents.html" if req.get_param("fragment") == "1" else "incidents.html"
         params = f.params()
         render(req, resp, template, filter=f, page=page, statuses=STATUSES, severities=SEVERITIES, **found,
@@ -81,20 +82,22 @@ class IncidentChange(Page):
             done = DONE[change]
         elif change == "assign":
             work = lambda: lifecycle.assign(  # noqa: E731
-                incident_id, assignee=forms.text(form, "assignee", required=True, max_length=lifecycle.MAX_NAME) or "",
-                actor=actor, comment=comment(),
+                incident_id,
+                assignee=text(form, "assignee", required=True, max_length=lifecycle.MAX_NAME) or "",
+                actor=actor,
+                comment=comment(),
             )
             done = f"Incident assigned to {(form.get('assignee') or '').strip()}."
         elif change == "note":
             work = lambda: lifecycle.add_note(  # noqa: E731
-                incident_id, text=forms.text(form, "text", required=True, max_length=lifecycle.MAX_TEXT) or "", actor=actor
+                incident_id, text=text(form, "text", required=True, max_length=lifecycle.MAX_TEXT) or "", actor=actor
             )
             done = "Note added."
         elif change == "silence":
             from ...silences.store import silence_from_incident
 
             def work() -> Any:
-                minutes = forms.integer(form, "duration_minutes", default=SILENCE_MINUTES, low=1, high=10080)
+                minutes = integer(form, "duration_minutes", default=SILENCE_MINUTES, low=1, high=10080)
                 return silence_from_incident(incident_id, actor=actor, duration_minutes=minutes, comment=comment())
 
             done = "Silence created: matching events are stored but fire no rule and page nobody."
@@ -104,7 +107,7 @@ class IncidentChange(Page):
 
 
 def _optional(form: dict[str, str], name: str) -> Callable[[], str | None]:
-    return lambda: forms.text(form, name, max_length=lifecycle.MAX_TEXT)
+    return lambda: text(form, name, max_length=lifecycle.MAX_TEXT)
 
 
 def routes(deps: Any) -> list[tuple[Any, ...]]:
