@@ -23,7 +23,7 @@ from ...present import iso
 from ...silences import store
 from ...silences.matching import escape, parse_matcher_text
 from ...timeutil import now as utcnow
-from .. import forms
+from ..forms import integer
 from ..page import Page, PageError
 from ..render import render
 
@@ -66,7 +66,7 @@ def body_of_form(form: dict[str, str]) -> dict[str, Any]:
     lines = [line for line in (form.get("matchers") or "").splitlines() if line.strip()]
     if not lines:
         raise InvalidInput("at least one matcher is required, e.g. host=web-1", field="matchers")
-    minutes = forms.integer(
+    minutes = integer(
         form, "duration_minutes", default=DEFAULT_MINUTES, low=1, high=store.MAX_INCIDENT_SILENCE_MINUTES
     )
     starts = (form.get("starts_at") or "").strip() or None
