@@ -31,7 +31,7 @@ from .http.app import Deps, create_app  # noqa: E402
 from .http.checks import BrokerCheck, database_check  # noqa: E402
 from .migrate import migrate  # noqa: E402
 from .publishing import BatchPublisher  # noqa: E402
-from .receivers.process import make_outbox, raise_file_limit  # noqa: E402
+from .receivers.process import make_outbox, raise_file_limit, watch_counters  # noqa: E402
 from .receivers.snmp import TrapReceiver  # noqa: E402
 from .receivers.syslog import SyslogReceiver  # noqa: E402
 from .runtime import bootstrap  # noqa: E402
@@ -98,6 +98,7 @@ def main() -> int:
     for receiver in receivers:
         receiver.start()
     publisher = gevent.spawn(outbox.run)
+    watchers = watch_counters(settings, "all-in-one", outbox, receivers)
     from . import clock  # after bootstrap: it imports the actors, bound to the broker set there
 
     # The clock's sweep (overdue approvals, lost executions, idle incidents resolved) in a greenlet.
@@ -131,6 +132,7 @@ def main() -> int:
     for receiver in receivers:
         receiver.stop()
     sweeper.kill()
+    gevent.killall(watchers)
     outbox.stop(runner=publisher)
     for queue in sorted(broker.get_declared_queues()):
         try:

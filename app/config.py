@@ -55,6 +55,8 @@ class Settings:
     snmp_communities: tuple[str, ...] = ("public",)
     snmp_v3_users: str = ""
     spool_dir: str = "var/spool"
+    #: Seconds between two reports of a receiver's counters to the database (console health, /metrics).
+    receiver_report_s: float = 15.0
     #: Set by honcho for each process it runs (HONCHO_PROCESS_NAME): a local Procfile runner.
     under_procfile_runner: bool = False
     #: off (decide and record only) | suggest (everything needs approval) | auto (low risk runs alone).
@@ -164,6 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         snmp_communities=communities,
         snmp_v3_users=env.get("SNMP_V3_USERS") or "",
         spool_dir=_str(env, "SPOOL_DIR") or "var/spool",
+        receiver_report_s=float(_int(env, "RECEIVER_REPORT_SECONDS", 15, low=1, high=3600)),
         under_procfile_runner=bool(env.get("HONCHO_PROCESS_NAME")),
         autonomy_mode=autonomy_mode,
         openai_api_key=_str(env, "OPENAI_API_KEY"),

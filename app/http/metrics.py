@@ -19,11 +19,13 @@ import peewee
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..db import database, in_transaction, is_postgres, release_connection
 from ..models import Approval, Execution, Incident, RawEvent
+from ..receivers import counters as receiver_counters
+from ..timeutil import now
 
 #: Queues of the pipeline, each with its delay (``.DQ``) and dead-letter (``.XQ``) queue.
 QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback")
@@ -78,6 +80,7 @@ def _counts() -> dict[str, Any]:
             if is_postgres()
             else None
         ),
+        "receivers": receiver_counters.read(at=now()),
     }
 
 
@@ -117,6 +120,31 @@ class Deployment(Collector):
         if counts["events_estimate"] is not None:
             yield GaugeMetricFamily("opsconductor_events_stored_estimate", "Stored events (PostgreSQL's estimate)",
                                     value=max(0, counts["events_estimate"]))  # fmt: skip
+        yield from _receiver_metrics(counts["receivers"])
+
+
+def _receiver_metrics(reports: list[receiver_counters.Report]) -> Iterator[Any]:
+    """Each live receiver process's counters, labelled by process: a sum over processes would fall when one
+    stops, which Prometheus takes for a counter reset (``sum by (kind, reason) (rate(...))`` adds them up)."""
+    labels = ["kind", "host", "pid"]
+    dropped = CounterMetricFamily("opsconductor_receiver_dropped", "Input a receiver lost, cut or refused, by reason",
+                                  labels=[*labels, "reason"])  # fmt: skip
+    accepted = CounterMetricFamily("opsconductor_receiver_accepted", "Items a receiver took in for the normalizer",
+                                   labels=labels)  # fmt: skip
+    spooled = CounterMetricFamily("opsconductor_receiver_spooled", "Items a receiver spooled to disk while the "
+                                  "broker was away", labels=labels)  # fmt: skip
+    age = GaugeMetricFamily("opsconductor_receiver_report_age_seconds", "Seconds since a receiver process last "
+                            "reported its counters (stale ones too)", labels=[*labels, "stale"])  # fmt: skip
+    for report in reports:
+        process = [report.kind, report.hostname, str(report.pid)]
+        age.add_metric([*process, "true" if report.stale else "false"], report.age_s)
+        if report.stale:
+            continue  # its counters are old: the series ends, as a restarted process's does
+        accepted.add_metric(process, report.accepted)
+        spooled.add_metric(process, report.spooled)
+        for reason, n in sorted(report.drops.items()):
+            dropped.add_metric([*process, reason], n)
+    yield from (dropped, accepted, spooled, age)
 
 
 class Metrics:

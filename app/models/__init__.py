@@ -25,6 +25,7 @@ from .incidents import IncidentActivity
 from .links import ApprovalLinkUse, SigningKey
 from .notifications import Notification, NotificationPolicy
 from .ops import ApiKey, AuditLog
+from .receivers import ReceiverStat
 from .rules import ResponseTemplate, ResponseTemplateVersion, RuleExecution, RuleMatch, TriggerRule
 from .secrets import Secret
 from .silences import Silence
@@ -63,6 +64,7 @@ ALL_MODELS = [
     ConsoleSession,
     NotificationPolicy,
     Notification,
+    ReceiverStat,
 ]
 register_models(ALL_MODELS)
 
@@ -92,6 +94,7 @@ __all__ = [
     "LearningData",
     "ProcessedEvent",
     "RawEvent",
+    "ReceiverStat",
     "ResponseTemplate",
     "ResponseTemplateVersion",
     "RuleExecution",

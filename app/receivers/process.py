@@ -12,7 +12,9 @@ import dramatiq
 
 from ..config import Settings
 from ..publishing import publish_items
+from .counters import Counters, drops
 from .outbox import Outbox
+from .reporter import Reporter
 from .spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -33,22 +35,39 @@ def make_outbox(settings: Settings, name: str, broker: dramatiq.Broker) -> Outbo
 STATS_EVERY_S = 60.0
 
 
-def log_stats(name: str, outbox: Outbox, receivers: list[Any]) -> None:
-    """Every minute, the counters that tell an operator whether anything is being dropped."""
+def counters_of(outbox: Outbox, receivers: list[Any]) -> dict[str, dict[str, int]]:
+    """This process's counters now: the outbox's under ``outbox``, each receiver's under its ``kind``."""
+    counters = {"outbox": dict(outbox.stats)}
+    for receiver in receivers:
+        stats = getattr(receiver, "stats", None) or getattr(getattr(receiver, "engine", None), "stats", None)
+        if stats:
+            counters[receiver.kind] = dict(stats)
+    return counters
+
+
+def log_stats(name: str, snapshot: Callable[[], Counters]) -> None:
+    """Every minute, the counters that tell an operator whether anything is being dropped (a new drop: WARNING)."""
     import gevent
 
-    last: dict[str, int] = {}
+    last: Counters = {}
     while True:
         gevent.sleep(STATS_EVERY_S)
-        stats = dict(outbox.stats)
-        for receiver in receivers:
-            stats.update(
-                getattr(receiver, "stats", None) or getattr(getattr(receiver, "engine", None), "stats", None) or {}
-            )
-        if stats != last:
-            dropped = stats.get("dropped_full", 0) + stats.get("oversize", 0)
-            (logger.warning if dropped else logger.info)("%s counters: %s", name, stats)
-            last = stats
+        counters = snapshot()
+        if counters != last:
+            dropped = sum(drops(counters).values()) > sum(drops(last).values())
+            (logger.warning if dropped else logger.info)("%s counters: %s", name, counters)
+            last = counters
+
+
+def watch_counters(settings: Settings, name: str, outbox: Outbox, receivers: list[Any]) -> list[Any]:
+    """Start logging this process's counters and reporting them to the database; returns the greenlets to kill."""
+    import gevent
+
+    def snapshot() -> Counters:
+        return counters_of(outbox, receivers)
+
+    reporter = Reporter(kind=name, snapshot=snapshot, interval_s=settings.receiver_report_s)
+    return [gevent.spawn(log_stats, name, snapshot), gevent.spawn(reporter.run)]
 
 
 def serve(name: str, make_receiver: Callable[..., Any]) -> int:
@@ -65,13 +84,17 @@ def serve(name: str, make_receiver: Callable[..., Any]) -> int:
     from ..runtime import bootstrap
 
     settings = bootstrap(role=name, db_connections=1)
+    if settings.is_postgres:
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()  # the counters' reports wait for PostgreSQL cooperatively, never holding up receiving
     raise_file_limit()
     outbox = make_outbox(settings, name, dramatiq.get_broker())
     receivers = [make_receiver(settings, outbox=outbox)]
     for receiver in receivers:
         receiver.start()
     publisher = gevent.spawn(outbox.run)
-    stats = gevent.spawn(log_stats, name, outbox, receivers)
+    watchers = watch_counters(settings, name, outbox, receivers)
     stop = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, stop.set)
@@ -79,7 +102,7 @@ def serve(name: str, make_receiver: Callable[..., Any]) -> int:
     logger.info("Stopping %s: closing listeners, publishing or spooling what is buffered.", name)
     for receiver in receivers:
         receiver.stop()
-    stats.kill()
+    gevent.killall(watchers)
     outbox.stop(runner=publisher)
     logger.info("%s stopped: %s", name, outbox.stats)
     return 0

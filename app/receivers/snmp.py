@@ -35,6 +35,9 @@ TICK_S = 0.5
 class TrapReceiver:
     """Receives traps on UDP ``port`` and puts accepted ones into ``outbox``."""
 
+    #: Names this receiver's counters (``ops.receiver_stats``, ``/metrics``): its engine's.
+    kind = "snmp"
+
     def __init__(self, *, outbox: Outbox, engine_factory: Any, host: str = "0.0.0.0", port: int) -> None:
         self.outbox = outbox
         self.host, self.port = host, port

@@ -49,6 +49,9 @@ class SyslogReceiver:
       tls_handshake_timeout_s: A TLS client that has not finished its handshake by then is dropped.
     """
 
+    #: Names this receiver's counters (``ops.receiver_stats``, ``/metrics``).
+    kind = "syslog"
+
     def __init__(
         self,
         *,
