@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import peewee
 
-from ..correlation.query import STATUSES, incident_json
-from ..db import in_transaction, is_postgres
+from ..correlation.query import STATUSES, has_host, incident_json
+from ..db import in_transaction
 from ..errors import InvalidInput
 from ..events.schema import SEVERITIES
 from ..executions.store import STATUSES as EXECUTION_STATUSES
@@ -76,21 +75,13 @@ def page_number(value: str | None) -> int:
     return number
 
 
-def _has_host(host: str) -> peewee.Node:
-    """``host`` is among an incident's hosts (a JSON list), in the database: no row is read to filter."""
-    if is_postgres():
-        return peewee.NodeList((Incident.hosts, peewee.SQL("@> %s::jsonb", [orjson.dumps([host]).decode()])))
-    # SQLite keeps the list as JSON text: the host's JSON string, quotes included, is in it
-    return Incident.hosts.contains(orjson.dumps(host).decode())
-
-
 def _where(query: Any, f: IncidentFilter, *, skip: str = "") -> Any:
     if f.status and skip != "status":
         query = query.where(Incident.status == f.status)
     if f.severity and skip != "severity":
         query = query.where(Incident.severity == f.severity)
     if f.host:
-        query = query.where(_has_host(f.host))
+        query = query.where(has_host(f.host))
     if f.assignee:
         query = query.where(Incident.assignee == f.assignee)
     return query

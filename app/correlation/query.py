@@ -6,8 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
+import peewee
+
 from .. import audit
-from ..db import in_transaction
+from ..db import in_transaction, is_postgres
 from ..errors import InvalidInput
 from ..events.query import event_json
 from ..events.schema import SEVERITIES
@@ -45,6 +48,15 @@ def incident_json(row: Incident) -> dict[str, Any]:
     }
 
 
+def has_host(host: str) -> peewee.Node:
+    """``host`` is among an incident's hosts (a JSON list), in the database: no row is read to filter."""
+    if is_postgres():
+        return peewee.NodeList((Incident.hosts, peewee.SQL("@> %s::jsonb", [orjson.dumps([host]).decode()])))
+    # SQLite keeps the list as JSON text: the host's JSON string, quotes included, is in it
+    # (instr, not LIKE: LIKE would pass the pattern through the JSON field's converter, and treat _ and % as wildcards)
+    return peewee.fn.instr(Incident.hosts, peewee.Value(orjson.dumps(host).decode(), converter=False)) > 0
+
+
 def list_incidents(*, status: str | None, severity: str | None, host: str | None, since: datetime | None,
                    limit: int, offset: int, assignee: str | None = None) -> dict[str, Any]:  # fmt: skip
     if status is not None and status not in STATUSES:
@@ -63,14 +75,14 @@ def list_incidents(*, status: str | None, severity: str | None, host: str | None
             query = query.where(Incident.assignee == assignee)
         if since:
             query = query.where(Incident.last_event_at >= since)
-        rows = list(query.order_by(Incident.last_event_at.desc()))
-        if host:  # hosts is a JSON list: filtered here, the same on every database
-            rows = [r for r in rows if host in (r.hosts or [])]
-        page = rows[offset : offset + limit]
+        if host:
+            query = query.where(has_host(host))
+        total = query.count()
+        page = list(query.order_by(Incident.last_event_at.desc(), Incident.id).limit(limit).offset(offset))
         return {
             "incidents": [incident_json(r) for r in page],
-            "total_count": len(rows),
-            "has_more": offset + len(page) < len(rows),
+            "total_count": total,
+            "has_more": offset + len(page) < total,
         }
 
     return in_transaction(work)

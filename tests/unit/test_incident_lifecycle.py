@@ -130,6 +130,23 @@ def test_unknown_or_malformed_ids_are_not_found_and_bad_comments_are_named(any_d
     assert IncidentActivity.get(IncidentActivity.incident_id == incident_id).text is None
 
 
+def test_incidents_are_listed_by_host_in_pages_counted_in_the_database(any_db):
+    # Given three incidents on web-01 (one also touching web-010) and one on web-010 alone
+    on_web01 = [incident_on("web-01", f"Disk {n} full", minutes=n * 120) for n in range(3)]
+    other = incident_on("web-010", "Swap", minutes=400)
+
+    def listed(host: str, offset: int, limit: int = 2) -> dict:
+        return list_incidents(status=None, severity=None, host=host, since=None, limit=limit, offset=offset)
+
+    # When they are listed by host two at a time
+    first, second = listed("web-01", 0), listed("web-01", 2)
+    # Then only web-01's are listed, newest first, the total counts them all and the pages join up
+    assert (first["total_count"], first["has_more"], second["has_more"]) == (3, True, False)
+    ids = [i["id"] for i in first["incidents"] + second["incidents"]]
+    assert ids == list(reversed(on_web01)) and other not in ids
+    assert [i["id"] for i in listed("web-010", 0)["incidents"]] == [other]
+
+
 def test_an_incident_is_assigned_to_a_person_then_a_team_and_listed_by_assignee(any_db):
     # Given two incidents
     mine, other = incident_on("web-01"), incident_on("db-07", "Replica lag")
