@@ -157,5 +157,8 @@ def test_metrics_export_each_live_processs_drops_by_reason_and_no_stale_counters
     assert f'opsconductor_receiver_dropped_total{{{live},reason="buffer_full"}} 3.0' in text
     assert f'opsconductor_receiver_dropped_total{{{live},reason="connection_cap"}} 2.0' in text
     assert f"opsconductor_receiver_accepted_total{{{live}}} 20.0" in text
-    assert 'pid="11",reason=' not in text and 'opsconductor_receiver_accepted_total{host="rx-1",kind="syslog",pid="11"}' not in text
+    assert (
+        'pid="11",reason=' not in text
+        and 'opsconductor_receiver_accepted_total{host="rx-1",kind="syslog",pid="11"}' not in text
+    )
     assert 'opsconductor_receiver_report_age_seconds{host="rx-1",kind="syslog",pid="11",stale="true"}' in text

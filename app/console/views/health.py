@@ -1,9 +1,9 @@
 """Health: the database and the broker up (the ``/readyz`` checks), and every pipeline queue's depth.
 
 ``GET /console/health``. Queue depths (ready, delayed, dead) are read as ``/metrics`` reads them
-(:func:`app.http.metrics.queue_depths`). The syslog and SNMP receivers' drop counters live in
-those processes and are logged by them every minute (``syslog counters: {...}``); the page says
-where to look, since no shared store holds them.
+(:func:`app.http.metrics.queue_depths`). The syslog and SNMP receivers' counters are what each
+receiver process last reported to ``ops.receiver_stats`` (:mod:`app.receivers.counters`): one
+row per process, drops highlighted, stale after three missed reports, and the live ones' totals.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ import dramatiq
 import falcon
 import pika
 
+from ...db import in_transaction
+from ...errors import DatabaseUnavailable
 from ...http.metrics import QUEUES, queue_depths
+from ...receivers import counters
+from ...timeutil import now
 from ..page import Page
 from ..render import render
 
@@ -43,9 +47,16 @@ class HealthPage(Page):
             if depths
             else []
         )
+        try:
+            receivers: list[counters.Report] | None = in_transaction(lambda: counters.read(at=now()))
+        except DatabaseUnavailable:
+            logger.warning("The database did not answer the health page's receivers.", exc_info=True)
+            receivers = None
         healthy = all(problem is None for problem in checks.values()) and depths is not None
         render(req, resp, "health.html", status=falcon.HTTP_200 if healthy else falcon.HTTP_503, checks=checks,
-               rows=rows, broker_answered=depths is not None, embedded=self.deps.settings.rabbitmq_url is None)  # fmt: skip
+               rows=rows, broker_answered=depths is not None, embedded=self.deps.settings.rabbitmq_url is None,
+               receivers=receivers, totals=counters.totals(receivers or []),
+               stale_after=counters.STALE_AFTER_REPORTS)  # fmt: skip
 
 
 def routes(deps: Any) -> list[tuple[Any, ...]]:
