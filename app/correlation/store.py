@@ -5,11 +5,18 @@ event closes any of them. Incidents an operator resolved or closed take none: a 
 opens a new incident. Operators' changes (:mod:`app.incidents.lifecycle`) take this module's lock
 too (:func:`hold_lock`), so a batch never writes back an incident changed since it read it.
 
-One batch is one transaction. On PostgreSQL the transaction first takes an
-advisory lock, so correlator processes decide one batch at a time and several
-processes give the incidents one would: an event may relate to any open
-incident (by host, service, upstream device or pattern), so no narrower key
-could keep two batches from racing over the same incident.
+On PostgreSQL a batch is decided in one transaction that first takes an advisory lock, so
+correlator processes decide one batch at a time and several processes give the incidents one
+would: an event may relate to any open incident (by host, service, upstream device or pattern),
+so no narrower key could keep two batches from racing over the same incident. Only the decision
+is serialized: reading the events and computing their templates happen before the lock; the
+decision saves the incidents it changed and records its placements in one row
+(:class:`app.models.CorrelationDecision`); stamping the events with their incidents' ids and
+recording why (most of a batch's writes) happen in a second transaction after the lock, which
+deletes that row. Until then its events count as correlated, and whichever transaction deletes
+the row writes it out: the batch itself, its redelivery after a crash, a batch whose events it
+claimed, or an operator's change (:func:`hold_lock`). On SQLite (one writer) a batch is one
+transaction.
 
 Because batches take turns, a backlog of many small batches (the receivers send small ones, and
 more of them while the database is away) drains at the pace of the per-batch cost, not the
@@ -33,7 +40,7 @@ import orjson
 
 from ..db import database, in_transaction, is_postgres, uuid_in
 from ..errors import TransientError
-from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent, TopologyLink
 from ..notifications import follow
 from .grouping import (
     GroupingSettings,
@@ -264,7 +271,7 @@ def _assign(assigned: dict[str, str]) -> int:
 
 
 class _Raced(TransientError):
-    """An event of the batch was correlated by another delivery between its read and the lock."""
+    """An event of the batch was correlated by another delivery between its read and its stamping (SQLite)."""
 
 
 def correlate_batch(
@@ -273,7 +280,8 @@ def correlate_batch(
     """Correlate the stored events ``event_ids``; returns event id -> correlation id (incident) for them.
 
     Events that already carry a correlation id (a redelivered batch, or events a late batch
-    claimed) are left as they are.
+    claimed) are left as they are. On return every event of ``event_ids`` that was placed carries
+    its incident's id (it is ready for the rule evaluator).
 
     Parameters:
       claim: On PostgreSQL, when the batch is late (its newest event received more than
@@ -286,21 +294,31 @@ def correlate_batch(
     """
     cfg = cfg or GroupingSettings()
     # PERF: the events are read before the lock is taken (they do not change but for their
-    # correlation id), so the lock is held for less time. Whether one of them was correlated
-    # meanwhile (a redelivered batch racing its first delivery) is checked when the events are
-    # stamped, not by reading them again under the lock: that rare case decides the batch again.
+    # correlation id, which is checked again under the lock).
     loaded = in_transaction(lambda: _load(event_ids))
     if loaded and all(e["correlation_id"] for e in loaded):
         # PERF: a batch another one claimed (or a redelivery): nothing to decide, no need to queue for the lock.
         return {e["id"]: e["correlation_id"] for e in loaded}
     if not (claim > 0 and loaded and is_postgres() and _late(loaded, claim_after_s)):
         claim = 0
-    try:
-        # A late batch is likely to have had events claimed while it waited: read them again under the lock.
-        return in_transaction(partial(_correlate, loaded, cfg, recheck=claim > 0, claim=claim))
-    except _Raced:
-        logger.info("Events of a batch of %d were correlated meanwhile; deciding the batch again.", len(loaded))
-        return in_transaction(partial(_correlate, loaded, cfg, recheck=True, claim=claim))
+    _prepare(loaded)
+    if not is_postgres():
+        # SQLite has one writer anyway: decide and write in one transaction.
+        try:
+            return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=False))
+        except _Raced:
+            logger.info("Events of a batch of %d were correlated meanwhile; deciding the batch again.", len(loaded))
+            return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=True))
+    placed, decisions = in_transaction(partial(_decide, loaded, cfg, claim=claim))
+    # Outside the lock: other batches are being decided meanwhile.
+    in_transaction(partial(write_out, decisions))
+    return placed
+
+
+def _prepare(events: list[dict[str, Any]]) -> None:
+    """PERF: compute, before the lock, what placing the events computes again under it (cached)."""
+    for event in events:
+        template(str(event.get("title") or ""))
 
 
 def _late(events: list[dict[str, Any]], after_s: float) -> bool:
@@ -308,52 +326,137 @@ def _late(events: list[dict[str, Any]], after_s: float) -> bool:
     return (datetime.now(UTC) - newest).total_seconds() > after_s
 
 
-def _claimed(events: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` events not yet correlated, received from the oldest of ``events`` on, not among them."""
-    own = {e["id"] for e in events}
+def _claimed(events: list[dict[str, Any]], limit: int, pending: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    """Up to ``limit`` events not yet correlated nor ``pending``, received from the oldest of ``events`` on."""
+    skip = {e["id"] for e in events} | pending.keys()
     since = min(_at(e) for e in events)
     rows = load_events(
-        ProcessedEvent.correlation_id.is_null() & (ProcessedEvent.received_at >= since), limit=limit + len(own)
+        ProcessedEvent.correlation_id.is_null() & (ProcessedEvent.received_at >= since), limit=limit + len(skip)
     )
-    return [e for e in rows if e["id"] not in own][:limit]
+    return [e for e in rows if e["id"] not in skip][:limit]
 
 
-def _correlate(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, recheck: bool, claim: int = 0) -> dict[str, str]:
-    """Place the events (and up to ``claim`` others) in incidents and record why, under the correlator's lock.
+def _pending() -> dict[str, tuple[str, str]]:
+    """Events decided but not yet written out: event id -> (decision id, incident id)."""
+    rows: Any = CorrelationDecision.select(CorrelationDecision.id, CorrelationDecision.assigned).tuples()
+    return {
+        event_id: (str(decision_id), incident_id)
+        for decision_id, assigned in rows
+        for event_id, incident_id in orjson.loads(assigned).items()
+    }
 
-    One transaction. Returns event id -> correlation id for the events of ``loaded``.
+
+def _decisions() -> set[str]:
+    """The ids of the decisions not yet written out."""
+    rows: Any = CorrelationDecision.select(CorrelationDecision.id).tuples()
+    return {str(decision_id) for (decision_id,) in rows}
+
+
+def _stamped(event_ids: list[str]) -> dict[str, str]:
+    """Which of these events carry a correlation id now, and which."""
+    query: Any = ProcessedEvent.select(ProcessedEvent.id, ProcessedEvent.correlation_id).where(
+        uuid_in(ProcessedEvent.id, event_ids) & ProcessedEvent.correlation_id.is_null(False)
+    )
+    return {str(event_id): str(cid) for event_id, cid in query.tuples()}
+
+
+def _decide(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, claim: int = 0) -> tuple[dict[str, str], list[str]]:
+    """Place the events (and up to ``claim`` others) in incidents under the correlator's lock (PostgreSQL).
+
+    One transaction, the serialized part of correlating: it saves the incidents the batch changed
+    and records the placements as a :class:`app.models.CorrelationDecision`, which
+    :func:`write_out` writes out after the lock is released. Events of a decision not yet written
+    out count as correlated, as stamped ones do.
+
+    Returns:
+      Event id -> correlation id for the events of ``loaded``, and the ids of the decisions to
+      write out before they are handed on (this one's, and those that placed its events before).
+    """
+    database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+    # Under the lock, in this order: a decision deleted (written out) after the first read has
+    # stamped its events before the second.
+    pending = _pending()
+    stamped = _stamped([e["id"] for e in loaded])
+    done = {i: stamped.get(i) or pending[i][1] for i in (e["id"] for e in loaded) if i in stamped or i in pending}
+    theirs = sorted({pending[i][0] for i in done if i in pending and i not in stamped})
+    events = [e for e in loaded if e["id"] not in done]
+    if not events:
+        return done, theirs
+    own = [e["id"] for e in events]
+    claimed = _claimed(events, claim, pending) if claim > 0 else []
+    if claimed:
+        events = sorted(events + claimed, key=_at)
+    assigned, links = _place_and_save(events, cfg, claimed={e["id"] for e in claimed})
+    if not assigned:
+        return done, theirs
+    decision = uuid.uuid4()
+    CorrelationDecision.insert(
+        id=decision,
+        assigned=orjson.dumps(assigned).decode(),
+        links=orjson.dumps(links, default=str).decode(),
+    ).execute()
+    if claimed:
+        logger.debug("A late batch of %d correlated %d events of other batches.", len(own), len(assigned) - len(own))
+    return {**done, **{i: assigned[i] for i in own if i in assigned}}, [*theirs, str(decision)]
+
+
+def _place_and_save(
+    events: list[dict[str, Any]], cfg: GroupingSettings, *, claimed: set[str]
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Place ``events`` (oldest first) and save the incidents they changed; returns the placements and the links."""
+    topology = load_topology()
+    changed, assigned, links = _place(events, topology, cfg, claimed=claimed)
+    for row, inc in changed.values():
+        finish(row, inc, topology)
+    _save_incidents([row for row, _ in changed.values()])
+    return assigned, links
+
+
+def write_out(decisions: list[str]) -> int:
+    """Stamp the events of these decisions with their incidents' ids and record why; returns how many were stamped.
+
+    Deleting a decision is what entitles a transaction to write it: two transactions writing the
+    same one (a redelivered batch, an operator's change) write it once, and the second returns
+    after the first committed. Call inside a transaction.
+    """
+    if not decisions:
+        return 0
+    cursor = database.execute_sql(
+        "DELETE FROM events.correlation_decisions WHERE id = ANY(%s::uuid[]) RETURNING assigned, links",
+        (sorted(decisions),),
+    )
+    assigned: dict[str, str] = {}
+    links: list[dict[str, Any]] = []
+    for assigned_json, links_json in cursor.fetchall():
+        assigned.update(orjson.loads(assigned_json))
+        links += orjson.loads(links_json)
+    stamped = _assign(assigned)
+    if stamped != len(assigned):
+        # Cannot happen while every placement goes through the lock; say so rather than hide it.
+        logger.warning("%d of %d decided events were correlated already.", len(assigned) - stamped, len(assigned))
+    _insert_links(links)
+    return stamped
+
+
+def _correlate_at_once(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, recheck: bool) -> dict[str, str]:
+    """Place the events and write everything in one transaction (SQLite, which has one writer).
 
     Raises:
       _Raced: an event was correlated after ``loaded`` was read; the transaction must roll back.
     """
     events = loaded
-    if is_postgres():
-        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
     if recheck:
-        query: Any = ProcessedEvent.select(ProcessedEvent.id, ProcessedEvent.correlation_id).where(
-            uuid_in(ProcessedEvent.id, [e["id"] for e in events]) & ProcessedEvent.correlation_id.is_null(False)
-        )
-        correlated = {str(event_id): str(cid) for event_id, cid in query.tuples()}
-        events = [dict(e, correlation_id=correlated.get(e["id"], e["correlation_id"])) for e in events]
+        stamped = _stamped([e["id"] for e in events])
+        events = [dict(e, correlation_id=stamped.get(e["id"], e["correlation_id"])) for e in events]
     done = {e["id"]: e["correlation_id"] for e in events if e["correlation_id"]}
     events = [e for e in events if not e["correlation_id"]]
     if not events:
         return done
-    topology = load_topology()
-    own = [e["id"] for e in events]
-    claimed = _claimed(events, claim) if claim > 0 else []
-    if claimed:
-        events = sorted(events + claimed, key=_at)
-    changed, assigned, links = _place(events, topology, cfg, claimed={e["id"] for e in claimed})
+    assigned, links = _place_and_save(events, cfg, claimed=set())
     if _assign(assigned) != len(assigned):
         raise _Raced(f"{len(assigned)} events to stamp, some already correlated")
     _insert_links(links)
-    for row, inc in changed.values():
-        finish(row, inc, topology)
-    _save_incidents([row for row, _ in changed.values()])
-    if claimed:
-        logger.debug("A late batch of %d correlated %d events of other batches.", len(own), len(assigned) - len(own))
-    return {**done, **{i: assigned[i] for i in own if i in assigned}}
+    return {**done, **assigned}
 
 
 def _place(
@@ -425,6 +528,9 @@ def hold_lock() -> None:
     """
     if is_postgres():
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        # Decisions are written out after the lock: the events of those decided before it must
+        # carry their incidents' ids before an operator's change reads or moves them.
+        write_out(list(_decisions()))
 
 
 def flapping_incidents(correlation_ids: list[str]) -> set[str]:

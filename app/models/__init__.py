@@ -20,6 +20,7 @@ from .autonomous import (
     MaintenanceWindow,
 )
 from .console import ConsoleSession
+from .correlation import CorrelationDecision
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .incidents import IncidentActivity
 from .links import ApprovalLinkUse, SigningKey
@@ -36,6 +37,7 @@ ALL_MODELS = [
     ProcessedEvent,
     EventFingerprint,
     EventCorrelation,
+    CorrelationDecision,
     EventPattern,
     Incident,
     IncidentActivity,
@@ -82,6 +84,7 @@ __all__ = [
     "ApprovalLinkUse",
     "AuditLog",
     "ConsoleSession",
+    "CorrelationDecision",
     "DecisionLog",
     "EventCorrelation",
     "EventFingerprint",
