@@ -119,11 +119,11 @@ def build_estate(rng: random.Random) -> Estate:
     names = Names(rng)
     estate = Estate(names)
     estate.routers = [names.device_ip() for _ in range(rng.randint(1, 3))]
-    for _ in range(rng.randint(3, 8)):
+    for k in range(rng.randint(3, 8)):
         switch = names.device_ip()
         estate.switches[switch] = rng.choice(estate.routers)
         scheme = rng.choice(names.schemes)
-        for _ in range(rng.randint(6, 40)):
+        for _ in range(rng.randint(25, 45) if k == 0 else rng.randint(6, 40)):  # one large rack in every estate
             estate.hosts[names.host(scheme if rng.random() < 0.8 else rng.choice(names.schemes))] = switch
     hosts = list(estate.hosts)
     for _ in range(rng.randint(2, 4)):
