@@ -99,13 +99,46 @@ def cmd_rules_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _topology_format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    return "csv" if str(args.file).lower().endswith(".csv") else "json"
+
+
 def cmd_topology_import(args: argparse.Namespace) -> int:
-    from .correlation.query import replace_topology
+    from .topology.csvfile import parse_csv
+    from .topology.netbox import parse_netbox
+    from .topology.store import replace_topology
 
     _bootstrap_db()
-    with open(args.file) as f:
-        topology = replace_topology(json.load(f), actor="cli")
-    print(f"topology replaced: {len(topology['hosts'])} hosts, {len(topology['services'])} services")
+    fmt = _topology_format(args)
+    with open(args.file, encoding="utf-8") as f:
+        text = f.read()
+    if fmt == "csv":
+        topology = replace_topology(parse_csv(text), actor="cli", source="csv")
+    elif fmt == "netbox":
+        doc, counts = parse_netbox(json.loads(text))
+        topology = replace_topology(doc, actor="cli", source="netbox", counts=counts)
+    else:
+        topology = replace_topology(json.loads(text), actor="cli")
+    print(f"topology version {topology['version']}: {len(topology['nodes'])} nodes, {len(topology['edges'])} edges")
+    return 0
+
+
+def cmd_topology_export(args: argparse.Namespace) -> int:
+    from .topology.csvfile import to_csv
+    from .topology.store import document_at, topology_json
+
+    _bootstrap_db()
+    if args.format == "csv":
+        text = to_csv(document_at(args.version)[0])
+    else:
+        text = json.dumps(topology_json(args.version), indent=2) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
     return 0
 
 
@@ -390,10 +423,16 @@ def parser() -> argparse.ArgumentParser:
         dest="topology_command", required=True
     )
     load_map = topology.add_parser(
-        "import", help='replace it with a JSON file {"hosts": {host: upstream}, "services": {...}}'
+        "import", help="replace it with a file: JSON {nodes, edges, resolutions} (or the older shape), CSV, NetBox"
     )
     load_map.add_argument("file")
+    load_map.add_argument("--format", choices=("json", "csv", "netbox"), help="default: csv for *.csv, else json")
     load_map.set_defaults(fn=cmd_topology_import)
+    save_map = topology.add_parser("export", help="write the current map (or --version N) as JSON or CSV")
+    save_map.add_argument("--format", choices=("json", "csv"), default="json")
+    save_map.add_argument("--version", type=int, help="an earlier version (default: the current one)")
+    save_map.add_argument("-o", "--output", help="file to write (default: standard output)")
+    save_map.set_defaults(fn=cmd_topology_export)
     again_raw = sub.add_parser("reprocess", help="parse again raw input whose processing errors match a pattern")
     again_raw.add_argument("--errors-matching", required=True, metavar="PATTERN",
                            help="regular expression (RE2) searched in each processing error, e.g. DatabaseUnavailable")  # fmt: skip

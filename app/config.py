@@ -20,6 +20,9 @@ from .errors import OpsConductorError
 DEFAULT_DATABASE_URL = "sqlite:///var/opsconductor.db"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Default weight of each kind of correlation evidence (app/correlation/evidence.py); other_service is contrary.
+CORRELATION_WEIGHTS = {"fingerprint": 1.0, "topology": 0.9, "service": 0.6, "template": 0.6, "host": 0.5,
+                       "nearby": 0.3, "other_service": -0.4}  # fmt: skip
 AUTONOMY_MODES = ("off", "suggest", "auto")
 
 
@@ -40,6 +43,8 @@ class Settings:
     dedup_window_seconds: int = 300
     #: Largest accepted HTTP body, in bytes.
     max_body_bytes: int = 1024 * 1024
+    #: Largest topology body (PUT, PATCH, NetBox import), in bytes: 10,000 nodes and their edges are ~2 MB.
+    topology_max_body_bytes: int = 32 * 1024 * 1024
     syslog_udp_port: int = 5514
     syslog_tcp_port: int = 5514
     syslog_tls_port: int = 6514
@@ -103,6 +108,19 @@ class Settings:
     #: them) before it is dead-lettered; outages of the database or broker spend none of them.
     retry_limit: int = 12
     retry_max_backoff_ms: int = 300_000
+    #: Correlation (app/correlation/evidence.py): evidence counts in full within this span of an
+    #: incident's events, at half weight up to the look-back, beyond which nothing joins it.
+    correlation_window_minutes: float = 15.0
+    correlation_lookback_minutes: float = 60.0
+    #: Least message-template similarity (0..1) that counts as evidence.
+    correlation_similarity: float = 0.8
+    #: Least total weight of evidence for an event to join an incident.
+    correlation_join_score: float = 0.5
+    #: Weight of each kind of evidence (CORRELATION_WEIGHT_<KIND>), over CORRELATION_WEIGHTS' defaults.
+    correlation_weights: Mapping[str, float] = field(default_factory=lambda: dict(CORRELATION_WEIGHTS))
+    #: A root problem that returns this many times within the flap window after its resolution is flapping.
+    correlation_flap_changes: int = 3
+    correlation_flap_window_minutes: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -192,6 +210,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         incident_auto_resolve_minutes=_int(env, "INCIDENT_AUTO_RESOLVE_MINUTES", 240, high=525_600),
         retry_limit=_int(env, "RETRY_LIMIT", 12, high=100),
         retry_max_backoff_ms=_int(env, "RETRY_MAX_BACKOFF_MS", 300_000, low=1_000, high=7 * 86_400_000),
+        correlation_window_minutes=_minutes(env, "CORRELATION_WINDOW_MINUTES", 15.0),
+        correlation_lookback_minutes=_minutes(env, "CORRELATION_LOOKBACK_MINUTES", 60.0),
+        correlation_similarity=_fraction(env, "CORRELATION_SIMILARITY", 0.8),
+        correlation_join_score=_fraction(env, "CORRELATION_JOIN_SCORE", 0.5, high=10.0),
+        correlation_weights={
+            kind: _fraction(env, f"CORRELATION_WEIGHT_{kind.upper()}", default, low=-10.0, high=10.0)
+            for kind, default in CORRELATION_WEIGHTS.items()
+        },
+        correlation_flap_changes=_int(env, "CORRELATION_FLAP_CHANGES", 3, low=1, high=1000),
+        correlation_flap_window_minutes=_minutes(env, "CORRELATION_FLAP_WINDOW_MINUTES", 30.0),
     )
 
 
@@ -235,6 +263,19 @@ def _minutes(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number of minutes, got {raw!r}") from None
     if not 0 < value <= 7 * 24 * 60:
         raise ConfigError(f"{name} must be more than 0 and at most a week, got {value}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float, *, low: float = 0.0, high: float = 1.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
     return value
 
 

@@ -9,6 +9,7 @@ from playhouse.migrate import migrate as migrate_columns
 
 from .db import SCHEMAS, database, is_postgres, wrap_db_errors
 from .models import ALL_MODELS, AuditLog
+from .topology.store import adopt_legacy
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def migrate() -> None:
                     database.execute_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             database.create_tables(ALL_MODELS, safe=True)
             _add_missing_columns()
+            # the older one-upstream-per-host map becomes the topology's first version, once
+            adopt_legacy()
             if is_postgres():
                 # Unparseable input is rare and listed by the API: a partial index stays tiny.
                 database.execute_sql(

@@ -1,11 +1,12 @@
 """The topology as a drawn graph: a server-rendered SVG, laid out in layers, with open incidents marked.
 
-Plain logic, no I/O: :func:`render` takes the dependency map as ``GET /api/v1/topology`` answers it
-(:func:`app.correlation.query.topology_json`) and the open incidents' hosts, services and severities,
-and returns an ``<svg>`` element to inline in a page (no library, nothing fetched by the browser).
+Plain logic, no I/O: :func:`render` takes the topology's :class:`~app.topology.graph.Graph` and the
+open incidents' hosts, services and severities, and returns an ``<svg>`` element to inline in a page
+(no library, nothing fetched by the browser). Each node's box carries its kind (``class="node switch"``,
+a second line of text); services are rounded.
 
-Layers, top to bottom: services, the hosts they run on (and every host that depends on a device),
-then the upstream devices, each one row below the lowest host or device that depends on it. A huge
+Layers, top to bottom: services, then every other node one row below the lowest node that depends
+on it (hosts under their services, switches under their hosts, routers under their switches). A huge
 topology stays readable: each row shows at most ``max_per_layer`` nodes (those with open incidents
 first, worst first) and a "N more" box for the rest; edges to hidden nodes are not drawn.
 """
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from ..topology.graph import Graph
 
 #: Severities from worst to mildest; a node's mark takes the worst of its open incidents.
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -39,6 +42,8 @@ MAX_DEPTH = 8
 #: Presentation attributes (no ``<style>``: the console's Content-Security-Policy allows no inline style);
 #: lines and text take the page's text colour, so the drawing reads in a light and a dark theme.
 _TEXT = 'font-family="system-ui, sans-serif" font-size="12" fill="currentColor"'
+#: The kind under a node's name: smaller and lighter.
+_SMALL_TEXT = 'font-family="system-ui, sans-serif" font-size="10" fill="currentColor" fill-opacity="0.65"'
 _BOX = 'fill="none" stroke="currentColor" stroke-width="1"'
 _EDGE = 'fill="none" stroke="currentColor" stroke-opacity="0.45" stroke-width="1.2"'
 
@@ -59,7 +64,7 @@ class Mark:
 @dataclass
 class _Node:
     name: str
-    kind: str  # service | host | device
+    kind: str  # a node kind of the topology (app.topology.graph.NODE_KINDS)
     layer: int
     mark: Mark | None = None
     x: float = 0.0
@@ -88,33 +93,26 @@ def marks_from_incidents(incidents: Iterable[Mapping[str, Any]]) -> dict[str, Ma
     return marks
 
 
-def _layers(topology: Mapping[str, Any]) -> tuple[dict[str, _Node], list[tuple[str, str]]]:
+def _layers(graph: Graph) -> tuple[dict[str, _Node], list[tuple[str, str]]]:
     """Place every node in a row and list the edges (dependent -> what it depends on)."""
-    hosts: dict[str, str] = dict(topology.get("hosts") or {})
-    services: dict[str, str] = dict(topology.get("services") or {})
-    criticality: dict[str, str] = dict(topology.get("criticality") or {})
-    # 1 for a host nothing depends on, else one row below its deepest dependent; relaxed at most
-    # MAX_DEPTH times (no recursion: a long chain or a cycle cannot blow the stack or loop)
-    depth = dict.fromkeys({*hosts, *hosts.values(), *services.values(), *criticality}, 1)
+    kinds = {name: graph.kind_of(name) or "other" for name in graph.nodes}
+    links = sorted({(e.source, e.target) for e in graph.edges})
+    for a, b in links:
+        kinds.setdefault(a, "other")
+        kinds.setdefault(b, "other")
+    # services on row 0, every other node on row 1 or one row below its deepest dependent; relaxed
+    # at most MAX_DEPTH times (no recursion: a long chain or a cycle cannot blow the stack or loop)
+    depth = {name: 0 if kind == "service" else 1 for name, kind in kinds.items()}
     for _ in range(MAX_DEPTH):
         changed = False
-        for host, upstream in hosts.items():
-            lower = min(MAX_DEPTH, depth[host] + 1)
-            if host != upstream and lower > depth[upstream]:
-                depth[upstream], changed = lower, True
+        for a, b in links:
+            lower = min(MAX_DEPTH, depth[a] + 1)
+            if lower > depth[b]:
+                depth[b], changed = lower, True
         if not changed:
             break
-    nodes: dict[str, _Node] = {}
-    for name in sorted(depth):
-        lvl = depth[name]
-        nodes[name] = _Node(name, "host" if lvl == 1 else "device", lvl)
-    edges: list[tuple[str, str]] = []
-    for service, host in sorted(services.items()):
-        key = "service:" + service
-        nodes[key] = _Node(service, "service", 0)
-        edges.append((key, host))
-    edges += sorted(hosts.items())
-    return nodes, edges
+    nodes = {name: _Node(name, kinds[name], depth[name]) for name in sorted(kinds)}
+    return nodes, links
 
 
 def _label(text: str) -> str:
@@ -122,7 +120,7 @@ def _label(text: str) -> str:
 
 
 def render(
-    topology: Mapping[str, Any],
+    graph: Graph,
     marks: Mapping[str, Mark] | None = None,
     *,
     href: Callable[[str, str], str | None] | None = None,
@@ -131,7 +129,7 @@ def render(
     """Draw the topology as an SVG string.
 
     Parameters:
-        topology: ``{"hosts": {host: upstream}, "services": {service: host}, "criticality": {...}}``.
+        graph: the topology (:func:`app.topology.store.load_graph`).
         marks: node name -> open incidents on it (:func:`marks_from_incidents`); services and hosts
             share one namespace, as incidents name them.
         href: ``(kind, name) -> url or None``: makes a node a link (focusable, so keyboard-reachable).
@@ -142,7 +140,7 @@ def render(
     """
     marks = marks or {}
     max_per_layer = max(1, max_per_layer)
-    nodes, edges = _layers(topology)
+    nodes, edges = _layers(graph)
     for node in nodes.values():
         node.mark = marks.get(node.name)
     rows: dict[int, list[str]] = {}
@@ -168,11 +166,13 @@ def _mark_order(mark: Mark | None) -> tuple[int, int]:
 def _order(rows: dict[int, list[str]], edges: list[tuple[str, str]]) -> None:
     """Order each row by where what it depends on sits, from the deepest row up.
 
-    Every host, device and service depends on one thing at most, so the graph is a forest and
-    this draws it without crossings between adjacent rows; within one parent the incident-first
-    order of the cap is kept (the sort is stable).
+    A node is placed under the first thing it depends on (by name): a forest is drawn without
+    crossings between adjacent rows, and a node with several dependencies near one of them; within
+    one parent the incident-first order of the cap is kept (the sort is stable).
     """
-    parent = dict(edges)
+    parent: dict[str, str] = {}
+    for a, b in edges:
+        parent.setdefault(a, b)
     pos: dict[str, int] = {}
     for layer in sorted(rows, reverse=True):
         rows[layer].sort(key=lambda k: pos.get(parent.get(k, ""), len(pos)))
@@ -247,7 +247,9 @@ def _node(node: _Node, href: Callable[[str, str], str | None] | None) -> str:
     parts = [
         f"<g {attrs}><title>{tip}</title>",
         f'<rect x="{node.x}" y="{node.y}" width="{NODE_W}" height="{NODE_H}" {_BOX}{rounded}/>',
-        f'<text x="{node.x + 10}" y="{node.y + 25}" {_TEXT}>{escape(_label(node.name))}</text>',
+        f'<text x="{node.x + 10}" y="{node.y + 17}" {_TEXT}>{escape(_label(node.name))}</text>',
+        f'<text class="kind" x="{node.x + 10}" y="{node.y + 32}" {_SMALL_TEXT}>'
+        f"{escape(node.kind.replace('_', ' '))}</text>",
     ]
     if mark is not None:
         colour = SEVERITY_COLOUR.get(mark.severity, SEVERITY_COLOUR["info"])

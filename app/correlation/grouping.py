@@ -1,81 +1,78 @@
-"""Which open incident an event joins, and why — or that it opens one, or closes one.
+"""Which open incident an event joins, and why — or that it opens one, closes one, or reopens one.
 
-Kinds (``events.event_correlations.correlation_type``):
+An event joins an incident only on positive evidence (:mod:`.evidence`) whose weights add up to
+the join score; it opens an incident of its own otherwise. When it has that evidence for several
+incidents, they are one problem seen in parts (effects on hosts behind a switch that arrived
+before the switch's own trap): they are merged into the oldest, so the partition does not depend
+on which of the parts the events reached first. The root of an incident is its deepest failing
+ancestor (the node the others depend on), whichever event arrived first, and names the incident.
 
-- ``causal``: the event's host (or its service's host) depends on an upstream device
-  (``/api/v1/topology``) that is part of an open incident within the time window;
-- ``time_based``: an open incident on the same host within the time window (15 min);
-- ``host_based`` / ``service_based``: the same host / service within the look-back (1 h);
-- ``pattern_based``: a message of the same template (similarity ≥ 0.8) within the window;
-- ``resolution``: a resolution event closes the incident of the problem it resolves.
+Kinds (``events.event_correlations.correlation_type``), by the evidence that weighed most:
+``causal`` (topology), ``pattern_based`` (fingerprint, template), ``service_based``,
+``time_based`` (same host within the window), ``host_based`` (same host, later);
+``resolution``: a resolution event (linkUp, Alertmanager ``resolved``, an operator-declared pair)
+of the incident's root closes the whole incident, of another of its problems only joins it;
+``recurrence``: the root's problem returned within the flap window after its incident was closed:
+the incident is reopened (and marked ``flapping`` when that happened often, see :mod:`.store`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .templates import similarity, template
+from ..topology.graph import Graph as Topology
+from .evidence import Evidence, TopologyView, Weights, explain, facts_of, total, weigh
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["GroupingSettings", "OpenIncident", "Placement", "Topology", "Weights", "choose", "severity_score"]
 
 SEVERITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25, "info": 0.1}
 CRITICALITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
+#: Correlation type of a join, by the kind of evidence that weighed most in it.
+TYPE_OF_EVIDENCE = {"fingerprint": "pattern_based", "topology": "causal", "service": "service_based",
+                    "template": "pattern_based", "host": "time_based", "nearby": "causal"}  # fmt: skip
 
 
 @dataclass(kw_only=True)
 class GroupingSettings:
-    """How far apart in time and how alike events may be to join one incident."""
+    """How far apart in time and how alike events may be to join one incident (``CORRELATION_*``)."""
 
+    #: Evidence counts in full within this span of the incident's events, at half weight beyond.
     window: timedelta = timedelta(minutes=15)
+    #: Nothing joins an incident whose events are all further away than this.
     lookback: timedelta = timedelta(hours=1)
+    #: Least template similarity (0..1) that counts as evidence.
     similarity: float = 0.8
-    #: A problem that resolves and returns more than this many times within flap_window is flapping.
+    #: Least score of the evidence for a join.
+    join_score: float = 0.5
+    weights: Weights = field(default_factory=Weights)
+    #: A root problem that returns this many times within flap_window after its resolution is flapping.
     flap_changes: int = 3
     flap_window: timedelta = timedelta(minutes=30)
 
-
-@dataclass
-class Topology:
-    """Operator-declared dependencies: host -> upstream device, service -> host; criticality of assets."""
-
-    upstream: dict[str, str] = field(default_factory=dict)
-    service_host: dict[str, str] = field(default_factory=dict)
-    criticality: dict[str, str] = field(default_factory=dict)
-    #: Operator-declared problem/resolution pairs of event types: resolution type -> problem types.
-    resolutions: dict[str, set[str]] = field(default_factory=dict)
-
-    def upstreams_of(self, host: str | None, service: str | None) -> list[str]:
-        """Every device above the event's host (or its service's host), nearest first."""
-        node = host or (self.service_host.get(service) if service else None)
-        seen: list[str] = []
-        while node and node in self.upstream and self.upstream[node] not in seen:
-            node = self.upstream[node]
-            seen.append(node)
-        return seen
-
-    def dependents_of(self, device: str) -> set[str]:
-        """Every host below ``device`` (transitively); computed once per device."""
-        # PERF: asked for every event; the reverse map and the answers are built lazily, once.
-        cache = self.__dict__.setdefault("_below", {})
-        if device in cache:
-            return cache[device]
-        children = self.__dict__.get("_children")
-        if children is None:
-            children = {}
-            for host, up in self.upstream.items():
-                children.setdefault(up, set()).add(host)
-            self.__dict__["_children"] = children
-        below: set[str] = set()
-        frontier = set(children.get(device, ()))
-        while frontier:
-            below |= frontier
-            frontier = {c for node in frontier for c in children.get(node, ())} - below
-        cache[device] = below
-        return below
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GroupingSettings:
+        """The grouping the process's settings ask for."""
+        return cls(
+            window=timedelta(minutes=settings.correlation_window_minutes),
+            lookback=timedelta(minutes=settings.correlation_lookback_minutes),
+            similarity=settings.correlation_similarity,
+            join_score=settings.correlation_join_score,
+            weights=Weights(**settings.correlation_weights),
+            flap_changes=settings.correlation_flap_changes,
+            flap_window=timedelta(minutes=settings.correlation_flap_window_minutes),
+        )
 
 
 @dataclass
 class OpenIncident:
+    """What an event is matched against: an incident's nodes, messages and problems, and its span."""
+
     id: str
     hosts: set[str]
     services: set[str]
@@ -84,16 +81,63 @@ class OpenIncident:
     last_event_at: datetime
     root_host: str | None = None
     link_keys: set[str] = field(default_factory=set)
+    first_event_at: datetime = None  # type: ignore[assignment]  # the last event's when not given
+    status: str = "open"
+    root_fingerprint: str | None = None
+    #: Set when the correlator closed it (a resolution): only the return of its root's problem reopens it.
+    closed_at: datetime | None = None
+    #: An operator works it (acknowledged or assigned): it absorbs others but is never absorbed.
+    worked: bool = False
+
+    def __post_init__(self) -> None:
+        if self.first_event_at is None:
+            self.first_event_at = self.last_event_at
+
+    def template_set(self) -> frozenset[tuple[str, ...]]:
+        # PERF: exact template matches are the common case; the set is rebuilt only when templates grew.
+        cached = self.__dict__.get("_template_set")
+        if cached is None or cached[0] != len(self.templates):
+            cached = (len(self.templates), frozenset(self.templates))
+            self.__dict__["_template_set"] = cached
+        return cached[1]
+
+    def parents(self, topology: TopologyView) -> set[str]:
+        """The nodes the incident's hosts depend on directly (rebuilt only when its hosts changed)."""
+        cached = self.__dict__.get("_parents")
+        if cached is None or cached[0] != len(self.hosts) or cached[1] is not topology:
+            found = {n for h in self.hosts for n, hops in topology.ancestors(h) if hops == 1}
+            cached = (len(self.hosts), topology, found - self.hosts)
+            self.__dict__["_parents"] = cached
+        return cached[2]
 
 
 @dataclass
 class Placement:
     """Where :func:`choose` puts an event: the incident it joins (or none), with the kind, score and reason."""
 
-    kind: str  # the correlation type, or "new" / "resolution" / "none"
+    kind: str  # the correlation type, or "new" / "none"
     incident: OpenIncident | None
     score: float
     reason: str
+    #: Other incidents the event has the evidence to join: merged into ``incident``.
+    also: list[OpenIncident] = field(default_factory=list)
+    #: The event is the incident's new root (a failing node the incident's nodes depend on).
+    roots: bool = False
+    #: A resolution of the incident's root: the incident closes.
+    closes: bool = False
+    #: The return of a closed incident's root problem: the incident reopens.
+    reopens: bool = False
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+def configured() -> GroupingSettings:
+    """The grouping this process's settings ask for (the defaults before :func:`app.runtime.bootstrap`)."""
+    from ..config import get_settings
+
+    try:
+        return GroupingSettings.from_settings(get_settings())
+    except RuntimeError:
+        return GroupingSettings()
 
 
 def link_key(event: dict[str, Any]) -> str | None:
@@ -109,7 +153,7 @@ def problem_key(host: str | None, event_type: str) -> str:
     return f"{host}|{event_type}"
 
 
-def resolves(event: dict[str, Any], topology: Topology | None = None) -> bool:
+def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> bool:
     meta = event.get("metadata") or {}
     declared = topology is not None and event.get("event_type") in topology.resolutions
     return bool(meta.get("resolution")) or meta.get("trap_name") == "linkUp" or declared
@@ -119,87 +163,104 @@ def problem_fingerprint(event: dict[str, Any]) -> str:
     return str(event.get("fingerprint") or "").removesuffix(":resolved")
 
 
-def _resolution(event: dict[str, Any], incidents: list[OpenIncident], topology: Topology) -> Placement:
-    key, fp = link_key(event), problem_fingerprint(event)
-    declared = {problem_key(event.get("host"), p) for p in topology.resolutions.get(event.get("event_type") or "", ())}
+def choose(
+    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], topology: TopologyView, cfg: GroupingSettings
+) -> Placement:
+    """Place one event (received ``at``) against the incidents the correlator holds, most recent first.
+
+    ``incidents`` holds the live ones and those the correlator closed within the flap window
+    (``closed_at`` set), which only the return of their root's problem reopens.
+    """
+    if resolves(event, topology):
+        return _resolution(event, incidents, topology)
+    returned = _recurrence(event, at, incidents, cfg)
+    if returned is not None:
+        return returned
+    facts = facts_of(event, topology)
+    joinable: list[tuple[OpenIncident, list[Evidence], float]] = []
     for inc in incidents:
-        if (key and key in inc.link_keys) or (fp and fp in inc.fingerprints) or (declared & inc.link_keys):
-            return Placement("resolution", inc, 1.0, f"{event.get('title')} resolves the incident's problem")
+        if inc.closed_at is not None:
+            continue
+        found = weigh(facts, at, inc, topology, cfg)
+        score = total(found)
+        if found and score >= cfg.join_score:
+            joinable.append((inc, found, score))
+    if not joinable:
+        return Placement("new", None, 1.0, "no open incident relates to this event (no evidence reached the join score)")
+    # The oldest incident takes the event (and the others), so the outcome does not depend on which
+    # part of a problem formed first; an incident operators work is never absorbed into another.
+    joinable.sort(key=lambda j: (not j[0].worked, j[0].first_event_at, j[0].id))
+    inc, found, score = joinable[0]
+    also = [other for other, _, _ in joinable[1:] if not other.worked]
+    decisive = max(found, key=lambda e: e.weight)
+    kind = TYPE_OF_EVIDENCE.get(decisive.kind, "time_based")
+    if kind == "time_based" and decisive.weight < cfg.weights.host:
+        kind = "host_based"
+    reason = explain(found, score, cfg.join_score)
+    if also:
+        reason += f". It also relates to {len(also)} other incident{'s' if len(also) > 1 else ''}, merged into this one"
+    group = [inc, *also]
+    nodes = set().union(*(i.hosts | i.services for i in group))
+    roots = bool(
+        facts.nodes
+        and not any(node in nodes for node in facts.ancestors)
+        and any(nodes & topology.dependents(n) for n in facts.nodes)
+    )
+    return Placement(kind, inc, score, reason, also=also, roots=roots, evidence=found)
+
+
+def _resolves_root(event: dict[str, Any], inc: OpenIncident, topology: TopologyView) -> bool | None:
+    """Whether ``event`` resolves the root problem of ``inc`` (True), another of its problems (False), or none (None)."""
+    key, fp, host = link_key(event), problem_fingerprint(event), event.get("host")
+    declared = {problem_key(host, p) for p in topology.resolutions.get(event.get("event_type") or "", ())}
+    if not ((key and key in inc.link_keys) or (fp and fp in inc.fingerprints) or (declared & inc.link_keys)):
+        return None
+    if inc.root_host is None and inc.root_fingerprint is None:
+        return True  # an incident from before roots were kept: any of its problems' resolution closes it
+    if fp and fp == inc.root_fingerprint:
+        return True
+    return bool(host and host == inc.root_host and ((key and key in inc.link_keys) or (declared & inc.link_keys)))
+
+
+def _resolution(event: dict[str, Any], incidents: list[OpenIncident], topology: TopologyView) -> Placement:
+    title = event.get("title")
+    partial: OpenIncident | None = None
+    for inc in incidents:
+        if inc.closed_at is not None:
+            continue
+        root = _resolves_root(event, inc, topology)
+        if root is None:
+            continue
+        if not root:
+            partial = partial or inc
+            continue
+        if inc.status == "flapping":
+            return Placement("resolution", inc, 1.0, f"{title} resolves the incident's cause, but it is flapping: "
+                             "it stays flapping until an operator resolves it or it stays quiet")  # fmt: skip
+        return Placement("resolution", inc, 1.0, f"{title} resolves the incident's cause", closes=True)
+    if partial is not None:
+        return Placement("resolution", partial, 1.0, f"{title} resolves one of the incident's problems, not its cause "
+                         f"({partial.root_host or 'its root'}): it stays open")  # fmt: skip
     return Placement("none", None, 0.0, "a resolution with no open problem")
 
 
-def _causal(host: str | None, service: str | None, recent: list[OpenIncident], topology: Topology) -> Placement | None:
-    for device in topology.upstreams_of(host, service):
-        for inc in recent:
-            if device in inc.hosts:
-                return Placement(
-                    "causal", inc, 0.9, f"{host or service} depends on {device}, which has an open problem"
-                )
-    return None
-
-
-def _same_host(
-    host: str, at: datetime, recent: list[OpenIncident], incidents: list[OpenIncident], topology: Topology
+def _recurrence(
+    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], cfg: GroupingSettings
 ) -> Placement | None:
-    for inc in recent:
-        if host in inc.hosts:
-            minutes = max(1, int((at - inc.last_event_at).total_seconds() // 60) + 1)
-            return Placement("time_based", inc, 0.85, f"Events occurred within {minutes} minutes on same host")
-    # the event is on an upstream device: its dependents' incident joins it, as their cause
-    below = topology.dependents_of(host)
-    for inc in recent:
-        if inc.hosts & below:
-            return Placement("causal", inc, 0.9, f"{host} is upstream of {', '.join(sorted(inc.hosts & below)[:3])}")
+    key, fp, host = link_key(event), problem_fingerprint(event), event.get("host")
     for inc in incidents:
-        if host in inc.hosts:
-            return Placement("host_based", inc, 0.7, "Same host within the last hour")
+        if inc.closed_at is None or at - inc.closed_at > cfg.flap_window or at < inc.closed_at:
+            continue
+        same = (fp and fp == inc.root_fingerprint) or (key and host == inc.root_host and key in inc.link_keys)
+        if same:
+            minutes = max(1, math.ceil((at - inc.closed_at).total_seconds() / 60))
+            return Placement("recurrence", inc, 1.0, f"{event.get('title')}: the incident's cause returned "
+                             f"{minutes} minutes after its resolution", reopens=True)  # fmt: skip
     return None
-
-
-def _same_pattern(event: dict[str, Any], recent: list[OpenIncident], cfg: GroupingSettings) -> Placement | None:
-    if event.get("severity") == "info":
-        return None  # routine messages repeat everywhere: by pattern alone they are not one problem
-    tpl = template(str(event.get("title") or ""))
-    for inc in recent:
-        best = max((similarity(tpl, t) for t in inc.templates), default=0.0)
-        if best >= cfg.similarity:
-            return Placement(
-                "pattern_based", inc, round(best, 2), f"Message matches the incident's pattern ({best:.0%} similar)"
-            )
-    return None
-
-
-def choose(
-    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], topology: Topology, cfg: GroupingSettings
-) -> Placement:
-    """Place one event, against the open incidents (most recent first)."""
-    if resolves(event, topology):
-        return _resolution(event, incidents, topology)
-    host, service = event.get("host"), event.get("service")
-    recent = [i for i in incidents if at - i.last_event_at <= cfg.window]
-    placement = _causal(host, service, recent, topology)
-    if placement is None and host:
-        placement = _same_host(host, at, recent, incidents, topology)
-    if placement is None and service:
-        placement = next(
-            (
-                Placement("service_based", i, 0.6, "Same service within the last hour")
-                for i in incidents
-                if service in i.services
-            ),
-            None,
-        )
-    return (
-        placement
-        or _same_pattern(event, recent, cfg)
-        or Placement("new", None, 1.0, "no open incident relates to this event")
-    )
 
 
 def severity_score(severities: list[str], size: int, criticality: str | None) -> float:
     """0..1 from the worst severity, the incident's size and the asset's criticality."""
-    import math
-
     worst = max((SEVERITY_WEIGHT.get(s, 0.1) for s in severities), default=0.1)
     size_part = min(1.0, math.log10(1 + size) / 2)
     crit = CRITICALITY_WEIGHT.get(criticality or "medium", 0.5)

@@ -1,4 +1,7 @@
-"""Reading incidents, correlations and the topology back (used by the HTTP API)."""
+"""Reading incidents and correlations back (used by the HTTP API).
+
+The topology moved to :mod:`app.topology.store`; its two functions are still importable from here.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,20 @@ from typing import Any
 import orjson
 import peewee
 
-from .. import audit
 from ..db import in_transaction, is_postgres
 from ..errors import InvalidInput
 from ..events.query import event_json
 from ..events.schema import SEVERITIES
-from ..models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from ..models import EventCorrelation, Incident, ProcessedEvent
 from ..paging import check_page
 from ..present import iso
+from ..topology.store import replace_topology, topology_json
 
 #: Every status of an incident, in the order of its lifecycle (``flapping`` is worked like ``open``).
 STATUSES = ("open", "flapping", "acknowledged", "resolved", "closed")
+
+__all__ = ["STATUSES", "event_correlations", "get_incident", "has_host", "incident_json", "list_incidents",
+           "replace_topology", "topology_json"]  # fmt: skip
 
 
 def incident_json(row: Incident) -> dict[str, Any]:
@@ -158,73 +164,3 @@ def event_correlations(key: uuid.UUID) -> dict[str, Any] | None:
         }
 
     return in_transaction(work)
-
-
-#: The keys of the topology, as ``GET /api/v1/topology`` answers and ``PUT`` takes them.
-TOPOLOGY_KEYS = frozenset({"hosts", "services", "criticality", "resolutions"})
-
-
-def topology_json() -> dict[str, Any]:
-    def work() -> dict[str, Any]:
-        links = list(TopologyLink.select().order_by(TopologyLink.kind, TopologyLink.node))
-        return {
-            "hosts": {lk.node: lk.upstream for lk in links if lk.kind == "host" and lk.upstream},
-            "services": {lk.node: lk.upstream for lk in links if lk.kind == "service" and lk.upstream},
-            "criticality": {lk.node: lk.criticality for lk in links if lk.criticality},
-            "resolutions": {lk.upstream: lk.node for lk in links if lk.kind == "resolution"},
-        }
-
-    return in_transaction(work)
-
-
-def replace_topology(body: Any, *, actor: str) -> dict[str, Any]:
-    """Replace the dependency map: ``{"hosts": {host: upstream}, "services": {service: host}, "criticality": {node: level},
-    "resolutions": {problem_event_type: resolution_event_type}}``."""
-    if not isinstance(body, dict):
-        raise InvalidInput("the topology is an object {hosts, services, criticality}", field="body")
-    unknown = sorted(key for key in body if key not in TOPOLOGY_KEYS)
-    if unknown:
-        # a PUT replaces the whole map: a misnamed key must not wipe it silently
-        raise InvalidInput(
-            f"unknown key {unknown[0]!r}: the topology has {', '.join(sorted(TOPOLOGY_KEYS))}", field=unknown[0]
-        )
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for kind, key in (("host", "hosts"), ("service", "services")):
-        mapping = body.get(key) or {}
-        if not isinstance(mapping, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
-        ):
-            raise InvalidInput(f"{key} maps names to names", field=key)
-        for node, upstream in mapping.items():
-            rows[(kind, node)] = {"kind": kind, "node": node, "upstream": upstream, "criticality": None}
-    pairs = body.get("resolutions") or {}
-    if not isinstance(pairs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
-        raise InvalidInput(
-            "resolutions maps a problem event_type to the event_type that resolves it", field="resolutions"
-        )
-    for problem, resolution in pairs.items():
-        # stored resolution -> problem, the direction the correlator looks them up
-        rows[("resolution", f"{resolution}<{problem}")] = {
-            "kind": "resolution",
-            "node": resolution,
-            "upstream": problem,
-            "criticality": None,
-        }
-    criticality = body.get("criticality") or {}
-    if not isinstance(criticality, dict) or any(
-        v not in ("low", "medium", "high", "critical") for v in criticality.values()
-    ):
-        raise InvalidInput("criticality maps names to low|medium|high|critical", field="criticality")
-    for node, level in criticality.items():
-        rows.setdefault(("host", node), {"kind": "host", "node": node, "upstream": None, "criticality": None})[
-            "criticality"
-        ] = level
-
-    def work() -> None:
-        TopologyLink.delete().execute()
-        for row in rows.values():
-            TopologyLink.create(**row)
-        audit.record(audit.Action.TOPOLOGY_REPLACED, actor=actor, subject="topology", details={"links": len(rows)})
-
-    in_transaction(work)
-    return topology_json()

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..correlation.query import incident_json
 from ..events.query import event_json
-from ..models import Execution, ExecutionStep, Incident, ProcessedEvent, RuleExecution, TopologyLink, TriggerRule
+from ..models import Execution, ExecutionStep, Incident, ProcessedEvent, RuleExecution, TriggerRule
+from ..topology.store import criticality_of as topology_criticality
 from . import risk
 
 
@@ -54,7 +55,7 @@ def criticality_of(host: str | None, service: str | None) -> str:
     nodes = [n for n in (service, host) if n]
     if not nodes:
         return risk.DEFAULT_CRITICALITY
-    rows = {r.node: r.criticality for r in TopologyLink.select().where(TopologyLink.node.in_(nodes)) if r.criticality}
+    rows = topology_criticality(nodes)
     return next((rows[n] for n in nodes if n in rows), risk.DEFAULT_CRITICALITY)
 
 

@@ -40,7 +40,6 @@ from .resources.incidents import (
     Incidents,
     IncidentTimeline,
     IncidentTransition,
-    Topology,
 )
 from .resources.ingest import Ingest, PagerDutyEnqueue
 from .resources.maintenance import Window, Windows
@@ -49,6 +48,7 @@ from .resources.playbooks import Playbook, Playbooks
 from .resources.rules import Trigger, Triggers
 from .resources.secrets import Secret, Secrets
 from .resources.silences import IncidentSilence, Silence, Silences
+from .resources.topology import NetboxImport, Topology, TopologyVersions
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,10 @@ def create_app(deps: Deps) -> falcon.App:
         app.add_route(f"/api/v1/incidents/{{incident_id}}/{verb}", transition, suffix=verb)
     app.add_route("/api/v1/incidents/{incident_id}/notes", IncidentNotes(max_body_bytes=deps.max_body_bytes))
     app.add_route("/api/v1/incidents/{incident_id}/timeline", IncidentTimeline())
-    app.add_route("/api/v1/topology", Topology(max_body_bytes=deps.max_body_bytes))
+    topology_limit = max(deps.max_body_bytes, deps.settings.topology_max_body_bytes)
+    app.add_route("/api/v1/topology", Topology(max_body_bytes=topology_limit))
+    app.add_route("/api/v1/topology/versions", TopologyVersions())
+    app.add_route("/api/v1/topology/import/netbox", NetboxImport(max_body_bytes=topology_limit))
     app.add_route("/api/v1/raw-events", RawEvents())
     triggers = Trigger(max_body_bytes=deps.max_body_bytes)
     app.add_route("/api/v1/rules/triggers", Triggers(max_body_bytes=deps.max_body_bytes))

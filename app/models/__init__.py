@@ -30,6 +30,7 @@ from .receivers import ReceiverStat
 from .rules import ResponseTemplate, ResponseTemplateVersion, RuleExecution, RuleMatch, TriggerRule
 from .secrets import Secret
 from .silences import Silence
+from .topology import TopologyEdge, TopologyNode, TopologyVersion
 
 #: Every model, in creation order.
 ALL_MODELS = [
@@ -42,6 +43,9 @@ ALL_MODELS = [
     Incident,
     IncidentActivity,
     TopologyLink,
+    TopologyVersion,
+    TopologyNode,
+    TopologyEdge,
     TriggerRule,
     RuleMatch,
     ResponseTemplate,
@@ -93,7 +97,10 @@ __all__ = [
     "IncidentActivity",
     "Notification",
     "NotificationPolicy",
+    "TopologyEdge",
     "TopologyLink",
+    "TopologyNode",
+    "TopologyVersion",
     "LearningData",
     "ProcessedEvent",
     "RawEvent",

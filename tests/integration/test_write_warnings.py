@@ -67,6 +67,7 @@ def test_a_topology_with_an_unknown_key_is_refused_and_the_map_kept(stack):
     # Then it is refused, naming the key, and the map is as it was
     assert reply.status == 400 and reply.json()["field"] == "dependencies"
     shown = request("GET", url, key=stack.viewer).json()
-    assert shown["hosts"] == {"web-01": "switch-01"} and shown["criticality"] == {"web-01": "high"}
+    assert shown["edges"] == [{"from": "web-01", "to": "switch-01", "kind": "connected_to"}]
+    assert {"id": "web-01", "kind": "host", "criticality": "high"} in shown["nodes"] and shown["version"] == 1
     # And the map as a GET shows it can be written back
     assert request("PUT", url, key=stack.admin, json=shown).status == 200

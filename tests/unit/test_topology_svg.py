@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from app.console.topology_svg import Mark, marks_from_incidents, render
+from app.topology.graph import Graph
+from app.topology.spec import parse as parse_topology
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -14,6 +16,10 @@ TOPOLOGY = {
     "criticality": {"db-1": "critical"},
     "resolutions": {},
 }
+
+
+def graph_of(body: dict) -> Graph:
+    return parse_topology(body).graph()
 
 
 def parse(svg: str) -> ET.Element:
@@ -34,9 +40,9 @@ def edges(root: ET.Element) -> set[tuple[str, str]]:
 
 
 def test_every_node_and_dependency_is_drawn_in_layers_services_hosts_devices():
-    # Given a topology of services on hosts behind switches behind a core router
+    # Given a topology in the older shape: services on hosts behind switches behind a core router
     # When it is drawn
-    root = parse(render(TOPOLOGY))
+    root = parse(render(graph_of(TOPOLOGY)))
 
     # Then the SVG parses and holds every node and every dependency as an edge
     drawn = nodes(root)
@@ -46,7 +52,7 @@ def test_every_node_and_dependency_is_drawn_in_layers_services_hosts_devices():
     # And services sit above hosts, hosts above their switches, switches above the core
     assert node_y(drawn["nginx"]) < node_y(drawn["web-1"]) < node_y(drawn["switch-a"]) < node_y(drawn["core"])
     assert node_y(drawn["web-2"]) == node_y(drawn["db-1"]) == node_y(drawn["web-1"])
-    assert drawn["core"].get("class") == "node device" and drawn["nginx"].get("class") == "node service"
+    assert drawn["core"].get("class") == "node other" and drawn["nginx"].get("class") == "node service"
 
 
 def test_open_incidents_mark_their_nodes_with_the_count_and_the_worst_severity_colour():
@@ -57,7 +63,7 @@ def test_open_incidents_mark_their_nodes_with_the_count_and_the_worst_severity_c
     ])  # fmt: skip
 
     # When the topology is drawn with them
-    drawn = nodes(parse(render(TOPOLOGY, marks)))
+    drawn = nodes(parse(render(graph_of(TOPOLOGY), marks)))
 
     # Then web-1 carries a mark of 2 in the critical colour, nginx a mark of 1, quiet nodes none
     web = drawn["web-1"]
@@ -77,7 +83,7 @@ def test_hostile_names_are_escaped_and_long_names_are_cut_with_the_full_name_in_
     topology = {"hosts": {hostile: "core", long_name: "core"}, "services": {}, "criticality": {}}
 
     # When drawn (with links)
-    svg = render(topology, {hostile: Mark(1, "high")}, href=lambda kind, name: f"/console/incidents?host={name}&x=1")
+    svg = render(graph_of(topology), {hostile: Mark(1, "high")}, href=lambda kind, name: f"/console/incidents?host={name}&x=1")
 
     # Then the markup is text, not elements: the SVG parses and holds no script element
     root = parse(svg)
@@ -97,7 +103,7 @@ def test_a_huge_topology_is_capped_per_row_with_a_count_of_the_rest_and_incident
     marks = {"host-4999": Mark(3, "critical")}
 
     # When drawn with at most 20 nodes a row
-    root = parse(render({"hosts": hosts, "services": {}}, marks, max_per_layer=20))
+    root = parse(render(graph_of({"hosts": hosts, "services": {}}), marks, max_per_layer=20))
 
     # Then 20 hosts are drawn, a box says how many more, and the incident's host is among those shown
     drawn = nodes(root)
@@ -116,7 +122,7 @@ def test_a_dependency_cycle_or_a_deep_chain_is_drawn_without_looping():
     topology = {"hosts": {"a": "b", "b": "a", **chain}, "services": {}}
 
     # When drawn
-    root = parse(render(topology))
+    root = parse(render(graph_of(topology)))
 
     # Then it finishes with a bounded number of rows
     rows = {node_y(n) for n in nodes(root).values()}
@@ -124,5 +130,33 @@ def test_a_dependency_cycle_or_a_deep_chain_is_drawn_without_looping():
 
 
 def test_an_empty_topology_draws_a_note_saying_how_to_declare_one():
-    root = parse(render({"hosts": {}, "services": {}, "criticality": {}}))
+    root = parse(render(Graph()))
     assert "PUT /api/v1/topology" in "".join(root.itertext())
+
+
+def test_each_node_shows_its_kind_and_a_service_on_two_hosts_has_an_edge_to_each():
+    # Given a service on two hosts behind a switch behind a router, in the current shape
+    graph = graph_of({
+        "nodes": [{"id": "shop", "kind": "service"}, {"id": "web-1", "kind": "host"}, {"id": "web-2", "kind": "host"},
+                  {"id": "sw-1", "kind": "switch"}, {"id": "gw", "kind": "router"},
+                  {"id": "lb-1", "kind": "load_balancer"}],
+        "edges": [{"from": "shop", "to": "web-1", "kind": "runs_on"}, {"from": "shop", "to": "web-2", "kind": "runs_on"},
+                  {"from": "web-1", "to": "sw-1", "kind": "connected_to"},
+                  {"from": "web-2", "to": "sw-1", "kind": "connected_to"},
+                  {"from": "sw-1", "to": "gw", "kind": "connected_to"}, {"from": "shop", "to": "lb-1", "kind": "depends_on"}],
+    })  # fmt: skip
+
+    # When it is drawn
+    root = parse(render(graph))
+
+    # Then every node carries its kind, as a class and as a line of text
+    drawn = nodes(root)
+    assert {name: g.get("class") for name, g in drawn.items()} == {
+        "shop": "node service", "web-1": "node host", "web-2": "node host", "sw-1": "node switch",
+        "gw": "node router", "lb-1": "node load_balancer"}  # fmt: skip
+    kinds = {name: g.find(f"{SVG}text[@class='kind']").text for name, g in drawn.items()}  # type: ignore[union-attr]
+    assert kinds["lb-1"] == "load balancer" and kinds["sw-1"] == "switch"
+    # And the service has an edge to each host, and the rows go service, hosts, switch, router
+    assert {("shop", "web-1"), ("shop", "web-2"), ("shop", "lb-1")} <= edges(root)
+    assert node_y(drawn["shop"]) < node_y(drawn["web-1"]) == node_y(drawn["web-2"]) < node_y(drawn["sw-1"])
+    assert node_y(drawn["sw-1"]) < node_y(drawn["gw"])

@@ -1,8 +1,9 @@
 """The topology page: the declared dependencies drawn as SVG, with the open incidents marked on their nodes.
 
 ``GET /console/topology``. The drawing is :mod:`app.console.topology_svg` (plain logic); this view
-reads the map (:func:`app.correlation.query.topology_json`) and the hosts, services and severity
-of the incidents not yet resolved. A host node links to its incidents.
+reads the current graph (:func:`app.topology.store.load_graph`, rebuilt only when the version
+changed) and the hosts, services and severity of the incidents not yet resolved. A node other than
+a service links to its incidents.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 import falcon
 from markupsafe import Markup
 
-from ...correlation.query import topology_json
 from ...db import in_transaction
 from ...models import Incident
+from ...topology.store import load_graph
 from ..page import Page, with_query
 from ..render import render
 from ..topology_svg import marks_from_incidents
@@ -35,15 +36,14 @@ def _href(kind: str, name: str) -> str | None:
 
 class TopologyPage(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        topology = topology_json()
+        graph = in_transaction(lambda: load_graph(max_age_s=0))
         incidents = in_transaction(_unresolved)
         marks = marks_from_incidents(incidents)
-        drawn = {*topology["hosts"], *topology["hosts"].values(), *topology["services"], *topology["services"].values()}
-        outside = sum(1 for i in incidents if not ({*(i["hosts"] or ()), *(i["services"] or ())} & drawn))
+        outside = sum(1 for i in incidents if not any(n in graph for n in (*(i["hosts"] or ()), *(i["services"] or ()))))
         # the SVG is built from escaped names only (topology_svg escapes every one)
-        svg = Markup(draw(topology, marks, href=_href))  # noqa: S704
+        svg = Markup(draw(graph, marks, href=_href))  # noqa: S704
         render(req, resp, "topology.html", svg=svg, unresolved=len(incidents), outside=outside,
-               links=len(topology["hosts"]) + len(topology["services"]))  # fmt: skip
+               links=len(graph.edges))  # fmt: skip
 
 
 def routes(deps: Any) -> list[tuple[Any, ...]]:

@@ -1,5 +1,5 @@
-"""Incidents, event correlations and the topology: ``/api/v1/incidents``, ``/api/v1/events/{id}/correlations``,
-``/api/v1/topology``; the lifecycle of an incident (acknowledge, resolve, close, reopen, assign, notes, merge,
+"""Incidents and event correlations: ``/api/v1/incidents``, ``/api/v1/events/{id}/correlations``;
+the lifecycle of an incident (acknowledge, resolve, close, reopen, assign, notes, merge,
 split) and its timeline under ``/api/v1/incidents/{id}/...``."""
 
 from __future__ import annotations
@@ -53,19 +53,6 @@ class EventCorrelations:
         if found is None:
             raise NotFound(f"no event {event_id!r}")
         resp.media = found
-
-
-class Topology:
-    permissions = {"GET": "read", "PUT": "operate"}
-
-    def __init__(self, *, max_body_bytes: int) -> None:
-        self.max_body_bytes = max_body_bytes
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = query.topology_json()
-
-    def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = query.replace_topology(read_json(req, max_bytes=self.max_body_bytes), actor=actor_of(req))
 
 
 def _body(req: falcon.Request, *, max_bytes: int, required: bool) -> dict[str, Any]:
