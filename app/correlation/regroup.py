@@ -17,7 +17,8 @@ from ..errors import InvalidInput
 from ..models import EventCorrelation, Incident, ProcessedEvent
 from ..timeutil import now
 from .grouping import problem_fingerprint
-from .store import finish, grow, load_events, load_topology, matching_state
+from .placing import finish, grow, matching_state
+from .store import load_events, load_topology
 
 
 def recount(row: Incident) -> list[dict[str, Any]]:
@@ -86,7 +87,8 @@ def split_off(source: Incident, event_ids: list[str]) -> Incident:
     root, at = events[0], now()
     row = Incident(
         id=uuid.uuid4(), status="open", title=str(root.get("title") or root["event_type"])[:500],
-        root_event_id=root["id"], root_fingerprint=problem_fingerprint(root), severity=root["severity"],
+        root_event_id=root["id"], root_fingerprint=problem_fingerprint(root), root_host=root.get("host") or root.get("service"),
+        severity=root["severity"],
         event_count=0, hosts=[], services=[], templates=[], fingerprints=[], link_keys=[],
         opened_at=root["received_at"], last_event_at=root["received_at"], status_changed_at=at,
     )  # fmt: skip

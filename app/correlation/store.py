@@ -40,19 +40,14 @@ import orjson
 
 from ..db import database, in_transaction, is_postgres, uuid_in
 from ..errors import TransientError
-from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent, TopologyLink
-from ..notifications import follow
-from .grouping import (
-    GroupingSettings,
-    OpenIncident,
-    Topology,
-    choose,
-    link_key,
-    problem_fingerprint,
-    problem_key,
-    severity_score,
-)
+from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent
+from ..topology.store import load_graph
+from .grouping import GroupingSettings, OpenIncident, Topology, configured
+from .placing import LIVE_STATUSES, Batch, candidates, finish, flush_decisions, grow, matching_state
 from .templates import template
+
+__all__ = ["LIVE_STATUSES", "correlate_batch", "finish", "grow", "hold_lock", "load_events", "load_topology",
+           "matching_state"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -63,33 +58,22 @@ LOCK_KEY = 7_271_001
 CLAIM = 1000
 #: Seconds after which a batch counts as late: the pipeline is behind and claiming pays.
 CLAIM_AFTER_S = 5.0
-#: Templates and fingerprints kept per incident for matching.
-KEEP = 50
-#: Statuses of incidents that take new events: an acknowledged one is still being worked. Resolved
-#: and closed ones take none (a new matching event opens a new incident).
-LIVE_STATUSES = ("open", "flapping", "acknowledged")
 #: Columns only operators write (app/incidents/lifecycle.py): a batch's upsert never overwrites them.
 _OPERATORS_COLUMNS = frozenset({"assignee", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
                                 "merged_into"})  # fmt: skip
-_SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 _topology: tuple[float, Topology] | None = None
 
 
 def load_topology(*, max_age_s: float = 10.0) -> Topology:
+    """The topology's graph (:class:`app.topology.graph.Graph`), its version re-checked at most every ``max_age_s``.
+
+    The graph itself is rebuilt only when the version changed (:func:`app.topology.store.load_graph`).
+    """
     global _topology
     now = time.monotonic()
     if _topology is not None and now - _topology[0] < max_age_s:
         return _topology[1]
-    topology = Topology()
-    for link in TopologyLink.select():
-        if link.kind == "host" and link.upstream:
-            topology.upstream[link.node] = link.upstream
-        elif link.kind == "service" and link.upstream:
-            topology.service_host[link.node] = link.upstream
-        elif link.kind == "resolution" and link.upstream:
-            topology.resolutions.setdefault(link.node, set()).add(link.upstream)
-        if link.criticality:
-            topology.criticality[link.node] = link.criticality
+    topology = load_graph(max_age_s=0)
     _topology = (now, topology)
     return topology
 
@@ -156,82 +140,6 @@ def _insert_links(links: list[dict[str, Any]]) -> None:
         EventCorrelation.insert_many(links[k : k + 500]).execute()
 
 
-def matching_state(row: Incident) -> OpenIncident:
-    """What :func:`app.correlation.grouping.choose` matches an event against, from the incident's row."""
-    inc = OpenIncident(
-        id=str(row.id),
-        hosts=set(row.hosts or []),
-        services=set(row.services or []),
-        templates=[tuple(t) for t in row.templates or []],
-        fingerprints=set(row.fingerprints or []),
-        last_event_at=row.last_event_at,
-        link_keys=set(row.link_keys or []),
-    )
-    inc.row = row  # type: ignore[attr-defined]
-    return inc
-
-
-def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
-    """Add ``event`` (received ``at``) to the incident's matching state and worst severity."""
-    if event.get("host"):
-        inc.hosts.add(event["host"])
-    if event.get("service"):
-        inc.services.add(event["service"])
-    if len(inc.templates) < KEEP:
-        tpl = template(str(event.get("title") or ""))
-        if tpl not in inc.templates:
-            inc.templates.append(tpl)
-    if len(inc.fingerprints) < KEEP * 4:
-        inc.fingerprints.add(problem_fingerprint(event))
-    if (key := link_key(event)) is not None:
-        inc.link_keys.add(key)
-    if len(inc.link_keys) < KEEP * 4:
-        inc.link_keys.add(problem_key(event.get("host"), event.get("event_type") or ""))
-    inc.last_event_at = max(inc.last_event_at, at)
-    if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
-        row.severity = event["severity"]
-
-
-def finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
-    """Copy what matching needs onto the row, once per batch (not per event)."""
-    row.hosts, row.services = sorted(inc.hosts), sorted(inc.services)
-    row.templates, row.fingerprints, row.link_keys = (
-        [list(t) for t in inc.templates],
-        sorted(inc.fingerprints),
-        sorted(inc.link_keys),
-    )
-    row.last_event_at = inc.last_event_at
-    levels = ["low", "medium", "high", "critical"]
-    crit = max((topology.criticality.get(h, "medium") for h in inc.hosts), key=levels.index, default=None)
-    row.severity_score = severity_score([row.severity], row.event_count, crit)
-
-
-def _new_incident(event: dict[str, Any], at: datetime, cfg: GroupingSettings) -> Incident:
-    fingerprint = problem_fingerprint(event)
-    recent_closures = (
-        Incident.select()
-        .where((Incident.root_fingerprint == fingerprint) & (Incident.closed_at >= at - cfg.flap_window)
-               & Incident.merged_into.is_null())  # fmt: skip
-        .count()
-    )
-    return Incident(
-        id=uuid.uuid4(),
-        status="flapping" if recent_closures >= cfg.flap_changes else "open",
-        title=str(event.get("title") or event["event_type"])[:500],
-        root_event_id=event["id"],
-        root_fingerprint=fingerprint,
-        severity=event["severity"],
-        event_count=0,
-        hosts=[],
-        services=[],
-        templates=[],
-        fingerprints=[],
-        link_keys=[],
-        opened_at=at,
-        last_event_at=at,
-    )
-
-
 def _save_incidents(rows: list[Incident]) -> None:
     """Insert or update the batch's incidents in one statement (PERF: not one UPDATE per incident)."""
     if not rows:
@@ -292,7 +200,7 @@ def correlate_batch(
         for their own messages to decide, as without a claim. 0 claims nothing.
       claim_after_s: Seconds, see ``claim``.
     """
-    cfg = cfg or GroupingSettings()
+    cfg = cfg or configured()
     # PERF: the events are read before the lock is taken (they do not change but for their
     # correlation id, which is checked again under the lock).
     loaded = in_transaction(lambda: _load(event_ids))
@@ -466,7 +374,7 @@ def _place(
     *,
     claimed: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[dict[str, tuple[Incident, OpenIncident]], dict[str, str], list[dict[str, Any]]]:
-    """Place each event, oldest first, against the open incidents and those the batch opens.
+    """Place each event, oldest first, against the incidents it may join and those the batch opens (:mod:`.placing`).
 
     From the first ``claimed`` event that stays uncorrelated on, the claimed events are skipped:
     its own message decides it again later, and must find the incidents as they were at its turn
@@ -475,49 +383,16 @@ def _place(
     Returns:
       The changed incidents (row and matching state), event id -> incident id, and the links to record.
     """
-    since = _at(events[0]) - cfg.lookback
-    open_rows = (
-        Incident.select()
-        .where(Incident.status.in_(LIVE_STATUSES) & (Incident.last_event_at >= since))
-        .order_by(Incident.last_event_at.desc())
-    )
-    incidents = [matching_state(r) for r in open_rows]
-    changed: dict[str, tuple[Incident, OpenIncident]] = {}
-    assigned: dict[str, str] = {}
-    links: list[dict[str, Any]] = []
+    first = _at(events[0])
+    batch = Batch(candidates(first - cfg.lookback, first - cfg.flap_window), topology, cfg,
+                  flush=flush_decisions(write_out, _decisions))  # fmt: skip
     skipping = False
     for event in events:
         if skipping and event["id"] in claimed:
             continue
-        at = _at(event)
-        placement = choose(event, at, incidents, topology, cfg)
-        if placement.kind == "none":
+        if not batch.place(event, _at(event)):
             skipping = skipping or event["id"] in claimed
-            continue
-        if placement.kind == "new":
-            row = _new_incident(event, at, cfg)
-            inc = matching_state(row)
-            incidents.insert(0, inc)
-        else:
-            assert placement.incident is not None
-            inc = placement.incident
-            row = inc.row  # type: ignore[attr-defined]
-        row.event_count += 1
-        grow(row, inc, event, at)
-        if placement.kind == "causal" and event.get("host") and inc.hosts & topology.dependents_of(event["host"]):
-            row.root_event_id, row.title = event["id"], str(event.get("title"))[:500]  # the cause is the root
-        if placement.kind == "resolution":
-            row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
-            row.status_changed_at = at
-            follow.incident_changed(row.id, "closed", actor="correlator", now=at)  # resolve where it was paged
-            incidents.remove(inc)
-        changed[str(row.id)] = (row, inc)
-        assigned[event["id"]] = str(row.id)
-        if placement.kind != "new":
-            links.append({"correlation_id": row.id, "correlation_type": placement.kind, "primary_event_id": row.root_event_id,
-                          "related_event_ids": [event["id"]], "correlation_score": placement.score,
-                          "correlation_reason": placement.reason})  # fmt: skip
-    return changed, assigned, links
+    return batch.changed, batch.assigned, batch.links
 
 
 def hold_lock() -> None:

@@ -126,6 +126,8 @@ class Incident(BaseModel):
     title = peewee.CharField(max_length=500)
     root_event_id = peewee.UUIDField()
     root_fingerprint = peewee.CharField(max_length=128, index=True)
+    #: The root event's node (host, device or service): the deepest failing ancestor the incident is named after.
+    root_host = peewee.CharField(max_length=255, null=True)
     severity = peewee.CharField(max_length=20)
     severity_score = peewee.DoubleField(default=0.0)
     event_count = peewee.IntegerField(default=1)

@@ -105,7 +105,7 @@ def test_same_host_within_the_window_is_time_based_with_a_readable_reason(any_db
     run([b])
     assert ProcessedEvent.get_by_id(a["id"]).correlation_id == ProcessedEvent.get_by_id(b["id"]).correlation_id
     link = EventCorrelation.get(EventCorrelation.correlation_type == "time_based")
-    assert link.correlation_reason == "Events occurred within 5 minutes on same host"
+    assert link.correlation_reason.startswith("Events occurred within 5 minutes on same host. Evidence: host +0.50")
 
 
 def test_similar_messages_on_different_hosts_join_by_pattern(any_db):

@@ -1,0 +1,279 @@
+"""Applying placements to incidents: joins, new incidents, merges, re-rooting, closing, reopening, flapping.
+
+Called under the correlator's lock by :mod:`.store`, which reads the events and writes what this
+module changed. An incident's matching state (:class:`.grouping.OpenIncident`) is kept on its row
+(hosts, services, templates, fingerprints, interface keys), so matching never reads events.
+
+Incidents the correlator closed (a resolution of their cause) stay candidates for the flap window:
+when their cause's problem returns they reopen, and the returns are counted on the incident's
+activity (``events.incident_activity``, shown on its timeline); the ``flap_changes``-th return
+within the window marks the incident ``flapping``. A flapping incident is not closed by the
+resolutions that follow: it stays flapping (its events trigger no rules) until an operator
+resolves it or the clock finds it idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..db import is_postgres
+from ..models import EventCorrelation, Incident, IncidentActivity, ProcessedEvent
+from ..notifications import follow
+from .grouping import (
+    GroupingSettings,
+    OpenIncident,
+    Placement,
+    Topology,
+    choose,
+    link_key,
+    problem_fingerprint,
+    problem_key,
+    severity_score,
+)
+from .templates import template
+
+logger = logging.getLogger(__name__)
+
+#: Templates and fingerprints kept per incident for matching.
+KEEP = 50
+#: Statuses of incidents that take new events: an acknowledged one is still being worked. Resolved
+#: and closed ones take none (a new matching event opens a new incident), but for the return of the
+#: cause of one the correlator closed, within the flap window.
+LIVE_STATUSES = ("open", "flapping", "acknowledged")
+#: Who the incidents' activity names for the correlator's own changes.
+ACTOR = "correlator"
+_SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+
+Changed = dict[str, tuple[Incident, OpenIncident]]
+
+
+def matching_state(row: Incident) -> OpenIncident:
+    """What :func:`app.correlation.grouping.choose` matches an event against, from the incident's row."""
+    inc = OpenIncident(
+        id=str(row.id),
+        hosts=set(row.hosts or []),
+        services=set(row.services or []),
+        templates=[tuple(t) for t in row.templates or []],
+        fingerprints=set(row.fingerprints or []),
+        last_event_at=row.last_event_at,
+        first_event_at=row.opened_at or row.last_event_at,
+        link_keys=set(row.link_keys or []),
+        status=row.status,
+        root_host=row.root_host,
+        root_fingerprint=row.root_fingerprint,
+        closed_at=row.closed_at if row.status == "closed" else None,
+        worked=bool(row.status == "acknowledged" or row.assignee),
+    )
+    inc.row = row  # type: ignore[attr-defined]
+    return inc
+
+
+def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
+    """Add ``event`` (received ``at``) to the incident's matching state and worst severity."""
+    if event.get("host"):
+        inc.hosts.add(event["host"])
+    if event.get("service"):
+        inc.services.add(event["service"])
+    if len(inc.templates) < KEEP:
+        tpl = template(str(event.get("title") or ""))
+        if tpl not in inc.template_set():
+            inc.templates.append(tpl)
+    if len(inc.fingerprints) < KEEP * 4:
+        inc.fingerprints.add(problem_fingerprint(event))
+    if (key := link_key(event)) is not None:
+        inc.link_keys.add(key)
+    if len(inc.link_keys) < KEEP * 4:
+        inc.link_keys.add(problem_key(event.get("host"), event.get("event_type") or ""))
+    inc.last_event_at = max(inc.last_event_at, at)
+    inc.first_event_at = min(inc.first_event_at, at)
+    if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
+        row.severity = event["severity"]
+
+
+def finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
+    """Copy what matching needs onto the row, once per batch (not per event)."""
+    row.hosts, row.services = sorted(inc.hosts), sorted(inc.services)
+    row.templates, row.fingerprints, row.link_keys = (
+        [list(t) for t in inc.templates],
+        sorted(inc.fingerprints),
+        sorted(inc.link_keys),
+    )
+    row.last_event_at = inc.last_event_at
+    row.opened_at = min(row.opened_at, inc.first_event_at) if row.opened_at else inc.first_event_at
+    levels = ["low", "medium", "high", "critical"]
+    crit = max((topology.criticality.get(h, "medium") for h in inc.hosts), key=levels.index, default=None)
+    row.severity_score = severity_score([row.severity], row.event_count, crit)
+
+
+def new_incident(event: dict[str, Any], at: datetime) -> Incident:
+    """A new open incident rooted at ``event`` (received ``at``), holding no event yet."""
+    return Incident(
+        id=uuid.uuid4(),
+        status="open",
+        title=str(event.get("title") or event["event_type"])[:500],
+        root_event_id=event["id"],
+        root_fingerprint=problem_fingerprint(event),
+        root_host=event.get("host") or event.get("service"),
+        severity=event["severity"],
+        event_count=0,
+        hosts=[],
+        services=[],
+        templates=[],
+        fingerprints=[],
+        link_keys=[],
+        opened_at=at,
+        last_event_at=at,
+    )
+
+
+def candidates(since: datetime, flap_since: datetime) -> list[OpenIncident]:
+    """The live incidents with an event since ``since``, and those the correlator closed since ``flap_since``."""
+    live = Incident.status.in_(LIVE_STATUSES) & (Incident.last_event_at >= since)
+    dormant = ((Incident.status == "closed") & Incident.closed_by_event_id.is_null(False)
+               & (Incident.closed_at >= flap_since) & Incident.merged_into.is_null())  # fmt: skip
+    rows = Incident.select().where(live | dormant).order_by(Incident.last_event_at.desc())
+    return [matching_state(r) for r in rows]
+
+
+class Batch:
+    """The placements of one batch: the incidents it changed, its events' incidents and the links to record.
+
+    Parameters:
+        incidents: the candidates (:func:`candidates`); the batch adds those it opens.
+        flush: called before stamped events are moved from one incident to another (a merge), so
+            that every event decided before carries its incident's id (see :func:`.store.write_out`).
+    """
+
+    def __init__(self, incidents: list[OpenIncident], topology: Topology, cfg: GroupingSettings,
+                 *, flush: Callable[[], None] | None = None) -> None:  # fmt: skip
+        self.incidents, self.topology, self.cfg, self.flush = incidents, topology, cfg, flush
+        self.changed: Changed = {}
+        self.assigned: dict[str, str] = {}
+        self.links: list[dict[str, Any]] = []
+        self._created: set[str] = set()
+        self._flushed = False
+
+    def place(self, event: dict[str, Any], at: datetime) -> bool:
+        """Place one event; False when it stays uncorrelated (a resolution with no open problem)."""
+        placement = choose(event, at, self.incidents, self.topology, self.cfg)
+        if placement.kind == "none":
+            return False
+        if placement.kind == "new":
+            row = new_incident(event, at)
+            inc = matching_state(row)
+            self.incidents.insert(0, inc)
+            self._created.add(inc.id)
+        else:
+            assert placement.incident is not None
+            inc = placement.incident
+            row = inc.row  # type: ignore[attr-defined]
+        for other in placement.also:
+            self._absorb(row, inc, other, at, placement.reason)
+        row.event_count += 1
+        grow(row, inc, event, at)
+        if placement.roots:
+            # The event's node is what the incident's nodes depend on: it is the cause, and names the incident.
+            row.root_event_id, row.title = event["id"], str(event.get("title") or event["event_type"])[:500]
+            row.root_fingerprint = problem_fingerprint(event)
+            row.root_host = inc.root_host = event.get("host") or event.get("service")
+            inc.root_fingerprint = row.root_fingerprint
+        if placement.closes:
+            row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
+            row.status_changed_at = at
+            inc.status, inc.closed_at = "closed", at
+            follow.incident_changed(row.id, "closed", actor=ACTOR, now=at)  # resolve where it was paged
+        if placement.reopens:
+            self._reopen(row, inc, event, at, placement)
+        self.changed[inc.id] = (row, inc)
+        self.assigned[event["id"]] = inc.id
+        if placement.kind != "new":
+            self.links.append({"correlation_id": row.id, "correlation_type": placement.kind, "primary_event_id": row.root_event_id,
+                               "related_event_ids": [event["id"]], "correlation_score": min(placement.score, 9.99),
+                               "correlation_reason": placement.reason})  # fmt: skip
+        return True
+
+    def _reopen(self, row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, placement: Placement) -> None:
+        """The cause of an incident the correlator closed returned: reopen it, flapping at the ``flap_changes``-th time."""
+        since = at - self.cfg.flap_window
+        returns = 1 + (
+            IncidentActivity.select()
+            .where((IncidentActivity.incident_id == row.id) & (IncidentActivity.actor == ACTOR)
+                   & (IncidentActivity.from_status == "closed") & (IncidentActivity.at >= since))  # fmt: skip
+            .count()
+        )
+        flapping = returns >= self.cfg.flap_changes
+        status = "flapping" if flapping else "open"
+        minutes = round(self.cfg.flap_window.total_seconds() / 60)
+        text = f"{event.get('title')} returned after its resolution ({returns} time{'s' if returns > 1 else ''} in {minutes} minutes)"
+        if flapping:
+            text += ": flapping"
+            logger.info("Incident %r is flapping: its cause returned %d times in %d minutes.", inc.id, returns, minutes)
+        row.status, row.status_changed_at, row.closed_at, row.closed_by_event_id = status, at, None, None
+        inc.status, inc.closed_at = status, None
+        IncidentActivity.create(incident_id=row.id, at=at, kind="status", actor=ACTOR, person=ACTOR, from_status="closed",
+                                to_status=status, text=text, details={"event_id": event["id"], "returns": returns})  # fmt: skip
+        placement.reason = f"{placement.reason}{': flapping' if flapping else ''}"
+
+    def _absorb(self, row: Incident, inc: OpenIncident, other: OpenIncident, at: datetime, why: str) -> None:
+        """Merge ``other`` into ``inc``: one problem seen in parts. Its events and links move; it is closed."""
+        source: Incident = other.row  # type: ignore[attr-defined]
+        inc.hosts |= other.hosts
+        inc.services |= other.services
+        for tpl in other.templates:
+            if len(inc.templates) < KEEP and tpl not in inc.template_set():
+                inc.templates.append(tpl)
+        inc.fingerprints |= other.fingerprints
+        inc.link_keys |= other.link_keys
+        inc.first_event_at = min(inc.first_event_at, other.first_event_at)
+        inc.last_event_at = max(inc.last_event_at, other.last_event_at)
+        row.event_count += source.event_count
+        if _SEVERITY_ORDER.index(source.severity) > _SEVERITY_ORDER.index(row.severity):
+            row.severity = source.severity
+        if self._above(other.root_host, inc.root_host):
+            # the absorbed part holds the deeper cause: it roots the whole
+            row.root_event_id, row.title, row.root_fingerprint = source.root_event_id, source.title, source.root_fingerprint
+            row.root_host = inc.root_host = other.root_host
+            inc.root_fingerprint = other.root_fingerprint
+        self.incidents.remove(other)
+        for event_id, incident_id in self.assigned.items():
+            if incident_id == other.id:
+                self.assigned[event_id] = inc.id
+        for lk in self.links:
+            if str(lk["correlation_id"]) == other.id:
+                lk["correlation_id"] = row.id
+        if other.id in self._created:
+            self.changed.pop(other.id, None)  # never saved: nothing else to move
+            return
+        if self.flush is not None and not self._flushed:
+            self.flush()
+            self._flushed = True
+        ProcessedEvent.update(correlation_id=row.id).where(ProcessedEvent.correlation_id == source.id).execute()
+        EventCorrelation.update(correlation_id=row.id).where(EventCorrelation.correlation_id == source.id).execute()
+        Incident.update(merged_into=row.id).where(Incident.id == source.id).execute()
+        details = {"sources": [other.id], "events_moved": source.event_count}
+        IncidentActivity.create(incident_id=row.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why, details=details)
+        source.status, source.closed_at, source.status_changed_at, source.event_count = "closed", at, at, 0
+        self.changed[other.id] = (source, OpenIncident(id=other.id, hosts=set(), services=set(), templates=[],
+                                                      fingerprints=set(), last_event_at=source.last_event_at))  # fmt: skip
+        IncidentActivity.create(incident_id=source.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why,
+                                details={"merged_into": inc.id})  # fmt: skip
+        follow.incident_changed(source.id, "closed", actor=ACTOR, now=at)
+        logger.info("Merged incident %r into %r: an event relates to both.", other.id, inc.id)
+
+    def _above(self, a: str | None, b: str | None) -> bool:
+        """Whether node ``b`` depends on node ``a`` (``a`` is further up the dependency chain)."""
+        return bool(a and b and a != b and any(node == a for node, _ in self.topology.ancestors(b)))
+
+
+def flush_decisions(write_out: Callable[[list[str]], int], pending: Callable[[], set[str]]) -> Callable[[], None]:
+    """A :class:`Batch` ``flush`` that writes out every decision not yet written (PostgreSQL; none on SQLite)."""
+
+    def flush() -> None:
+        if is_postgres():
+            write_out(sorted(pending()))
+
+    return flush
