@@ -7,8 +7,7 @@ weights add up to the join score (:attr:`GroupingSettings.join_score`). The kind
   incident within the look-back;
 - ``topology``: the event's node depends on a failing node of the incident, at any depth, or a
   failing node of the incident depends on the event's node (the event is their cause);
-- ``service``: the same service, or the event's host runs one of the incident's services, or the
-  event's service runs on one of the incident's hosts (per the topology);
+- ``service``: the same service (a host running the incident's service is a topology link);
 - ``template``: the message matches one of the incident's message templates (similarity at least
   :attr:`GroupingSettings.similarity`; routine ``info`` messages never count);
 - ``host``: the same host;
@@ -24,7 +23,7 @@ within the window, and a second problem of another service on that host opens it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +41,8 @@ class TopologyView(Protocol):
 
     criticality: dict[str, str]
     resolutions: dict[str, set[str]]
+
+    def __contains__(self, node: object) -> bool: ...
 
     def ancestors(self, node: str) -> list[tuple[str, int]]: ...
 
@@ -74,26 +75,34 @@ class Facts:
     fingerprint: str
     template: tuple[str, ...]
     routine: bool
-    #: The event's nodes: its host, its service and the hosts the service runs on.
+    #: The event's own node: its service when the topology declares it, else its host.
     nodes: set[str]
     #: Every node the event's nodes depend on -> hops.
     ancestors: dict[str, int]
-    #: The nodes the event's nodes depend on directly.
+    #: The nodes the event's host depends on directly.
     parents: set[str]
-    services_here: set[str] = field(default_factory=set)
 
 
 def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
-    """The event's :class:`Facts` (one walk of the topology, cached by the graph)."""
+    """The event's :class:`Facts` (walks of the topology, cached by the graph)."""
     host, service = event.get("host"), event.get("service")
-    nodes = {n for n in (host, service) if n}
-    if service:
-        nodes |= topology.hosts_of(service)
+    declared = bool(service and service in topology)
+    # The event's own node: its service when the topology declares it (a service's error on a host
+    # is the service's problem, not the host's), else its host.
+    own = service if declared else host
+    nodes = {n for n in (own,) if n}
     ancestors: dict[str, int] = {}
-    for node in sorted(nodes):
-        for up, hops in topology.ancestors(node):
-            if up not in nodes and hops < ancestors.get(up, 1 << 30):
+    if host and host != own:
+        ancestors[host] = 1
+    for up, hops in topology.ancestors(host) if host else ():
+        ancestors.setdefault(up, hops + (host != own))
+    if declared and service:
+        # What the service depends on but through its other hosts (a database, the database's hosts).
+        elsewhere = topology.hosts_of(service) - {host}
+        for up, hops in topology.ancestors(service):
+            if up not in elsewhere and up not in ancestors and not _only_through(up, elsewhere, topology):
                 ancestors[up] = hops
+    ancestors.pop(own or "", None)
     return Facts(
         host=host,
         service=service,
@@ -102,9 +111,13 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         routine=event.get("severity") == "info",
         nodes=nodes,
         ancestors=ancestors,
-        parents={n for n, hops in ancestors.items() if hops == 1},
-        services_here=topology.services_on(host) if host else set(),
+        parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
     )
+
+
+def _only_through(node: str, hosts: set[str], topology: TopologyView) -> bool:
+    """Whether ``node`` is above one of ``hosts`` (so reached through a host the event is not on)."""
+    return any(node == up for h in hosts for up, _ in topology.ancestors(h))
 
 
 @dataclass
@@ -122,7 +135,14 @@ def gap(at: datetime, inc: OpenIncident) -> timedelta:
 
 
 def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView, cfg: GroupingSettings) -> list[Evidence]:
-    """The evidence that the event (``facts``, received ``at``) belongs to ``inc``; empty past the look-back."""
+    """The evidence that the event (``facts``, received ``at``) belongs to ``inc``; empty past the look-back.
+
+    A routine (``info``) event says little: its template never counts, the same host counts at half,
+    and the topology only when the event is on a node the incident's failing nodes depend on (a
+    device logging during its own outage), not on one that depends on them (a dependent host's
+    routine chatter during an outage upstream is not part of it). An incident of routine events
+    only has no failing node: the topology never leads to it, and its host counts at half.
+    """
     apart = gap(at, inc)
     if apart > cfg.lookback:
         return []
@@ -131,19 +151,17 @@ def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView,
     if facts.fingerprint and facts.fingerprint in inc.fingerprints:
         found.append(Evidence("fingerprint", w.fingerprint, "the same problem was seen in it"))
     # In full within the window, at half weight up to the look-back.
-    near = 1.0 if apart <= cfg.window else 0.5
-    link = _topology(facts, inc, topology)
-    if link:
-        found.append(Evidence("topology", w.topology * near, link))
+    within = apart <= cfg.window
+    near = 1.0 if within else 0.5
+    # Effects follow their cause within minutes: a dependency counts in full within a third of the
+    # window, at half weight within it, and not at all beyond.
+    causal = 1.0 if apart <= cfg.window / 3 else 0.5
+    link = None if inc.routine or not within else _topology(facts, inc, topology)
+    if link and not (facts.routine and link[0] == "below"):
+        found.append(Evidence("topology", w.topology * causal, link[1]))
     tied = bool(link)
     if facts.service and facts.service in inc.services:
         found.append(Evidence("service", w.service * near, f"same service {facts.service}"))
-        tied = True
-    elif shared := sorted(facts.services_here & inc.services):
-        found.append(Evidence("service", w.service * near, f"{facts.host} runs {shared[0]}"))
-        tied = True
-    elif facts.service and (on := sorted(facts.nodes & inc.hosts)):
-        found.append(Evidence("service", w.service * near, f"{facts.service} runs on {on[0]}"))
         tied = True
     if not facts.routine and facts.template:
         best = _best_similarity(facts.template, inc)
@@ -152,9 +170,10 @@ def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView,
             tied = True
     if facts.host and facts.host in inc.hosts:
         minutes = max(1, int(abs((at - inc.last_event_at).total_seconds()) // 60) + 1)
-        found.append(Evidence("host", w.host * near, f"events occurred within {minutes} minutes on same host"))
-    if not link and (common := sorted(facts.parents & inc.parents(topology))):
-        found.append(Evidence("nearby", w.nearby * near, f"next to it behind {common[0]}"))
+        half = 0.5 if facts.routine or inc.routine else 1.0
+        found.append(Evidence("host", w.host * near * half, f"events occurred within {minutes} minutes on same host"))
+    if causal == 1.0 and not link and not facts.routine and not inc.routine and (common := sorted(facts.parents & inc.parents(topology))):
+        found.append(Evidence("nearby", w.nearby, f"next to it behind {common[0]}"))
     if not tied and facts.service and inc.services:
         others = ", ".join(sorted(inc.services)[:3])
         found.append(Evidence("other_service", w.other_service, f"another service ({facts.service}; it has {others})"))
@@ -177,17 +196,18 @@ def explain(evidence: list[Evidence], score: float, join_score: float) -> str:
     return f"{decisive.why[0].upper()}{decisive.why[1:]}. Evidence: {parts} = {score:.2f} ≥ {join_score:.2f}"
 
 
-def _topology(facts: Facts, inc: OpenIncident, topology: TopologyView) -> str | None:
-    """Why the event and the incident are on one dependency path, or None."""
+def _topology(facts: Facts, inc: OpenIncident, topology: TopologyView) -> tuple[str, str] | None:
+    """``("below", why)`` when the event's node depends on a failing node of the incident, ``("above", why)``
+    when a failing node of the incident depends on the event's node, else None."""
     failing = [(hops, node) for node, hops in facts.ancestors.items() if node in inc.hosts or node in inc.services]
     if failing:
         hops, node = min(failing)
-        return f"{_name(facts)} depends on {node} ({hops} hop{'s' if hops > 1 else ''}), which is failing"
+        return "below", f"{_name(facts)} depends on {node} ({hops} hop{'s' if hops > 1 else ''}), which is failing"
     # PERF: dependents() is cached per node by the graph; the incident's nodes are the smaller side.
     for node in sorted(facts.nodes):
         below = topology.dependents(node)
         if below and (hit := sorted((inc.hosts | inc.services) & below)):
-            return f"{', '.join(hit[:3])} depend{'s' if len(hit) == 1 else ''} on {node}"
+            return "above", f"{', '.join(hit[:3])} depend{'s' if len(hit) == 1 else ''} on {node}"
     return None
 
 

@@ -88,6 +88,8 @@ class OpenIncident:
     closed_at: datetime | None = None
     #: An operator works it (acknowledged or assigned): it absorbs others but is never absorbed.
     worked: bool = False
+    #: All its events are routine (``info``): its nodes are not failing.
+    routine: bool = False
 
     def __post_init__(self) -> None:
         if self.first_event_at is None:
@@ -202,7 +204,8 @@ def choose(
     group = [inc, *also]
     nodes = set().union(*(i.hosts | i.services for i in group))
     roots = bool(
-        facts.nodes
+        not facts.routine
+        and facts.nodes
         and not any(node in nodes for node in facts.ancestors)
         and any(nodes & topology.dependents(n) for n in facts.nodes)
     )

@@ -67,13 +67,33 @@ def matching_state(row: Incident) -> OpenIncident:
         root_fingerprint=row.root_fingerprint,
         closed_at=row.closed_at if row.status == "closed" else None,
         worked=bool(row.status == "acknowledged" or row.assignee),
+        routine=row.severity == "info",
     )
     inc.row = row  # type: ignore[attr-defined]
     return inc
 
 
 def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
-    """Add ``event`` (received ``at``) to the incident's matching state and worst severity."""
+    """Add ``event`` (received ``at``) to the incident's matching state and worst severity.
+
+    The nodes and messages of a routine (``info``) event are kept only while the incident holds
+    nothing else: a routine message does not make its node a failing one, nor its template a
+    problem's (routine messages repeat everywhere).
+    """
+    routine = event["severity"] == "info"
+    if routine and not inc.routine:
+        _remember(inc, event)
+    else:
+        _add_nodes(inc, event)
+        if not routine:
+            inc.routine = False
+    inc.last_event_at = max(inc.last_event_at, at)
+    inc.first_event_at = min(inc.first_event_at, at)
+    if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
+        row.severity = event["severity"]
+
+
+def _add_nodes(inc: OpenIncident, event: dict[str, Any]) -> None:
     if event.get("host"):
         inc.hosts.add(event["host"])
     if event.get("service"):
@@ -82,16 +102,17 @@ def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) 
         tpl = template(str(event.get("title") or ""))
         if tpl not in inc.template_set():
             inc.templates.append(tpl)
+    _remember(inc, event)
+
+
+def _remember(inc: OpenIncident, event: dict[str, Any]) -> None:
+    """Keep what a resolution or a return of the event's problem is matched on."""
     if len(inc.fingerprints) < KEEP * 4:
         inc.fingerprints.add(problem_fingerprint(event))
     if (key := link_key(event)) is not None:
         inc.link_keys.add(key)
     if len(inc.link_keys) < KEEP * 4:
         inc.link_keys.add(problem_key(event.get("host"), event.get("event_type") or ""))
-    inc.last_event_at = max(inc.last_event_at, at)
-    inc.first_event_at = min(inc.first_event_at, at)
-    if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
-        row.severity = event["severity"]
 
 
 def finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
@@ -165,6 +186,7 @@ class Batch:
         if placement.kind == "new":
             row = new_incident(event, at)
             inc = matching_state(row)
+            inc.routine = True  # until a problem joins (grow)
             self.incidents.insert(0, inc)
             self._created.add(inc.id)
         else:
@@ -228,6 +250,7 @@ class Batch:
                 inc.templates.append(tpl)
         inc.fingerprints |= other.fingerprints
         inc.link_keys |= other.link_keys
+        inc.routine = inc.routine and other.routine
         inc.first_event_at = min(inc.first_event_at, other.first_event_at)
         inc.last_event_at = max(inc.last_event_at, other.last_event_at)
         row.event_count += source.event_count
