@@ -86,7 +86,9 @@ def parse_netbox(body: Any) -> tuple[Document, dict[str, int]]:
             raise InvalidInput("must be a cable object", field=at)
         status = cable.get("status")
         status = status.get("value") if isinstance(status, dict) else status
-        ends = [_ends(cable.get(side), f"{at}.{side}", by_id, device_of) for side in ("a_terminations", "b_terminations")]
+        ends = [
+            _ends(cable.get(side), f"{at}.{side}", by_id, device_of) for side in ("a_terminations", "b_terminations")
+        ]
         if status not in (None, "connected") or ends[0] is None or ends[1] is None:
             skipped += 1
             continue

@@ -92,7 +92,9 @@ def test_a_netbox_export_is_imported_by_post_or_put(stack):
     # When the export is posted, and put with ?format=netbox
     posted = request("POST", f"{url}/import/netbox", key=stack.admin, data=body,
                      headers={"Content-Type": "application/json"})  # fmt: skip
-    put = request("PUT", f"{url}?format=netbox", key=stack.admin, data=body, headers={"Content-Type": "application/json"})
+    put = request(
+        "PUT", f"{url}?format=netbox", key=stack.admin, data=body, headers={"Content-Type": "application/json"}
+    )
     # Then both give the same map, servers depending on their switch
     assert posted.status == 200 and put.status == 200, (posted.body, put.body)
     assert the_map(posted.json())["nodes"] == the_map(put.json())["nodes"]

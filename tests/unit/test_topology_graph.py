@@ -68,8 +68,14 @@ def test_the_older_upstreams_of_starts_above_a_services_hosts():
 def test_walks_end_on_a_cycle_of_connected_to_edges():
     # Given two core switches cabled to each other, and a ring of three
     nodes = [Node(n, "switch") for n in ("a", "b", "r1", "r2", "r3")] + [Node("h", "host")]
-    edges = [Edge("a", "b", "connected_to"), Edge("b", "a", "connected_to"), Edge("h", "a", "connected_to"),
-             Edge("r1", "r2", "connected_to"), Edge("r2", "r3", "connected_to"), Edge("r3", "r1", "connected_to")]
+    edges = [
+        Edge("a", "b", "connected_to"),
+        Edge("b", "a", "connected_to"),
+        Edge("h", "a", "connected_to"),
+        Edge("r1", "r2", "connected_to"),
+        Edge("r2", "r3", "connected_to"),
+        Edge("r3", "r1", "connected_to"),
+    ]
     graph = Graph(nodes, edges)
     # When walked, Then every walk ends, each node once, the start never among its own answers
     assert graph.ancestors("h") == [("a", 1), ("b", 2)]

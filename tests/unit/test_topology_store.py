@@ -50,8 +50,10 @@ def test_a_put_is_a_new_version_with_who_and_when_and_every_version_stays_readab
     old = store.topology_json(1)
     assert {k: old[k] for k in ("nodes", "edges", "resolutions")} == MAP and old["updated_by"] == "alice"
     listed = store.versions(limit=10, offset=0)
-    assert [(v["version"], v["created_by"], v["change"]) for v in listed["versions"]] == [(2, "bob", "replaced"),
-                                                                                           (1, "alice", "replaced")]
+    assert [(v["version"], v["created_by"], v["change"]) for v in listed["versions"]] == [
+        (2, "bob", "replaced"),
+        (1, "alice", "replaced"),
+    ]
     assert listed["versions"][1]["summary"] == {"format": "json", "nodes": 5, "edges": 5}
     with pytest.raises(NotFound):
         store.topology_json(7)

@@ -83,7 +83,9 @@ def test_hostile_names_are_escaped_and_long_names_are_cut_with_the_full_name_in_
     topology = {"hosts": {hostile: "core", long_name: "core"}, "services": {}, "criticality": {}}
 
     # When drawn (with links)
-    svg = render(graph_of(topology), {hostile: Mark(1, "high")}, href=lambda kind, name: f"/console/incidents?host={name}&x=1")
+    svg = render(
+        graph_of(topology), {hostile: Mark(1, "high")}, href=lambda kind, name: f"/console/incidents?host={name}&x=1"
+    )
 
     # Then the markup is text, not elements: the SVG parses and holds no script element
     root = parse(svg)

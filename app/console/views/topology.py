@@ -39,7 +39,9 @@ class TopologyPage(Page):
         graph = in_transaction(lambda: load_graph(max_age_s=0))
         incidents = in_transaction(_unresolved)
         marks = marks_from_incidents(incidents)
-        outside = sum(1 for i in incidents if not any(n in graph for n in (*(i["hosts"] or ()), *(i["services"] or ()))))
+        outside = sum(
+            1 for i in incidents if not any(n in graph for n in (*(i["hosts"] or ()), *(i["services"] or ())))
+        )
         # the SVG is built from escaped names only (topology_svg escapes every one)
         svg = Markup(draw(graph, marks, href=_href))  # noqa: S704
         render(req, resp, "topology.html", svg=svg, unresolved=len(incidents), outside=outside,

@@ -92,7 +92,6 @@ class Topology:
         resp.etag = f'"{answer["version"]}"'
 
 
-
 class TopologyVersions:
     permissions = {"GET": "read"}
 
