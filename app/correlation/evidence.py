@@ -16,9 +16,11 @@ weights add up to the join score (:attr:`GroupingSettings.join_score`). The kind
 - ``other_service`` (negative): the event names a service and the incident holds others, and no
   evidence ties them (no topology, service or template link): two problems, not one.
 
-Evidence other than ``fingerprint`` counts in full within the time window of the incident (its
-first to its last event) and at half weight up to the look-back, so "same host" alone joins only
-within the window, and a second problem of another service on that host opens its own incident.
+Evidence counts in full within the time window of the incident (its first to its last event);
+beyond it, up to the look-back, only the same problem counts in full and the same host or service
+at half weight, so "same host" alone joins only within the window, and a second problem of another
+service on that host opens its own incident. A dependency counts in full within a third of the
+window (effects follow their cause within minutes), at half weight within the window.
 """
 
 from __future__ import annotations
@@ -92,10 +94,8 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     own = service if declared else host
     nodes = {n for n in (own,) if n}
     ancestors: dict[str, int] = {}
-    if host and host != own:
-        ancestors[host] = 1
     for up, hops in topology.ancestors(host) if host else ():
-        ancestors.setdefault(up, hops + (host != own))
+        ancestors.setdefault(up, hops)
     if declared and service:
         # What the service depends on but through its other hosts (a database, the database's hosts).
         elsewhere = topology.hosts_of(service) - {host}
@@ -137,11 +137,9 @@ def gap(at: datetime, inc: OpenIncident) -> timedelta:
 def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView, cfg: GroupingSettings) -> list[Evidence]:
     """The evidence that the event (``facts``, received ``at``) belongs to ``inc``; empty past the look-back.
 
-    A routine (``info``) event says little: its template never counts, the same host counts at half,
-    and the topology only when the event is on a node the incident's failing nodes depend on (a
-    device logging during its own outage), not on one that depends on them (a dependent host's
-    routine chatter during an outage upstream is not part of it). An incident of routine events
-    only has no failing node: the topology never leads to it, and its host counts at half.
+    A routine (``info``) event says little: neither its template nor the topology counts, and the
+    same host counts at half. An incident of routine events only has no failing node: the topology
+    never leads to it, and its host counts at half.
     """
     apart = gap(at, inc)
     if apart > cfg.lookback:
@@ -156,17 +154,17 @@ def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView,
     # Effects follow their cause within minutes: a dependency counts in full within a third of the
     # window, at half weight within it, and not at all beyond.
     causal = 1.0 if apart <= cfg.window / 3 else 0.5
-    link = None if inc.routine or not within else _topology(facts, inc, topology)
-    if link and not (facts.routine and link[0] == "below"):
+    link = None if inc.routine or facts.routine or not within else _topology(facts, inc, topology)
+    if link:
         found.append(Evidence("topology", w.topology * causal, link[1]))
     tied = bool(link)
     if facts.service and facts.service in inc.services:
         found.append(Evidence("service", w.service * near, f"same service {facts.service}"))
         tied = True
-    if not facts.routine and facts.template:
+    if within and not facts.routine and facts.template:
         best = _best_similarity(facts.template, inc)
         if best >= cfg.similarity:
-            found.append(Evidence("template", w.template * best * near, f"message {best:.0%} like the incident's"))
+            found.append(Evidence("template", w.template * best, f"message {best:.0%} like the incident's"))
             tied = True
     if facts.host and facts.host in inc.hosts:
         minutes = max(1, int(abs((at - inc.last_event_at).total_seconds()) // 60) + 1)
