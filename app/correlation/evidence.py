@@ -100,7 +100,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         # What the service depends on but through its other hosts (a database, the database's hosts).
         elsewhere = topology.hosts_of(service) - {host}
         for up, hops in topology.ancestors(service):
-            if up not in elsewhere and up not in ancestors and not _only_through(up, elsewhere, topology):
+            if up != host and up not in elsewhere and up not in ancestors and not _only_through(up, elsewhere, topology):
                 ancestors[up] = hops
     ancestors.pop(own or "", None)
     return Facts(
@@ -204,7 +204,7 @@ def _topology(facts: Facts, inc: OpenIncident, topology: TopologyView) -> tuple[
     # PERF: dependents() is cached per node by the graph; the incident's nodes are the smaller side.
     for node in sorted(facts.nodes):
         below = topology.dependents(node)
-        if below and (hit := sorted((inc.hosts | inc.services) & below)):
+        if below and (hit := sorted((inc.hosts & below) | (inc.services & below))):
             return "above", f"{', '.join(hit[:3])} depend{'s' if len(hit) == 1 else ''} on {node}"
     return None
 
