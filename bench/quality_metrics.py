@@ -83,14 +83,22 @@ def found(truth: dict[str, str], partition: dict[str, str | None]) -> dict[str, 
     return {label: max(c.values()) / sum(c.values()) for label, c in sorted(members.items())}
 
 
-def contamination(truth: dict[str, str], partition: dict[str, str | None]) -> tuple[float, float]:
-    """(share of noise events in incident groups, share of incident groups' events that are noise)."""
+def noise_counts(truth: dict[str, str], partition: dict[str, str | None]) -> tuple[int, int, int]:
+    """(noise events, those in a group that holds a true incident's events, events in such groups)."""
     ids = [i for i in truth if i in partition]
     incident_groups = {partition[i] for i in ids if partition[i] is not None and not is_noise(truth[i])}
     noise = [i for i in ids if is_noise(truth[i])]
     absorbed = sum(1 for i in noise if partition[i] in incident_groups)
-    in_groups = sum(1 for i in ids if partition[i] in incident_groups)
-    return (absorbed / len(noise) if noise else 0.0, absorbed / in_groups if in_groups else 0.0)
+    return len(noise), absorbed, sum(1 for i in ids if partition[i] in incident_groups)
+
+
+def contamination(truth: dict[str, str], partition: dict[str, str | None]) -> tuple[float, float]:
+    """(share of noise events in incident groups, share of incident groups' events that are noise)."""
+    return noise_shares(*noise_counts(truth, partition))
+
+
+def noise_shares(noise: int, absorbed: int, in_groups: int) -> tuple[float, float]:
+    return (absorbed / noise if noise else 0.0, absorbed / in_groups if in_groups else 0.0)
 
 
 def groups(partition: dict[str, str | None]) -> int:
@@ -123,7 +131,8 @@ def score(truth: dict[str, str], partition: dict[str, str | None]) -> dict[str, 
     """Every figure of one partition against the truth."""
     pairs = pairwise(truth, partition)
     shares = found(truth, partition)
-    absorbed, share = contamination(truth, partition)
+    counts = noise_counts(truth, partition)
+    absorbed, share = noise_shares(*counts)
     events = sum(1 for i in truth if i in partition)
     made = groups({i: partition[i] for i in truth if i in partition})
     return {
@@ -136,6 +145,7 @@ def score(truth: dict[str, str], partition: dict[str, str | None]) -> dict[str, 
         "missed": {label: round(s, 3) for label, s in shares.items() if s < FOUND_SHARE},
         "groups": made,
         "noise_reduction": 1 - made / events if events else 0.0,
+        "noise_counts": counts,
         "noise_absorbed": absorbed,
         "noise_share": share,
     }

@@ -324,8 +324,6 @@ def maintenance(b: Builder, t0: float) -> None:
     switch = rng.choice(list(b.estate.switches))
     hosts = b.estate.hosts_behind(switch)[: rng.randint(4, 15)]
     label = b.incident("maintenance", t0, hosts=len(hosts))
-    b.emit(label, src.generic(t0, host=None, title=f"Maintenance started: kernel patching of rack {rng.choice('ABCDEFG')}{rng.randint(1, 20)}",
-                              severity="info", sender="change-mgmt", event_type="maintenance"))  # fmt: skip
     t = t0 + 60
     for host in hosts:
         b.emit(label, src.rfc3164(t, host=host, tag="systemd-logind", pid=rng.randint(300, 2000), severity=5,
