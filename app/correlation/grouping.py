@@ -104,13 +104,22 @@ class OpenIncident:
         return cached[1]
 
     def parents(self, topology: TopologyView) -> set[str]:
-        """The nodes the incident's hosts depend on directly (rebuilt only when its hosts changed)."""
+        """The nodes the incident's hosts depend on directly (updated only when its hosts changed)."""
+        # PERF: hosts are only ever added: only the new ones' parents are looked up (rebuilding for
+        # every host added made placing an event cost as much as the incident's size).
         cached = self.__dict__.get("_parents")
-        if cached is None or cached[0] != len(self.hosts) or cached[1] is not topology:
-            found = {n for h in self.hosts for n, hops in topology.ancestors(h) if hops == 1}
-            cached = (len(self.hosts), topology, found - self.hosts)
-            self.__dict__["_parents"] = cached
-        return cached[2]
+        if cached is not None and len(cached[0]) == len(self.hosts) and cached[2] is topology:
+            return cached[3]
+        seen: set[str] = set()
+        direct: set[str] = set()
+        if cached is not None and cached[2] is topology and cached[0] <= self.hosts:
+            seen, direct = cached[0], cached[1]
+        for host in self.hosts - seen:
+            direct.update(n for n, hops in topology.ancestors(host) if hops == 1)
+        seen |= self.hosts
+        cached = (seen, direct, topology, direct - self.hosts)
+        self.__dict__["_parents"] = cached
+        return cached[3]
 
 
 @dataclass
@@ -202,12 +211,17 @@ def choose(
     if also:
         reason += f". It also relates to {len(also)} other incident{'s' if len(also) > 1 else ''}, merged into this one"
     group = [inc, *also]
-    nodes = set().union(*(i.hosts | i.services for i in group))
+    # PERF: set operations that walk the smaller side, not a copy of every node of the group per event.
     roots = bool(
         not facts.routine
         and facts.nodes
-        and not any(node in nodes for node in facts.ancestors)
-        and any(nodes & topology.dependents(n) for n in facts.nodes)
+        and not any(node in i.hosts or node in i.services for node in facts.ancestors for i in group)
+        and any(
+            not (i.hosts.isdisjoint(below) and i.services.isdisjoint(below))
+            for n in facts.nodes
+            if (below := topology.dependents(n))
+            for i in group
+        )
     )
     return Placement(kind, inc, score, reason, also=also, roots=roots, evidence=found)
 
