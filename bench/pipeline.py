@@ -8,7 +8,11 @@ times worker processes (correlate → evaluate → decide) until every event is 
 and the evaluate queue is empty. The workers are started and connected before the clock starts.
 
     .venv/bin/python bench/pipeline.py [--events 50000] [--workers 1] [--runs 3] [--layout procfile|shared]
-        [--database opsconductor_bench]
+        [--correlators 1,2] [--correlate-only] [--database opsconductor_bench]
+
+``--correlators 1,2`` runs each number of correlate processes in turn and prints the ratio of their
+medians: how correlation scales out (``--correlate-only`` times it with no evaluator competing for
+the cores).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,10 +60,21 @@ def rules(n: int) -> list[dict]:
     return out
 
 
-def main() -> int:
+def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=1, help="processes per queue group")
+    parser.add_argument(
+        "--correlators",
+        default=None,
+        help="correlate processes (procfile layout; default --workers): one number, or several separated by commas"
+        " (1,2): each configuration runs --runs times, and the ratio of each median to the first is printed",
+    )
+    parser.add_argument(
+        "--correlate-only",
+        action="store_true",
+        help="start no rule evaluator (its queue keeps what the correlators hand on): time correlation alone",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--layout",
@@ -71,101 +87,139 @@ def main() -> int:
         default="opsconductor_bench",
         help="the database (dropped and created) on the server DATABASE_URL names",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _prepare(
+    run: int, args: argparse.Namespace, url: str, base: str, env: dict[str, str], rabbit: str
+) -> list[list[str]]:
+    """A fresh database holding the run's events, topology and rules; returns the event ids in batches of 500."""
+    recreate_database(args.database, base)
+    purge_queues(rabbit)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True
+    )
+    from app.correlation.query import replace_topology
+    from app.db import init_database
+    from app.events.envelope import make_item
+    from app.events.store import store_batch
+    from app.ids import new_id
+    from app.models import TriggerRule
+    from app.rules.evaluation import columns_of
+    from app.rules.triggers import parse_trigger
+
+    init_database(url, application_name="opsconductor-bench")
+    rng = random.Random(run)
+    hosts = [f"app-{s:02d}-{h:02d}" for s in range(40) for h in range(50)]
+    replace_topology({"hosts": {h: f"sw-{h[4:6]}" for h in hosts}}, actor="bench")
+    for body in rules(100):
+        TriggerRule.create(**columns_of(parse_trigger(body)))
+    now = time.time()
+    ids = []
+    for k in range(0, args.events, 500):
+        batch = []
+        for i in range(k, min(k + 500, args.events)):
+            host = rng.choice(hosts)
+            payload = {"source": "bench", "host": host, "service": rng.choice(["web", "db", "cache"]),
+                       "severity": rng.choice(["critical", "high", "medium", "low", "info"]),
+                       "title": rng.choice(MESSAGES).format(n=rng.randint(1, 999)), "event_type": "alert",
+                       "metadata": {"value": rng.randint(0, 100)}, "tags": ["prod"] if i % 2 else ["dev"]}  # fmt: skip
+            batch.append(make_item(id=new_id(), source_type="webhook", received_at=now + i * 0.01, payload=payload))
+        ids.append(store_batch(batch, window_s=300).event_ids)
+    return ids
+
+
+def _start(args: argparse.Namespace, correlators: int, env: dict[str, str], rabbit: str) -> list[Any]:
+    """The worker processes, started and connected (the clock measures work, not start-up)."""
+    import pika
+
+    if args.layout == "procfile":
+        # As the Procfile deploys it: correlate and evaluate (+ decide) in their own processes.
+        workers = [start_worker(env, queues=("correlate",)) for _ in range(correlators)]
+        if not args.correlate_only:
+            workers += [start_worker(env, queues=("evaluate", "decide")) for _ in range(args.workers)]
+    else:
+        workers = [start_worker(env, queues=("correlate", "evaluate", "decide")) for _ in range(correlators)]
+    conn = pika.BlockingConnection(pika.URLParameters(rabbit))
+    channel = conn.channel()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if channel.queue_declare("correlate", passive=True).method.consumer_count >= correlators:
+                break
+        except pika.exceptions.ChannelClosedByBroker:
+            channel = conn.channel()
+        time.sleep(0.2)
+    conn.close()
+    return workers
+
+
+def _measure(args: argparse.Namespace, ids: list[list[str]], workers: list[Any], rabbit: str) -> tuple[float, float]:
+    """Send the batches to ``correlate``; returns seconds until all are correlated, and until all are evaluated."""
+    import pika
+    from dramatiq import Message
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    from app.models import ProcessedEvent
+
+    total = len({i for b in ids for i in b})
+    started = time.time()
+    broker = RabbitmqBroker(url=rabbit, confirm_delivery=True)
+    for batch_ids in ids:
+        broker.enqueue(
+            Message(queue_name="correlate", actor_name="correlate", args=(batch_ids,), kwargs={}, options={})
+        )
+    broker.close()
+    try:
+        while ProcessedEvent.select().where(ProcessedEvent.correlation_id.is_null(False)).count() < total:
+            time.sleep(0.1)
+        correlated_s = time.time() - started
+        if args.correlate_only:
+            return correlated_s, correlated_s
+        conn = pika.BlockingConnection(pika.URLParameters(rabbit))
+        channel = conn.channel()
+        while channel.queue_declare("evaluate", passive=True).method.message_count:
+            time.sleep(0.1)
+        conn.close()
+        time.sleep(0.5)  # the last evaluate messages in flight
+        return correlated_s, time.time() - started
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def main() -> int:
+    args = _parse()
     base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
     url = urlunsplit(urlsplit(base)._replace(path="/" + args.database))
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
     env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=rabbit, LOG_LEVEL="WARNING")
-    rates = []
-    for run in range(args.runs):
-        recreate_database(args.database, base)
-        purge_queues(rabbit)
-        subprocess.run(
-            [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True
+    configurations = [int(n) for n in (args.correlators or str(args.workers)).split(",")]
+    medians: list[tuple[int, float, float]] = []
+    for correlators in configurations:
+        correlated, rates = [], []
+        for run in range(args.runs):
+            ids = _prepare(run, args, url, base, env, rabbit)
+            workers = _start(args, correlators, env, rabbit)
+            correlated_s, elapsed = _measure(args, ids, workers, rabbit)
+            from app.models import Incident, RuleExecution
+
+            total = len({i for b in ids for i in b})
+            correlated.append(total / correlated_s)
+            rates.append(total / elapsed)
+            print(f"correlators={correlators} run {run + 1}: events={total} correlated_in={correlated_s:.1f}s "
+                  f"({total / correlated_s:.0f}/s) correlated+evaluated_in={elapsed:.1f}s rate={total / elapsed:.0f} events/s "
+                  f"incidents={Incident.select().count()} firings={RuleExecution.select().count()}", flush=True)  # fmt: skip
+        medians.append((correlators, statistics.median(correlated), statistics.median(rates)))
+        what = "correlated (no evaluator)" if args.correlate_only else "correlated and evaluated with 100 rules"
+        print(
+            f"MEDIAN of {args.runs}, {correlators} correlate process(es): {medians[-1][2]:.0f} events/s {what}; "
+            f"correlated alone: {medians[-1][1]:.0f} events/s",
+            flush=True,
         )
-        from dramatiq import Message
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-        from app.correlation.query import replace_topology
-        from app.db import init_database
-        from app.events.envelope import make_item
-        from app.events.store import store_batch
-        from app.ids import new_id
-        from app.models import ProcessedEvent, TriggerRule
-        from app.rules.evaluation import columns_of
-        from app.rules.triggers import parse_trigger
-
-        init_database(url, application_name="opsconductor-bench")
-        rng = random.Random(run)
-        hosts = [f"app-{s:02d}-{h:02d}" for s in range(40) for h in range(50)]
-        replace_topology({"hosts": {h: f"sw-{h[4:6]}" for h in hosts}}, actor="bench")
-        for body in rules(100):
-            TriggerRule.create(**columns_of(parse_trigger(body)))
-        now = time.time()
-        ids = []
-        for k in range(0, args.events, 500):
-            batch = []
-            for i in range(k, min(k + 500, args.events)):
-                host = rng.choice(hosts)
-                payload = {"source": "bench", "host": host, "service": rng.choice(["web", "db", "cache"]),
-                           "severity": rng.choice(["critical", "high", "medium", "low", "info"]),
-                           "title": rng.choice(MESSAGES).format(n=rng.randint(1, 999)), "event_type": "alert",
-                           "metadata": {"value": rng.randint(0, 100)}, "tags": ["prod"] if i % 2 else ["dev"]}  # fmt: skip
-                batch.append(make_item(id=new_id(), source_type="webhook", received_at=now + i * 0.01, payload=payload))
-            ids.append(store_batch(batch, window_s=300).event_ids)
-        import pika
-
-        total = len({i for b in ids for i in b})
-        # The workers boot first (imports, broker connection): the clock measures work, not start-up.
-        if args.layout == "procfile":
-            # As the Procfile deploys it: correlate and evaluate (+ decide) in their own processes.
-            workers = [start_worker(env, queues=("correlate",)) for _ in range(args.workers)]
-            workers += [start_worker(env, queues=("evaluate", "decide")) for _ in range(args.workers)]
-        else:
-            workers = [start_worker(env, queues=("correlate", "evaluate", "decide")) for _ in range(args.workers)]
-        conn = pika.BlockingConnection(pika.URLParameters(rabbit))
-        channel = conn.channel()
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if channel.queue_declare("correlate", passive=True).method.consumer_count >= args.workers:
-                    break
-            except pika.exceptions.ChannelClosedByBroker:
-                channel = conn.channel()
-            time.sleep(0.2)
-        conn.close()
-        started = time.time()
-        broker = RabbitmqBroker(url=rabbit, confirm_delivery=True)
-        for batch_ids in ids:
-            broker.enqueue(
-                Message(queue_name="correlate", actor_name="correlate", args=(batch_ids,), kwargs={}, options={})
-            )
-        broker.close()
-        try:
-            while ProcessedEvent.select().where(ProcessedEvent.correlation_id.is_null(False)).count() < total:
-                time.sleep(0.2)
-            correlated_s = time.time() - started
-            conn = pika.BlockingConnection(pika.URLParameters(rabbit))
-            channel = conn.channel()
-            while channel.queue_declare("evaluate", passive=True).method.message_count:
-                time.sleep(0.1)
-            conn.close()
-            time.sleep(0.5)  # the last evaluate messages in flight
-            elapsed = time.time() - started
-        finally:
-            for w in workers:
-                w.stop()
-        from app.models import Incident, RuleExecution
-
-        rate = total / elapsed
-        rates.append(rate)
-        print(f"run {run + 1}: events={total} correlated_in={correlated_s:.1f}s correlated+evaluated_in={elapsed:.1f}s "
-              f"rate={rate:.0f} events/s incidents={Incident.select().count()} firings={RuleExecution.select().count()}",
-              flush=True)  # fmt: skip
-    print(
-        f"MEDIAN of {args.runs}: {statistics.median(rates):.0f} events/s correlated and evaluated with 100 rules",
-        flush=True,
-    )
+    for correlators, corr, rate in medians[1:]:
+        print(f"RATIO {correlators} vs {medians[0][0]} correlate process(es): correlated {corr / medians[0][1]:.2f}x, "
+              f"end to end {rate / medians[0][2]:.2f}x", flush=True)  # fmt: skip
     return 0
 
 

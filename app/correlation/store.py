@@ -209,7 +209,10 @@ def correlate_batch(
         return {e["id"]: e["correlation_id"] for e in loaded}
     if not (claim > 0 and loaded and is_postgres() and _late(loaded, claim_after_s)):
         claim = 0
-    _prepare(loaded)
+    # PERF: the events a late batch may claim are read before the lock too; under it, only whether
+    # another batch took them meanwhile is checked.
+    candidates = in_transaction(partial(_candidates, loaded, claim)) if claim else []
+    _prepare(loaded + candidates)
     if not is_postgres():
         # SQLite has one writer anyway: decide and write in one transaction.
         try:
@@ -217,7 +220,7 @@ def correlate_batch(
         except _Raced:
             logger.info("Events of a batch of %d were correlated meanwhile; deciding the batch again.", len(loaded))
             return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=True))
-    placed, decisions = in_transaction(partial(_decide, loaded, cfg, claim=claim))
+    placed, decisions = in_transaction(partial(_decide, loaded, cfg, candidates=candidates))
     # Outside the lock: other batches are being decided meanwhile.
     in_transaction(partial(write_out, decisions))
     return placed
@@ -234,14 +237,14 @@ def _late(events: list[dict[str, Any]], after_s: float) -> bool:
     return (datetime.now(UTC) - newest).total_seconds() > after_s
 
 
-def _claimed(events: list[dict[str, Any]], limit: int, pending: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
-    """Up to ``limit`` events not yet correlated nor ``pending``, received from the oldest of ``events`` on."""
-    skip = {e["id"] for e in events} | pending.keys()
+def _candidates(events: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` events not yet stamped, received from the oldest of ``events`` on, not among them."""
+    own = {e["id"] for e in events}
     since = min(_at(e) for e in events)
     rows = load_events(
-        ProcessedEvent.correlation_id.is_null() & (ProcessedEvent.received_at >= since), limit=limit + len(skip)
+        ProcessedEvent.correlation_id.is_null() & (ProcessedEvent.received_at >= since), limit=limit + len(own)
     )
-    return [e for e in rows if e["id"] not in skip][:limit]
+    return [e for e in rows if e["id"] not in own][:limit]
 
 
 def _pending() -> dict[str, tuple[str, str]]:
@@ -268,8 +271,10 @@ def _stamped(event_ids: list[str]) -> dict[str, str]:
     return {str(event_id): str(cid) for event_id, cid in query.tuples()}
 
 
-def _decide(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, claim: int = 0) -> tuple[dict[str, str], list[str]]:
-    """Place the events (and up to ``claim`` others) in incidents under the correlator's lock (PostgreSQL).
+def _decide(
+    loaded: list[dict[str, Any]], cfg: GroupingSettings, *, candidates: list[dict[str, Any]]
+) -> tuple[dict[str, str], list[str]]:
+    """Place the events (and the ``candidates`` to claim no batch took) in incidents under the correlator's lock.
 
     One transaction, the serialized part of correlating: it saves the incidents the batch changed
     and records the placements as a :class:`app.models.CorrelationDecision`, which
@@ -284,14 +289,14 @@ def _decide(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, claim: int =
     # Under the lock, in this order: a decision deleted (written out) after the first read has
     # stamped its events before the second.
     pending = _pending()
-    stamped = _stamped([e["id"] for e in loaded])
+    stamped = _stamped([e["id"] for e in loaded + candidates])
     done = {i: stamped.get(i) or pending[i][1] for i in (e["id"] for e in loaded) if i in stamped or i in pending}
     theirs = sorted({pending[i][0] for i in done if i in pending and i not in stamped})
     events = [e for e in loaded if e["id"] not in done]
     if not events:
         return done, theirs
     own = [e["id"] for e in events]
-    claimed = _claimed(events, claim, pending) if claim > 0 else []
+    claimed = [e for e in candidates if e["id"] not in stamped and e["id"] not in pending]
     if claimed:
         events = sorted(events + claimed, key=_at)
     assigned, links = _place_and_save(events, cfg, claimed={e["id"] for e in claimed})
