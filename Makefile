@@ -7,6 +7,7 @@
 #   make unit      the unit tests only (no services needed; PostgreSQL ones skip without it)
 #   make bench     the webhook benchmark on the real stack (bench-receivers: syslog/SNMP)
 #   make fuzz      the decoder fuzz tests (syslog, CEF/LEEF, SNMP) with many examples (FUZZ_EXAMPLES)
+#   make requirements  requirements.txt: setup.cfg's runtime dependencies pinned by pip-compile (buildpacks, image)
 #   make clean     remove .venv/ and build/lint caches (keeps ./var: the embedded database)
 #   make distclean clean, and remove ./var (stops a private test PostgreSQL in var/pgdata first)
 #
@@ -30,7 +31,7 @@ BENCH_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 SCHEMATHESIS_EXAMPLES ?= 300
 
-.PHONY: help install run test services lint unit bench bench-receivers fuzz clean distclean
+.PHONY: help install run test services lint unit bench bench-receivers fuzz requirements clean distclean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -105,6 +106,15 @@ bench: install
 bench-receivers: install
 	@$(ENSURE_SERVICES) --bench --env-file $(SERVICES_ENV)
 	. ./$(SERVICES_ENV) && exec $(BIN)/python bench/receivers.py $(BENCH_ARGS)
+
+# pip-compile in a throwaway venv (var/pip-tools), so .venv keeps its own versions. Pins already in
+# requirements.txt are kept while setup.cfg allows them; add PIP_COMPILE_ARGS=--upgrade to refresh them all.
+PIP_COMPILE_ARGS ?=
+requirements:
+	@[ -x var/pip-tools/bin/pip-compile ] || { $(PYTHON) -m venv var/pip-tools \
+	  && var/pip-tools/bin/python -m pip install --quiet --disable-pip-version-check pip-tools; }
+	var/pip-tools/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+	  $(PIP_COMPILE_ARGS) --output-file=requirements.txt setup.cfg
 
 clean:
 	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache .import_linter_cache build dist $(SERVICES_ENV)
