@@ -125,6 +125,8 @@ def _people(key: uuid.UUID, omitted: dict[str, int]) -> list[Entry]:
         details = {"activity": a.kind, "actor": a.actor, "person": a.person, "text": a.text, **(a.details or {})}
         if a.kind == "note":
             entries.append((a.at, "note", f"{a.person}: {a.text}", details))
+        elif a.kind == "status" and a.to_status == "flapping":
+            entries.append((a.at, "status", f"Flapping: {a.text}", details))  # set by the correlator (app/correlation/placing.py)
         elif a.kind == "status":
             what = f"{a.from_status} → {a.to_status} by {a.person}" + (f": {a.text}" if a.text else "")
             entries.append((a.at, "status", what, details))
