@@ -18,7 +18,8 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
 
-from .config import Settings
+from .brokers.rabbitmq import RabbitmqBroker as TypedQueuesBroker
+from .config import Settings, rabbitmq_node_urls
 from .errors import OpsConductorError
 from .middleware.outage import BROKER_ERRORS, DATABASE_ERRORS, Outage, OutageRetries
 
@@ -83,13 +84,17 @@ class ReleaseDatabase(dramatiq.Middleware):
     after_skip_message = after_process_message
 
 
+def node_parameters(url: str) -> list[pika.URLParameters]:
+    """Connection parameters of each node RABBITMQ_URL lists; pika tries them in order."""
+    return [pika.URLParameters(_with_defaults(u)) for u in rabbitmq_node_urls(url)]
+
+
 def broker_reachable(broker: dramatiq.Broker) -> bool:
-    """Whether RabbitMQ accepts a new connection (a short one of its own, never a publisher's or consumer's)."""
+    """Whether a node of RabbitMQ accepts a new connection (a short one of its own, never a publisher's or consumer's)."""
     if not isinstance(broker, RabbitmqBroker):
         return True
-    params = broker.parameters
     try:
-        connection = pika.BlockingConnection(params[0] if isinstance(params, list) else params)
+        connection = pika.BlockingConnection(broker.parameters)  # a list: the first node that answers
     except (pika.exceptions.AMQPError, OSError, ValueError) as e:
         # ValueError: pika's connector when the peer accepts and drops at once ("Expected connected socket").
         logger.debug("Broker probe: no connection (%s: %s).", type(e).__name__, e)
@@ -147,9 +152,13 @@ def setup_broker(settings: Settings, *, allow_in_process: bool = False) -> drama
     stack = middleware(outage, max_retries=settings.retry_limit, max_backoff_ms=settings.retry_max_backoff_ms)
     broker: dramatiq.Broker
     if settings.rabbitmq_url:
-        # Publisher confirms: a send returns only once RabbitMQ has the message on disk.
-        broker = RabbitmqBroker(url=_with_defaults(settings.rabbitmq_url), confirm_delivery=True, middleware=stack)
-        logger.info("Using RabbitMQ at %s.", urlsplit(settings.rabbitmq_url).hostname)
+        # Publisher confirms: a send returns only once RabbitMQ has the message on disk (on a quorum
+        # queue: on a majority of its nodes). Several nodes: a connection goes to the first that answers.
+        urls = [_with_defaults(u) for u in rabbitmq_node_urls(settings.rabbitmq_url)]
+        broker = TypedQueuesBroker(url=urls, queue_type=settings.rabbitmq_queue_type, confirm_delivery=True,
+                                   middleware=stack)  # fmt: skip
+        hosts = ", ".join(f"{urlsplit(u).hostname}:{urlsplit(u).port or 5672}" for u in urls)
+        logger.info("Using RabbitMQ at %s (%s queues).", hosts, settings.rabbitmq_queue_type)
     elif allow_in_process:
         broker = StubBroker(middleware=stack)
         broker.emit_after("process_boot")

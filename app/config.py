@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import OpsConductorError
 
@@ -24,6 +25,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CORRELATION_WEIGHTS = {"fingerprint": 1.0, "topology": 0.9, "service": 0.6, "template": 0.6, "host": 0.5,
                        "nearby": 0.3, "other_service": -0.4}  # fmt: skip
 AUTONOMY_MODES = ("off", "suggest", "auto")
+#: RabbitMQ queue types (RABBITMQ_QUEUE_TYPE): classic for one node, quorum for a replicated cluster.
+QUEUE_TYPES = ("classic", "quorum")
 
 
 class ConfigError(OpsConductorError, ValueError):
@@ -38,6 +41,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     #: None means Dramatiq's in-process broker (all-in-one mode only).
     rabbitmq_url: str | None = None
+    #: Type of every queue the product declares (work, ``.DQ``, ``.XQ``): classic | quorum.
+    rabbitmq_queue_type: str = "classic"
     admin_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     dedup_window_seconds: int = 300
@@ -168,7 +173,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         port=_int(env, "PORT", 3009, low=1, high=65535),
         database_url=_str(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
-        rabbitmq_url=_str(env, "RABBITMQ_URL") or _str(env, "CLOUDAMQP_URL"),
+        rabbitmq_url=_rabbitmq_url(env),
+        rabbitmq_queue_type=_choice(env, "RABBITMQ_QUEUE_TYPE", QUEUE_TYPES, "classic"),
         admin_key=_str(env, "OPSCONDUCTOR_ADMIN_KEY"),
         log_level=log_level,
         dedup_window_seconds=_int(env, "DEDUP_WINDOW_SECONDS", 300, high=86400 * 30),
@@ -277,6 +283,60 @@ def _fraction(env: Mapping[str, str], name: str, default: float, *, low: float =
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def rabbitmq_node_urls(url: str) -> tuple[str, ...]:
+    """The AMQP URL of each node ``url`` lists, in order (RABBITMQ_URL may name several nodes of a cluster).
+
+    Nodes are separated by commas (or semicolons, as Dramatiq's own ``url`` takes them). Each is a full
+    URL, or, after the first, ``host:port`` alone, which takes the first URL's scheme, credentials,
+    vhost and query: ``amqp://u:p@rmq1:5672/opsconductor,rmq2:5672,rmq3:5672``.
+
+    Raises:
+      ConfigError: an entry is neither an AMQP URL nor ``host[:port]``.
+    """
+    entries = [e.strip() for e in re.split(r"[,;]", url) if e.strip()]
+    if not entries:
+        raise ConfigError("RABBITMQ_URL lists no node")
+    first = urlsplit(entries[0])
+    if first.scheme not in ("amqp", "amqps") or not first.hostname:
+        raise ConfigError(
+            f"RABBITMQ_URL must start with amqp:// or amqps:// and a host, got {_no_password(entries[0])!r}"
+        )
+    urls = [entries[0]]
+    for entry in entries[1:]:
+        if "://" in entry:
+            parts = urlsplit(entry)
+            if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+                raise ConfigError(f"RABBITMQ_URL: node {_no_password(entry)!r} is not an amqp:// or amqps:// URL")
+            urls.append(entry)
+            continue
+        if not re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[\w.-]+)(:\d{1,5})?", entry):
+            raise ConfigError(f"RABBITMQ_URL: node {entry!r} is neither a URL nor host:port")
+        credentials = first.netloc.rpartition("@")[0]
+        urls.append(urlunsplit(first._replace(netloc=f"{credentials}@{entry}" if credentials else entry)))
+    return tuple(urls)
+
+
+def _no_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
+def _rabbitmq_url(env: Mapping[str, str]) -> str | None:
+    url = _str(env, "RABBITMQ_URL") or _str(env, "CLOUDAMQP_URL")
+    if url is not None:
+        rabbitmq_node_urls(url)  # refuse a malformed list at start, not at the first publish
+    return url
 
 
 def _smtp_url(env: Mapping[str, str]) -> str | None:

@@ -11,11 +11,13 @@ import pika
 from dramatiq import Message
 from dramatiq.common import xq_name
 
+from .config import rabbitmq_node_urls
+
 logger = logging.getLogger(__name__)
 
 
 def _channel(url: str) -> tuple[pika.BlockingConnection, Any]:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+    connection = pika.BlockingConnection([pika.URLParameters(u) for u in rabbitmq_node_urls(url)])
     channel = connection.channel()
     return connection, channel
 

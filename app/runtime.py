@@ -38,6 +38,7 @@ def bootstrap(
       db_connections: Size of the PostgreSQL pool of this process.
     """
     from .broker import setup_broker
+    from .brokers.rabbitmq import declare_queues
     from .db import init_database
 
     config = config or load_settings()
@@ -46,6 +47,8 @@ def bootstrap(
     init_database(config.database_url, application_name=f"opsconductor-{role}", max_connections=db_connections)
     set_settings(config)
     import app.actors  # noqa: F401 - registers the actors on the broker just set
+
+    declare_queues(dramatiq.get_broker())  # queues of another type stop the process here, with the way out
 
     return config
 

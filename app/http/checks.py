@@ -54,9 +54,8 @@ class BrokerCheck:
         if self._cached[0] > now:
             return self._cached[1]
         problem = None
-        params = self.broker.parameters
         try:
-            connection = pika.BlockingConnection(params[0] if isinstance(params, list) else params)
+            connection = pika.BlockingConnection(self.broker.parameters)  # several nodes: the first that answers
             connection.close()
         except (pika.exceptions.AMQPError, OSError) as e:
             logger.warning("Readiness: RabbitMQ is unreachable: %s %s", type(e).__name__, e)

@@ -41,8 +41,7 @@ def queue_depths(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:
     """
     depths: dict[tuple[str, str], int] = {}
     if isinstance(broker, RabbitmqBroker):
-        params = broker.parameters
-        connection = pika.BlockingConnection(params[0] if isinstance(params, list) else params)
+        connection = pika.BlockingConnection(broker.parameters)  # several nodes: the first that answers
         try:
             channel = connection.channel()
             for queue in QUEUES:

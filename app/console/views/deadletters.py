@@ -18,6 +18,7 @@ import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from ... import audit, deadletters
+from ...config import rabbitmq_node_urls
 from ...db import in_transaction
 from ...http.metrics import QUEUES, queue_depths
 from ...http.middleware import actor_of
@@ -64,7 +65,7 @@ class Replay(Page):
         def work() -> int:
             # PERF/safety: only the letters there now; a running worker may dead-letter a poison message again
             # while we move it, and an unbounded replay would then chase it round forever
-            connection = pika.BlockingConnection(pika.URLParameters(url))
+            connection = pika.BlockingConnection([pika.URLParameters(u) for u in rabbitmq_node_urls(url)])
             try:
                 waiting = connection.channel().queue_declare(f"{queue}.XQ", passive=True).method.message_count
             finally:

@@ -1,0 +1,1 @@
+"""Variants of Dramatiq's brokers (as ``dramatiq.brokers``)."""
