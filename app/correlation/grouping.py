@@ -20,14 +20,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from ..topology.graph import Graph as Topology
-from .evidence import Evidence, TopologyView, Weights, explain, facts_of, total, weigh
-
-if TYPE_CHECKING:
-    from ..config import Settings
+from .evidence import (
+    Evidence,
+    GroupingSettings,
+    OpenIncident,
+    TopologyView,
+    Weights,
+    explain,
+    facts_of,
+    total,
+    weigh,
+)
 
 __all__ = ["GroupingSettings", "OpenIncident", "Placement", "Topology", "Weights", "choose", "severity_score"]
 
@@ -36,90 +43,6 @@ CRITICALITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
 #: Correlation type of a join, by the kind of evidence that weighed most in it.
 TYPE_OF_EVIDENCE = {"fingerprint": "pattern_based", "topology": "causal", "service": "service_based",
                     "template": "pattern_based", "host": "time_based", "nearby": "causal"}  # fmt: skip
-
-
-@dataclass(kw_only=True)
-class GroupingSettings:
-    """How far apart in time and how alike events may be to join one incident (``CORRELATION_*``)."""
-
-    #: Evidence counts in full within this span of the incident's events, at half weight beyond.
-    window: timedelta = timedelta(minutes=15)
-    #: Nothing joins an incident whose events are all further away than this.
-    lookback: timedelta = timedelta(hours=1)
-    #: Least template similarity (0..1) that counts as evidence.
-    similarity: float = 0.8
-    #: Least score of the evidence for a join.
-    join_score: float = 0.5
-    weights: Weights = field(default_factory=Weights)
-    #: A root problem that returns this many times within flap_window after its resolution is flapping.
-    flap_changes: int = 3
-    flap_window: timedelta = timedelta(minutes=30)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GroupingSettings:
-        """The grouping the process's settings ask for."""
-        return cls(
-            window=timedelta(minutes=settings.correlation_window_minutes),
-            lookback=timedelta(minutes=settings.correlation_lookback_minutes),
-            similarity=settings.correlation_similarity,
-            join_score=settings.correlation_join_score,
-            weights=Weights(**settings.correlation_weights),
-            flap_changes=settings.correlation_flap_changes,
-            flap_window=timedelta(minutes=settings.correlation_flap_window_minutes),
-        )
-
-
-@dataclass
-class OpenIncident:
-    """What an event is matched against: an incident's nodes, messages and problems, and its span."""
-
-    id: str
-    hosts: set[str]
-    services: set[str]
-    templates: list[tuple[str, ...]]
-    fingerprints: set[str]
-    last_event_at: datetime
-    root_host: str | None = None
-    link_keys: set[str] = field(default_factory=set)
-    first_event_at: datetime = None  # type: ignore[assignment]  # the last event's when not given
-    status: str = "open"
-    root_fingerprint: str | None = None
-    #: Set when the correlator closed it (a resolution): only the return of its root's problem reopens it.
-    closed_at: datetime | None = None
-    #: An operator works it (acknowledged or assigned): it absorbs others but is never absorbed.
-    worked: bool = False
-    #: All its events are routine (``info``): its nodes are not failing.
-    routine: bool = False
-
-    def __post_init__(self) -> None:
-        if self.first_event_at is None:
-            self.first_event_at = self.last_event_at
-
-    def template_set(self) -> frozenset[tuple[str, ...]]:
-        # PERF: exact template matches are the common case; the set is rebuilt only when templates grew.
-        cached = self.__dict__.get("_template_set")
-        if cached is None or cached[0] != len(self.templates):
-            cached = (len(self.templates), frozenset(self.templates))
-            self.__dict__["_template_set"] = cached
-        return cached[1]
-
-    def parents(self, topology: TopologyView) -> set[str]:
-        """The nodes the incident's hosts depend on directly (updated only when its hosts changed)."""
-        # PERF: hosts are only ever added: only the new ones' parents are looked up (rebuilding for
-        # every host added made placing an event cost as much as the incident's size).
-        cached = self.__dict__.get("_parents")
-        if cached is not None and len(cached[0]) == len(self.hosts) and cached[2] is topology:
-            return cached[3]
-        seen: set[str] = set()
-        direct: set[str] = set()
-        if cached is not None and cached[2] is topology and cached[0] <= self.hosts:
-            seen, direct = cached[0], cached[1]
-        for host in self.hosts - seen:
-            direct.update(n for n, hops in topology.ancestors(host) if hops == 1)
-        seen |= self.hosts
-        cached = (seen, direct, topology, direct - self.hosts)
-        self.__dict__["_parents"] = cached
-        return cached[3]
 
 
 @dataclass
