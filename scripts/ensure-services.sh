@@ -430,8 +430,12 @@ need_tool snmpinform snmp
 need_tool logger bsdutils util-linux
 # the console's browser tests drive Debian's chromium through Playwright (which never downloads a browser)
 need_tool chromium chromium
+# PgBouncer in transaction mode in front of the test PostgreSQL (tests/integration/test_pgbouncer.py);
+# Compose validates compose.yaml without a Docker daemon (tests/unit/test_container_files.py)
+need_tool pgbouncer pgbouncer
+need_tool docker-compose docker-compose
 if [ "$BENCH" = 1 ]; then need_tool wrk wrk; fi
-if [ -z "$tools_missing" ]; then say "Test tools: snmptrap, snmpinform, logger, chromium$([ "$BENCH" = 1 ] && echo ", wrk") found"; fi
+if [ -z "$tools_missing" ]; then say "Test tools: snmptrap, snmpinform, logger, chromium, pgbouncer, docker-compose$([ "$BENCH" = 1 ] && echo ", wrk") found"; fi
 
 if [ -n "$ENV_FILE" ]; then
   mkdir -p "$(dirname "$ENV_FILE")"
@@ -445,7 +449,7 @@ fi
 say "Using RABBITMQ_URL=$(url_shown "$RABBITMQ_URL") DATABASE_URL=$(url_shown "$DATABASE_URL")"
 
 if [ -n "$tools_missing" ]; then
-  warn "missing:$tools_missing (Debian packages snmp, bsdutils, chromium/wrk): the tests or benchmarks that drive them skip locally, fail under CI"
+  warn "missing:$tools_missing (Debian packages snmp, bsdutils, chromium, pgbouncer, docker-compose/wrk): the tests or benchmarks that drive them skip locally, fail under CI"
 fi
 if [ -n "$unreachable$refused" ]; then
   if [ "$STRICT" = 1 ]; then
