@@ -115,6 +115,7 @@ class BatchPublisher:
           InvalidInput: the items cannot be encoded (only this request fails).
           BrokerUnavailable: the broker did not confirm in time.
         """
+        import gevent
         from gevent.event import AsyncResult
 
         encoded = encode_items(items)  # on this request's greenlet: a bad request fails alone
@@ -124,7 +125,7 @@ class BatchPublisher:
             done.get(timeout=self.timeout_s)
         except BrokerUnavailable:
             raise
-        except Exception as e:  # gevent.Timeout and anything unexpected
+        except (Exception, gevent.Timeout) as e:  # gevent.Timeout is a BaseException: without it, a 500
             raise BrokerUnavailable(f"no confirm from the broker within {self.timeout_s:.0f} s") from e
 
     def _take(self) -> list[_Waiting]:
