@@ -84,6 +84,25 @@ class TimestampField(peewee.DateTimeField):
         return value
 
 
+class _UtcPostgresqlDatabase(peewee.PostgresqlDatabase):
+    """Every new connection's session runs in UTC.
+
+    Set by a ``SET`` once the connection is open, not by a startup ``options`` parameter: PgBouncer
+    before 1.20 (Debian 12 ships 1.18) refuses ``options``, and in transaction mode it tracks
+    ``TimeZone`` per client and sets it again on whichever server connection a transaction gets.
+    """
+
+    def _connect(self) -> Any:
+        conn = super()._connect()  # autocommit: the SET is its own transaction
+        with conn.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+
+class UtcPooledPostgresqlDatabase(PooledPostgresqlDatabase, _UtcPostgresqlDatabase):
+    """The pool of :class:`PooledPostgresqlDatabase` making its new connections as :class:`_UtcPostgresqlDatabase` does."""
+
+
 _FIELD_TYPES = {
     "postgres": {"JSON": "JSONB", "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "UUID": "UUID"},
     "sqlite": {"JSON": "TEXT", "TIMESTAMPTZ": "DATETIME"},
@@ -102,9 +121,8 @@ def make_database(url: str, *, application_name: str = "opsconductor", max_conne
     if url.startswith(("postgres://", "postgresql://")):
         kwargs = parse_db_url(url)
         kwargs.setdefault("application_name", application_name)
-        kwargs["options"] = "-c timezone=UTC"
         kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
-        return PooledPostgresqlDatabase(
+        return UtcPooledPostgresqlDatabase(
             kwargs.pop("database"),
             field_types=_FIELD_TYPES["postgres"],
             max_connections=max_connections,
@@ -216,7 +234,6 @@ def reachable(*, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
 
     params = dict(db.connect_params)
     params["connect_timeout"] = max(1, round(timeout_s))
-    params["options"] = f"{params.get('options', '')} -c statement_timeout={int(timeout_s * 1000)}".strip()
     try:
         conn = psycopg2.connect(dbname=db.database, **params)
     except psycopg2.Error as e:
@@ -224,6 +241,8 @@ def reachable(*, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         return False
     try:
         with conn.cursor() as cursor:
+            # SET LOCAL, not a startup option: it holds through PgBouncer in transaction mode too.
+            cursor.execute("SET LOCAL statement_timeout = %s", (int(timeout_s * 1000),))
             cursor.execute("SELECT 1")
             return cursor.fetchone() == (1,)
     except psycopg2.Error as e:
