@@ -84,11 +84,6 @@ class ReleaseDatabase(dramatiq.Middleware):
     after_skip_message = after_process_message
 
 
-def node_parameters(url: str) -> list[pika.URLParameters]:
-    """Connection parameters of each node RABBITMQ_URL lists; pika tries them in order."""
-    return [pika.URLParameters(_with_defaults(u)) for u in rabbitmq_node_urls(url)]
-
-
 def broker_reachable(broker: dramatiq.Broker) -> bool:
     """Whether a node of RabbitMQ accepts a new connection (a short one of its own, never a publisher's or consumer's)."""
     if not isinstance(broker, RabbitmqBroker):
