@@ -23,6 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..db import database, in_transaction, is_postgres, release_connection
+from ..errors import DatabaseUnavailable
+from ..executions.store import STATUSES as EXECUTION_STATUSES
 from ..models import Approval, Execution, Incident, RawEvent
 from ..receivers import counters as receiver_counters
 from ..timeutil import now
@@ -102,15 +104,28 @@ class Deployment(Collector):
             up.add_metric([], 0)
         yield queues
         yield up
-        counts = in_transaction(_counts)
-        release_connection()
+        database_up = GaugeMetricFamily("opsconductor_database_up", "Whether the database answered the scrape")
+        try:
+            counts = in_transaction(_counts)
+        except DatabaseUnavailable:
+            # The figures below live in the database: without it only the broker's are known, and an
+            # alert on this gauge tells "database down" from "web down" (a failed scrape).
+            database_up.add_metric([], 0)
+            yield database_up
+            return
+        finally:
+            release_connection()
+        database_up.add_metric([], 1)
+        yield database_up
         incidents = GaugeMetricFamily("opsconductor_incidents", "Incidents by status", labels=["status"])
         for status in ("open", "flapping", "acknowledged", "resolved", "closed"):
             incidents.add_metric([status], counts["incidents"].get(status, 0))
         yield incidents
         executions = GaugeMetricFamily("opsconductor_executions", "Executions by status", labels=["status"])
-        for status, n in sorted(counts["executions"].items()):
-            executions.add_metric([status], n)
+        # Every status, even at 0, as for incidents: a series that appears only once it is non-zero
+        # cannot be told from one nobody exports, and graphs leave gaps where it was 0.
+        for status in sorted({*EXECUTION_STATUSES, *counts["executions"]}):
+            executions.add_metric([status], counts["executions"].get(status, 0))
         yield executions
         yield GaugeMetricFamily("opsconductor_approvals_pending", "Approval requests waiting for a human",
                                 value=counts["approvals_pending"])  # fmt: skip
