@@ -93,7 +93,7 @@ class _UtcPostgresqlDatabase(peewee.PostgresqlDatabase):
     """
 
     def _connect(self) -> Any:
-        conn = super()._connect()  # autocommit: the SET is its own transaction
+        conn = super()._connect()  # type: ignore[misc]  # autocommit: the SET is its own transaction
         with conn.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
         return conn
