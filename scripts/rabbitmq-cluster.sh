@@ -30,7 +30,7 @@ CONSUMER_TIMEOUT=
 MANAGEMENT=0
 NODES="1 2 3"
 
-usage() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { printf 'rabbitmq-cluster: %s\n' "$*" >&2; exit 1; }
 
 CMD=${1:-}
