@@ -30,7 +30,7 @@ from ..receivers import counters as receiver_counters
 from ..timeutil import now
 
 #: Queues of the pipeline, each with its delay (``.DQ``) and dead-letter (``.XQ``) queue.
-QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback")
+QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback", "notify")
 #: Seconds an answer is reused.
 CACHE_S = 5.0
 

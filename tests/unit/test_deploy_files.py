@@ -84,3 +84,14 @@ def test_every_variable_app_json_lists_is_one_config_py_reads_and_is_described()
         assert isinstance(spec.get("value", ""), str), name
     # And the admin key is generated, not a shared default
     assert env["OPSCONDUCTOR_ADMIN_KEY"]["generator"] == "secret" and "value" not in env["OPSCONDUCTOR_ADMIN_KEY"]
+
+
+def test_every_queue_the_procfile_consumes_is_measured_and_under_the_work_queue_policy():
+    # Given the queues the Procfile's process types consume (``--queues <name>``)
+    from app.http.metrics import QUEUES
+
+    consumed = {m for command in procfile().values() for m in re.findall(r"--queues (\w+)", command)}
+    policies = {p["name"]: p["pattern"] for p in json.loads((ROOT / "rabbitmq" / "definitions.json").read_text())["policies"]}
+    # Then /metrics and the console's health page count each, and RabbitMQ's work-queue policy covers each
+    assert consumed and consumed <= set(QUEUES)
+    assert all(re.fullmatch(policies["opsconductor-work-queues"], q) for q in consumed)
