@@ -57,7 +57,7 @@ def read_body(req: falcon.Request, *, max_bytes: int) -> bytes:
         _drain(stream)
         raise falcon.HTTPContentTooLarge(title="Body too large", description=f"the body exceeds {max_bytes} bytes")
     if not raw:
-        raise bad_request("the body is empty; send a JSON event")
+        raise bad_request("the body is empty", field="body")
     return raw
 
 
