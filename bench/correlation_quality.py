@@ -17,6 +17,7 @@ batches delivered out of order within 2 s, and says whether the grouping stayed 
     .venv/bin/python bench/correlation_quality.py --seeds 1-3,7 --repeat-order 2
     .venv/bin/python bench/correlation_quality.py --postgres         # on PostgreSQL (DATABASE_URL's server)
     .venv/bin/python bench/correlation_quality.py --fixed            # the committed labelled set
+    .venv/bin/python bench/correlation_quality.py --tuning --explain # false merges and splits by kind, with reasons
 
 It is a report, not a test: it exits 0 whatever the figures.
 """
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import quality_explain  # noqa: E402
 from bench import quality_metrics as qm  # noqa: E402
 from bench.scenario_sources import T0  # noqa: E402
 from bench.scenarios import HELD_OUT_SEEDS, TUNING_SEEDS, generate  # noqa: E402
@@ -157,13 +159,13 @@ def run(scenario: dict[str, Any], *, postgres: bool = False, order: random.Rando
     """Declare the topology, store and correlate every event; return the partition and the stored events.
 
     Returns:
-      ``{"partition": {event id: incident id or None}, "events": [{"id", "at", "host", "service"}],
-      "parse_errors": int}``.
+      ``{"partition": {event id: incident id or None}, "events": [{"id", "at", "host", "service", "severity",
+      "title"}], "reasons": {event id: the correlation reason that placed it}, "parse_errors": int}``.
     """
     from app.correlation.store import correlate_batch
     from app.events.envelope import make_item
     from app.events.store import store_batch
-    from app.models import ProcessedEvent, RawEvent
+    from app.models import EventCorrelation, ProcessedEvent, RawEvent
 
     with throwaway_database(postgres):
         if scenario.get("topology"):
@@ -178,15 +180,21 @@ def run(scenario: dict[str, Any], *, postgres: bool = False, order: random.Rando
             stored = store_batch(items, window_s=DEDUP_WINDOW_S)
             correlate_batch(stored.event_ids)
         rows = ProcessedEvent.select(ProcessedEvent.id, ProcessedEvent.correlation_id, ProcessedEvent.source_host,
-                                     ProcessedEvent.source_service, ProcessedEvent.received_at)  # fmt: skip
+                                     ProcessedEvent.source_service, ProcessedEvent.received_at, ProcessedEvent.severity,
+                                     ProcessedEvent.title)  # fmt: skip
         partition: dict[str, str | None] = {}
         events = []
         for row in rows:
             partition[str(row.id)] = str(row.correlation_id) if row.correlation_id else None
             events.append({"id": str(row.id), "at": row.received_at.timestamp(), "host": row.source_host,
-                           "service": row.source_service})  # fmt: skip
+                           "service": row.source_service, "severity": row.severity, "title": row.title})  # fmt: skip
+        reasons = {
+            str(related): link.correlation_reason or ""
+            for link in EventCorrelation.select(EventCorrelation.related_event_ids, EventCorrelation.correlation_reason)
+            for related in link.related_event_ids or []
+        }
         parse_errors = RawEvent.select().where(RawEvent.processed == False).count()  # noqa: E712
-    return {"partition": partition, "events": events, "parse_errors": parse_errors}
+    return {"partition": partition, "events": events, "reasons": reasons, "parse_errors": parse_errors}
 
 
 def with_ids(data: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +204,11 @@ def with_ids(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "events": events}
 
 
-def evaluate(data: dict[str, Any], *, postgres: bool = False, repeat_order: int = 0) -> dict[str, Any]:
-    """Every figure for one scenario (generated, or the old labelled set), and its two baselines."""
+def evaluate(data: dict[str, Any], *, postgres: bool = False, repeat_order: int = 0, explain: bool = False) -> dict[str, Any]:
+    """Every figure for one scenario (generated, or the old labelled set), and its two baselines.
+
+    With ``explain``, ``report["explain"]`` holds the false merges and splits by kind (:mod:`bench.quality_explain`).
+    """
     data = with_ids(data)
     truth = {e["id"]: e["label"] for e in data["events"]}
     result = run(data, postgres=postgres)
@@ -210,6 +221,10 @@ def evaluate(data: dict[str, Any], *, postgres: bool = False, repeat_order: int 
     for key in ("host", "service"):
         report[f"by_{key}"] = qm.score(truth, qm.baseline(result["events"], key))
     report["margin"] = report["f1"] - max(report["by_host"]["f1"], report["by_service"]["f1"])
+    if explain:
+        start = min((e["at"] for e in result["events"]), default=0.0)
+        described = [dict(e, t=e["at"] - start, label=truth[e["id"]]) for e in result["events"] if e["id"] in truth]
+        report["explain"] = quality_explain.explain(described, partition, result["reasons"])
     identical = []
     for k in range(repeat_order):
         again = run(data, postgres=postgres, order=random.Random(k + 1))["partition"]
@@ -279,6 +294,9 @@ def main() -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--missed", action="store_true", help="list the true incidents not found, per seed")
+    parser.add_argument("--explain", action="store_true",
+                        help="per seed, the false merges and splits by incident kind with the reasons that made them "
+                        "(tune on --tuning seeds only)")  # fmt: skip
     args = parser.parse_args()
     import logging
 
@@ -289,12 +307,15 @@ def main() -> int:
         seeds = TUNING_SEEDS if args.tuning else tuple(args.seeds or HELD_OUT_SEEDS)
         scenarios = [(str(seed), generate(seed)) for seed in seeds]
     reports = [
-        (name, evaluate(data, postgres=args.postgres, repeat_order=args.repeat_order)) for name, data in scenarios
+        (name, evaluate(data, postgres=args.postgres, repeat_order=args.repeat_order, explain=args.explain))
+        for name, data in scenarios
     ]
     if args.json:
         print(
             json.dumps(
-                {name: {k: v for k, v in r.items() if k != "pairs"} for name, r in reports}, default=str, indent=1
+                {name: {k: v for k, v in r.items() if k not in ("pairs", "explain")} for name, r in reports},
+                default=str,
+                indent=1,
             )
         )
         return 0
@@ -303,6 +324,8 @@ def main() -> int:
         print(_row(name, r))
         if args.missed and r["missed"]:
             print(" " * 9 + "not found: " + ", ".join(f"{label} ({share:.0%})" for label, share in r["missed"].items()))
+        if args.explain:
+            print(r["explain"])
     if len(reports) > 1:
         print(_row("all", pooled([r for _, r in reports])))
     errors = sum(r["parse_errors"] for _, r in reports)
