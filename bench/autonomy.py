@@ -7,7 +7,9 @@ calls a local HTTP server, which stamps the arrival. Events are sent at a steady
 100 firings/min); the latency of each is the arrival at the server minus the moment the 202 came
 back (both clocks are this machine's).
 
-    .venv/bin/python bench/autonomy.py [--firings 100] [--per-minute 100] [--runs 3]
+    .venv/bin/python bench/autonomy.py [--firings 100] [--per-minute 100] [--runs 3] [--database opsconductor_bench]
+
+Also prints each process's peak resident memory (RSS) during the run.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook import database_urls, reset_database  # noqa: E402
+from bench.memory import RssSampler, describe  # noqa: E402
 from tests.http import request  # noqa: E402
 from tests.processes import start_web, start_worker  # noqa: E402
-from tests.services import purge_queues  # noqa: E402
+from tests.services import purge_queues, recreate_database  # noqa: E402
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -53,7 +56,39 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple[float, float, int]:
+#: Each hop's stamps, in order: the webhook's 202 (``received_at``), stored (the normalizer's transaction
+#: start), fired (the evaluator's RuleExecution), decided, execution started (the executor).
+STAGES_SQL = """
+SELECT e.event_data->>'nonce', extract(epoch FROM e.received_at), extract(epoch FROM e.processed_at),
+       extract(epoch FROM r.started_at), extract(epoch FROM d.created_at), extract(epoch FROM x.started_at)
+FROM events.processed_events e
+JOIN rules.rule_executions r ON r.triggering_event_id = e.id
+LEFT JOIN autonomous.decision_log d ON d.rule_execution_id = r.id
+LEFT JOIN autonomous.executions x ON x.rule_execution_id = r.id
+"""
+STAGES = ("normalize", "correlate+evaluate", "decide", "execute pickup", "first step")
+
+
+def stage_latencies(url: str, hits: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Each hop's (p50, p99) in seconds, from the rows' stamps and the target's arrival times."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute(STAGES_SQL)
+        rows = cur.fetchall()
+    conn.close()
+    gaps: dict[str, list[float]] = {name: [] for name in STAGES}
+    for nonce, *stamps in rows:
+        if nonce not in hits or None in stamps:
+            continue
+        marks = [float(t) for t in stamps] + [hits[nonce]]
+        for name, a, b in zip(STAGES, marks, marks[1:], strict=False):
+            gaps[name].append(b - a)
+    return {name: (percentile(v, 0.5), percentile(v, 0.99)) for name, v in gaps.items() if v}
+
+
+def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple[float, float, int, dict[str, float]]:
     from app.auth import create_key
     from app.db import init_database
 
@@ -62,6 +97,7 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
     pipeline = start_worker(env, queues=("normalize", "correlate", "evaluate", "decide"), threads=8)
     executor = start_worker(env, queues=("execute", "rollback"), threads=100, gevent=True)
     web, base = start_web(env)
+    rss = RssSampler({"web": web, "pipeline": pipeline, "execute": executor}).start()
     try:
         request("PUT", f"{base}/api/v1/topology", key=key, json={"criticality": {"bench-host": "low"}})
         rule = request(
@@ -95,8 +131,12 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
             time.sleep(0.2)
         latencies = [Recorder.hits[n] - t for n, t in accepted.items() if n in Recorder.hits]
         missing = len(accepted) - len(latencies)
-        return percentile(latencies, 0.5), percentile(latencies, 0.99), missing
+        rss.stop()
+        stages = stage_latencies(env["DATABASE_URL"], Recorder.hits)
+        print("  per hop p50/p99 ms: " + ", ".join(f"{k} {a * 1000:.0f}/{b * 1000:.0f}" for k, (a, b) in stages.items()))
+        return percentile(latencies, 0.5), percentile(latencies, 0.99), missing, rss.peaks_mib()
     finally:
+        rss.stop()
         web.stop()
         pipeline.stop()
         executor.stop()
@@ -107,25 +147,30 @@ def main() -> int:
     parser.add_argument("--firings", type=int, default=100)
     parser.add_argument("--per-minute", type=float, default=100.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--database", default="opsconductor_bench", help="the database (dropped and created) on DATABASE_URL's server"
+    )
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     target = f"http://127.0.0.1:{server.server_address[1]}"
-    base, url = database_urls()
+    base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+    url = urlunsplit(urlsplit(base)._replace(path="/" + args.database))
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
     env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=rabbit, LOG_LEVEL="WARNING", AUTONOMY_MODE="auto",
                BUSINESS_HOURS="00:00-00:00")  # fmt: skip
     results = []
     for run in range(args.runs):
-        reset_database(base)
+        recreate_database(args.database, base)
         purge_queues(rabbit)
         subprocess.run([str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True,
                        capture_output=True)  # fmt: skip
         Recorder.hits = {}
-        p50, p99, missing = one_run(args, env, target)
+        p50, p99, missing, peaks = one_run(args, env, target)
         results.append((p50, p99, missing))
         print(
-            f"run {run + 1}: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, {missing} firings without an action",
+            f"run {run + 1}: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, {missing} firings without an action;"
+            f" peak RSS: {describe(peaks)}",
             flush=True,
         )
     summary = {
