@@ -67,6 +67,9 @@ class Settings:
     spool_dir: str = "var/spool"
     #: Seconds between two reports of a receiver's counters to the database (console health, /metrics).
     receiver_report_s: float = 15.0
+    #: Receive buffer asked for per UDP socket of the receivers, in bytes (needs net.core.rmem_max at least this,
+    #: or CAP_NET_ADMIN); the default holds ~1 s of a 25,000 datagrams/s burst.
+    receiver_rcvbuf_bytes: int = 16 * 1024 * 1024
     #: Set by honcho for each process it runs (HONCHO_PROCESS_NAME): a local Procfile runner.
     under_procfile_runner: bool = False
     #: off (decide and record only) | suggest (everything needs approval) | auto (low risk runs alone).
@@ -126,6 +129,12 @@ class Settings:
     #: A root problem that returns this many times within the flap window after its resolution is flapping.
     correlation_flap_changes: int = 3
     correlation_flap_window_minutes: float = 30.0
+    #: Seconds between two heartbeats of an agent process (three missed ones: the agent is down).
+    agent_heartbeat_s: float = 15.0
+    #: Seconds an execution waiting for a resource another one holds waits before it asks again.
+    lease_retry_s: int = 5
+    #: Minutes a lower-priority execution waits behind a higher-priority holder before it is cancelled.
+    lease_max_wait_minutes: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -191,6 +200,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         snmp_v3_users=env.get("SNMP_V3_USERS") or "",
         spool_dir=_str(env, "SPOOL_DIR") or "var/spool",
         receiver_report_s=float(_int(env, "RECEIVER_REPORT_SECONDS", 15, low=1, high=3600)),
+        receiver_rcvbuf_bytes=_int(env, "RECEIVER_RCVBUF_BYTES", 16 * 1024 * 1024, low=4096, high=2**30),
         under_procfile_runner=bool(env.get("HONCHO_PROCESS_NAME")),
         autonomy_mode=autonomy_mode,
         openai_api_key=_str(env, "OPENAI_API_KEY"),
@@ -226,6 +236,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         },
         correlation_flap_changes=_int(env, "CORRELATION_FLAP_CHANGES", 3, low=1, high=1000),
         correlation_flap_window_minutes=_minutes(env, "CORRELATION_FLAP_WINDOW_MINUTES", 30.0),
+        agent_heartbeat_s=float(_int(env, "AGENT_HEARTBEAT_SECONDS", 15, low=1, high=3600)),
+        lease_retry_s=_int(env, "LEASE_RETRY_SECONDS", 5, low=1, high=3600),
+        lease_max_wait_minutes=_minutes(env, "LEASE_MAX_WAIT_MINUTES", 30.0),
     )
 
 

@@ -149,6 +149,18 @@ def _receiver_metrics(reports: list[receiver_counters.Report]) -> Iterator[Any]:
                                   "broker was away", labels=labels)  # fmt: skip
     age = GaugeMetricFamily("opsconductor_receiver_report_age_seconds", "Seconds since a receiver process last "
                             "reported its counters (stale ones too)", labels=[*labels, "stale"])  # fmt: skip
+    held = {
+        "rss_bytes": GaugeMetricFamily("opsconductor_receiver_resident_memory_bytes", "Resident memory of a receiver "
+                                       "process", labels=labels),
+        "buffered": GaugeMetricFamily("opsconductor_receiver_buffered", "Items a receiver holds in memory on their "
+                                      "way to the broker", labels=labels),
+        "buffer_limit": GaugeMetricFamily("opsconductor_receiver_buffer_limit", "Items a receiver holds in memory "
+                                          "before it spools the oldest", labels=labels),
+        "spool_bytes": GaugeMetricFamily("opsconductor_receiver_spool_bytes", "Bytes a receiver has spooled on "
+                                         "disk", labels=labels),
+        "rcvbuf_bytes": GaugeMetricFamily("opsconductor_receiver_socket_receive_buffer_bytes", "UDP receive buffer "
+                                          "the kernel granted a receiver (RECEIVER_RCVBUF_BYTES)", labels=labels),
+    }  # fmt: skip
     for report in reports:
         process = [report.kind, report.hostname, str(report.pid)]
         age.add_metric([*process, "true" if report.stale else "false"], report.age_s)
@@ -158,7 +170,9 @@ def _receiver_metrics(reports: list[receiver_counters.Report]) -> Iterator[Any]:
         spooled.add_metric(process, report.spooled)
         for reason, n in sorted(report.drops.items()):
             dropped.add_metric([*process, reason], n)
-    yield from (dropped, accepted, spooled, age)
+        for name, value in report.memory.items():
+            held[name].add_metric(process, value)
+    yield from (dropped, accepted, spooled, age, *held.values())
 
 
 class Metrics:

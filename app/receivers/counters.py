@@ -36,6 +36,9 @@ DROPS: dict[tuple[str, str], str] = {
     ("snmp", "rejected_auth"): "auth_failed",  # SNMPv3 unknown user, engine id or key
     ("snmp", "rejected_rate"): "rate_limited",  # unauthenticated SNMPv3 beyond the allowed rate
     ("snmp", "decode_errors"): "undecodable",
+    # datagrams the kernel dropped on the UDP socket: its receive buffer was full (RECEIVER_RCVBUF_BYTES)
+    ("syslog", "kernel_drops"): "kernel_buffer_full",
+    ("snmp", "kernel_drops"): "kernel_buffer_full",
 }
 
 #: Reports a process may miss before it is shown as stale (and left out of totals and /metrics).
@@ -122,6 +125,20 @@ class Report:
     @property
     def spooled(self) -> int:
         return int(self.counters.get("outbox", {}).get("spooled", 0))
+
+    @property
+    def memory(self) -> dict[str, int]:
+        """What the process held when it reported (gauges; absent from reports of older versions), by name:
+        ``rss_bytes``, ``buffered`` items and their ``buffer_limit``, ``spool_bytes``, and ``rcvbuf_bytes``
+        (the UDP receive buffers the kernel granted, summed over the process's sockets)."""
+        outbox = self.counters.get("outbox", {})
+        found = {name: int(outbox[name]) for name in ("buffered", "buffer_limit", "spool_bytes") if name in outbox}
+        if "rss_bytes" in self.counters.get("process", {}):
+            found["rss_bytes"] = int(self.counters["process"]["rss_bytes"])
+        rcvbufs = [int(c["rcvbuf_bytes"]) for c in self.counters.values() if "rcvbuf_bytes" in c]
+        if rcvbufs:
+            found["rcvbuf_bytes"] = sum(rcvbufs)
+        return found
 
 
 def read(*, at: datetime) -> list[Report]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import signal
 from collections.abc import Callable
@@ -35,13 +36,30 @@ def make_outbox(settings: Settings, name: str, broker: dramatiq.Broker) -> Outbo
 STATS_EVERY_S = 60.0
 
 
+def rss_bytes() -> int:
+    """This process's resident memory now, in bytes (its peak where ``/proc`` is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 def counters_of(outbox: Outbox, receivers: list[Any]) -> dict[str, dict[str, int]]:
-    """This process's counters now: the outbox's under ``outbox``, each receiver's under its ``kind``."""
-    counters = {"outbox": dict(outbox.stats)}
+    """This process's counters now: the outbox's under ``outbox``, each receiver's under its ``kind``.
+
+    Beside the counters, gauges of what the process holds: ``outbox.buffered`` items in memory (of
+    ``outbox.buffer_limit``), ``outbox.spool_bytes`` on disk, each UDP socket's ``rcvbuf_bytes`` with its
+    ``kernel_drops``, and ``process.rss_bytes``.
+    """
+    counters = {"outbox": {**outbox.stats, "buffered": len(outbox.memory), "buffer_limit": outbox.max_memory,
+                           "spool_bytes": outbox.spool.bytes}}  # fmt: skip
     for receiver in receivers:
         stats = getattr(receiver, "stats", None) or getattr(getattr(receiver, "engine", None), "stats", None)
         if stats:
-            counters[receiver.kind] = dict(stats)
+            listener = getattr(receiver, "udp", None)
+            counters[receiver.kind] = {**stats, **(listener.counters() if listener is not None else {})}
+    counters["process"] = {"rss_bytes": rss_bytes()}
     return counters
 
 
@@ -53,6 +71,7 @@ def log_stats(name: str, snapshot: Callable[[], Counters]) -> None:
     while True:
         gevent.sleep(STATS_EVERY_S)
         counters = snapshot()
+        counters = {component: values for component, values in counters.items() if component != "process"}
         if counters != last:
             dropped = sum(drops(counters).values()) > sum(drops(last).values())
             (logger.warning if dropped else logger.info)("%s counters: %s", name, counters)

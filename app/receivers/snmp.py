@@ -24,7 +24,7 @@ from ..ids import new_id
 from ..snmp.engine import TrapEngine, parse_v3_users
 from .outbox import Outbox
 from .process import serve
-from .sockets import udp_socket
+from .sockets import UDP_RCVBUF, UdpListener
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,14 @@ class TrapReceiver:
     #: Names this receiver's counters (``ops.receiver_stats``, ``/metrics``): its engine's.
     kind = "snmp"
 
-    def __init__(self, *, outbox: Outbox, engine_factory: Any, host: str = "0.0.0.0", port: int) -> None:
+    def __init__(
+        self, *, outbox: Outbox, engine_factory: Any, host: str = "0.0.0.0", port: int, rcvbuf_bytes: int = UDP_RCVBUF
+    ) -> None:
         self.outbox = outbox
         self.host, self.port = host, port
+        self.rcvbuf_bytes = rcvbuf_bytes
+        #: The UDP socket with its kernel drops (set by :meth:`start`).
+        self.udp: UdpListener | None = None
         self._engine_factory = engine_factory
         self.engine: TrapEngine | None = None
         self.server: Any = None
@@ -55,7 +60,10 @@ class TrapReceiver:
         def factory(send: Any) -> TrapEngine:
             return TrapEngine(communities=settings.snmp_communities, v3_users=users, send=send, state_file=state)
 
-        return cls(outbox=outbox, engine_factory=factory, port=settings.snmp_trap_port)
+        return cls(
+            outbox=outbox, engine_factory=factory, port=settings.snmp_trap_port,
+            rcvbuf_bytes=settings.receiver_rcvbuf_bytes,
+        )  # fmt: skip
 
     def handle(self, data: bytes, address: tuple[str, int]) -> None:
         assert self.engine is not None
@@ -78,7 +86,8 @@ class TrapReceiver:
 
         from .datagram import DatagramServer
 
-        sock = udp_socket(self.host, self.port)
+        self.udp = UdpListener(self.host, self.port, rcvbuf_bytes=self.rcvbuf_bytes, name="SNMP traps")
+        sock = self.udp.sock
         self.engine = self._engine_factory(lambda data, addr: sock.sendto(data, addr))
         # spawn=None: decode inline, in arrival order; a greenlet per datagram loses bursts.
         self.server = DatagramServer(sock, handle=self.handle, spawn=None)

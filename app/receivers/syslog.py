@@ -30,7 +30,7 @@ from ..ratelimit import LogLimiter, shorten
 from .framing import MAX_FRAME, Framer
 from .outbox import Outbox
 from .process import serve
-from .sockets import tcp_socket, udp_socket
+from .sockets import UDP_RCVBUF, UdpListener, tcp_socket
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class SyslogReceiver:
       max_connections: Concurrent TCP and TLS connections; more are closed at once.
       idle_timeout_s: A connection that sends nothing for this long is closed.
       tls_handshake_timeout_s: A TLS client that has not finished its handshake by then is dropped.
+      rcvbuf_bytes: UDP receive buffer asked for (RECEIVER_RCVBUF_BYTES).
     """
 
     #: Names this receiver's counters (``ops.receiver_stats``, ``/metrics``).
@@ -66,6 +67,7 @@ class SyslogReceiver:
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         tls_handshake_timeout_s: float = TLS_HANDSHAKE_TIMEOUT_S,
+        rcvbuf_bytes: int = UDP_RCVBUF,
     ) -> None:
         self.outbox = outbox
         self.host = host
@@ -74,6 +76,9 @@ class SyslogReceiver:
         self.max_frame = max_frame
         self.max_connections = max_connections
         self.idle_timeout_s, self.tls_handshake_timeout_s = idle_timeout_s, tls_handshake_timeout_s
+        self.rcvbuf_bytes = rcvbuf_bytes
+        #: The UDP socket with its kernel drops (set by :meth:`start`).
+        self.udp: UdpListener | None = None
         self.stats = {"udp_datagrams": 0, "tcp_frames": 0, "tls_frames": 0, "oversize": 0, "connections": 0,
                       "framing_errors": 0, "connections_refused": 0, "connections_idle_closed": 0,
                       "tls_handshake_failures": 0}  # fmt: skip
@@ -93,6 +98,7 @@ class SyslogReceiver:
             max_connections=settings.syslog_max_connections,
             idle_timeout_s=settings.syslog_idle_timeout_s,
             tls_handshake_timeout_s=settings.syslog_tls_handshake_timeout_s,
+            rcvbuf_bytes=settings.receiver_rcvbuf_bytes,
         )
 
     def _put(self, frame: bytes, peer: str) -> None:
@@ -214,7 +220,8 @@ class SyslogReceiver:
         from .datagram import DatagramServer
 
         # spawn=None: handle each datagram inline; a greenlet per datagram loses most of a burst.
-        udp = DatagramServer(udp_socket(self.host, self.udp_port), handle=self.handle_datagram, spawn=None)
+        self.udp = UdpListener(self.host, self.udp_port, rcvbuf_bytes=self.rcvbuf_bytes, name="Syslog")
+        udp = DatagramServer(self.udp.sock, handle=self.handle_datagram, spawn=None)
         tcp = StreamServer(tcp_socket(self.host, self.tcp_port), handle=self.handle_stream)
         self.servers = [udp, tcp]
         if self.tls_cert and self.tls_key and self.tls_port:
