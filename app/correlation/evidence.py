@@ -1,30 +1,37 @@
 """The evidence that an event belongs to an open incident, each kind weighed, and the score they add up to.
 
 Separation is a decision like grouping: an event joins an incident only on positive evidence whose
-weights add up to the join score (:attr:`GroupingSettings.join_score`). The kinds, strongest first:
+weights add up to the join score (:attr:`GroupingSettings.join_score`). Evidence is *pairwise*: it
+ties the event to one event of the incident that shares something with it close enough in time,
+each kind within its own window. The kinds, strongest first:
 
-- ``fingerprint``: the same problem (fingerprint, a resolution's suffix aside) was seen in the
-  incident within the look-back;
-- ``topology``: the event's node depends on a failing node of the incident, at any depth, or a
-  failing node of the incident depends on the event's node (the event is their cause);
-- ``service``: the same service (a host running the incident's service is a topology link);
-- ``template``: the message matches one of the incident's message templates (similarity at least
-  :attr:`GroupingSettings.similarity`; routine ``info`` messages never count);
-- ``host``: the same host;
-- ``nearby``: the event's node and a failing node of the incident hang off the same node (a common
-  direct dependency) — supporting evidence only: nearby is not dependent;
-- ``other_service`` (negative): the event names a service and the incident holds others, and no
-  evidence ties them (no topology, service or template link): two problems, not one.
+- ``fingerprint``: the same problem (fingerprint, a resolution's suffix aside), within the look-back;
+- ``topology``: the event's node depends on the node of a failing event of the incident, at any
+  depth, or that node depends on the event's node (the event is their cause), within the causal window;
+- ``service``: the same *named* service within the window. A service is named by the topology (a
+  declared service or database) or by a monitoring source that says ``service`` (a webhook's
+  ``service``, an alert's ``service``/``app`` label, PagerDuty's ``component``) — not by a syslog
+  program name (kernel, sshd, cron) nor a scrape job, which many unrelated events share;
+- ``template``: message templates at least :attr:`GroupingSettings.similarity` alike, within the
+  template window (routine ``info`` messages never count);
+- ``entity``: one message names the address the other comes from or names too (a client's
+  "could not connect to 10.0.0.5" and the alert of 10.0.0.5; one attacker's address), within the window;
+- ``host``: the same host within the host window (the routine window when either is ``info``);
+- ``other_service`` (negative): the same host, but the two name different services: two problems
+  on one host, not one;
+- ``nearby`` is kept for its weight's setting only: two nodes behind one switch are not dependent.
 
-Evidence counts in full within the time window of the incident (its first to its last event);
-beyond it, up to the look-back, only the same problem counts in full and the same host or service
-at half weight, so "same host" alone joins only within the window, and a second problem of another
-service on that host opens its own incident. A dependency counts in full within a third of the
-window (effects follow their cause within minutes), at half weight within the window.
+Because each kind ties two events, within a window of their own times, the incidents are the
+connected groups of events that evidence ties: whichever order and batches the events come in,
+the same events end up together (:mod:`.grouping` merges incidents an event ties together). An
+incident keeps, per key an event can be tied by, the times its events had it
+(:attr:`OpenIncident.keys`), so matching never reads events and an event is matched against the
+incidents that share a key with it only (:class:`.index.Candidates`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,7 +42,13 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 #: The kinds of evidence, in the order a reason lists them.
-KINDS = ("fingerprint", "topology", "service", "template", "host", "nearby", "other_service")
+KINDS = ("fingerprint", "topology", "service", "template", "entity", "host", "nearby", "other_service")
+#: Intervals kept per key of an incident (the most recent).
+KEEP_INTERVALS = 24
+#: IPv4 addresses a message names (the entities it is about).
+_ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+#: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
+_SERVICE_LABELS = ("service", "app", "application")
 
 
 class TopologyView(Protocol):
@@ -63,6 +76,7 @@ class Weights:
     topology: float = 0.9
     service: float = 0.6
     template: float = 0.6
+    entity: float = 0.6
     host: float = 0.5
     nearby: float = 0.3
     other_service: float = -0.4
@@ -72,10 +86,18 @@ class Weights:
 class GroupingSettings:
     """How far apart in time and how alike events may be to join one incident (``CORRELATION_*``)."""
 
-    #: Evidence counts in full within this span of the incident's events, at half weight beyond.
+    #: The same named service, or an entity named, ties events this far apart.
     window: timedelta = timedelta(minutes=15)
-    #: Nothing joins an incident whose events are all further away than this.
+    #: The same problem (fingerprint) ties events this far apart; nothing ties events further apart.
     lookback: timedelta = timedelta(hours=1)
+    #: A dependency (topology) ties events this far apart: effects follow their cause within minutes.
+    causal_window: timedelta = timedelta(minutes=5)
+    #: The same host ties events this far apart ...
+    host_window: timedelta = timedelta(minutes=5)
+    #: ... and this far when either is routine (``info``).
+    routine_window: timedelta = timedelta(minutes=2)
+    #: Alike messages tie events this far apart.
+    template_window: timedelta = timedelta(minutes=8)
     #: Least template similarity (0..1) that counts as evidence.
     similarity: float = 0.8
     #: Least score of the evidence for a join.
@@ -88,20 +110,44 @@ class GroupingSettings:
     @classmethod
     def from_settings(cls, settings: Settings) -> GroupingSettings:
         """The grouping the process's settings ask for."""
+        minutes = {
+            name: timedelta(minutes=getattr(settings, f"correlation_{name}_minutes"))
+            for name in ("causal_window", "host_window", "routine_window", "template_window")
+            if hasattr(settings, f"correlation_{name}_minutes")
+        }
+        known = set(Weights.__dataclass_fields__)
         return cls(
             window=timedelta(minutes=settings.correlation_window_minutes),
             lookback=timedelta(minutes=settings.correlation_lookback_minutes),
             similarity=settings.correlation_similarity,
             join_score=settings.correlation_join_score,
-            weights=Weights(**settings.correlation_weights),
+            weights=Weights(**{k: v for k, v in settings.correlation_weights.items() if k in known}),
             flap_changes=settings.correlation_flap_changes,
             flap_window=timedelta(minutes=settings.correlation_flap_window_minutes),
+            **minutes,
         )
+
+    def window_of(self, kind: str) -> float:
+        """Seconds two events may lie apart for evidence of ``kind`` (a key's kind, see :func:`key_kind`)."""
+        spans = {"fingerprint": self.lookback, "topology": self.causal_window, "service": self.window,
+                 "entity": self.window, "template": self.template_window, "host": self.host_window,
+                 "routine": self.routine_window, "link": self.lookback}  # fmt: skip
+        return spans[kind].total_seconds()
+
+
+def key_kind(key: str) -> str:
+    """The kind of a key an incident keeps (its prefix): see :func:`Facts.emits`."""
+    return _PREFIX_KIND[key[0]]
+
+
+#: Key prefix -> the kind of evidence (and window) it stands for.
+_PREFIX_KIND = {"f": "fingerprint", "s": "service", "t": "template", "h": "host", "r": "routine", "n": "topology",
+                "a": "topology", "x": "entity", "l": "link"}  # fmt: skip
 
 
 @dataclass
 class OpenIncident:
-    """What an event is matched against: an incident's nodes, messages and problems, and its span."""
+    """What an event is matched against: an incident's nodes, problems, keys and their times, and its span."""
 
     id: str
     hosts: set[str]
@@ -120,41 +166,95 @@ class OpenIncident:
     worked: bool = False
     #: All its events are routine (``info``): its nodes are not failing.
     routine: bool = False
+    #: Key an event can be tied by -> the spans (epoch seconds ``[first, last]``) its events had it in.
+    keys: dict[str, list[list[float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.first_event_at is None:
             self.first_event_at = self.last_event_at
 
     def template_set(self) -> frozenset[tuple[str, ...]]:
-        # PERF: exact template matches are the common case; the set is rebuilt only when templates grew.
+        # PERF: the set is rebuilt only when templates grew.
         cached = self.__dict__.get("_template_set")
         if cached is None or cached[0] != len(self.templates):
             cached = (len(self.templates), frozenset(self.templates))
             self.__dict__["_template_set"] = cached
         return cached[1]
 
-    def parents(self, topology: TopologyView) -> set[str]:
-        """The nodes the incident's hosts depend on directly (updated only when its hosts changed)."""
-        # PERF: hosts are only ever added: only the new ones' parents are looked up (rebuilding for
-        # every host added made placing an event cost as much as the incident's size).
-        cached = self.__dict__.get("_parents")
-        if cached is not None and len(cached[0]) == len(self.hosts) and cached[2] is topology:
-            return cached[3]
-        seen: set[str] = set()
-        direct: set[str] = set()
-        if cached is not None and cached[2] is topology and cached[0] <= self.hosts:
-            seen, direct = cached[0], cached[1]
-        for host in self.hosts - seen:
-            direct.update(n for n, hops in topology.ancestors(host) if hops == 1)
-        seen |= self.hosts
-        cached = (seen, direct, topology, direct - self.hosts)
-        self.__dict__["_parents"] = cached
-        return cached[3]
+    def keep(self, key: str, ts: float, gap_s: float) -> None:
+        """Remember that an event at ``ts`` had ``key`` (spans closer than ``gap_s`` are one)."""
+        spans = self.keys.get(key)
+        if spans is None:
+            self.keys[key] = [[ts, ts]]
+            return
+        add_time(spans, ts, gap_s)
+
+    def host_keys(self, host: str) -> list[str]:
+        """The ``h``/``r`` keys of ``host`` (one per named service seen with it)."""
+        # PERF: a map of host -> keys, rebuilt only when keys were added.
+        cached = self.__dict__.get("_host_keys")
+        if cached is None or cached[0] != len(self.keys):
+            by_host: dict[str, list[str]] = {}
+            for key in self.keys:
+                if key[0] in "hr":
+                    by_host.setdefault(key[2 : key.index("|")], []).append(key)
+            cached = (len(self.keys), by_host)
+            self.__dict__["_host_keys"] = cached
+        return cached[1].get(host, [])
+
+    def absorb_keys(self, other: OpenIncident, cfg: GroupingSettings) -> None:
+        for key, spans in other.keys.items():
+            gap = cfg.window_of(key_kind(key))
+            for first, last in spans:
+                self.keep(key, first, gap)
+                self.keep(key, last, gap)
+
+
+def add_time(spans: list[list[float]], ts: float, gap_s: float) -> None:
+    """Add ``ts`` to sorted, disjoint ``spans``, joining those it brings within ``gap_s`` of each other."""
+    last = spans[-1]
+    if ts >= last[0] - gap_s:  # PERF: events come mostly in order: the last span takes them
+        if ts <= last[1] + gap_s:
+            last[0], last[1] = min(last[0], ts), max(last[1], ts)
+            _join_back(spans, gap_s)
+        else:
+            spans.append([ts, ts])
+        return
+    for k, span in enumerate(spans):
+        if span[0] - gap_s <= ts <= span[1] + gap_s:
+            span[0], span[1] = min(span[0], ts), max(span[1], ts)
+            break
+        if ts < span[0]:
+            spans.insert(k, [ts, ts])
+            break
+    merged = [spans[0]]
+    for span in spans[1:]:
+        if span[0] - merged[-1][1] <= gap_s:
+            merged[-1][1] = max(merged[-1][1], span[1])
+        else:
+            merged.append(span)
+    spans[:] = merged
+
+
+def _join_back(spans: list[list[float]], gap_s: float) -> None:
+    while len(spans) > 1 and spans[-1][0] - spans[-2][1] <= gap_s:
+        last = spans.pop()
+        spans[-1][0], spans[-1][1] = min(spans[-1][0], last[0]), max(spans[-1][1], last[1])
+
+
+def distance(spans: list[list[float]], ts: float) -> float:
+    """Seconds from ``ts`` to the nearest time in ``spans``."""
+    best = float("inf")
+    for first, last in spans:
+        if first <= ts <= last:
+            return 0.0
+        best = min(best, first - ts if ts < first else ts - last)
+    return best
 
 
 @dataclass
 class Facts:
-    """What evidence is computed from, worked out once per event."""
+    """What evidence is computed from, worked out once per event (before the correlator's lock)."""
 
     host: str | None
     service: str | None
@@ -167,6 +267,48 @@ class Facts:
     ancestors: dict[str, int]
     #: The nodes the event's host depends on directly.
     parents: set[str]
+    #: The service the event names as a service (see the module's doc), or None.
+    named_service: str | None = None
+    #: Addresses the message names, other than its own host.
+    mentions: set[str] = field(default_factory=set)
+    #: The keys the event leaves on its incident (see :meth:`emits`).
+    keys: list[str] = field(default_factory=list)
+
+    def emits(self) -> list[str]:
+        """The keys an event leaves on its incident, by prefix: ``f`` fingerprint, ``s`` named service,
+        ``t`` template, ``h``/``r`` host (``host|named service``; ``r`` also for routine events), ``n`` own
+        node and ``a`` ancestor (failing nodes only), ``x`` an address named."""
+        keys = [f"f:{self.fingerprint}"] if self.fingerprint else []
+        if self.named_service:
+            keys.append(f"s:{self.named_service}")
+        if self.host:
+            tag = f"{self.host}|{self.named_service or ''}"
+            keys.append(f"r:{tag}")
+            if not self.routine:
+                keys.append(f"h:{tag}")
+        if not self.routine:
+            if self.template:
+                keys.append("t:" + " ".join(self.template))
+            keys += [f"n:{n}" for n in sorted(self.nodes)]
+            keys += [f"a:{n}" for n in sorted(self.ancestors)]
+            keys += [f"x:{m}" for m in sorted(self.mentions)]
+        return keys
+
+
+def named_service(event: dict[str, Any], topology: TopologyView) -> str | None:
+    """The event's service when it is one (declared, or named as a service by its source), else None."""
+    service = event.get("service")
+    if not service:
+        return None
+    if service in topology:
+        return str(service)
+    meta = event.get("metadata") or {}
+    if "facility" in meta or "appname" in meta:
+        return None  # a syslog program name
+    labels = meta.get("labels")
+    if isinstance(labels, dict):
+        return str(service) if any(labels.get(k) == service for k in _SERVICE_LABELS) else None
+    return str(service)
 
 
 def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
@@ -187,21 +329,44 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
             if up != host and up not in elsewhere and up not in ancestors and not _only_through(up, elsewhere, topology):
                 ancestors[up] = hops
     ancestors.pop(own or "", None)
-    return Facts(
+    title = str(event.get("title") or "")
+    facts = Facts(
         host=host,
         service=service,
         fingerprint=str(event.get("fingerprint") or "").removesuffix(":resolved"),
-        template=template(str(event.get("title") or "")),
+        template=template(title),
         routine=event.get("severity") == "info",
         nodes=nodes,
         ancestors=ancestors,
         parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
+        named_service=named_service(event, topology),
+        mentions={m for m in _ADDRESS.findall(title) if m != host},
     )
+    facts.keys = facts.emits()
+    return facts
 
 
 def _only_through(node: str, hosts: set[str], topology: TopologyView) -> bool:
     """Whether ``node`` is above one of ``hosts`` (so reached through a host the event is not on)."""
     return any(node == up for h in hosts for up, _ in topology.ancestors(h))
+
+
+def probes(facts: Facts) -> list[tuple[str, str]]:
+    """(key, kind) pairs to look up in incidents for the event's evidence (templates aside: they are alike, not equal)."""
+    found: list[tuple[str, str]] = []
+    if facts.fingerprint:
+        found.append((f"f:{facts.fingerprint}", "fingerprint"))
+    if facts.named_service:
+        found.append((f"s:{facts.named_service}", "service"))
+    if not facts.routine:
+        # Below a failing node (an ancestor is another event's own node), or above one (the event's
+        # own node is an ancestor of another event's node).
+        found += [(f"n:{n}", "below") for n in sorted(facts.ancestors)]
+        found += [(f"a:{n}", "above") for n in sorted(facts.nodes)]
+        found += [(f"x:{m}", "entity") for m in sorted(facts.mentions)]
+        if facts.host and _ADDRESS.fullmatch(facts.host):
+            found.append((f"x:{facts.host}", "entity"))
+    return found
 
 
 @dataclass
@@ -213,53 +378,65 @@ class Evidence:
     why: str
 
 
-def gap(at: datetime, inc: OpenIncident) -> timedelta:
-    """How far ``at`` lies outside the incident's span (first to last event); zero inside it."""
-    return max(inc.first_event_at - at, at - inc.last_event_at, timedelta(0))
-
-
 def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView, cfg: GroupingSettings) -> list[Evidence]:
-    """The evidence that the event (``facts``, received ``at``) belongs to ``inc``; empty past the look-back.
-
-    A routine (``info``) event says little: neither its template nor the topology counts, and the
-    same host counts at half. An incident of routine events only has no failing node: the topology
-    never leads to it, and its host counts at half.
-    """
-    apart = gap(at, inc)
-    if apart > cfg.lookback:
-        return []
+    """The evidence that the event (``facts``, received ``at``) belongs to ``inc``: each kind once, at its best."""
+    ts = at.timestamp()
     w = cfg.weights
-    found: list[Evidence] = []
-    if facts.fingerprint and facts.fingerprint in inc.fingerprints:
-        found.append(Evidence("fingerprint", w.fingerprint, "the same problem was seen in it"))
-    # In full within the window, at half weight up to the look-back.
-    within = apart <= cfg.window
-    near = 1.0 if within else 0.5
-    # Effects follow their cause within minutes: a dependency counts in full within a third of the
-    # window, at half weight within it, and not at all beyond.
-    causal = 1.0 if apart <= cfg.window / 3 else 0.5
-    link = None if inc.routine or facts.routine or not within else _topology(facts, inc, topology)
-    if link:
-        found.append(Evidence("topology", w.topology * causal, link[1]))
-    tied = bool(link)
-    if facts.service and facts.service in inc.services:
-        found.append(Evidence("service", w.service * near, f"same service {facts.service}"))
-        tied = True
-    if within and not facts.routine and facts.template:
-        best = _best_similarity(facts.template, inc)
+    found: dict[str, Evidence] = {}
+
+    def near(key: str, kind: str) -> bool:
+        spans = inc.keys.get(key)
+        return spans is not None and distance(spans, ts) <= cfg.window_of(kind)
+
+    for key, kind in probes(facts):
+        if kind in ("below", "above"):
+            if "topology" not in found and near(key, "topology"):
+                node = key[2:]
+                why = (f"{_name(facts)} depends on {node} ({facts.ancestors[node]} hop{'s' if facts.ancestors[node] > 1 else ''}), "
+                       "which is failing" if kind == "below" else f"its failing dependents depend on {node}")  # fmt: skip
+                found["topology"] = Evidence("topology", w.topology, why)
+        elif kind not in found and near(key, kind):
+            why = {"fingerprint": "the same problem was seen in it", "service": f"same service {facts.named_service}",
+                   "entity": f"names {key[2:]}, as the incident does"}[kind]  # fmt: skip
+            found[kind] = Evidence(kind, getattr(w, kind), why)
+    for address in sorted(facts.mentions) if not facts.routine and "entity" not in found else ():
+        # The message names a host the incident has failing events on.
+        if any(key[0] == "h" and near(key, "entity") for key in inc.host_keys(address)):
+            found["entity"] = Evidence("entity", w.entity, f"names {address}, a host of the incident")
+            break
+    if not facts.routine and facts.template:
+        best = _best_similarity(facts.template, inc, ts, cfg)
         if best >= cfg.similarity:
-            found.append(Evidence("template", w.template * best, f"message {best:.0%} like the incident's"))
-            tied = True
-    if facts.host and facts.host in inc.hosts:
-        minutes = max(1, int(abs((at - inc.last_event_at).total_seconds()) // 60) + 1)
-        half = 0.5 if facts.routine or inc.routine else 1.0
-        found.append(Evidence("host", w.host * near * half, f"events occurred within {minutes} minutes on same host"))
-    if causal == 1.0 and not link and not facts.routine and not inc.routine and (common := sorted(facts.parents & inc.parents(topology))):
-        found.append(Evidence("nearby", w.nearby, f"next to it behind {common[0]}"))
-    if not tied and facts.service and inc.services:
-        others = ", ".join(sorted(inc.services)[:3])
-        found.append(Evidence("other_service", w.other_service, f"another service ({facts.service}; it has {others})"))
-    return found
+            found["template"] = Evidence("template", w.template * best, f"message {best:.0%} like the incident's")
+    if facts.host:
+        _host(facts, ts, inc, cfg, found)
+    return sorted(found.values(), key=lambda e: KINDS.index(e.kind))
+
+
+def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, found: dict[str, Evidence]) -> None:
+    """The same host (within the host window, the routine one for routine events), unless the services differ."""
+    w = cfg.weights
+    prefix = f"{facts.host}|"
+    mine = facts.named_service or ""
+    other: str | None = None
+    for key in inc.host_keys(facts.host):
+        if key[0] == "h" and facts.routine:
+            continue
+        spans = inc.keys[key]
+        kind = "host" if key[0] == "h" and not facts.routine else "routine"
+        apart = distance(spans, ts)
+        if apart > cfg.window_of(kind):
+            continue
+        theirs = key[2 + len(prefix) :]
+        if mine and theirs and theirs != mine:
+            other = theirs
+            continue
+        minutes = max(1, int(apart // 60) + 1)
+        found["host"] = Evidence("host", w.host, f"events occurred within {minutes} minutes on same host")
+        return
+    if other is not None and not set(found) - {"other_service"}:
+        found["host"] = Evidence("host", w.host, "events occurred on same host")
+        found["other_service"] = Evidence("other_service", w.other_service, f"another service ({mine}; it has {other})")
 
 
 def total(evidence: list[Evidence]) -> float:
@@ -278,33 +455,25 @@ def explain(evidence: list[Evidence], score: float, join_score: float) -> str:
     return f"{decisive.why[0].upper()}{decisive.why[1:]}. Evidence: {parts} = {score:.2f} ≥ {join_score:.2f}"
 
 
-def _topology(facts: Facts, inc: OpenIncident, topology: TopologyView) -> tuple[str, str] | None:
-    """``("below", why)`` when the event's node depends on a failing node of the incident, ``("above", why)``
-    when a failing node of the incident depends on the event's node, else None."""
-    failing = [(hops, node) for node, hops in facts.ancestors.items() if node in inc.hosts or node in inc.services]
-    if failing:
-        hops, node = min(failing)
-        return "below", f"{_name(facts)} depends on {node} ({hops} hop{'s' if hops > 1 else ''}), which is failing"
-    # PERF: dependents() is cached per node by the graph; the incident's nodes are the smaller side.
-    for node in sorted(facts.nodes):
-        below = topology.dependents(node)
-        if below and (hit := sorted((inc.hosts & below) | (inc.services & below))):
-            return "above", f"{', '.join(hit[:3])} depend{'s' if len(hit) == 1 else ''} on {node}"
-    return None
-
-
 def _name(facts: Facts) -> str:
     return facts.host or facts.service or "the event"
 
 
-def _best_similarity(tpl: tuple[str, ...], inc: OpenIncident) -> float:
-    if tpl in inc.template_set():
+def _best_similarity(tpl: tuple[str, ...], inc: OpenIncident, ts: float, cfg: GroupingSettings) -> float:
+    """The best similarity of ``tpl`` to a template the incident had within the template window."""
+    window = cfg.window_of("template")
+    exact = inc.keys.get("t:" + " ".join(tpl))
+    if exact is not None and distance(exact, ts) <= window:
         return 1.0
     best = 0.0
     n = len(tpl)
     for other in inc.templates:
-        # PERF: Drain's similarity is at most the shorter length over the longer: skip hopeless ones.
-        if min(n, len(other)) < 0.5 * max(n, len(other)):
+        # PERF: Drain compares lines of one length only.
+        if len(other) != n or best >= 1.0:
             continue
-        best = max(best, similarity(tpl, other))
+        score = similarity(tpl, other)
+        if score > best:
+            spans = inc.keys.get("t:" + " ".join(other))
+            if spans is not None and distance(spans, ts) <= window:
+                best = score
     return best

@@ -24,8 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from ..topology.graph import Graph as Topology
+from .candidates import Candidates
 from .evidence import (
     Evidence,
+    Facts,
     GroupingSettings,
     OpenIncident,
     TopologyView,
@@ -36,13 +38,13 @@ from .evidence import (
     weigh,
 )
 
-__all__ = ["GroupingSettings", "OpenIncident", "Placement", "Topology", "Weights", "choose", "severity_score"]
+__all__ = ["Candidates", "GroupingSettings", "OpenIncident", "Placement", "Topology", "Weights", "choose", "severity_score"]
 
 SEVERITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25, "info": 0.1}
 CRITICALITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
 #: Correlation type of a join, by the kind of evidence that weighed most in it.
 TYPE_OF_EVIDENCE = {"fingerprint": "pattern_based", "topology": "causal", "service": "service_based",
-                    "template": "pattern_based", "host": "time_based", "nearby": "causal"}  # fmt: skip
+                    "template": "pattern_based", "host": "time_based", "nearby": "causal", "entity": "pattern_based"}  # fmt: skip
 
 
 @dataclass
@@ -98,27 +100,44 @@ def problem_fingerprint(event: dict[str, Any]) -> str:
 
 
 def choose(
-    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], topology: TopologyView, cfg: GroupingSettings
+    event: dict[str, Any],
+    at: datetime,
+    incidents: Candidates | list[OpenIncident],
+    topology: TopologyView,
+    cfg: GroupingSettings,
+    facts: Facts | None = None,
 ) -> Placement:
     """Place one event (received ``at``) against the incidents the correlator holds, most recent first.
 
     ``incidents`` holds the live ones and those the correlator closed within the flap window
-    (``closed_at`` set), which only the return of their root's problem reopens.
+    (``closed_at`` set): only the return of their root's problem reopens one, and a routine event
+    tied to one (a resolved alert, a device's "changed state to up") joins it without reopening it.
+    ``facts`` are the event's (:func:`.evidence.facts_of`), when worked out already.
     """
+    index = incidents if isinstance(incidents, Candidates) else Candidates(incidents, similarity_floor=cfg.similarity)
     if resolves(event, topology):
-        return _resolution(event, incidents, topology)
-    returned = _recurrence(event, at, incidents, cfg)
+        return _resolution(event, index, topology)
+    returned = _recurrence(event, at, index, cfg)
     if returned is not None:
         return returned
-    facts = facts_of(event, topology)
+    facts = facts or facts_of(event, topology)
     joinable: list[tuple[OpenIncident, list[Evidence], float]] = []
-    for inc in incidents:
-        if inc.closed_at is not None:
+    trailing: tuple[OpenIncident, list[Evidence], float] | None = None
+    for inc in index.near(facts):
+        if inc.closed_at is not None and not facts.routine:
             continue
         found = weigh(facts, at, inc, topology, cfg)
         score = total(found)
-        if found and score >= cfg.join_score:
+        if not found or score < cfg.join_score:
+            continue
+        if inc.closed_at is not None:
+            trailing = trailing or (inc, found, score)
+        else:
             joinable.append((inc, found, score))
+    if not joinable and trailing is not None:
+        inc, found, score = trailing
+        reason = explain(found, score, cfg.join_score) + ": it follows the incident's resolution, which stays closed"
+        return Placement(_kind(found, cfg), inc, score, reason, evidence=found)
     if not joinable:
         return Placement("new", None, 1.0, "no open incident relates to this event (no evidence reached the join score)")
     # The oldest incident takes the event (and the others), so the outcome does not depend on which
@@ -126,10 +145,6 @@ def choose(
     joinable.sort(key=lambda j: (not j[0].worked, j[0].first_event_at, j[0].id))
     inc, found, score = joinable[0]
     also = [other for other, _, _ in joinable[1:] if not other.worked]
-    decisive = max(found, key=lambda e: e.weight)
-    kind = TYPE_OF_EVIDENCE.get(decisive.kind, "time_based")
-    if kind == "time_based" and decisive.weight < cfg.weights.host:
-        kind = "host_based"
     reason = explain(found, score, cfg.join_score)
     if also:
         reason += f". It also relates to {len(also)} other incident{'s' if len(also) > 1 else ''}, merged into this one"
@@ -146,7 +161,25 @@ def choose(
             for i in group
         )
     )
-    return Placement(kind, inc, score, reason, also=also, roots=roots, evidence=found)
+    return Placement(_kind(found, cfg), inc, score, reason, also=also, roots=roots, evidence=found)
+
+
+def _kind(found: list[Evidence], cfg: GroupingSettings) -> str:
+    decisive = max(found, key=lambda e: e.weight)
+    kind = TYPE_OF_EVIDENCE.get(decisive.kind, "time_based")
+    if kind == "time_based" and decisive.weight < cfg.weights.host:
+        kind = "host_based"
+    return kind
+
+
+def resolution_keys(event: dict[str, Any], topology: TopologyView) -> list[str]:
+    """The keys (``f:`` fingerprint, ``l:`` interface or problem) under which a resolution finds its problems."""
+    keys = [f"f:{fp}"] if (fp := problem_fingerprint(event)) else []
+    if (key := link_key(event)) is not None:
+        keys.append(f"l:{key}")
+    host = event.get("host")
+    keys += [f"l:{problem_key(host, p)}" for p in sorted(topology.resolutions.get(event.get("event_type") or "", ()))]
+    return keys
 
 
 def _resolves_root(event: dict[str, Any], inc: OpenIncident, topology: TopologyView) -> bool | None:
@@ -162,14 +195,16 @@ def _resolves_root(event: dict[str, Any], inc: OpenIncident, topology: TopologyV
     return bool(host and host == inc.root_host and ((key and key in inc.link_keys) or (declared & inc.link_keys)))
 
 
-def _resolution(event: dict[str, Any], incidents: list[OpenIncident], topology: TopologyView) -> Placement:
+def _resolution(event: dict[str, Any], index: Candidates, topology: TopologyView) -> Placement:
     title = event.get("title")
     partial: OpenIncident | None = None
-    for inc in incidents:
-        if inc.closed_at is not None:
-            continue
+    after: OpenIncident | None = None
+    for inc in index.linked(resolution_keys(event, topology)):
         root = _resolves_root(event, inc, topology)
         if root is None:
+            continue
+        if inc.closed_at is not None:
+            after = after or inc
             continue
         if not root:
             partial = partial or inc
@@ -181,14 +216,16 @@ def _resolution(event: dict[str, Any], incidents: list[OpenIncident], topology: 
     if partial is not None:
         return Placement("resolution", partial, 1.0, f"{title} resolves one of the incident's problems, not its cause "
                          f"({partial.root_host or 'its root'}): it stays open")  # fmt: skip
+    if after is not None:
+        return Placement("resolution", after, 1.0, f"{title} resolves one of the incident's problems, after its cause "
+                         "was resolved: it stays closed")  # fmt: skip
     return Placement("none", None, 0.0, "a resolution with no open problem")
 
 
-def _recurrence(
-    event: dict[str, Any], at: datetime, incidents: list[OpenIncident], cfg: GroupingSettings
-) -> Placement | None:
+def _recurrence(event: dict[str, Any], at: datetime, index: Candidates, cfg: GroupingSettings) -> Placement | None:
     key, fp, host = link_key(event), problem_fingerprint(event), event.get("host")
-    for inc in incidents:
+    keys = ([f"f:{fp}"] if fp else []) + ([f"l:{key}"] if key else [])
+    for inc in index.linked(keys):
         if inc.closed_at is None or at - inc.closed_at > cfg.flap_window or at < inc.closed_at:
             continue
         same = (fp and fp == inc.root_fingerprint) or (key and host == inc.root_host and key in inc.link_keys)

@@ -23,7 +23,9 @@ from typing import Any
 from ..db import is_postgres
 from ..models import EventCorrelation, Incident, IncidentActivity, ProcessedEvent
 from ..notifications import follow
+from .evidence import Facts, facts_of, key_kind
 from .grouping import (
+    Candidates,
     GroupingSettings,
     OpenIncident,
     Placement,
@@ -40,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 #: Templates and fingerprints kept per incident for matching.
 KEEP = 50
+#: Spans kept per key of an incident (the most recent).
+KEEP_INTERVALS = 24
 #: Statuses of incidents that take new events: an acknowledged one is still being worked. Resolved
 #: and closed ones take none (a new matching event opens a new incident), but for the return of the
 #: cause of one the correlator closed, within the flap window.
@@ -68,18 +72,36 @@ def matching_state(row: Incident) -> OpenIncident:
         closed_at=row.closed_at if row.status == "closed" else None,
         worked=bool(row.status == "acknowledged" or row.assignee),
         routine=row.severity == "info",
+        keys={k: [list(span) for span in spans] for k, spans in (row.match_keys or {}).items()},
     )
+    if not inc.keys and row.event_count:
+        _legacy_keys(inc)
     inc.row = row  # type: ignore[attr-defined]
     return inc
 
 
-def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
+def _legacy_keys(inc: OpenIncident) -> None:
+    """Keys for an incident saved before they were kept: its problems, services and hosts at its last event."""
+    ts = inc.last_event_at.timestamp()
+    keys = [f"f:{fp}" for fp in inc.fingerprints] + [f"s:{s}" for s in inc.services] + [f"l:{k}" for k in inc.link_keys]
+    keys += [f"{p}:{h}|" for h in inc.hosts for p in ("h", "r")]
+    inc.keys = {key: [[ts, ts]] for key in keys}
+
+
+def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, *, facts: Facts | None = None,
+         topology: Topology | None = None, cfg: GroupingSettings | None = None) -> None:  # fmt: skip
     """Add ``event`` (received ``at``) to the incident's matching state and worst severity.
 
     The nodes and messages of a routine (``info``) event are kept only while the incident holds
     nothing else: a routine message does not make its node a failing one, nor its template a
-    problem's (routine messages repeat everywhere).
+    problem's (routine messages repeat everywhere). Its keys (:meth:`.evidence.Facts.emits`) are
+    kept with their times.
+
+    Parameters:
+        facts: the event's, when worked out already (else from ``topology``, or none).
     """
+    cfg = cfg or GroupingSettings()
+    facts = facts or facts_of(event, topology or Topology())
     routine = event["severity"] == "info"
     if routine and not inc.routine:
         _remember(inc, event)
@@ -87,10 +109,22 @@ def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) 
         _add_nodes(inc, event)
         if not routine:
             inc.routine = False
+    ts = at.timestamp()
+    for key in facts.keys:
+        inc.keep(key, ts, cfg.window_of(key_kind(key)))
+    for key in _link_keys(event):
+        inc.keep(f"l:{key}", ts, cfg.lookback.total_seconds())
     inc.last_event_at = max(inc.last_event_at, at)
     inc.first_event_at = min(inc.first_event_at, at)
     if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
         row.severity = event["severity"]
+
+
+def _link_keys(event: dict[str, Any]) -> list[str]:
+    keys = [problem_key(event.get("host"), event.get("event_type") or "")]
+    if (key := link_key(event)) is not None:
+        keys.append(key)
+    return keys
 
 
 def _add_nodes(inc: OpenIncident, event: dict[str, Any]) -> None:
@@ -115,8 +149,13 @@ def _remember(inc: OpenIncident, event: dict[str, Any]) -> None:
         inc.link_keys.add(problem_key(event.get("host"), event.get("event_type") or ""))
 
 
-def finish(row: Incident, inc: OpenIncident, topology: Topology) -> None:
-    """Copy what matching needs onto the row, once per batch (not per event)."""
+def finish(row: Incident, inc: OpenIncident, topology: Topology, cfg: GroupingSettings | None = None) -> None:
+    """Copy what matching needs onto the row, once per batch (not per event); keys past the look-back are dropped."""
+    cfg = cfg or GroupingSettings()
+    horizon = inc.last_event_at.timestamp() - cfg.lookback.total_seconds() - cfg.flap_window.total_seconds()
+    row.match_keys = {
+        key: spans[-KEEP_INTERVALS:] for key, spans in sorted(inc.keys.items()) if spans and spans[-1][1] >= horizon
+    }
     row.hosts, row.services = sorted(inc.hosts), sorted(inc.services)
     row.templates, row.fingerprints, row.link_keys = (
         [list(t) for t in inc.templates],
@@ -146,6 +185,7 @@ def new_incident(event: dict[str, Any], at: datetime) -> Incident:
         templates=[],
         fingerprints=[],
         link_keys=[],
+        match_keys={},
         opened_at=at,
         last_event_at=at,
     )
@@ -171,7 +211,8 @@ class Batch:
 
     def __init__(self, incidents: list[OpenIncident], topology: Topology, cfg: GroupingSettings,
                  *, flush: Callable[[], None] | None = None) -> None:  # fmt: skip
-        self.incidents, self.topology, self.cfg, self.flush = incidents, topology, cfg, flush
+        self.incidents = Candidates(incidents, similarity_floor=cfg.similarity)
+        self.topology, self.cfg, self.flush = topology, cfg, flush
         self.changed: Changed = {}
         self.assigned: dict[str, str] = {}
         self.links: list[dict[str, Any]] = []
@@ -180,14 +221,15 @@ class Batch:
 
     def place(self, event: dict[str, Any], at: datetime) -> bool:
         """Place one event; False when it stays uncorrelated (a resolution with no open problem)."""
-        placement = choose(event, at, self.incidents, self.topology, self.cfg)
+        facts = facts_for(event, self.topology)
+        placement = choose(event, at, self.incidents, self.topology, self.cfg, facts)
         if placement.kind == "none":
             return False
         if placement.kind == "new":
             row = new_incident(event, at)
             inc = matching_state(row)
             inc.routine = True  # until a problem joins (grow)
-            self.incidents.insert(0, inc)
+            self.incidents.add(inc)
             self._created.add(inc.id)
         else:
             assert placement.incident is not None
@@ -196,7 +238,13 @@ class Batch:
         for other in placement.also:
             self._absorb(row, inc, other, at, placement.reason)
         row.event_count += 1
-        grow(row, inc, event, at)
+        known = len(inc.keys)
+        grow(row, inc, event, at, facts=facts, cfg=self.cfg)
+        if len(inc.keys) != known or placement.kind == "new":
+            for key in facts.keys:
+                self.incidents.index_key(inc.id, key)
+            for key in _link_keys(event):
+                self.incidents.index_key(inc.id, f"l:{key}")
         if placement.roots:
             # The event's node is what the incident's nodes depend on: it is the cause, and names the incident.
             row.root_event_id, row.title = event["id"], str(event.get("title") or event["event_type"])[:500]
@@ -243,6 +291,10 @@ class Batch:
     def _absorb(self, row: Incident, inc: OpenIncident, other: OpenIncident, at: datetime, why: str) -> None:
         """Merge ``other`` into ``inc``: one problem seen in parts. Its events and links move; it is closed."""
         source: Incident = other.row  # type: ignore[attr-defined]
+        self.incidents.remove(other)
+        inc.absorb_keys(other, self.cfg)
+        for key in other.keys:
+            self.incidents.index_key(inc.id, key)
         inc.hosts |= other.hosts
         inc.services |= other.services
         for tpl in other.templates:
@@ -261,7 +313,6 @@ class Batch:
             row.root_event_id, row.title, row.root_fingerprint = source.root_event_id, source.title, source.root_fingerprint
             row.root_host = inc.root_host = other.root_host
             inc.root_fingerprint = other.root_fingerprint
-        self.incidents.remove(other)
         for event_id, incident_id in self.assigned.items():
             if incident_id == other.id:
                 self.assigned[event_id] = inc.id
@@ -290,6 +341,15 @@ class Batch:
     def _above(self, a: str | None, b: str | None) -> bool:
         """Whether node ``b`` depends on node ``a`` (``a`` is further up the dependency chain)."""
         return bool(a and b and a != b and any(node == a for node, _ in self.topology.ancestors(b)))
+
+
+def facts_for(event: dict[str, Any], topology: Topology) -> Facts:
+    """The event's facts, worked out once per topology (PERF: :func:`.store.correlate_batch` does it before the lock)."""
+    cached = event.get("_facts")
+    if cached is None or cached[0] is not topology:
+        cached = (topology, facts_of(event, topology))
+        event["_facts"] = cached
+    return cached[1]
 
 
 def flush_decisions(write_out: Callable[[list[str]], int], pending: Callable[[], set[str]]) -> Callable[[], None]:

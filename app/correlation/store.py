@@ -43,8 +43,7 @@ from ..errors import TransientError
 from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent
 from ..topology.store import load_graph
 from .grouping import GroupingSettings, OpenIncident, Topology, configured
-from .placing import LIVE_STATUSES, Batch, candidates, finish, flush_decisions, grow, matching_state
-from .templates import template
+from .placing import LIVE_STATUSES, Batch, candidates, facts_for, finish, flush_decisions, grow, matching_state
 
 __all__ = ["LIVE_STATUSES", "correlate_batch", "finish", "grow", "hold_lock", "load_events", "load_topology",
            "matching_state"]  # fmt: skip
@@ -227,9 +226,10 @@ def correlate_batch(
 
 
 def _prepare(events: list[dict[str, Any]]) -> None:
-    """PERF: compute, before the lock, what placing the events computes again under it (cached)."""
+    """PERF: work out, before the lock, the events' facts (templates, topology walks, keys) placing them needs."""
+    topology = load_topology()
     for event in events:
-        template(str(event.get("title") or ""))
+        facts_for(event, topology)
 
 
 def _late(events: list[dict[str, Any]], after_s: float) -> bool:
@@ -320,7 +320,7 @@ def _place_and_save(
     topology = load_topology()
     changed, assigned, links = _place(events, topology, cfg, claimed=claimed)
     for row, inc in changed.values():
-        finish(row, inc, topology)
+        finish(row, inc, topology, cfg)
     _save_incidents([row for row, _ in changed.values()])
     return assigned, links
 

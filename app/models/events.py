@@ -136,6 +136,8 @@ class Incident(BaseModel):
     templates = JSONField(default=list)
     fingerprints = JSONField(default=list)
     link_keys = JSONField(default=list)
+    #: What the correlator ties new events by: key -> spans ([first, last], epoch seconds) of the events that had it.
+    match_keys = JSONField(default=dict)
     opened_at = TimestampField()
     last_event_at = TimestampField(index=True)
     closed_at = TimestampField(null=True)

@@ -1,0 +1,112 @@
+"""The incidents an event may join, found by the keys it shares with them rather than by scanning every one.
+
+PERF: placing an event used to weigh it against every open incident (150 µs an event under the
+correlator's lock with a few hundred open). :class:`Candidates` indexes the incidents a batch
+holds by the keys their events left (:attr:`.evidence.OpenIncident.keys`: fingerprint, named
+service, template, host, failing node and ancestor, address named), so an event is weighed against
+the few incidents that share one of its keys; the answer is the same as weighing every one
+(evidence without a shared key is none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .evidence import Facts, OpenIncident, probes
+from .templates import similarity
+
+#: Alike templates remembered per template (cleared when the index gets another template).
+_ALIKE_CACHE = 20_000
+
+
+class Candidates:
+    """The incidents of a batch (live ones, and those the correlator closed within the flap window), indexed by key.
+
+    Iterating gives every incident, most recent first (the order :func:`.store.candidates` read them
+    in, those the batch opened first).
+    """
+
+    def __init__(self, incidents: Iterable[OpenIncident], *, similarity_floor: float = 0.8) -> None:
+        self.floor = similarity_floor
+        self.by_id: dict[str, OpenIncident] = {}
+        #: incident id -> its place in the order (most recent first; those the batch opens below 0).
+        self._rank: dict[str, int] = {}
+        self._index: dict[str, set[str]] = {}
+        #: host -> its h/r keys present in the index.
+        self._hosts: dict[str, set[str]] = {}
+        #: template length -> the templates present in the index.
+        self._templates: dict[int, set[tuple[str, ...]]] = {}
+        self._alike: dict[tuple[str, ...], list[str]] = {}
+        for inc in incidents:
+            self.add(inc, first=False)
+
+    def __iter__(self) -> Iterator[OpenIncident]:
+        return iter(self._ordered(self.by_id))
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def add(self, inc: OpenIncident, *, first: bool = True) -> None:
+        """Index ``inc`` (``first``: it is the most recent, as one the batch opens)."""
+        self.by_id[inc.id] = inc
+        self._rank[inc.id] = -len(self._rank) - 1 if first else len(self._rank)
+        for key in inc.keys:
+            self.index_key(inc.id, key)
+
+    def remove(self, inc: OpenIncident) -> None:
+        self.by_id.pop(inc.id, None)
+        for key in inc.keys:
+            ids = self._index.get(key)
+            if ids is not None:
+                ids.discard(inc.id)
+
+    def index_key(self, incident_id: str, key: str) -> None:
+        ids = self._index.get(key)
+        if ids is None:
+            self._index[key] = ids = set()
+            if key[0] in "hr":
+                self._hosts.setdefault(key[2 : key.index("|")], set()).add(key)
+            elif key[0] == "t":
+                tpl = tuple(key[2:].split())
+                self._templates.setdefault(len(tpl), set()).add(tpl)
+                self._alike.clear()
+        ids.add(incident_id)
+
+    def near(self, facts: Facts) -> list[OpenIncident]:
+        """The incidents sharing a key with the event (or a template alike), most recent first."""
+        found: set[str] = set()
+        index = self._index
+        for key, _ in probes(facts):
+            ids = index.get(key)
+            if ids:
+                found |= ids
+        for host in (facts.host, *facts.mentions):
+            for key in self._hosts.get(host or "", ()):
+                found |= index.get(key, set())
+        if not facts.routine and facts.template:
+            for key in self._alike_keys(facts.template):
+                found |= index.get(key, set())
+        return self._ordered(found)
+
+    def linked(self, keys: Iterable[str]) -> list[OpenIncident]:
+        """The incidents holding any of ``keys`` (exactly), most recent first."""
+        found: set[str] = set()
+        for key in keys:
+            found |= self._index.get(key, set())
+        return self._ordered(found)
+
+    def _ordered(self, ids: Iterable[str]) -> list[OpenIncident]:
+        return [self.by_id[i] for i in sorted((i for i in ids if i in self.by_id), key=self._rank.__getitem__)]
+
+    def _alike_keys(self, tpl: tuple[str, ...]) -> list[str]:
+        keys = self._alike.get(tpl)
+        if keys is None:
+            keys = [
+                "t:" + " ".join(other)
+                for other in self._templates.get(len(tpl), ())
+                if other == tpl or similarity(tpl, other) >= self.floor
+            ]
+            if len(self._alike) > _ALIKE_CACHE:
+                self._alike.clear()
+            self._alike[tpl] = keys
+        return keys
