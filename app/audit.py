@@ -19,6 +19,10 @@ from .models import AuditLog
 class Action(StrEnum):
     """What was done; the value is what the ``action`` column holds."""
 
+    AGENT_ACTION_PROPOSED = "agent_action.proposed"
+    AGENT_CONFIGURED = "agent.configured"
+    AGENT_STARTED = "agent.started"
+    AGENT_STOPPED = "agent.stopped"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
     APPROVAL_REQUESTED = "approval.requested"

@@ -3,7 +3,9 @@
 Every interval, approvals past their timeout are rejected and executions or rollbacks whose
 message was lost are sent again (:func:`app.executions.recovery.sweep`), and incidents idle for
 ``INCIDENT_AUTO_RESOLVE_MINUTES`` are resolved (:func:`app.incidents.lifecycle.auto_resolve`); every hour, events
-older than ``RETENTION_DAYS`` are purged; notifications that are due are sent to ``notify``. Import this module after :func:`app.runtime.bootstrap`:
+older than ``RETENTION_DAYS`` are purged; notifications that are due are sent to ``notify``; the clock
+heartbeats as the orchestrator agent, pages agents that stopped heartbeating and sends each enabled,
+started agent its scheduled run (:func:`tend_agents`). Import this module after :func:`app.runtime.bootstrap`:
 it imports the actors, which Dramatiq binds to the broker set there.
 """
 
@@ -13,9 +15,12 @@ import logging
 import time
 from datetime import timedelta
 
+from .actors.agents import AGENT_ACTORS
 from .actors.executor import execute
 from .actors.notifier import send_all
 from .actors.rollbacker import rollback
+from .agents import health as agent_health
+from .agents.schedule import due as agents_due
 from .config import Settings
 from .db import in_transaction
 from .errors import TransientError
@@ -25,6 +30,7 @@ from .executions.recovery import sweep
 from .incidents.lifecycle import auto_resolve
 from .models import Approval
 from .notifications.delivery import due
+from .notifications.routing import collected
 from .timeutil import now
 
 logger = logging.getLogger(__name__)
@@ -40,6 +46,8 @@ def run(settings: Settings, *, interval_s: int, once: bool = False) -> int:
     """
     logger.info("Clock started: sweeping every %d s.", interval_s)
     next_purge = 0.0
+    # The clock is the orchestrator's process: it heartbeats as the orchestrator agent.
+    beater = agent_health.Beater.of_this_process("orchestrator", started_at=now())
     while True:
         try:
             if settings.retention_days and time.monotonic() >= next_purge:
@@ -49,6 +57,7 @@ def run(settings: Settings, *, interval_s: int, once: bool = False) -> int:
             # Incidents with no new event for INCIDENT_AUTO_RESOLVE_MINUTES are resolved (0: never).
             auto_resolve(idle_minutes=settings.incident_auto_resolve_minutes)
             send_notifications(settings)
+            tend_agents(settings, beater, interval_s=interval_s)
         except TransientError as e:
             logger.warning("Clock sweep failed (%s); trying again next time.", e)
         if once:
@@ -66,6 +75,29 @@ def resend_and_expire() -> None:
     if found.execute or found.rollback or found.expired:
         logger.warning("Clock: resent %d executions, %d rollbacks; expired %d approvals.",
                        len(found.execute), len(found.rollback), len(found.expired))  # fmt: skip
+
+
+def tend_agents(settings: Settings, beater: agent_health.Beater, *, interval_s: float | None = None) -> None:
+    """Heartbeat as the orchestrator, page the agents found down, send each due agent its scheduled ``run``.
+
+    Parameters:
+      interval_s: Seconds until this process beats again (default ``AGENT_HEARTBEAT_SECONDS``; the
+        clock's own sweep interval when it is longer, so a slow clock does not look dead).
+    """
+    at = now()
+    every = max(settings.agent_heartbeat_s, interval_s or 0.0)
+
+    def tend() -> tuple[list[str], list[tuple[str, str]]]:
+        agent_health.beat(beater, at=at, interval_s=every)
+        return agent_health.check_down(at, interval_s=settings.agent_heartbeat_s), agents_due(at)
+
+    with collected() as paged:
+        _down, runs = in_transaction(tend)
+    send_all(paged)
+    for kind, name in runs:
+        AGENT_ACTORS[kind].send(name, {"trigger": "schedule"})
+    if runs:
+        logger.info("Clock: sent %d scheduled agent runs.", len(runs))
 
 
 #: Approvers not paged this long after their request (the executor stopped in between) are paged by the clock.

@@ -18,7 +18,8 @@ BASE_DATABASE_URL = os.environ.get("DATABASE_URL") or "postgresql://postgres@127
 TEST_DATABASE = os.environ.get("OPSCONDUCTOR_TEST_DATABASE") or "opsconductor_test"
 
 #: Queues the tests purge before they run.
-QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback", "notify")
+QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback", "notify", "agent_terraform",
+          "agent_kubernetes", "agent_cost")
 
 
 def under_ci() -> bool:

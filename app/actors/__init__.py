@@ -6,6 +6,6 @@ so it is imported only by :func:`app.runtime.bootstrap`, after the broker is set
 
 from __future__ import annotations
 
-from . import correlator, decider, evaluator, executor, expirer, normalizer, notifier, rollbacker
+from . import agents, correlator, decider, evaluator, executor, expirer, normalizer, notifier, rollbacker
 
-__all__ = ["correlator", "decider", "evaluator", "executor", "expirer", "normalizer", "notifier", "rollbacker"]
+__all__ = ["agents", "correlator", "decider", "evaluator", "executor", "expirer", "normalizer", "notifier", "rollbacker"]

@@ -37,3 +37,5 @@ def execute(execution_id: str) -> None:
         notify_approvers(result.approval_id, settings=get_settings())
     if result.rollback:
         rollback.send(execution_id)
+    if result.wait_s is not None:  # a target resource is leased to another execution: ask again later
+        execute.send_with_options(args=(execution_id,), delay=int(result.wait_s * 1000))

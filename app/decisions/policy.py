@@ -15,7 +15,7 @@ remediates. The risk and approval rules apply to its choice unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..rules.playbooks import execution_order
@@ -53,6 +53,8 @@ class Situation:
     context: risk.Context = field(default_factory=risk.Context)
     maintenance: str | None = None
     mode: str = "suggest"
+    #: The automation level of the agent whose proposal this is (None: a playbook): it caps ``mode``.
+    automation_level: str | None = None
     #: An LLM's answer: decision, confidence, reasoning, summary, recommended_action_ids.
     llm: Any = None
 
@@ -86,6 +88,26 @@ class Decision:
     @property
     def risk_level(self) -> str:
         return max((a.level for a in self.assessments), key=risk.RISK_LEVELS.index, default="low")
+
+
+#: An agent's automation level: ``manual`` needs an approval for everything, ``semi-auto`` runs only
+#: low-risk actions alone, ``full-auto`` leaves it to the policy (AUTONOMY_MODE still caps all three).
+AUTOMATION_LEVELS = ("manual", "semi-auto", "full-auto")
+
+
+def automation_cap(level: str | None, assessments: list[risk.Assessment]) -> list[risk.Assessment]:
+    """``assessments`` with the gates an agent's ``semi-auto`` level adds: an action above low risk waits.
+
+    ``manual`` gates every action (the decision's general gate, see :func:`decide`); ``full-auto`` and
+    a playbook (None) add nothing. A gate is only ever added, never removed: the stricter wins.
+    """
+    if level != "semi-auto":
+        return assessments
+    return [
+        a if a.level == "low" or a.approval_required
+        else replace(a, approval_required=True, reason=f"{a.reason}; semi-auto runs only low risk alone")
+        for a in assessments
+    ]  # fmt: skip
 
 
 def confidence_from(prior: float, history: History) -> float:
@@ -207,11 +229,13 @@ def decide(s: Situation) -> Decision:  # noqa: C901 - one policy, read top to bo
     if decision_type == "escalate" and s.llm is not None:
         # Escalating means telling humans, not acting: only notifications and diagnostics run.
         actions = [a for a in actions if risk.category_of(a) != "remediation"]
-    assessments = [risk.assess(a, s.context) for a in actions]
+    assessments = automation_cap(s.automation_level, [risk.assess(a, s.context) for a in actions])
     gates = [f"{a.action_id}: {a.reason}" for a in assessments if a.approval_required]
     general = []
     if s.mode == "suggest":
         general.append("AUTONOMY_MODE is suggest: every execution needs an approval")
+    if s.automation_level == "manual":
+        general.append("the agent's automation level is manual: every action needs an approval")
     if confidence <= CONFIDENCE_TO_ACT:
         general.append(f"confidence {confidence:.2f} is not above {CONFIDENCE_TO_ACT}")
     if s.history.requires_approval or s.template.get("approval_required") is True:

@@ -32,6 +32,7 @@ from ..decisions import learning, policy
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
 from ..models import Approval, Execution, ExecutionStep
 from ..notifications import pages, routing
+from . import leases
 from .store import TERMINAL, log, rendered_request
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class RunResult:
     approval_id: int | None = None
     #: The caller must start the rollback.
     rollback: bool = False
+    #: A resource it targets is leased to another execution: the caller sends it again after this many seconds.
+    wait_s: float | None = None
 
 
 def _now() -> datetime:
@@ -163,6 +166,9 @@ def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) ->
         )
     if not own and row.status == "running" and row.heartbeat_at and row.heartbeat_at > now:
         raise ExecutionBusy(f"execution {row.id} is leased until {row.heartbeat_at.isoformat()}")
+    claim = leases.claim(row, approved=approved, now=now, settings=settings)  # its target resources, all or none
+    if not claim.granted:
+        return _Next(RunResult("cancelled" if claim.cancelled else row.status, wait_s=claim.wait_s))
     if row.started_at is None:
         row.started_at = now
         log(row.id, "Execution started.")

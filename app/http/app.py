@@ -20,6 +20,7 @@ from .metrics import Metrics
 from .middleware import Authentication, ReleaseDatabase
 from .notify import SendNotifications
 from .openapi import OpenApi
+from .resources.agents import AgentConfigs, AgentControl, Agents, AgentStatus
 from .resources.audit import Audit, AuditExport
 from .resources.autonomous import (
     Analyze,
@@ -133,6 +134,12 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/api/v1/notifications/{notification_id:int}/retry", Retry(dispatch=deps.dispatch))
     app.add_route("/api/v1/secrets", Secrets(settings=deps.settings, max_body_bytes=limit))
     app.add_route("/api/v1/secrets/{name}", Secret(settings=deps.settings, max_body_bytes=limit))
+    app.add_route("/api/v1/agents", Agents())
+    app.add_route("/api/v1/agents/status", AgentStatus(settings=deps.settings))
+    app.add_route("/api/v1/agents/config", AgentConfigs(max_body_bytes=limit))
+    agent_control = AgentControl(dispatch=deps.dispatch)
+    for verb in ("start", "stop", "run"):
+        app.add_route(f"/api/v1/agents/{{name}}/{verb}", agent_control, suffix=verb)
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..agents import health as agent_health
 from ..db import database, in_transaction, is_postgres, release_connection
 from ..errors import DatabaseUnavailable
 from ..executions.store import STATUSES as EXECUTION_STATUSES
@@ -30,7 +31,8 @@ from ..receivers import counters as receiver_counters
 from ..timeutil import now
 
 #: Queues of the pipeline, each with its delay (``.DQ``) and dead-letter (``.XQ``) queue.
-QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback", "notify")
+QUEUES = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback", "notify", "agent_terraform",
+          "agent_kubernetes", "agent_cost")
 #: Seconds an answer is reused.
 CACHE_S = 5.0
 
@@ -82,6 +84,7 @@ def _counts() -> dict[str, Any]:
             else None
         ),
         "receivers": receiver_counters.read(at=now()),
+        "agents": agent_health.up_by_agent(now()),
     }
 
 
@@ -135,6 +138,11 @@ class Deployment(Collector):
             yield GaugeMetricFamily("opsconductor_events_stored_estimate", "Stored events (PostgreSQL's estimate)",
                                     value=max(0, counts["events_estimate"]))  # fmt: skip
         yield from _receiver_metrics(counts["receivers"])
+        agents = GaugeMetricFamily("opsconductor_agent_up", "Whether a process of each enabled, started agent "
+                                   "heartbeats (1) or none does (0)", labels=["agent"])  # fmt: skip
+        for name, up in sorted(counts["agents"].items()):
+            agents.add_metric([name], 1 if up else 0)
+        yield agents
 
 
 def _receiver_metrics(reports: list[receiver_counters.Report]) -> Iterator[Any]:

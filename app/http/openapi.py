@@ -173,6 +173,32 @@ def _notifications() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _agents() -> dict[str, Any]:
+    config = {"type": "object", "required": ["name"],
+              "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,62}$"},
+                             "type": {"enum": ["orchestrator", "terraform", "kubernetes", "cost"]},
+                             "enabled": {"type": "boolean"}, "approval_required": {"type": "boolean"},
+                             "automation_level": {"enum": ["manual", "semi-auto", "full-auto"]},
+                             "thresholds": {"type": "object", "additionalProperties": {"type": "number"}},
+                             "integrations": {"type": "array", "maxItems": 50, "items": {"type": "object"}},
+                             "interval_seconds": {"type": "integer", "minimum": 10, "maximum": 86400}}}  # fmt: skip
+    one = "/api/v1/agents/{name}"
+    control = {"responses": {"200": {"description": "The agent's configuration"}, **_errors(401, 403, 404)}}
+    return {
+        "/api/v1/agents": _get("Every agent's configuration (the design's AgentConfig)"),
+        "/api/v1/agents/status": _get("Each agent's state, health, last run and executions in flight; resource leases"),
+        "/api/v1/agents/config": {"post": {
+            "summary": "Create an agent or change the fields given of one (admin)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": config}}},
+            "responses": {"200": {"description": "Changed"}, "201": {"description": "Created"},
+                          **_errors(400, 401, 403, 409, 413, 415)}}},
+        f"{one}/start": {"post": {"summary": "Resume an agent's schedule and queue (operator)", **control}},
+        f"{one}/stop": {"post": {"summary": "Pause an agent's schedule and queue (operator)", **control}},
+        f"{one}/run": {"post": {"summary": "Send a started agent a run now (operator)",
+                                "responses": {"202": {"description": "Sent"}, **_errors(401, 403, 404, 409, 503)}}},
+    }  # fmt: skip
+
+
 def _body_post(summary: str, schema: dict[str, Any], *, required: bool = True, status: int = 200) -> dict[str, Any]:
     return {"post": {"summary": summary,
                      "requestBody": {"required": required, "content": {"application/json": {"schema": schema}}},
@@ -253,6 +279,7 @@ def document() -> dict[str, Any]:
         **_autonomous(),
         **_silences(),
         **_notifications(),
+        **_agents(),
         "/api/v1/audit": _get("The audit log, newest first (operator): a page and next_cursor",
                               ["actor", "person", "action", "object_kind", "object_id", "since", "until", "limit", "cursor"]),
         "/api/v1/audit/export": _get("Every matching audit row as a file, newest first (operator)",

@@ -7,6 +7,7 @@ the database it is bound to (schemas on PostgreSQL, prefixes on SQLite).
 from __future__ import annotations
 
 from ..db import register_models
+from .agents import AgentConfig, AgentHeartbeat, ResourceLease, ResourceLeaseWait
 from .autonomous import (
     ActionDefinition,
     Approval,
@@ -71,12 +72,18 @@ ALL_MODELS = [
     NotificationPolicy,
     Notification,
     ReceiverStat,
+    AgentConfig,
+    AgentHeartbeat,
+    ResourceLease,
+    ResourceLeaseWait,
 ]
 register_models(ALL_MODELS)
 
 __all__ = [
     "ALL_MODELS",
     "ActionDefinition",
+    "AgentConfig",
+    "AgentHeartbeat",
     "Approval",
     "Execution",
     "ExecutionLog",
@@ -105,6 +112,8 @@ __all__ = [
     "ProcessedEvent",
     "RawEvent",
     "ReceiverStat",
+    "ResourceLease",
+    "ResourceLeaseWait",
     "ResponseTemplate",
     "ResponseTemplateVersion",
     "RuleExecution",

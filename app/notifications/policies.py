@@ -29,8 +29,9 @@ from ..events.schema import SEVERITIES
 from ..models import NotificationPolicy
 from ..present import iso
 
-#: What pages: an escalate decision, an approval request, a failed execution or rollback, an incident's status.
-TRIGGERS = ("escalation", "approval_requested", "execution_failed", "rollback_failed", "incident_status")
+#: What pages: an escalate decision, an approval request, a failed execution or rollback, an incident's status,
+#: an agent whose processes stopped heartbeating.
+TRIGGERS = ("escalation", "approval_requested", "execution_failed", "rollback_failed", "incident_status", "agent_down")
 CHANNEL_TYPES = ("email", "slack", "teams", "pagerduty", "webhook")
 #: PagerDuty's Events API v2 endpoint (a channel's ``url`` overrides it: EU service region, tests).
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
