@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .evidence import Facts, OpenIncident, probes
+from .evidence import Facts, OpenIncident, probes, subject
 from .templates import similarity
 
 #: Alike templates remembered per template (cleared when the index gets another template).
@@ -36,6 +36,8 @@ class Candidates:
         self._hosts: dict[str, set[str]] = {}
         #: template length -> the templates present in the index.
         self._templates: dict[int, set[tuple[str, ...]]] = {}
+        #: template -> its keys present in the index (one per parent).
+        self._variants: dict[tuple[str, ...], set[str]] = {}
         self._alike: dict[tuple[str, ...], list[str]] = {}
         for inc in incidents:
             self.add(inc, first=False)
@@ -65,11 +67,15 @@ class Candidates:
         if ids is None:
             self._index[key] = ids = set()
             if key[0] in "hr":
-                self._hosts.setdefault(key[2 : key.index("|")], set()).add(key)
+                self._hosts.setdefault(subject(key)[1], set()).add(key)
             elif key[0] == "t":
-                tpl = tuple(key[2:].split())
-                self._templates.setdefault(len(tpl), set()).add(tpl)
-                self._alike.clear()
+                tpl = tuple(subject(key)[1].split())
+                variants = self._variants.get(tpl)
+                if variants is None:
+                    self._variants[tpl] = variants = set()
+                    self._templates.setdefault(len(tpl), set()).add(tpl)
+                    self._alike.clear()
+                variants.add(key)
         ids.add(incident_id)
 
     def near(self, facts: Facts) -> list[OpenIncident]:
@@ -84,8 +90,11 @@ class Candidates:
             for key in self._hosts.get(host or "", ()):
                 found |= index.get(key, set())
         if not facts.routine and facts.template:
-            for key in self._alike_keys(facts.template):
-                found |= index.get(key, set())
+            for tpl in self._alike_templates(facts.template):
+                for key in self._variants[tpl]:
+                    parent = key[key.rindex("@") + 1 :]
+                    if not parent or not facts.parents or parent in facts.parents:
+                        found |= index.get(key, set())
         return self._ordered(found)
 
     def linked(self, keys: Iterable[str]) -> list[OpenIncident]:
@@ -98,11 +107,11 @@ class Candidates:
     def _ordered(self, ids: Iterable[str]) -> list[OpenIncident]:
         return [self.by_id[i] for i in sorted((i for i in ids if i in self.by_id), key=self._rank.__getitem__)]
 
-    def _alike_keys(self, tpl: tuple[str, ...]) -> list[str]:
+    def _alike_templates(self, tpl: tuple[str, ...]) -> list[tuple[str, ...]]:
         keys = self._alike.get(tpl)
         if keys is None:
             keys = [
-                "t:" + " ".join(other)
+                other
                 for other in self._templates.get(len(tpl), ())
                 if other == tpl or similarity(tpl, other) >= self.floor
             ]

@@ -47,6 +47,10 @@ KINDS = ("fingerprint", "topology", "service", "template", "entity", "host", "ne
 KEEP_INTERVALS = 24
 #: IPv4 addresses a message names (the entities it is about).
 _ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+#: Addresses and domain names (``api.example.com``, ``*.shop.example.com``) a message names.
+_NAMED = re.compile(r"(?<![\w.*-])((?:\d{1,3}(?:\.\d{1,3}){3})|(?:\*\.)?(?:[a-z0-9-]+\.)+[a-z]{2,})(?![\w.-])", re.IGNORECASE)
+#: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``).
+_OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
 #: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
 _SERVICE_LABELS = ("service", "app", "application")
 
@@ -91,7 +95,7 @@ class GroupingSettings:
     #: The same problem (fingerprint) ties events this far apart; nothing ties events further apart.
     lookback: timedelta = timedelta(hours=1)
     #: A dependency (topology) ties events this far apart: effects follow their cause within minutes.
-    causal_window: timedelta = timedelta(minutes=5)
+    causal_window: timedelta = timedelta(minutes=3)
     #: The same host ties events this far apart ...
     host_window: timedelta = timedelta(minutes=5)
     #: ... and this far when either is routine (``info``).
@@ -142,7 +146,7 @@ def key_kind(key: str) -> str:
 
 #: Key prefix -> the kind of evidence (and window) it stands for.
 _PREFIX_KIND = {"f": "fingerprint", "s": "service", "t": "template", "h": "host", "r": "routine", "n": "topology",
-                "a": "topology", "x": "entity", "l": "link"}  # fmt: skip
+                "a": "topology", "v": "topology", "w": "topology", "x": "entity", "l": "link"}  # fmt: skip
 
 
 @dataclass
@@ -191,16 +195,23 @@ class OpenIncident:
 
     def host_keys(self, host: str) -> list[str]:
         """The ``h``/``r`` keys of ``host`` (one per named service seen with it)."""
-        # PERF: a map of host -> keys, rebuilt only when keys were added.
-        cached = self.__dict__.get("_host_keys")
+        return self._subjects().get(("h", host), [])
+
+    def template_keys(self, tpl: str) -> list[str]:
+        """The ``t`` keys of the template ``tpl`` (one per parent of the hosts it was seen on)."""
+        return self._subjects().get(("t", tpl), [])
+
+    def _subjects(self) -> dict[tuple[str, str], list[str]]:
+        # PERF: a map of host (or template) -> its keys, rebuilt only when keys were added.
+        cached = self.__dict__.get("_subjects_cache")
         if cached is None or cached[0] != len(self.keys):
-            by_host: dict[str, list[str]] = {}
+            by: dict[tuple[str, str], list[str]] = {}
             for key in self.keys:
-                if key[0] in "hr":
-                    by_host.setdefault(key[2 : key.index("|")], []).append(key)
-            cached = (len(self.keys), by_host)
-            self.__dict__["_host_keys"] = cached
-        return cached[1].get(host, [])
+                if key[0] in "hrt":
+                    by.setdefault(subject(key), []).append(key)
+            cached = (len(self.keys), by)
+            self.__dict__["_subjects_cache"] = cached
+        return cached[1]
 
     def absorb_keys(self, other: OpenIncident, cfg: GroupingSettings) -> None:
         for key, spans in other.keys.items():
@@ -208,6 +219,13 @@ class OpenIncident:
             for first, last in spans:
                 self.keep(key, first, gap)
                 self.keep(key, last, gap)
+
+
+def subject(key: str) -> tuple[str, str]:
+    """What a host key (``h``/``r``: ``host|service``) or a template key (``t``: ``template@parent``) is about."""
+    if key[0] == "t":
+        return "t", key[2 : key.rindex("@")]
+    return "h", key[2 : key.index("|")]
 
 
 def add_time(spans: list[list[float]], ts: float, gap_s: float) -> None:
@@ -271,13 +289,16 @@ class Facts:
     named_service: str | None = None
     #: Addresses the message names, other than its own host.
     mentions: set[str] = field(default_factory=set)
+    #: The event says a problem ended (:func:`resolves`).
+    recovery: bool = False
     #: The keys the event leaves on its incident (see :meth:`emits`).
     keys: list[str] = field(default_factory=list)
 
     def emits(self) -> list[str]:
         """The keys an event leaves on its incident, by prefix: ``f`` fingerprint, ``s`` named service,
-        ``t`` template, ``h``/``r`` host (``host|named service``; ``r`` also for routine events), ``n`` own
-        node and ``a`` ancestor (failing nodes only), ``x`` an address named."""
+        ``t`` template (``template@parent``, one per direct parent of its host, none known: ``template@``),
+        ``h``/``r`` host (``host|named service``; ``r`` also for routine events), ``n`` own node and ``a``
+        ancestor (failing nodes only), ``v`` own node and ``w`` ancestor of a recovery, ``x`` a name mentioned."""
         keys = [f"f:{self.fingerprint}"] if self.fingerprint else []
         if self.named_service:
             keys.append(f"s:{self.named_service}")
@@ -286,13 +307,25 @@ class Facts:
             keys.append(f"r:{tag}")
             if not self.routine:
                 keys.append(f"h:{tag}")
+        if self.recovery:
+            keys += [f"v:{n}" for n in sorted(self.nodes)]
+            keys += [f"w:{n}" for n in sorted(self.ancestors)]
         if not self.routine:
             if self.template:
-                keys.append("t:" + " ".join(self.template))
+                tpl = " ".join(self.template)
+                keys += [f"t:{tpl}@{p}" for p in sorted(self.parents)] or [f"t:{tpl}@"]
             keys += [f"n:{n}" for n in sorted(self.nodes)]
             keys += [f"a:{n}" for n in sorted(self.ancestors)]
             keys += [f"x:{m}" for m in sorted(self.mentions)]
         return keys
+
+
+def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> bool:
+    """Whether ``event`` says a problem ended: a resolution (Alertmanager ``resolved``, a PagerDuty resolve),
+    a linkUp, or a type an operator declared the resolution of another."""
+    meta = event.get("metadata") or {}
+    declared = topology is not None and event.get("event_type") in topology.resolutions
+    return bool(meta.get("resolution")) or meta.get("trap_name") == "linkUp" or declared
 
 
 def named_service(event: dict[str, Any], topology: TopologyView) -> str | None:
@@ -340,7 +373,8 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         ancestors=ancestors,
         parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
         named_service=named_service(event, topology),
-        mentions={m for m in _ADDRESS.findall(title) if m != host},
+        mentions={m for m in _NAMED.findall(title) if m != host and not _OWN.search(m)},
+        recovery=resolves(event, topology),
     )
     facts.keys = facts.emits()
     return facts
@@ -358,6 +392,9 @@ def probes(facts: Facts) -> list[tuple[str, str]]:
         found.append((f"f:{facts.fingerprint}", "fingerprint"))
     if facts.named_service:
         found.append((f"s:{facts.named_service}", "service"))
+    if facts.recovery:
+        found += [(f"v:{n}", "recovered_below") for n in sorted(facts.ancestors)]
+        found += [(f"w:{n}", "recovered_above") for n in sorted(facts.nodes)]
     if not facts.routine:
         # Below a failing node (an ancestor is another event's own node), or above one (the event's
         # own node is an ancestor of another event's node).
@@ -389,11 +426,14 @@ def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView,
         return spans is not None and distance(spans, ts) <= cfg.window_of(kind)
 
     for key, kind in probes(facts):
-        if kind in ("below", "above"):
+        if kind in ("below", "above", "recovered_below", "recovered_above"):
             if "topology" not in found and near(key, "topology"):
                 node = key[2:]
-                why = (f"{_name(facts)} depends on {node} ({facts.ancestors[node]} hop{'s' if facts.ancestors[node] > 1 else ''}), "
-                       "which is failing" if kind == "below" else f"its failing dependents depend on {node}")  # fmt: skip
+                hops = facts.ancestors.get(node, 0)
+                why = {"below": f"{_name(facts)} depends on {node} ({hops} hop{'s' if hops > 1 else ''}), which is failing",
+                       "above": f"its failing dependents depend on {node}",
+                       "recovered_below": f"{_name(facts)} depends on {node}, which recovered",
+                       "recovered_above": f"its dependents recovered with {node}"}[kind]  # fmt: skip
                 found["topology"] = Evidence("topology", w.topology, why)
         elif kind not in found and near(key, kind):
             why = {"fingerprint": "the same problem was seen in it", "service": f"same service {facts.named_service}",
@@ -405,7 +445,7 @@ def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView,
             found["entity"] = Evidence("entity", w.entity, f"names {address}, a host of the incident")
             break
     if not facts.routine and facts.template:
-        best = _best_similarity(facts.template, inc, ts, cfg)
+        best = _best_similarity(facts.template, inc, facts, ts, cfg)
         if best >= cfg.similarity:
             found["template"] = Evidence("template", w.template * best, f"message {best:.0%} like the incident's")
     if facts.host:
@@ -459,21 +499,26 @@ def _name(facts: Facts) -> str:
     return facts.host or facts.service or "the event"
 
 
-def _best_similarity(tpl: tuple[str, ...], inc: OpenIncident, ts: float, cfg: GroupingSettings) -> float:
-    """The best similarity of ``tpl`` to a template the incident had within the template window."""
+def _best_similarity(tpl: tuple[str, ...], inc: OpenIncident, facts: Facts, ts: float, cfg: GroupingSettings) -> float:
+    """The best similarity of ``tpl`` to a template the incident had within the template window, on a host
+    behind the same node as the event's (or either's unknown): two hosts known to hang off different
+    nodes raising the same alert at once are two problems."""
     window = cfg.window_of("template")
-    exact = inc.keys.get("t:" + " ".join(tpl))
-    if exact is not None and distance(exact, ts) <= window:
-        return 1.0
     best = 0.0
     n = len(tpl)
-    for other in inc.templates:
+    for other in (tpl, *inc.templates):
         # PERF: Drain compares lines of one length only.
         if len(other) != n or best >= 1.0:
             continue
-        score = similarity(tpl, other)
-        if score > best:
-            spans = inc.keys.get("t:" + " ".join(other))
-            if spans is not None and distance(spans, ts) <= window:
-                best = score
+        score = 1.0 if other == tpl else similarity(tpl, other)
+        if score > best and score >= cfg.similarity and _template_near(" ".join(other), inc, facts, ts, window):
+            best = score
     return best
+
+
+def _template_near(tpl: str, inc: OpenIncident, facts: Facts, ts: float, window: float) -> bool:
+    for key in inc.template_keys(tpl):
+        parent = key[key.rindex("@") + 1 :]
+        if (not parent or not facts.parents or parent in facts.parents) and distance(inc.keys[key], ts) <= window:
+            return True
+    return False

@@ -34,6 +34,7 @@ from .evidence import (
     Weights,
     explain,
     facts_of,
+    resolves,
     total,
     weigh,
 )
@@ -89,12 +90,6 @@ def problem_key(host: str | None, event_type: str) -> str:
     return f"{host}|{event_type}"
 
 
-def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> bool:
-    meta = event.get("metadata") or {}
-    declared = topology is not None and event.get("event_type") in topology.resolutions
-    return bool(meta.get("resolution")) or meta.get("trap_name") == "linkUp" or declared
-
-
 def problem_fingerprint(event: dict[str, Any]) -> str:
     return str(event.get("fingerprint") or "").removesuffix(":resolved")
 
@@ -115,11 +110,15 @@ def choose(
     ``facts`` are the event's (:func:`.evidence.facts_of`), when worked out already.
     """
     index = incidents if isinstance(incidents, Candidates) else Candidates(incidents, similarity_floor=cfg.similarity)
-    if resolves(event, topology):
-        return _resolution(event, index, topology)
-    returned = _recurrence(event, at, index, cfg)
-    if returned is not None:
-        return returned
+    recovery = resolves(event, topology)
+    if recovery:
+        resolution = _resolution(event, index, topology)
+        if resolution.kind != "none":
+            return resolution
+    else:
+        returned = _recurrence(event, at, index, cfg)
+        if returned is not None:
+            return returned
     facts = facts or facts_of(event, topology)
     joinable: list[tuple[OpenIncident, list[Evidence], float]] = []
     trailing: tuple[OpenIncident, list[Evidence], float] | None = None
@@ -138,6 +137,8 @@ def choose(
         inc, found, score = trailing
         reason = explain(found, score, cfg.join_score) + ": it follows the incident's resolution, which stays closed"
         return Placement(_kind(found, cfg), inc, score, reason, evidence=found)
+    if not joinable and recovery:
+        return Placement("none", None, 0.0, "a resolution with no open problem")
     if not joinable:
         return Placement("new", None, 1.0, "no open incident relates to this event (no evidence reached the join score)")
     # The oldest incident takes the event (and the others), so the outcome does not depend on which
