@@ -77,13 +77,16 @@ class AgentHeartbeats(dramatiq.Middleware):
     a database that does not answer is logged once, and tried again at the next beat.
     """
 
-    def __init__(self, *, interval_s: float) -> None:
-        self.interval_s = interval_s
+    def __init__(self, *, interval_s: float | None = None) -> None:
+        #: Seconds between beats (None: ``AGENT_HEARTBEAT_SECONDS`` of the settings the worker booted with).
+        self.interval_s = interval_s or 0.0
+        self.configured = interval_s
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.beaters: list[health.Beater] = []
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.interval_s = self.configured or get_settings().agent_heartbeat_s
         queues = worker.consumer_whitelist
         started = now()
         self.beaters = [health.Beater.of_this_process(kind, started_at=started) for kind in RUNNABLE_KINDS
@@ -123,4 +126,4 @@ class AgentHeartbeats(dramatiq.Middleware):
                 return
 
 
-dramatiq.get_broker().add_middleware(AgentHeartbeats(interval_s=get_settings().agent_heartbeat_s))
+dramatiq.get_broker().add_middleware(AgentHeartbeats())

@@ -212,7 +212,9 @@ def claim(row: Execution, *, approved: bool, now: datetime, settings: Settings) 
     taken: list[str] = []
     blockers: list[_Blocker] = []
     for resource in targets:  # sorted: claimants lock rows in one order
-        ahead = _ahead(resource, row, priority, since, now, stale_after)
+        held = _lease(resource)
+        mine = held is not None and str(held.execution_id) == str(row.id)
+        ahead = None if mine else _ahead(resource, row, priority, since, now, stale_after)
         got = _take(resource, row, priority, purpose, now) if ahead is None else ahead
         if isinstance(got, _Blocker):
             blockers.append(got)
@@ -241,11 +243,10 @@ def _wait(row: Execution, blockers: list[_Blocker], priority: int, purpose: str,
                               "held_by": sorted({b.execution_id for b in stronger})})  # fmt: skip
         logger.info("Execution %r cancelled: %s", str(row.id), reason)
         return Claim(granted=False, cancelled=reason)
-    if wait.since == now:
-        log(row.id, f"Waiting for a resource: {why}.", level="warning")
-    elif now - wait.logged_at >= LOG_EVERY:
-        log(row.id, f"Still waiting (since {wait.since.isoformat()}) for a resource: {why}.", level="warning")
-        ResourceLeaseWait.update(logged_at=now).where(ResourceLeaseWait.execution_id == row.id).execute()
+    if wait.reason != why or now - wait.logged_at >= LOG_EVERY:
+        said = "Waiting" if wait.since == now else f"Still waiting (since {wait.since.isoformat()})"
+        log(row.id, f"{said} for a resource: {why}.", level="warning")
+        ResourceLeaseWait.update(logged_at=now, reason=why).where(ResourceLeaseWait.execution_id == row.id).execute()
     return Claim(granted=False, wait_s=float(settings.lease_retry_s))
 
 

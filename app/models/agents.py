@@ -100,8 +100,9 @@ class ResourceLeaseWait(BaseModel):
     since = TimestampField(default=now)
     #: Last time the waiter asked again: a waiter that stopped asking is passed over.
     seen_at = TimestampField(default=now)
-    #: Last time the wait was written to the execution's log.
+    #: Last time the wait was written to the execution's log, and what it said (a new reason is logged at once).
     logged_at = TimestampField(default=now)
+    reason = peewee.TextField(null=True)
 
     class Meta:
         schema = "autonomous"
