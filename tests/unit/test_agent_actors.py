@@ -66,3 +66,20 @@ def test_a_stopped_agent_keeps_routed_work_waiting_and_drops_scheduled_runs(stub
     delayed = _messages(stub_broker, "agent_cost.DQ")
     assert [list(m.args) for m in delayed] == [["costs", {"trigger": "events", "event_ids": ["e1"]}]]
     assert delayed[0].options["eta"] > 0
+
+
+def test_the_clock_heartbeats_as_the_orchestrator_and_sends_each_due_agent_its_run(stub_broker, actors):
+    from app import clock
+    from app.agents import health
+    from app.config import Settings
+    from app.models import AgentHeartbeat
+
+    # Given the clock process's identity as the orchestrator
+    beater = health.Beater.of_this_process("orchestrator", started_at=datetime.now(UTC))
+    # When it tends the agents twice in a row
+    clock.tend_agents(Settings(), beater, interval_s=60)
+    clock.tend_agents(Settings(), beater, interval_s=60)
+    # Then the started cost agent got one scheduled run, and the orchestrator beats with the clock's interval
+    assert [list(m.args) for m in _messages(stub_broker, "agent_cost")] == [["costs", {"trigger": "schedule"}]]
+    row = in_transaction(lambda: AgentHeartbeat.get(AgentHeartbeat.kind == "orchestrator"))
+    assert row.interval_s == 60 and row.pid == beater.pid
