@@ -87,8 +87,10 @@ def explain(events: list[dict[str, Any]], partition: dict[str, str | None], reas
         major = labels.most_common(1)[0][0]
         lines.append(f"    {wrong} false pairs in a group of {len(members)}: "
                      + ", ".join(f"{label} {n}" for label, n in labels.most_common(6)))  # fmt: skip
-        minority = [e for e in members if e["label"] != major]
-        for e in sorted(minority, key=lambda e: e["t"])[:SHOWN]:
+        # The bridges first: events whose evidence merged incidents, then minority events that joined on evidence.
+        bridges = [e for e in members if "merged into this one" in reasons.get(e["id"], "")]
+        joined = [e for e in members if e["label"] != major and e["id"] in reasons and e not in bridges]
+        for e in sorted(bridges, key=lambda e: e["t"])[:SHOWN] + sorted(joined, key=lambda e: e["t"])[:SHOWN]:
             lines.append(_line(e, reasons))
     splits = []
     by_label: dict[str, list[dict[str, Any]]] = {}

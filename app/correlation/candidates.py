@@ -22,15 +22,12 @@ _ALIKE_CACHE = 20_000
 class Candidates:
     """The incidents of a batch (live ones, and those the correlator closed within the flap window), indexed by key.
 
-    Iterating gives every incident, most recent first (the order :func:`.store.candidates` read them
-    in, those the batch opened first).
+    Iterating gives every incident, most recent first.
     """
 
     def __init__(self, incidents: Iterable[OpenIncident], *, similarity_floor: float = 0.8) -> None:
         self.floor = similarity_floor
         self.by_id: dict[str, OpenIncident] = {}
-        #: incident id -> its place in the order (most recent first; those the batch opens below 0).
-        self._rank: dict[str, int] = {}
         self._index: dict[str, set[str]] = {}
         #: host -> its h/r keys present in the index.
         self._hosts: dict[str, set[str]] = {}
@@ -40,7 +37,7 @@ class Candidates:
         self._variants: dict[tuple[str, ...], set[str]] = {}
         self._alike: dict[tuple[str, ...], list[str]] = {}
         for inc in incidents:
-            self.add(inc, first=False)
+            self.add(inc)
 
     def __iter__(self) -> Iterator[OpenIncident]:
         return iter(self._ordered(self.by_id))
@@ -48,10 +45,9 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.by_id)
 
-    def add(self, inc: OpenIncident, *, first: bool = True) -> None:
-        """Index ``inc`` (``first``: it is the most recent, as one the batch opens)."""
+    def add(self, inc: OpenIncident) -> None:
+        """Index ``inc`` by its keys."""
         self.by_id[inc.id] = inc
-        self._rank[inc.id] = -len(self._rank) - 1 if first else len(self._rank)
         for key in inc.keys:
             self.index_key(inc.id, key)
 
@@ -105,7 +101,10 @@ class Candidates:
         return self._ordered(found)
 
     def _ordered(self, ids: Iterable[str]) -> list[OpenIncident]:
-        return [self.by_id[i] for i in sorted((i for i in ids if i in self.by_id), key=self._rank.__getitem__)]
+        """Most recent first, then by keys the events decide (never by arrival: the partition must not depend on it)."""
+        found = [self.by_id[i] for i in ids if i in self.by_id]
+        found.sort(key=_recency)
+        return found
 
     def _alike_templates(self, tpl: tuple[str, ...]) -> list[tuple[str, ...]]:
         keys = self._alike.get(tpl)
@@ -119,3 +118,8 @@ class Candidates:
                 self._alike.clear()
             self._alike[tpl] = keys
         return keys
+
+
+def _recency(inc: OpenIncident) -> tuple[float, float, str]:
+    row = getattr(inc, "row", None)
+    return -inc.last_event_at.timestamp(), inc.first_event_at.timestamp(), str(row.root_event_id if row else inc.id)

@@ -215,10 +215,13 @@ class OpenIncident:
 
     def absorb_keys(self, other: OpenIncident, cfg: GroupingSettings) -> None:
         for key, spans in other.keys.items():
+            mine = self.keys.get(key)
+            if mine is None:
+                self.keys[key] = [list(span) for span in spans]
+                continue
             gap = cfg.window_of(key_kind(key))
             for first, last in spans:
-                self.keep(key, first, gap)
-                self.keep(key, last, gap)
+                add_span(mine, first, last, gap)
 
 
 def subject(key: str) -> tuple[str, str]:
@@ -231,20 +234,19 @@ def subject(key: str) -> tuple[str, str]:
 def add_time(spans: list[list[float]], ts: float, gap_s: float) -> None:
     """Add ``ts`` to sorted, disjoint ``spans``, joining those it brings within ``gap_s`` of each other."""
     last = spans[-1]
-    if ts >= last[0] - gap_s:  # PERF: events come mostly in order: the last span takes them
-        if ts <= last[1] + gap_s:
-            last[0], last[1] = min(last[0], ts), max(last[1], ts)
-            _join_back(spans, gap_s)
-        else:
-            spans.append([ts, ts])
-        return
-    for k, span in enumerate(spans):
-        if span[0] - gap_s <= ts <= span[1] + gap_s:
-            span[0], span[1] = min(span[0], ts), max(span[1], ts)
-            break
-        if ts < span[0]:
-            spans.insert(k, [ts, ts])
-            break
+    if last[0] - gap_s <= ts <= last[1] + gap_s:  # PERF: events come mostly in order: the last span takes them
+        last[0], last[1] = min(last[0], ts), max(last[1], ts)
+        _join_back(spans, gap_s)
+    elif ts > last[1]:
+        spans.append([ts, ts])
+    else:
+        add_span(spans, ts, ts, gap_s)
+
+
+def add_span(spans: list[list[float]], first: float, last: float, gap_s: float) -> None:
+    """Add the span ``[first, last]`` to sorted, disjoint ``spans``, joining those closer than ``gap_s``."""
+    spans.append([first, last])
+    spans.sort()
     merged = [spans[0]]
     for span in spans[1:]:
         if span[0] - merged[-1][1] <= gap_s:
