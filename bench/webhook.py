@@ -7,6 +7,12 @@ waits for the backlog to drain and reads the latencies from the stored rows
 (``processed_at - received_at``, both stamped on this machine).
 
     .venv/bin/python bench/webhook.py [--seconds 15] [--runs 3] [--web-workers 2] [--normalizers 2]
+        [--mode single|array|both] [--stack normalize|full] [--compare-bare] [--database opsconductor_bench]
+
+``--stack full`` runs every process type of the Procfile beside ``web`` (normalize, correlate,
+evaluate, decide, execute, rollback, notify, clock, syslog, snmptrap). ``--compare-bare`` serves
+bench/falcon_bare.py (Falcon, orjson, 202: none of the product) with the same gunicorn settings and
+workers, beside the same processes, just before each run, and reports ``ratio_to_bare``.
 
 Needs wrk (Debian package ``wrk``). Prints one line per run and the medians.
 """
@@ -17,6 +23,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -66,13 +73,13 @@ def array_body(size: int) -> str:
     return f"(function() local t = {{}} local r = tid .. '-' .. math.random(1000000000) for i = 1, {size} do t[i] = '{one}' end return '[' .. table.concat(t, ',') .. ']' end)()"
 
 
-def database_urls() -> tuple[str, str]:
+def database_urls(name: str = BENCH_DB) -> tuple[str, str]:
     base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
-    return base, urlunsplit(urlsplit(base)._replace(path="/" + BENCH_DB))
+    return base, urlunsplit(urlsplit(base)._replace(path="/" + name))
 
 
-def reset_database(base: str) -> None:
-    recreate_database(BENCH_DB, base)
+def reset_database(base: str, name: str = BENCH_DB) -> None:
+    recreate_database(name, base)
 
 
 def stored_stats(url: str) -> dict[str, float]:
@@ -114,51 +121,73 @@ def parse_wrk(output: str) -> dict[str, float]:
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": float(non2xx.group(1)) if non2xx else 0.0}
 
 
+#: The Procfile's process types besides ``web`` and ``release``, as ``--stack full`` starts them.
+FULL_STACK = {
+    "normalize": ["dramatiq", "app.worker", "--queues", "normalize", "--processes", "1", "--threads", "4"],
+    "correlate": ["dramatiq", "app.worker", "--queues", "correlate", "--processes", "1", "--threads", "4"],
+    "evaluate": ["dramatiq", "app.worker", "--queues", "evaluate", "--processes", "1", "--threads", "4"],
+    "decide": ["dramatiq", "app.worker", "--queues", "decide", "--processes", "1", "--threads", "4"],
+    "execute": ["dramatiq-gevent", "app.worker", "--queues", "execute", "--processes", "1", "--threads", "100"],
+    "rollback": ["dramatiq-gevent", "app.worker", "--queues", "rollback", "--processes", "1", "--threads", "20"],
+    "notify": ["dramatiq-gevent", "app.worker", "--queues", "notify", "--processes", "1", "--threads", "20"],
+    "clock": ["opsconductor", "clock"],
+    "syslog": ["python", "-m", "app.receivers.syslog"],
+    "snmptrap": ["python", "-m", "app.receivers.snmp"],
+}
+
+
+def start_background(args: argparse.Namespace, env: dict[str, str]) -> list[Process]:
+    """The processes that run beside ``web``: normalize workers (``--stack normalize``) or every process type."""
+    bin_dir = Path(sys.executable).parent
+    if args.stack == "full":
+        env = dict(env, SYSLOG_UDP_PORT=str(free_port(socket.SOCK_DGRAM)), SYSLOG_TCP_PORT=str(free_port()),
+                   SYSLOG_TLS_PORT=str(free_port()), SNMP_TRAP_PORT=str(free_port(socket.SOCK_DGRAM)))  # fmt: skip
+        return [Process(name, [str(bin_dir / argv[0]), *argv[1:]], env) for name, argv in FULL_STACK.items()]
+    argv = [str(bin_dir / "dramatiq"), "app.worker", "--queues", "normalize", "correlate", "--processes", "1",
+            "--threads", "4"]  # fmt: skip
+    return [Process(f"normalize-{i}", argv, env) for i in range(args.normalizers)]
+
+
+def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, size: int) -> tuple[dict[str, float], int]:
+    """Serve ``app`` with gunicorn (the web process's settings) and load it with wrk: wrk's figures, requests sent."""
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    web = Process("web", [str(bin_dir / "gunicorn"), "-c", "python:app.http.gunicorn_conf", "-w", str(args.web_workers),
+                          "-b", f"127.0.0.1:{port}", app], env)  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", process=web)
+        body = single_body() if size == 1 else array_body(size)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            lua.write(LUA % {"key": key, "body": body})
+        out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency",
+                              "-s", lua.name, f"http://127.0.0.1:{port}/api/v1/events/webhook"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        os.unlink(lua.name)
+    finally:
+        web.stop()
+    try:
+        http = parse_wrk(out)
+    except (AttributeError, KeyError):
+        raise RuntimeError(f"could not read wrk's output:\n{out}") from None
+    return http, int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+
+
 def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str) -> dict[str, float]:
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "opsconductor"), "migrate"], env=env, check=True, capture_output=True)
     key = subprocess.run([str(bin_dir / "opsconductor"), "keys", "create", "--role", "ingest", "--name", "bench"],
                          env=env, check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
-    port = free_port()
-    workers = [
-        Process(
-            f"normalize-{i}",
-            [
-                str(bin_dir / "dramatiq"),
-                "app.worker",
-                "--queues",
-                "normalize",
-                "correlate",
-                "--processes",
-                "1",
-                "--threads",
-                "4",
-            ],
-            env,
-        )  # fmt: skip
-        for i in range(args.normalizers)
-    ]
-    web = Process("web", [str(bin_dir / "gunicorn"), "-c", "python:app.http.gunicorn_conf", "-w", str(args.web_workers),
-                          "-b", f"127.0.0.1:{port}", "app.http.wsgi:app"], env)  # fmt: skip
+    background = start_background(args, env)
+    size = 1 if mode == "single" else args.array_size
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", process=web)
-        size = 1 if mode == "single" else args.array_size
-        body = single_body() if size == 1 else array_body(size)
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-            lua.write(LUA % {"key": key, "body": body})
-        started = time.time()
-        out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency",
-                              "-s", lua.name, f"http://127.0.0.1:{port}/api/v1/events/webhook"],
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-        load_s = time.time() - started
-        try:
-            http = parse_wrk(out)
-        except AttributeError:
-            raise RuntimeError(f"could not read wrk's output:\n{out}") from None
-        accepted = int(re.search(r"(\d+) requests in", out).group(1)) * size  # type: ignore[union-attr]
-        del load_s
+        time.sleep(2)  # let the background processes finish starting before either server is measured
+        bare: dict[str, float] = {}
+        if args.compare_bare:
+            bare, _ = drive(args, "bench.falcon_bare:app", env, key, size)
+        http, requests = drive(args, "app.http.wsgi:app", env, key, size)
+        accepted = requests * size
         stats = {"count": 0, "span": 0.0, "p50": 0.0, "p99": 0.0}
-        if args.normalizers:
+        if background:
             # Wait for the backlog to drain: every accepted event stored, or no progress for 10 s.
             last, still = -1, 0
             while raw_count(url) < accepted and still < 20:
@@ -167,7 +196,7 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str)
                 last = now
                 time.sleep(0.5)
             stats = stored_stats(url)
-        return {
+        result = {
             "requests_per_s": http["rps"],
             "accepted_events_per_s": http["rps"] * size,
             "http_p50_ms": http["p50_ms"],
@@ -180,10 +209,14 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str)
             "stored_p50_ms": stats["p50"] * 1000,
             "stored_p99_ms": stats["p99"] * 1000,
         }
+        if bare:
+            result.update(
+                bare_requests_per_s=bare["rps"], bare_p99_ms=bare["p99_ms"], ratio_to_bare=http["rps"] / bare["rps"]
+            )
+        return result
     finally:
-        web.stop()
-        for w in workers:
-            w.stop()
+        for process in background:
+            process.stop()
 
 
 def main() -> int:
@@ -195,11 +228,23 @@ def main() -> int:
     parser.add_argument("--normalizers", type=int, default=2)
     parser.add_argument("--array-size", type=int, default=100)
     parser.add_argument("--mode", choices=["single", "array", "both"], default="both")
+    parser.add_argument(
+        "--stack",
+        choices=["normalize", "full"],
+        default="normalize",
+        help="beside web: --normalizers normalize workers, or every process type of the Procfile",
+    )
+    parser.add_argument(
+        "--compare-bare",
+        action="store_true",
+        help="before each run, serve bench/falcon_bare.py on the same settings and report the ratio",
+    )
+    parser.add_argument("--database", default=BENCH_DB, help="the benchmark's own database (dropped and created)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is needed (apt-get install wrk)", file=sys.stderr)
         return 2
-    base, url = database_urls()
+    base, url = database_urls(args.database)
     sys.path.insert(0, str(ROOT))
     from tests.services import purge_queues
 
@@ -209,7 +254,7 @@ def main() -> int:
     for mode in modes:
         results = []
         for run in range(args.runs):
-            reset_database(base)
+            reset_database(base, args.database)
             purge_queues(env["RABBITMQ_URL"])
             result = run_once(args, mode, env, url)
             results.append(result)

@@ -112,6 +112,39 @@ def first_problem(value: Any, *, max_depth: int | None = MAX_DEPTH, prefix: str 
     return None
 
 
+def decoded_problem(raw: bytes, value: Any, *, max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
+    """:func:`first_problem` of ``value``, which :func:`orjson.loads` decoded from ``raw``: the same answer,
+    usually without walking the value.
+
+    # PERF: the walk visits every string (about 2 µs per event, more than the rest of validation).
+    # orjson refuses lone surrogates and unescaped control characters, so a value it decoded can only
+    # hold a NUL written as the escape ``\\u0000``, which a byte search finds; and it cannot nest deeper
+    # than it has brackets, so only a body with more than ``max_depth`` of them has its containers
+    # (not its strings) visited. Whenever either check is inconclusive, the full walk runs and names the field.
+    """
+    if b"\\u0000" not in raw and (raw.count(b"{") + raw.count(b"[") <= max_depth or not _deeper(value, max_depth)):
+        return None
+    return first_problem(value, max_depth=max_depth)
+
+
+def _deeper(value: Any, levels: int) -> bool:
+    """Whether the containers in ``value`` (itself included) nest more than ``levels`` deep; strings are not visited."""
+    kind = type(value)
+    if kind is dict:
+        children = value.values()
+    elif kind is list:
+        children = value
+    else:
+        return False
+    if levels == 0:
+        return True
+    for child in children:
+        kind = type(child)
+        if (kind is dict or kind is list) and _deeper(child, levels - 1):
+            return True
+    return False
+
+
 def storage_problem(value: Any, *, prefix: str = "") -> tuple[str, str] | None:
     """:func:`first_problem` without a depth limit, fast for the common case of nothing wrong.
 

@@ -12,7 +12,7 @@ from typing import Any
 import falcon
 import orjson
 
-from ..events.limits import MAX_DEPTH, first_problem
+from ..events.limits import MAX_DEPTH, decoded_problem, first_problem
 from .errors import bad_request
 
 #: Content types read as JSON (besides any ``+json`` type).
@@ -71,7 +71,7 @@ def decode_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise _not_json(raw, e) from None
-    problem = first_problem(body, max_depth=max_depth)
+    problem = decoded_problem(raw, body, max_depth=max_depth)
     if problem is not None:
         field, message = problem
         raise bad_request(f"{field}: {message}", field=field)
