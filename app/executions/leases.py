@@ -11,7 +11,8 @@ read ``FOR UPDATE``, so of two claimants exactly one holds it.
   is a host: ``web-01`` is ``host:web-01``; ``k8s:<ns>/<kind>/<name>`` and ``tf:<workspace>:<address>``
   name a Kubernetes workload and a Terraform resource.
 - **Held** while the holder runs: its status is ``running`` with a current worker lease
-  (``heartbeat_at``, renewed while a step runs) or ``rolling_back``. So a lease ends with its
+  (``heartbeat_at``, renewed while a step runs) or ``rolling_back`` (and for
+  :data:`ROLLBACK_GRACE` after it failed, until its rollback starts). So a lease ends with its
   execution, while the execution waits for an approval, and when the worker running it dies.
 - **Priority** (:data:`PRIORITIES`): incident response over scaling over cost over drift. When a
   lease is free, the highest priority waiting (then the oldest) takes it; the others wait.
@@ -43,6 +44,8 @@ PURPOSE_NAMES = {"incident": "incident response", "scaling": "scaling", "cost": 
 PREFIXES = ("host:", "k8s:", "tf:")
 #: How often a wait is written to the execution's log (the clock's sweep takes a silent one for lost).
 LOG_EVERY = timedelta(minutes=2)
+#: A failed execution keeps its leases this long for its rollback to start (``rolling_back`` holds them then).
+ROLLBACK_GRACE = timedelta(seconds=30)
 #: A waiter that has not asked again for this many retry intervals (at least a minute) is passed over.
 STALE_WAITER_RETRIES = 12
 
@@ -97,12 +100,20 @@ def purpose_of(row: Execution) -> str:
 
 
 def _alive(execution_id: Any, now: datetime) -> bool:
-    """Whether the execution holds its leases now: it runs (worker lease current) or rolls back."""
-    row = Execution.select(Execution.status, Execution.heartbeat_at).where(Execution.id == execution_id).first()
+    """Whether the execution holds its leases now: it runs (worker lease current) or rolls back, or it
+    just failed and its rollback is on its way (:data:`ROLLBACK_GRACE`)."""
+    row = (
+        Execution.select(Execution.status, Execution.heartbeat_at, Execution.completed_at, Execution.dry_run,
+                         Execution.rollback_on_failure)
+        .where(Execution.id == execution_id)
+        .first()
+    )  # fmt: skip
     if row is None:
         return False
     if row.status == "rolling_back":
         return True
+    if row.status == "failed" and row.rollback_on_failure and not row.dry_run and row.completed_at is not None:
+        return row.completed_at > now - ROLLBACK_GRACE
     return row.status == "running" and row.heartbeat_at is not None and row.heartbeat_at > now
 
 

@@ -207,3 +207,18 @@ def test_a_playbook_that_only_diagnoses_takes_no_lease_and_one_that_remediates_l
         # Then only the remediation took a lease, on the host
         leases = in_transaction(lambda: {(r.resource, str(r.execution_id)) for r in ResourceLease.select()})
         assert leases == {("host:web-07", changing)}
+
+
+def test_a_failed_execution_keeps_its_resource_for_its_rollback(pg_db):
+    # Given an execution whose step failed on a host (its rollback not started yet)
+    with http_target(responses={"/broken": (500, {"error": "boom"})}) as target:
+        failing = _execution(f"{target.url}/broken", resource="host:app-01")
+        result = run(failing, settings=SETTINGS)
+        assert result.status == "failed" and result.rollback
+        other = _execution(f"{target.url}/other", resource="host:app-01")
+        # When another execution claims the host at once, and again once the grace for the rollback is over
+        at_once = run(other, settings=SETTINGS)
+        failed_at = in_transaction(lambda: Execution.get_by_id(failing).completed_at)
+        later = run(other, settings=SETTINGS, now=lambda: failed_at + timedelta(seconds=31))
+        # Then it waits for the rollback first, and runs after
+        assert at_once.wait_s is not None and later.status == "completed"
