@@ -110,7 +110,7 @@ def _gather(agent: AgentSettings, action: AgentAction, template: dict[str, Any],
     event, incident = context.event_and_incident(action.event_id, action.incident_id)
     if not event:  # what the proposal is about, for the decision's impact and the approvers
         event = {"title": action.description, "host": targets[0].removeprefix("host:"),
-                 "severity": {"low": "low", "medium": "medium"}.get(action.risk_level, "high"), "source": f"agent:{agent.name}"}  # fmt: skip
+                 "severity": action.risk_level, "source": f"agent:{agent.name}"}  # fmt: skip
     adjustment = 0.0
     if action.confidence is not None:
         prior = policy.PRIOR.get(template["response_type"], 0.75)

@@ -104,7 +104,8 @@ def parse_config(body: Any) -> dict[str, Any]:
         raise InvalidInput("an agent configuration is a JSON object", field="body")
     extra = sorted(set(body) - CONFIG_KEYS - READ_ONLY_KEYS)
     if extra:
-        raise InvalidInput(f"unknown key {extra[0]!r} (known: {', '.join(sorted(CONFIG_KEYS))})", field=extra[0])
+        raise InvalidInput(f"unknown key {extra[0]!r} (known: {', '.join(sorted(CONFIG_KEYS))})",
+                           field=extra[0] or "body")  # fmt: skip
     name = body.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidInput("name is 1 to 63 lower-case letters, digits, - and _, starting with a letter", field="name")
@@ -230,10 +231,12 @@ def set_running(name: str, *, running: bool, actor: str, now: datetime) -> dict[
     """Start or stop an agent: a stopped one is not scheduled and its queue's messages wait (audited).
 
     Raises:
-      NotFound: no such agent.
+      NotFound: no such agent. Conflict: starting an agent that is not enabled.
     """
     ensure_defaults()
     row = get(name)
+    if running and not row.enabled:
+        raise Conflict(f"agent {name!r} is disabled: enable it with POST /api/v1/agents/config first")
     if running and row.stopped_at is not None:
         row.stopped_at, row.stopped_by, row.expected_since, row.down_since = None, None, now, None
     elif not running and row.stopped_at is None:

@@ -133,6 +133,9 @@ def test_agents_are_configured_started_and_stopped_with_each_change_audited(any_
     with pytest.raises(InvalidInput) as refused:
         in_transaction(lambda: registry.configure({"name": "new-one"}, actor="a", now=now))
     assert refused.value.field == "type"
+    # And a disabled agent is enabled by its configuration, not started
+    with pytest.raises(Conflict):
+        in_transaction(lambda: registry.set_running("terraform", running=True, actor="a", now=now))
 
 
 def test_the_clock_schedules_each_started_agent_once_per_interval(any_db):
