@@ -2,11 +2,18 @@
 
 RabbitMQ confirms one publish at a time on a channel, and a confirm costs a
 round trip (~0.5 ms here), so one confirm per request would cap a web process
-near 1,900 requests/s. :class:`BatchPublisher` runs one publisher greenlet per
-process: requests hand it their items and wait; it sends everything that
-arrived while the previous publish was in flight as one message, and wakes all
-of those requests when RabbitMQ confirms it (group commit). Under low load a
+near 1,900 requests/s. :class:`BatchPublisher` runs a few publisher greenlets per
+process: requests hand them their items and wait; a free publisher sends
+everything that arrived while it was busy as one message, and wakes all of
+those requests when RabbitMQ confirms it (group commit). Under low load a
 batch is a single request; under high load batches grow by themselves.
+
+Several publishers, each on its own connection and channel, keep several
+confirms in flight: with one, a request arriving just after a publish waited
+for that publish's whole confirm round trip before its own could start, and a
+busy process (two web workers beside RabbitMQ on two cores, each confirm also
+waiting for the process to be scheduled and its greenlets to run) spent most
+of each round trip idle, so a second worker added little.
 
 One request must never fail the others sharing its confirm: each request's
 items are encoded on the request's own greenlet before they join a group (an
@@ -30,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Most items in one normalize message published by the web tier.
 MAX_BATCH_ITEMS = 1000
+#: Publisher greenlets (connections to RabbitMQ) per web process: confirms in flight at once.
+PUBLISHERS = 4
 
 
 class Publisher(Protocol):
@@ -95,18 +104,20 @@ class BatchPublisher:
     """Group commit of concurrent requests' items into one confirmed message (gevent only).
 
     Parameters:
-      broker: The Dramatiq broker (its connection belongs to the publisher greenlet).
+      broker: The Dramatiq broker. Its connection is per thread, so per greenlet under gevent:
+        each publisher greenlet publishes on a connection and channel of its own.
       timeout_s: Longest a request waits for its confirm before answering 503.
+      publishers: Publisher greenlets, so confirms in flight at once.
     """
 
-    def __init__(self, broker: dramatiq.Broker, *, timeout_s: float = 15.0) -> None:
+    def __init__(self, broker: dramatiq.Broker, *, timeout_s: float = 15.0, publishers: int = PUBLISHERS) -> None:
         import gevent
         import gevent.queue
 
         self.broker = broker
         self.timeout_s = timeout_s
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
-        self._greenlet = gevent.spawn(self._run)
+        self._greenlets = [gevent.spawn(self._run) for _ in range(publishers)]
 
     def publish(self, items: list[dict[str, Any]]) -> None:
         """Return once the items are durable in the broker.
@@ -127,6 +138,12 @@ class BatchPublisher:
             raise
         except (Exception, gevent.Timeout) as e:  # gevent.Timeout is a BaseException: without it, a 500
             raise BrokerUnavailable(f"no confirm from the broker within {self.timeout_s:.0f} s") from e
+
+    def close(self) -> None:
+        """Stop the publisher greenlets (requests still waiting time out with 503)."""
+        import gevent
+
+        gevent.killall(self._greenlets)
 
     def _take(self) -> list[_Waiting]:
         waiting = [self._queue.get()]

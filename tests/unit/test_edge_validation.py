@@ -71,10 +71,10 @@ def test_escaping_keeps_syslog_and_snmp_input_readable_and_storable():
 
 @pytest.fixture
 def group_publisher(stub_broker):
-    gevent = pytest.importorskip("gevent")
+    pytest.importorskip("gevent")
     publisher = BatchPublisher(stub_broker, timeout_s=5)
     yield publisher
-    gevent.kill(publisher._greenlet)
+    publisher.close()
 
 
 def published_items(broker) -> list[dict]:
@@ -134,7 +134,7 @@ def test_a_group_publish_refused_for_one_request_is_retried_without_it():
     # When ten requests share a group with it
     senders = [gevent.spawn(send, i) for i in range(10)]
     gevent.joinall(senders, timeout=10)
-    gevent.kill(publisher._greenlet)
+    publisher.close()
     # Then only that request fails; the nine others are published on their own
     assert [s.value for s in senders] == ["ok"] * 3 + ["503"] + ["ok"] * 6
     assert sorted(i["id"] for i in published_items(broker)) == sorted(f"id-{i}" for i in range(10) if i != 3)

@@ -15,7 +15,11 @@ from app.events.limits import MAX_DEPTH, decoded_problem, first_problem
 #: JSON values with the characters storage refuses among the ordinary ones, nested now and then deeply.
 TEXT = st.text(alphabet=st.sampled_from(["a", "é", "\x00", "\\", '"', "u", "0", "{", "["]), max_size=8)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
     max_leaves=40,
 )
