@@ -154,6 +154,11 @@ class UserTable:
             self._add(user, engine_id)
             self._rows.add(key)
 
+    @property
+    def masters(self) -> dict[str, tuple[Any, Any]]:
+        """Each user's (auth, priv) master keys, hashed from the pass phrases once."""
+        return self._masters
+
     def has(self, user: V3User, engine_id: bytes) -> bool:
         return (engine_id, user.name) in self._rows
 
