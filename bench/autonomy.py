@@ -133,7 +133,9 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
         missing = len(accepted) - len(latencies)
         rss.stop()
         stages = stage_latencies(env["DATABASE_URL"], Recorder.hits)
-        print("  per hop p50/p99 ms: " + ", ".join(f"{k} {a * 1000:.0f}/{b * 1000:.0f}" for k, (a, b) in stages.items()))
+        print(
+            "  per hop p50/p99 ms: " + ", ".join(f"{k} {a * 1000:.0f}/{b * 1000:.0f}" for k, (a, b) in stages.items())
+        )
         return percentile(latencies, 0.5), percentile(latencies, 0.99), missing, rss.peaks_mib()
     finally:
         rss.stop()

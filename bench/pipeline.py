@@ -9,10 +9,15 @@ and the evaluate queue is empty. The workers are started and connected before th
 
     .venv/bin/python bench/pipeline.py [--events 50000] [--workers 1] [--runs 3] [--layout procfile|shared]
         [--correlators 1,2] [--correlate-only] [--database opsconductor_bench]
+    .venv/bin/python bench/pipeline.py --stages [--processes 1,2] [--events 50000] [--batch 100] [--runs 3]
 
 ``--correlators 1,2`` runs each number of correlate processes in turn and prints the ratio of their
 medians: how correlation scales out (``--correlate-only`` times it with no evaluator competing for
 the cores).
+
+``--stages`` measures each stage alone from raw webhook items (normalize, then correlate, then evaluate:
+events/s with 1 and 2 processes of each, peak RSS), then all stages at once; it prints the binding stage
+and how many processes of each type 10,000 events/s need (see :mod:`bench.stages`).
 """
 
 from __future__ import annotations
@@ -87,13 +92,40 @@ def _parse() -> argparse.Namespace:
         default="opsconductor_bench",
         help="the database (dropped and created) on the server DATABASE_URL names",
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="per-stage rates (normalize, correlate, evaluate each alone from raw webhook items), then all at once"
+        " (see bench/stages.py)",
+    )
+    parser.add_argument("--processes", default="1,2", help="with --stages: processes per stage, e.g. 1,2")
+    parser.add_argument("--batch", type=int, default=100, help="with --stages: raw items per normalize message")
+    parser.add_argument(
+        "--stage-timeout", type=float, default=300.0, help="with --stages: seconds a stage may take (then: its rate)"
+    )
     return parser.parse_args()
 
 
-def _prepare(
-    run: int, args: argparse.Namespace, url: str, base: str, env: dict[str, str], rabbit: str
-) -> list[list[str]]:
-    """A fresh database holding the run's events, topology and rules; returns the event ids in batches of 500."""
+def raw_items(run: int, n: int, *, start: float | None = None) -> list[dict[str, Any]]:
+    """``n`` webhook items as the edge makes them: 2,000 hosts, a mix of messages, one every 10 ms of event time."""
+    from app.events.envelope import make_item
+    from app.ids import new_id
+
+    rng = random.Random(run)
+    hosts = [f"app-{s:02d}-{h:02d}" for s in range(40) for h in range(50)]
+    now = time.time() if start is None else start
+    items = []
+    for i in range(n):
+        payload = {"source": "bench", "host": rng.choice(hosts), "service": rng.choice(["web", "db", "cache"]),
+                   "severity": rng.choice(["critical", "high", "medium", "low", "info"]),
+                   "title": rng.choice(MESSAGES).format(n=rng.randint(1, 999)), "event_type": "alert",
+                   "metadata": {"value": rng.randint(0, 100)}, "tags": ["prod"] if i % 2 else ["dev"]}  # fmt: skip
+        items.append(make_item(id=new_id(), source_type="webhook", received_at=now + i * 0.01, payload=payload))
+    return items
+
+
+def prepare_database(args: argparse.Namespace, url: str, base: str, env: dict[str, str], rabbit: str) -> None:
+    """A fresh database with the topology (2,000 hosts behind 40 switches) and 100 rules; queues purged."""
     recreate_database(args.database, base)
     purge_queues(rabbit)
     subprocess.run(
@@ -101,32 +133,26 @@ def _prepare(
     )
     from app.correlation.query import replace_topology
     from app.db import init_database
-    from app.events.envelope import make_item
-    from app.events.store import store_batch
-    from app.ids import new_id
     from app.models import TriggerRule
     from app.rules.evaluation import columns_of
     from app.rules.triggers import parse_trigger
 
     init_database(url, application_name="opsconductor-bench")
-    rng = random.Random(run)
     hosts = [f"app-{s:02d}-{h:02d}" for s in range(40) for h in range(50)]
     replace_topology({"hosts": {h: f"sw-{h[4:6]}" for h in hosts}}, actor="bench")
     for body in rules(100):
         TriggerRule.create(**columns_of(parse_trigger(body)))
-    now = time.time()
-    ids = []
-    for k in range(0, args.events, 500):
-        batch = []
-        for i in range(k, min(k + 500, args.events)):
-            host = rng.choice(hosts)
-            payload = {"source": "bench", "host": host, "service": rng.choice(["web", "db", "cache"]),
-                       "severity": rng.choice(["critical", "high", "medium", "low", "info"]),
-                       "title": rng.choice(MESSAGES).format(n=rng.randint(1, 999)), "event_type": "alert",
-                       "metadata": {"value": rng.randint(0, 100)}, "tags": ["prod"] if i % 2 else ["dev"]}  # fmt: skip
-            batch.append(make_item(id=new_id(), source_type="webhook", received_at=now + i * 0.01, payload=payload))
-        ids.append(store_batch(batch, window_s=300).event_ids)
-    return ids
+
+
+def _prepare(
+    run: int, args: argparse.Namespace, url: str, base: str, env: dict[str, str], rabbit: str
+) -> list[list[str]]:
+    """A fresh database holding the run's events, topology and rules; returns the event ids in batches of 500."""
+    from app.events.store import store_batch
+
+    prepare_database(args, url, base, env, rabbit)
+    items = raw_items(run, args.events)
+    return [store_batch(items[k : k + 500], window_s=300).event_ids for k in range(0, len(items), 500)]
 
 
 def _start(args: argparse.Namespace, correlators: int, env: dict[str, str], rabbit: str) -> list[Any]:
@@ -194,6 +220,11 @@ def main() -> int:
     url = urlunsplit(urlsplit(base)._replace(path="/" + args.database))
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
     env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=rabbit, LOG_LEVEL="WARNING")
+    if args.stages:
+        from bench import stages
+
+        stages.main(args, {"env": env, "rabbit": rabbit, "url": url, "base": base})
+        return 0
     configurations = [int(n) for n in (args.correlators or str(args.workers)).split(",")]
     medians: list[tuple[int, float, float]] = []
     for correlators in configurations:
