@@ -189,7 +189,7 @@ class OpenIncident:
         """Remember that an event at ``ts`` had ``key`` (spans closer than ``gap_s`` are one)."""
         spans = self.keys.get(key)
         if spans is None:
-            self.keys[key] = [[ts, ts]]
+            self._new_key(key, [[ts, ts]])
             return
         add_time(spans, ts, gap_s)
 
@@ -202,22 +202,27 @@ class OpenIncident:
         return self._subjects().get(("t", tpl), [])
 
     def _subjects(self) -> dict[tuple[str, str], list[str]]:
-        # PERF: a map of host (or template) -> its keys, rebuilt only when keys were added.
-        cached = self.__dict__.get("_subjects_cache")
-        if cached is None or cached[0] != len(self.keys):
-            by: dict[tuple[str, str], list[str]] = {}
+        # PERF: a map of host (or template) -> its keys, built once and kept up to date by _new_key.
+        by: dict[tuple[str, str], list[str]] | None = self.__dict__.get("_subjects_map")
+        if by is None:
+            by = {}
             for key in self.keys:
                 if key[0] in "hrt":
                     by.setdefault(subject(key), []).append(key)
-            cached = (len(self.keys), by)
-            self.__dict__["_subjects_cache"] = cached
-        return cached[1]
+            self.__dict__["_subjects_map"] = by
+        return by
+
+    def _new_key(self, key: str, spans: list[list[float]]) -> None:
+        self.keys[key] = spans
+        by = self.__dict__.get("_subjects_map")
+        if by is not None and key[0] in "hrt":
+            by.setdefault(subject(key), []).append(key)
 
     def absorb_keys(self, other: OpenIncident, cfg: GroupingSettings) -> None:
         for key, spans in other.keys.items():
             mine = self.keys.get(key)
             if mine is None:
-                self.keys[key] = [list(span) for span in spans]
+                self._new_key(key, [list(span) for span in spans])
                 continue
             gap = cfg.window_of(key_kind(key))
             for first, last in spans:

@@ -23,6 +23,7 @@ from typing import Any
 from ..db import is_postgres
 from ..models import EventCorrelation, Incident, IncidentActivity, ProcessedEvent
 from ..notifications import follow
+from .evidence import _PREFIX_KIND as _KINDS
 from .evidence import Facts, facts_of, key_kind
 from .grouping import (
     Candidates,
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 KEEP = 50
 #: Spans kept per key of an incident (the most recent).
 KEEP_INTERVALS = 24
+#: Keys kept per incident (the most recent); see :func:`kept_keys`.
+KEEP_KEYS = 2000
 #: Statuses of incidents that take new events: an acknowledged one is still being worked. Resolved
 #: and closed ones take none (a new matching event opens a new incident), but for the return of the
 #: cause of one the correlator closed, within the flap window.
@@ -72,7 +75,8 @@ def matching_state(row: Incident) -> OpenIncident:
         closed_at=row.closed_at if row.status == "closed" else None,
         worked=bool(row.status == "acknowledged" or row.assignee),
         routine=row.severity == "info",
-        keys={k: [list(span) for span in spans] for k, spans in (row.match_keys or {}).items()},
+        # PERF: the row's keys as decoded (fresh per batch), not copied.
+        keys=dict(row.match_keys or {}),
     )
     if not inc.keys and row.event_count:
         _legacy_keys(inc)
@@ -151,11 +155,7 @@ def _remember(inc: OpenIncident, event: dict[str, Any]) -> None:
 
 def finish(row: Incident, inc: OpenIncident, topology: Topology, cfg: GroupingSettings | None = None) -> None:
     """Copy what matching needs onto the row, once per batch (not per event); keys past the look-back are dropped."""
-    cfg = cfg or GroupingSettings()
-    horizon = inc.last_event_at.timestamp() - cfg.lookback.total_seconds() - cfg.flap_window.total_seconds()
-    row.match_keys = {
-        key: spans[-KEEP_INTERVALS:] for key, spans in sorted(inc.keys.items()) if spans and spans[-1][1] >= horizon
-    }
+    row.match_keys = kept_keys(inc, cfg or GroupingSettings())
     row.hosts, row.services = sorted(inc.hosts), sorted(inc.services)
     row.templates, row.fingerprints, row.link_keys = (
         [list(t) for t in inc.templates],
@@ -167,6 +167,26 @@ def finish(row: Incident, inc: OpenIncident, topology: Topology, cfg: GroupingSe
     levels = ["low", "medium", "high", "critical"]
     crit = max((topology.criticality.get(h, "medium") for h in inc.hosts), key=levels.index, default=None)
     row.severity_score = severity_score([row.severity], row.event_count, crit)
+
+
+def kept_keys(inc: OpenIncident, cfg: GroupingSettings) -> dict[str, list[list[float]]]:
+    """The keys worth keeping on the row: those an event may still be tied by (within their kind's window of
+    the incident's last event, with the flap window to spare), at most :data:`KEEP_KEYS` of them, the most recent.
+
+    PERF: an incident of thousands of events (a storm over an estate) would otherwise carry tens of
+    thousands of keys from batch to batch; its recent keys hold the evidence new events find.
+    """
+    last = inc.last_event_at.timestamp() - cfg.flap_window.total_seconds()
+    windows = {kind: cfg.window_of(kind) for kind in set(_KINDS.values())}
+    kept = {
+        key: spans if len(spans) <= KEEP_INTERVALS else spans[-KEEP_INTERVALS:]
+        for key, spans in inc.keys.items()
+        if spans[-1][1] >= last - windows[_KINDS[key[0]]]
+    }
+    if len(kept) > KEEP_KEYS:
+        recent = sorted(kept, key=lambda k: kept[k][-1][1], reverse=True)[:KEEP_KEYS]
+        kept = {key: kept[key] for key in recent}
+    return kept
 
 
 def new_incident(event: dict[str, Any], at: datetime) -> Incident:
