@@ -7,10 +7,16 @@ sends; then the script waits for the backlog to drain and counts what was stored
 - UDP syslog at increasing rates (distinct lines, 5 s each): sent, stored, lost,
   and the stored rate; the highest rate with zero loss is reported.
 - TCP: lines over 100 connections as fast as they go.
-- SNMP: v2c and v3 authPriv (SHA/AES) traps captured from net-snmp's snmptrap,
-  replayed at increasing rates; accepted traps are counted by their stored occurrences.
+- SNMP: v2c and v3 authPriv (SHA/AES) traps captured from net-snmp's snmptrap, replayed at
+  increasing rates from 16 source ports (as from many agents: SO_REUSEPORT spreads senders, not
+  datagrams, over the receiver processes) to ``--snmp-processes`` receivers on one port, while
+  ``--normalizers`` workers of every queue run. Per rate: sent, accepted by the receivers (their
+  counters), dropped by the kernel (``/proc/net/udp`` of the port's sockets), stored (occurrences).
 
     .venv/bin/python bench/receivers.py [--rates 5000,10000,20000] [--normalizers 2]
+    .venv/bin/python bench/receivers.py --only snmp --trap-rates 1500,2500,3500 --snmp-processes 2
+    # A/B: the receivers of another checkout (e.g. `git worktree add /tmp/base <commit>`), same stack
+    .venv/bin/python bench/receivers.py --only snmp --receiver-root /tmp/base
 """
 
 from __future__ import annotations
@@ -105,16 +111,57 @@ def capture_traps(port_env: dict[str, str]) -> dict[str, bytes]:
     return out
 
 
+#: Source sockets of the trap sender: the kernel picks a SO_REUSEPORT receiver by the sender's address and port.
+TRAP_SOURCES = 16
+
+
 def trap_sender(port: int, datagram: bytes, rate: int, seconds: float, result) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(TRAP_SOURCES)]
     sent = 0
     start = time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         while sent < int(elapsed * rate):
-            sock.sendto(datagram, ("127.0.0.1", port))
+            socks[sent % TRAP_SOURCES].sendto(datagram, ("127.0.0.1", port))
             sent += 1
         time.sleep(0.0005)
     result.value = sent
+
+
+def port_drops(port: int) -> int:
+    """Datagrams the kernel dropped on every UDP socket bound to ``port`` (``/proc/net/udp``'s drops column)."""
+    total = 0
+    with open("/proc/net/udp") as f:
+        for line in list(f)[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                total += int(fields[12])
+    return total
+
+
+def receiver_counters(url: str, kind: str) -> dict[str, int]:
+    """The receivers' own counts of ``kind``, summed over their processes: accepted traps."""
+    sql = f"SELECT coalesce(sum((counters->'snmp'->>'accepted')::bigint), 0) FROM ops.receiver_stats WHERE kind = '{kind}'"
+    return {"accepted": count(url, sql)}
+
+
+def snmp_bench(args, url: str, trap: int) -> None:
+    captured = capture_traps({})
+    for version, datagram in captured.items():
+        trap_name = "ifIndex 9" if version == "v2c" else "ifIndex 8"
+        stored_sql = f"SELECT sum(occurrences) FROM events.processed_events WHERE title LIKE '%{trap_name}%'"
+        for rate in (int(r) for r in args.trap_rates.split(",")):
+            before, drops_before = count(url, stored_sql), port_drops(trap)
+            accepted_before = receiver_counters(url, "snmptrap")["accepted"]
+            sent = run_process(trap_sender, trap, datagram, rate, args.seconds)
+            stored, _ = drain(url, stored_sql, before + sent)
+            time.sleep(2.5)  # the receivers' next report (RECEIVER_REPORT_SECONDS=1)
+            accepted = receiver_counters(url, "snmptrap")["accepted"] - accepted_before
+            print(
+                f"snmp {version} rate={rate}/s processes={args.snmp_processes} sent={sent} accepted={accepted} "
+                f"kernel_drops={port_drops(trap) - drops_before} stored={stored - before} "
+                f"lost={sent - (stored - before)}",
+                flush=True,
+            )
 
 
 def run_process(target, *args) -> int:
@@ -133,24 +180,35 @@ def main() -> int:
     parser.add_argument("--normalizers", type=int, default=2)
     parser.add_argument("--tcp-lines", type=int, default=100_000)
     parser.add_argument("--queues", default="", help="queues the workers consume (default: all; e.g. normalize)")
+    parser.add_argument("--only", choices=("all", "syslog", "snmp"), default="all")
+    parser.add_argument("--snmp-processes", type=int, default=1, help="snmptrap processes sharing the trap port")
+    parser.add_argument("--receiver-root", default=str(ROOT), help="checkout whose receivers run (A/B comparisons)")
+    parser.add_argument("--database", default="opsconductor_bench_receivers")
     args = parser.parse_args()
-    base, url = database_urls()
+    base, url = database_urls(args.database)
     rabbit = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
     udp, tcp, trap = free_port(socket.SOCK_DGRAM), free_port(), free_port(socket.SOCK_DGRAM)
     env = dict(os.environ, DATABASE_URL=url, RABBITMQ_URL=rabbit, LOG_LEVEL="WARNING", SYSLOG_UDP_PORT=str(udp),
                SYSLOG_TCP_PORT=str(tcp), SNMP_TRAP_PORT=str(trap), SNMP_V3_USERS="bench:SHA:authpass123:AES:privpass123",
-               SPOOL_DIR=str(ROOT / "var" / "bench-spool"))  # fmt: skip
-    reset_database(base)
+               SPOOL_DIR=str(ROOT / "var" / "bench-spool"), RECEIVER_REPORT_SECONDS="1")  # fmt: skip
+    reset_database(base, args.database)
     purge_queues(rabbit)
     subprocess.run(
         [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True
     )
     queues = tuple(q for q in args.queues.split(",") if q)
     workers = [start_worker(env, queues=queues) for _ in range(args.normalizers)]
-    syslog = Process("syslog", [sys.executable, "-m", "app.receivers.syslog"], env)
-    traps = Process("snmptrap", [sys.executable, "-m", "app.receivers.snmp"], env)
+    receivers = Path(args.receiver_root)
+    syslog = [Process("syslog", [sys.executable, "-m", "app.receivers.syslog"], env, cwd=receivers)
+              for _ in range(1 if args.only != "snmp" else 0)]  # fmt: skip
+    traps = [Process("snmptrap", [sys.executable, "-m", "app.receivers.snmp"], env, cwd=receivers)
+             for _ in range(args.snmp_processes if args.only != "syslog" else 0)]  # fmt: skip
     try:
-        time.sleep(2)
+        time.sleep(3)
+        if args.only != "syslog":
+            snmp_bench(args, url, trap)
+        if args.only == "snmp":
+            return 0
         best = 0
         for rate in (int(r) for r in args.rates.split(",")):
             tag = f"{rate}"
@@ -170,23 +228,9 @@ def main() -> int:
         total = time.time() - started
         print(f"tcp 100 connections: lines={lines} send_s={sent_s:.2f} ({lines / sent_s:.0f} lines/s sent)"
               f" stored={stored} in {total:.1f}s ({stored / total:.0f}/s end to end)", flush=True)  # fmt: skip
-        captured = capture_traps(env)
-        for version, datagram in captured.items():
-            trap_name = "ifIndex 9" if version == "v2c" else "ifIndex 8"
-            for rate in (int(r) for r in args.trap_rates.split(",")):
-                before = count(
-                    url, f"SELECT sum(occurrences) FROM events.processed_events WHERE title LIKE '%{trap_name}%'"
-                )
-                sent = run_process(trap_sender, trap, datagram, rate, args.seconds)
-                sql = f"SELECT sum(occurrences) FROM events.processed_events WHERE title LIKE '%{trap_name}%'"
-                stored, _ = drain(url, sql, before + sent)
-                print(
-                    f"snmp {version} rate={rate}/s sent={sent} stored={stored - before} lost={sent - (stored - before)}",
-                    flush=True,
-                )
     finally:
-        syslog.stop()
-        traps.stop()
+        for receiver in (*syslog, *traps):
+            receiver.stop()
         for w in workers:
             w.stop()
     return 0

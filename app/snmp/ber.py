@@ -82,14 +82,32 @@ def read_octets(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
     return data[start:stop], stop
 
 
+#: Dotted text of OID contents seen, by their bytes; emptied when it reaches :data:`OID_CACHE_SIZE`.
+_oids: dict[bytes, str] = {}
+#: OIDs remembered: a trap's OIDs repeat (the same MIB objects), and this bounds the memory they take.
+OID_CACHE_SIZE = 4096
+
+
 def oid(data: bytes, start: int, stop: int) -> str:
     """Dotted text of the OID content ``data[start:stop]``."""
-    if stop == start:
+    # PERF: decoding arcs is half of a v2c trap's cost; traps repeat the same few OIDs.
+    raw = data[start:stop]
+    found = _oids.get(raw)
+    if found is None:
+        found = _decode_oid(raw)
+        if len(_oids) >= OID_CACHE_SIZE:
+            _oids.clear()
+        _oids[raw] = found
+    return found
+
+
+def _decode_oid(raw: bytes) -> str:
+    if not raw:
         raise Unsupported("empty OID")
     arcs: list[int] = []
     value = 0
     fresh = True
-    for byte in data[start:stop]:
+    for byte in raw:
         if fresh and byte == 0x80:
             raise Unsupported("non-minimal OID arc")
         value = (value << 7) | (byte & 0x7F)

@@ -357,7 +357,7 @@ class TrapEngine:
                 trap = self._feed_v3(data, peer)
             else:
                 raise ValueError(f"SNMP version {version}")
-        except (PyAsn1Error, ValueError, KeyError, IndexError, TypeError) as e:
+        except (PyAsn1Error, ValueError, KeyError, IndexError, TypeError, OverflowError) as e:  # Overflow: 8-byte lengths
             # The error's text can hold pysnmp's whole schema (tens of KB): logged short and rarely.
             self.stats["decode_errors"] += 1
             self._log.log(

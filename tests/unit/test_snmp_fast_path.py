@@ -120,6 +120,18 @@ def test_a_v3_trap_below_its_users_security_level_is_refused_once_its_engine_id_
         assert e.stats["rejected_auth"] == 2 and e.stats["accepted"] == 1
 
 
+def test_a_length_too_long_for_the_machine_is_counted_as_undecodable_by_both_paths(captured):
+    # Given a v3 trap whose engine id's length byte was changed to announce an 8-byte length (found by the fuzzer)
+    engine_id = b"\x04\x08" + bytes.fromhex(ENGINE_ID[2:])
+    assert engine_id in captured["v3-authonly"]
+    datagram = captured["v3-authonly"].replace(engine_id, b"\x04\x88" + engine_id[2:])
+    for e in primed():
+        # When it arrives
+        # Then it is dropped and counted, not raised out of the receiver's handler (pyasn1 overflowed an index)
+        assert e.feed(datagram, PEER) is None
+        assert e.stats["decode_errors"] == 1
+
+
 @st.composite
 def v3_datagrams(draw: st.DrawFn, captured: dict[str, bytes]) -> bytes:
     """A captured v3 trap, maybe cut or with one byte changed."""
