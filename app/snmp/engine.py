@@ -357,8 +357,8 @@ class TrapEngine:
                 trap = self._feed_v3(data, peer)
             else:
                 raise ValueError(f"SNMP version {version}")
-        except (PyAsn1Error, ValueError, KeyError, IndexError, TypeError, OverflowError) as e:  # Overflow: 8-byte lengths
-            # The error's text can hold pysnmp's whole schema (tens of KB): logged short and rarely.
+        except (PyAsn1Error, ValueError, KeyError, IndexError, TypeError, OverflowError) as e:
+            # OverflowError: pyasn1 on a length of 8 bytes. The error's text can hold pysnmp's whole schema (tens of KB): logged short and rarely.
             self.stats["decode_errors"] += 1
             self._log.log(
                 logging.INFO, peer[0], "Dropped an undecodable SNMP datagram from %s: %s", peer[0], shorten(e)
