@@ -13,7 +13,9 @@ confirms in flight: with one, a request arriving just after a publish waited
 for that publish's whole confirm round trip before its own could start, and a
 busy process (two web workers beside RabbitMQ on two cores, each confirm also
 waiting for the process to be scheduled and its greenlets to run) spent most
-of each round trip idle, so a second worker added little.
+of each round trip idle, so a second worker added little. A publish overlaps
+another only for a group of :data:`MIN_OVERLAPPING_GROUP` requests or more, so
+slow requests (arrays) still share a confirm rather than each paying for one.
 
 One request must never fail the others sharing its confirm: each request's
 items are encoded on the request's own greenlet before they join a group (an
@@ -37,8 +39,13 @@ logger = logging.getLogger(__name__)
 
 #: Most items in one normalize message published by the web tier.
 MAX_BATCH_ITEMS = 1000
-#: Publisher greenlets (connections to RabbitMQ) per web process: confirms in flight at once.
-PUBLISHERS = 4
+#: Publisher greenlets (connections to RabbitMQ) per web process: most confirms in flight at once.
+#: Two beat one by ~10 % on single events here (bench/webhook.py); four were no better than two.
+PUBLISHERS = 2
+#: Requests waiting that are worth a publish of their own while another group's confirm is in flight.
+#: Fewer wait for that confirm and join the next group: a publish costs ~0.3 ms of CPU here (pika, and
+#: RabbitMQ as much again), so one per request of 100 events would cost more than accepting them.
+MIN_OVERLAPPING_GROUP = 8
 
 
 class Publisher(Protocol):
@@ -116,7 +123,15 @@ class BatchPublisher:
 
         self.broker = broker
         self.timeout_s = timeout_s
+        import gevent.event
+        import gevent.lock
+
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
+        #: One publisher gathers the next group at a time; the others wait their turn here.
+        self._gathering = gevent.lock.Semaphore()
+        #: Set when a publish ends or the queue grows to a group worth overlapping.
+        self._changed = gevent.event.Event()
+        self._in_flight = 0
         self._greenlets = [gevent.spawn(self._run) for _ in range(publishers)]
 
     def publish(self, items: list[dict[str, Any]]) -> None:
@@ -132,6 +147,8 @@ class BatchPublisher:
         encoded = encode_items(items)  # on this request's greenlet: a bad request fails alone
         done = AsyncResult()
         self._queue.put(_Waiting(encoded, len(items), done))
+        if self._in_flight and self._queue.qsize() >= MIN_OVERLAPPING_GROUP - 1:
+            self._changed.set()
         try:
             done.get(timeout=self.timeout_s)
         except BrokerUnavailable:
@@ -146,13 +163,24 @@ class BatchPublisher:
         gevent.killall(self._greenlets)
 
     def _take(self) -> list[_Waiting]:
-        waiting = [self._queue.get()]
-        count = waiting[0].count
-        while count < MAX_BATCH_ITEMS and not self._queue.empty():
-            entry = self._queue.get_nowait()
-            waiting.append(entry)
-            count += entry.count
-        return waiting
+        """The next group: the oldest request and those after it, up to :data:`MAX_BATCH_ITEMS` items.
+
+        While another group's confirm is in flight, a small group waits for it (and grows meanwhile).
+        Counts the group in ``_in_flight`` before the next publisher may gather.
+        """
+        with self._gathering:
+            waiting = [self._queue.get()]
+            # Cooperative: nothing runs between the check and clear(), so no set() is missed.
+            while self._in_flight and self._queue.qsize() + 1 < MIN_OVERLAPPING_GROUP:
+                self._changed.clear()
+                self._changed.wait()
+            count = waiting[0].count
+            while count < MAX_BATCH_ITEMS and not self._queue.empty():
+                entry = self._queue.get_nowait()
+                waiting.append(entry)
+                count += entry.count
+            self._in_flight += 1
+            return waiting
 
     def _publish(self, waiting: list[_Waiting]) -> None:
         publish_items(self.broker, join_encoded([w.encoded for w in waiting]))
@@ -161,19 +189,26 @@ class BatchPublisher:
         while True:
             waiting = self._take()
             try:
-                self._publish(waiting)
-            except BrokerUnavailable as error:  # the broker is away: every waiting request must hear about it
-                logger.critical("Could not publish %d events to RabbitMQ: %s", sum(w.count for w in waiting), error)
-                for entry in waiting:
-                    entry.done.set_exception(error)
-            except Exception:  # noqa: BLE001 - perhaps one request's fault: publish each on its own
-                logger.error("A group of %d requests failed to publish; publishing each alone.", len(waiting),
-                             exc_info=True)  # fmt: skip
-                for entry in waiting:
-                    self._publish_alone(entry)
-            else:
-                for entry in waiting:
-                    entry.done.set(None)
+                self._publish_group(waiting)
+            finally:
+                self._in_flight -= 1
+                self._changed.set()
+
+    def _publish_group(self, waiting: list[_Waiting]) -> None:
+        try:
+            self._publish(waiting)
+        except BrokerUnavailable as error:  # the broker is away: every waiting request must hear about it
+            logger.critical("Could not publish %d events to RabbitMQ: %s", sum(w.count for w in waiting), error)
+            for entry in waiting:
+                entry.done.set_exception(error)
+        except Exception:  # noqa: BLE001 - perhaps one request's fault: publish each on its own
+            logger.error("A group of %d requests failed to publish; publishing each alone.", len(waiting),
+                         exc_info=True)  # fmt: skip
+            for entry in waiting:
+                self._publish_alone(entry)
+        else:
+            for entry in waiting:
+                entry.done.set(None)
 
     def _publish_alone(self, entry: _Waiting) -> None:
         try:

@@ -1,0 +1,107 @@
+"""The web tier's group commit: requests share confirms, and confirms overlap only for groups worth one."""
+
+from __future__ import annotations
+
+import dramatiq
+import pytest
+from dramatiq.brokers.stub import StubBroker
+
+from app.broker import OrjsonEncoder
+from app.publishing import MIN_OVERLAPPING_GROUP, BatchPublisher
+
+gevent = pytest.importorskip("gevent")
+from gevent.event import Event  # noqa: E402
+
+
+class SlowConfirmBroker(StubBroker):
+    """The stub broker whose publishes wait until the test lets them be confirmed, recording what overlapped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.declare_queue("normalize")
+        self.confirm = Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.groups: list[int] = []
+
+    def enqueue(self, message, *, delay=None):
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.groups.append(len(dramatiq.Message.decode(message.encode()).args[0]))
+        try:
+            self.confirm.wait()
+            return super().enqueue(message, delay=delay)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.fixture
+def broker():
+    previous = dramatiq.get_encoder()
+    dramatiq.set_encoder(OrjsonEncoder())  # the web process's: a group's message carries encoded bytes
+    yield SlowConfirmBroker()
+    dramatiq.set_encoder(previous)
+
+
+def send_all(publisher: BatchPublisher, count: int, *, first: int = 0) -> list:
+    return [gevent.spawn(publisher.publish, [{"id": f"id-{first + i}"}]) for i in range(count)]
+
+
+def delivered(broker: StubBroker) -> list[str]:
+    queue = broker.queues["normalize"]
+    ids = []
+    while not queue.empty():
+        ids += [item["id"] for item in dramatiq.Message.decode(queue.get()).args[0]]
+    return ids
+
+
+def test_requests_arriving_during_a_confirm_wait_for_it_and_share_the_next(broker):
+    # Given a publisher whose first request's confirm is in flight
+    publisher = BatchPublisher(broker, timeout_s=5, publishers=4)
+    first = send_all(publisher, 1)
+    gevent.sleep(0.01)
+    # When a few more requests arrive meanwhile (fewer than a group worth its own confirm)
+    rest = send_all(publisher, MIN_OVERLAPPING_GROUP - 2, first=1)
+    gevent.sleep(0.05)
+    # Then none is published before that confirm
+    assert broker.groups == [1] and broker.most_in_flight == 1
+    # And once it comes, they go together as one message, and every request is answered
+    broker.confirm.set()
+    gevent.joinall(first + rest, timeout=5, raise_error=True)
+    publisher.close()
+    assert broker.groups == [1, MIN_OVERLAPPING_GROUP - 2]
+    assert sorted(delivered(broker)) == sorted(f"id-{i}" for i in range(MIN_OVERLAPPING_GROUP - 1))
+
+
+def test_a_large_group_does_not_wait_for_another_groups_confirm(broker):
+    # Given a publisher whose first request's confirm is in flight
+    publisher = BatchPublisher(broker, timeout_s=5, publishers=4)
+    first = send_all(publisher, 1)
+    gevent.sleep(0.01)
+    # When a whole group of requests arrives meanwhile
+    rest = send_all(publisher, 3 * MIN_OVERLAPPING_GROUP, first=1)
+    gevent.sleep(0.05)
+    # Then it is published at once, its confirm overlapping the first's
+    assert broker.most_in_flight >= 2
+    assert broker.groups[0] == 1 and sum(broker.groups) == 1 + 3 * MIN_OVERLAPPING_GROUP
+    # And every request is answered once the confirms come
+    broker.confirm.set()
+    gevent.joinall(first + rest, timeout=5, raise_error=True)
+    publisher.close()
+    assert len(delivered(broker)) == 1 + 3 * MIN_OVERLAPPING_GROUP
+
+
+def test_a_single_publisher_keeps_one_confirm_in_flight(broker):
+    # Given a publisher with one publisher greenlet and a confirm in flight
+    publisher = BatchPublisher(broker, timeout_s=5, publishers=1)
+    first = send_all(publisher, 1)
+    gevent.sleep(0.01)
+    # When a whole group arrives meanwhile
+    rest = send_all(publisher, 3 * MIN_OVERLAPPING_GROUP, first=1)
+    gevent.sleep(0.05)
+    # Then it waits for the confirm, then goes as one message
+    assert broker.most_in_flight == 1
+    broker.confirm.set()
+    gevent.joinall(first + rest, timeout=5, raise_error=True)
+    publisher.close()
+    assert broker.groups == [1, 3 * MIN_OVERLAPPING_GROUP]
