@@ -22,8 +22,8 @@ DEFAULT_DATABASE_URL = "sqlite:///var/opsconductor.db"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Default weight of each kind of correlation evidence (app/correlation/evidence.py); other_service is contrary.
-CORRELATION_WEIGHTS = {"fingerprint": 1.0, "topology": 0.9, "service": 0.6, "template": 0.6, "host": 0.5,
-                       "nearby": 0.3, "other_service": -0.4}  # fmt: skip
+CORRELATION_WEIGHTS = {"fingerprint": 1.0, "topology": 0.9, "service": 0.6, "template": 0.6, "entity": 0.6,
+                       "host": 0.5, "nearby": 0.3, "other_service": -0.4}  # fmt: skip
 AUTONOMY_MODES = ("off", "suggest", "auto")
 #: RabbitMQ queue types (RABBITMQ_QUEUE_TYPE): classic for one node, quorum for a replicated cluster.
 QUEUE_TYPES = ("classic", "quorum")
@@ -129,6 +129,11 @@ class Settings:
     #: A root problem that returns this many times within the flap window after its resolution is flapping.
     correlation_flap_changes: int = 3
     correlation_flap_window_minutes: float = 30.0
+    #: Windows of the pairwise evidence: a dependency, the same host (routine events: the routine one), alike messages.
+    correlation_causal_window_minutes: float = 3.0
+    correlation_host_window_minutes: float = 5.0
+    correlation_routine_window_minutes: float = 2.0
+    correlation_template_window_minutes: float = 8.0
     #: Seconds between two heartbeats of an agent process (three missed ones: the agent is down).
     agent_heartbeat_s: float = 15.0
     #: Seconds an execution waiting for a resource another one holds waits before it asks again.
@@ -236,6 +241,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         },
         correlation_flap_changes=_int(env, "CORRELATION_FLAP_CHANGES", 3, low=1, high=1000),
         correlation_flap_window_minutes=_minutes(env, "CORRELATION_FLAP_WINDOW_MINUTES", 30.0),
+        correlation_causal_window_minutes=_minutes(env, "CORRELATION_CAUSAL_WINDOW_MINUTES", 3.0),
+        correlation_host_window_minutes=_minutes(env, "CORRELATION_HOST_WINDOW_MINUTES", 5.0),
+        correlation_routine_window_minutes=_minutes(env, "CORRELATION_ROUTINE_WINDOW_MINUTES", 2.0),
+        correlation_template_window_minutes=_minutes(env, "CORRELATION_TEMPLATE_WINDOW_MINUTES", 8.0),
         agent_heartbeat_s=float(_int(env, "AGENT_HEARTBEAT_SECONDS", 15, low=1, high=3600)),
         lease_retry_s=_int(env, "LEASE_RETRY_SECONDS", 5, low=1, high=3600),
         lease_max_wait_minutes=_minutes(env, "LEASE_MAX_WAIT_MINUTES", 30.0),

@@ -204,7 +204,9 @@ def with_ids(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "events": events}
 
 
-def evaluate(data: dict[str, Any], *, postgres: bool = False, repeat_order: int = 0, explain: bool = False) -> dict[str, Any]:
+def evaluate(
+    data: dict[str, Any], *, postgres: bool = False, repeat_order: int = 0, explain: bool = False
+) -> dict[str, Any]:
     """Every figure for one scenario (generated, or the old labelled set), and its two baselines.
 
     With ``explain``, ``report["explain"]`` holds the false merges and splits by kind (:mod:`bench.quality_explain`).

@@ -35,7 +35,7 @@ class Candidates:
         self._templates: dict[int, set[tuple[str, ...]]] = {}
         #: template -> its keys present in the index (one per parent).
         self._variants: dict[tuple[str, ...], set[str]] = {}
-        self._alike: dict[tuple[str, ...], list[str]] = {}
+        self._alike: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         for inc in incidents:
             self.add(inc)
 

@@ -48,7 +48,9 @@ KEEP_INTERVALS = 24
 #: IPv4 addresses a message names (the entities it is about).
 _ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 #: Addresses and domain names (``api.example.com``, ``*.shop.example.com``) a message names.
-_NAMED = re.compile(r"(?<![\w.*-])((?:\d{1,3}(?:\.\d{1,3}){3})|(?:\*\.)?(?:[a-z0-9-]+\.)+[a-z]{2,})(?![\w.-])", re.IGNORECASE)
+_NAMED = re.compile(
+    r"(?<![\w.*-])((?:\d{1,3}(?:\.\d{1,3}){3})|(?:\*\.)?(?:[a-z0-9-]+\.)+[a-z]{2,})(?![\w.-])", re.IGNORECASE
+)
 #: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``).
 _OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
 #: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
@@ -117,7 +119,6 @@ class GroupingSettings:
         minutes = {
             name: timedelta(minutes=getattr(settings, f"correlation_{name}_minutes"))
             for name in ("causal_window", "host_window", "routine_window", "template_window")
-            if hasattr(settings, f"correlation_{name}_minutes")
         }
         known = set(Weights.__dataclass_fields__)
         return cls(
@@ -366,7 +367,12 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         # What the service depends on but through its other hosts (a database, the database's hosts).
         elsewhere = topology.hosts_of(service) - {host}
         for up, hops in topology.ancestors(service):
-            if up != host and up not in elsewhere and up not in ancestors and not _only_through(up, elsewhere, topology):
+            if (
+                up != host
+                and up not in elsewhere
+                and up not in ancestors
+                and not _only_through(up, elsewhere, topology)
+            ):
                 ancestors[up] = hops
     ancestors.pop(own or "", None)
     title = str(event.get("title") or "")
@@ -422,7 +428,9 @@ class Evidence:
     why: str
 
 
-def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView, cfg: GroupingSettings) -> list[Evidence]:
+def weigh(
+    facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView, cfg: GroupingSettings
+) -> list[Evidence]:
     """The evidence that the event (``facts``, received ``at``) belongs to ``inc``: each kind once, at its best."""
     ts = at.timestamp()
     w = cfg.weights
@@ -462,6 +470,8 @@ def weigh(facts: Facts, at: datetime, inc: OpenIncident, topology: TopologyView,
 
 def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, found: dict[str, Evidence]) -> None:
     """The same host (within the host window, the routine one for routine events), unless the services differ."""
+    if not facts.host:
+        return
     w = cfg.weights
     prefix = f"{facts.host}|"
     mine = facts.named_service or ""

@@ -39,7 +39,16 @@ from .evidence import (
     weigh,
 )
 
-__all__ = ["Candidates", "GroupingSettings", "OpenIncident", "Placement", "Topology", "Weights", "choose", "severity_score"]
+__all__ = [
+    "Candidates",
+    "GroupingSettings",
+    "OpenIncident",
+    "Placement",
+    "Topology",
+    "Weights",
+    "choose",
+    "severity_score",
+]
 
 SEVERITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25, "info": 0.1}
 CRITICALITY_WEIGHT = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
@@ -140,7 +149,9 @@ def choose(
     if not joinable and recovery:
         return Placement("none", None, 0.0, "a resolution with no open problem")
     if not joinable:
-        return Placement("new", None, 1.0, "no open incident relates to this event (no evidence reached the join score)")
+        return Placement(
+            "new", None, 1.0, "no open incident relates to this event (no evidence reached the join score)"
+        )
     # The oldest incident takes the event (and the others), so the outcome does not depend on which
     # part of a problem formed first; an incident operators work is never absorbed into another.
     joinable.sort(key=lambda j: (not j[0].worked, j[0].first_event_at, j[0].id))

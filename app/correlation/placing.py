@@ -286,13 +286,19 @@ class Batch:
                                "correlation_reason": placement.reason})  # fmt: skip
         return True
 
-    def _reopen(self, row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, placement: Placement) -> None:
+    def _reopen(
+        self, row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, placement: Placement
+    ) -> None:
         """The cause of an incident the correlator closed returned: reopen it, flapping at the ``flap_changes``-th time."""
         since = at - self.cfg.flap_window
         returns = 1 + (
             IncidentActivity.select()
-            .where((IncidentActivity.incident_id == row.id) & (IncidentActivity.actor == ACTOR)
-                   & (IncidentActivity.from_status == "closed") & (IncidentActivity.at >= since))  # fmt: skip
+            .where(
+                (IncidentActivity.incident_id == row.id)
+                & (IncidentActivity.actor == ACTOR)
+                & (IncidentActivity.from_status == "closed")
+                & (IncidentActivity.at >= since)
+            )  # fmt: skip
             .count()
         )
         flapping = returns >= self.cfg.flap_changes
@@ -330,7 +336,11 @@ class Batch:
             row.severity = source.severity
         if self._above(other.root_host, inc.root_host):
             # the absorbed part holds the deeper cause: it roots the whole
-            row.root_event_id, row.title, row.root_fingerprint = source.root_event_id, source.title, source.root_fingerprint
+            row.root_event_id, row.title, row.root_fingerprint = (
+                source.root_event_id,
+                source.title,
+                source.root_fingerprint,
+            )
             row.root_host = inc.root_host = other.root_host
             inc.root_fingerprint = other.root_fingerprint
         for event_id, incident_id in self.assigned.items():
@@ -349,7 +359,9 @@ class Batch:
         EventCorrelation.update(correlation_id=row.id).where(EventCorrelation.correlation_id == source.id).execute()
         Incident.update(merged_into=row.id).where(Incident.id == source.id).execute()
         details = {"sources": [other.id], "events_moved": source.event_count}
-        IncidentActivity.create(incident_id=row.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why, details=details)
+        IncidentActivity.create(
+            incident_id=row.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why, details=details
+        )
         source.status, source.closed_at, source.status_changed_at, source.event_count = "closed", at, at, 0
         self.changed[other.id] = (source, OpenIncident(id=other.id, hosts=set(), services=set(), templates=[],
                                                       fingerprints=set(), last_event_at=source.last_event_at))  # fmt: skip

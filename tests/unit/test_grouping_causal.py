@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +29,13 @@ def at(seconds: float) -> float:
 
 
 def webhook(host: str, title: str, t: float, severity: str = "high", service: str | None = None) -> dict:
-    payload = {"source": "x", "host": host, "title": title, "severity": severity, **({"service": service} if service else {})}
+    payload = {
+        "source": "x",
+        "host": host,
+        "title": title,
+        "severity": severity,
+        **({"service": service} if service else {}),
+    }
     return make_item(id=new_id(), source_type="webhook", received_at=at(t), payload=payload)
 
 
