@@ -25,6 +25,7 @@ from ..events.query import event_json
 from ..models import ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
 from ..present import iso
 from ..silences.store import SilenceCache, active_silences, silence_batch
+from . import limits
 from .conditions import Batch, equality_constraint
 from .triggers import TriggerSpec, parse_trigger, should_fire
 
@@ -72,9 +73,11 @@ def columns_of(spec: TriggerSpec) -> dict[str, Any]:
 
 
 class RuleCache:
-    """Active rules, compiled once per change (checked every :data:`REFRESH_S`)."""
+    """Active rules, compiled once per change (checked every :data:`REFRESH_S`), and the process's
+    view of their limits (:class:`app.rules.limits.LimitsView`)."""
 
     def __init__(self) -> None:
+        self.limits = limits.LimitsView()
         self._signature: tuple[Any, ...] | None = None
         self._rules: list[tuple[int, TriggerSpec]] = []
         self._constraints: dict[int, tuple[str, frozenset[Any]] | None] = {}
@@ -129,27 +132,6 @@ class _Known:
     fired: dict[int, list[datetime]]
 
 
-def _fired(rule_ids: list[int], first: datetime, last: datetime) -> dict[int, list[datetime]]:
-    """Each rule's firings within an hour of [first, last], in time order."""
-    fired: dict[int, list[datetime]] = {}
-    # Batches arrive out of order across processes: firings *after* an event count too, so no
-    # hour-long window around a firing can hold more than the limit.
-    rows: Any = (
-        RuleExecution.select(RuleExecution.trigger_rule_id, RuleExecution.fired_at)
-        .where(
-            RuleExecution.trigger_rule_id.in_(rule_ids)
-            & (RuleExecution.fired_at > first - timedelta(hours=1))
-            & (RuleExecution.fired_at < last + timedelta(hours=1))
-        )
-        .tuples()
-    )
-    for rule_id, at in rows:
-        fired.setdefault(rule_id or 0, []).append(at)
-    for times in fired.values():
-        times.sort()
-    return fired
-
-
 def _known(rule_ids: list[int], event_ids: list[str], first: datetime, last: datetime) -> _Known:
     ids_match = uuid_in(RuleExecution.triggering_event_id, event_ids)
     rows: Any = (
@@ -158,30 +140,7 @@ def _known(rule_ids: list[int], event_ids: list[str], first: datetime, last: dat
         .tuples()
     )
     done = {(rule_id or 0, str(event_id)) for rule_id, event_id in rows}
-    return _Known(done, _fired(rule_ids, first, last))
-
-
-#: The hour of ``max_triggers_per_hour``.
-HOUR = timedelta(hours=1)
-
-
-def _blocked(spec: TriggerSpec, last_fired: datetime | None, fired: list[datetime], times: list[datetime]) -> bool:
-    """Whether the rule's limits stop every one of these events, so none need be looked at.
-
-    PERF: once a rule reached its hourly limit or is cooling down, a batch costs nothing more.
-    Cooling down: every event is less than ``cooldown`` after the last firing (or before it).
-    At the limit: the firings within an hour of *every* event — those in (last - 1 h, first + 1 h) —
-    are already ``max_triggers_per_hour``.
-    """
-    first, last = min(times), max(times)
-    if (
-        spec.cooldown_minutes
-        and last_fired is not None
-        and last - last_fired < timedelta(minutes=spec.cooldown_minutes)
-    ):
-        return True
-    common = bisect_left(fired, first + HOUR) - bisect_right(fired, last - HOUR)
-    return common >= spec.max_triggers_per_hour
+    return _Known(done, limits.fired(rule_ids, first, last))
 
 
 def _fire_rule(
@@ -191,7 +150,7 @@ def _fire_rule(
     rule_id = row.id
     fired = known.fired.get(rule_id, [])
     threshold = bool(spec.threshold_count and spec.time_window_minutes)
-    if not threshold and _blocked(spec, row.last_fired_at, fired, [times[e["id"]] for e in events]):
+    if not threshold and limits.blocked(spec, row.last_fired_at, fired, [times[e["id"]] for e in events]):
         return []
     events = [e for e in events if (rule_id, e["id"]) not in known.done]  # redelivered: already decided
     if not events:
@@ -220,7 +179,7 @@ def _fire_rule(
         # should_fire refuses these cases too, so skipping them changes nothing.
         if cooldown is not None and last_fired is not None and at - last_fired < cooldown:
             continue
-        near = bisect_left(fired, at + HOUR) - bisect_right(fired, at - HOUR)
+        near = bisect_left(fired, at + limits.HOUR) - bisect_right(fired, at - limits.HOUR)
         if near >= spec.max_triggers_per_hour:
             continue
         in_window = bisect_right(matched, at) - bisect_right(matched, at - window) if matched else 1
@@ -287,21 +246,42 @@ def load_events(event_ids: list[str]) -> list[dict[str, Any]]:
     return in_transaction(partial(_read_events, event_ids))
 
 
+def _events_sql() -> str:
+    """PostgreSQL: the batch's events as text where Python would convert (ids, JSON), one array parameter."""
+    columns = []
+    for name, column in _EVENT_COLUMNS.items():
+        text = name in _JSON or name in ("id", "correlation_id")
+        columns.append(f'"{column.column_name}"' + ("::text" if text else ""))
+    return f"SELECT {', '.join(columns)} FROM events.processed_events WHERE id = ANY(%s::uuid[]) ORDER BY received_at"
+
+
+#: Built on first use (the models' columns are known by then).
+_EVENTS_SQL: list[str] = []
+
+
 def _read_events(event_ids: list[str]) -> list[dict[str, Any]]:
-    # PERF: rows as the driver returns them, JSON as text for orjson: peewee's per-value conversions
-    # and psycopg2's json module cost more than the query.
-    columns = [c.cast("text") if k in _JSON else c for k, c in _EVENT_COLUMNS.items()]
-    query = (
-        ProcessedEvent.select(*columns)
-        .where(uuid_in(ProcessedEvent.id, event_ids))
-        .order_by(ProcessedEvent.received_at)
-    )
+    # PERF: rows as the driver returns them, ids and JSON as text (orjson reads JSON): peewee's
+    # per-value conversions, its query building and psycopg2's json module cost more than the query.
+    text_ids = is_postgres()
+    if text_ids:
+        if not _EVENTS_SQL:
+            _EVENTS_SQL.append(_events_sql())
+        rows = database.execute_sql(_EVENTS_SQL[0], (list(event_ids),)).fetchall()
+    else:
+        columns = [c.cast("text") if k in _JSON else c for k, c in _EVENT_COLUMNS.items()]
+        query = (
+            ProcessedEvent.select(*columns)
+            .where(uuid_in(ProcessedEvent.id, event_ids))
+            .order_by(ProcessedEvent.received_at)
+        )
+        rows = database.execute(query).fetchall()
     uuid_value = ProcessedEvent.id.python_value
     events = []
-    for row in database.execute(query).fetchall():
+    for row in rows:
         event = dict(zip(_EVENT_COLUMNS, row, strict=True))
-        event["id"] = str(uuid_value(event["id"]))
-        event["correlation_id"] = str(uuid_value(event["correlation_id"])) if event["correlation_id"] else None
+        if not text_ids:
+            event["id"] = str(uuid_value(event["id"]))
+            event["correlation_id"] = str(uuid_value(event["correlation_id"])) if event["correlation_id"] else None
         for name in _TIMES:
             event[name] = iso(_as_time(event[name]))
         for name, empty in _JSON.items():
@@ -342,31 +322,6 @@ def match_batch(
     return matches
 
 
-def _unblocked(rules: list[tuple[int, TriggerSpec]], first: datetime, last: datetime) -> list[tuple[int, TriggerSpec]]:
-    """The rules whose limits may still let an event between ``first`` and ``last`` fire.
-
-    PERF: in a flood most rules sit at their hourly limit or cool down; they are neither matched
-    nor locked. Read without locks, which is safe because limits only tighten: firings are only
-    ever added and ``last_fired_at`` only grows, so a rule blocked for the whole batch in this
-    read is blocked under the lock too (:func:`_blocked`, which :func:`_fire_rule` applies again).
-    Rules with a threshold are always kept: their matches count towards later windows.
-    """
-    limited = [rule_id for rule_id, spec in rules if not (spec.threshold_count and spec.time_window_minutes)]
-    if not limited:
-        return rules
-    rows: Any = TriggerRule.select(TriggerRule.id, TriggerRule.last_fired_at).where(TriggerRule.id.in_(limited))
-    last_fired: dict[int, datetime | None] = dict(rows.tuples())
-    fired = _fired(limited, first, last)
-    specs = dict(rules)
-    blocked = {
-        rule_id
-        for rule_id in limited
-        if rule_id in last_fired
-        and _blocked(specs[rule_id], last_fired[rule_id], fired.get(rule_id, []), [first, last])
-    }
-    return [(rule_id, spec) for rule_id, spec in rules if rule_id not in blocked]
-
-
 @dataclass
 class _Read:
     """What the evaluator reads for a batch before matching."""
@@ -377,7 +332,10 @@ class _Read:
 
 
 def _read_batch(
-    event_ids: list[str], rules: list[tuple[int, TriggerSpec]], silences: SilenceCache | None = None
+    event_ids: list[str],
+    rules: list[tuple[int, TriggerSpec]],
+    silences: SilenceCache | None = None,
+    view: limits.LimitsView | None = None,
 ) -> _Read:
     # A silenced event is stored and correlated, but fires no rule.
     events = silence_batch(_read_events(event_ids), cache=silences)
@@ -387,7 +345,7 @@ def _read_batch(
     # PERF: each event's time is parsed once for the batch, not once per rule.
     times = {e["id"]: _time(e) for e in events}
     if events:
-        rules = _unblocked(rules, min(times.values()), max(times.values()))
+        rules = (view or limits.LimitsView()).unblocked(rules, min(times.values()), max(times.values()))
     return _Read(events, times, rules)
 
 
@@ -407,13 +365,16 @@ def evaluate(event_ids: list[str], *, cache: RuleCache, silences: SilenceCache |
     if not rules and not (silences.recent() if silences is not None else active_silences(datetime.now(UTC))):
         return []
     # PERF: the reads in one transaction, the firings in another (one commit each).
-    batch = in_transaction(partial(_read_batch, event_ids, rules, silences))
+    batch = in_transaction(partial(_read_batch, event_ids, rules, silences, cache.limits))
     if not batch.events or not batch.rules:
         return []
     matches = match_batch([(rule_id, spec, cache.constraint(rule_id)) for rule_id, spec in batch.rules], batch.events)
     if not matches:
         return []
-    return in_transaction(partial(_fire_batch, matches, batch.times))
+    firings = in_transaction(partial(_fire_batch, matches, batch.times))
+    for firing in firings:
+        cache.limits.note(firing.rule_id, batch.times[firing.event_id])
+    return firings
 
 
 def replay(spec: TriggerSpec, *, start: datetime, end: datetime) -> dict[str, Any]:
