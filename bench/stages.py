@@ -86,13 +86,19 @@ def _publish(rabbit: str, items: list[dict[str, Any]], batch: int) -> None:
     broker.close()
 
 
+#: Events received before this instant are history (bench/growth.py): the counts leave them out.
+SINCE: list[float] = [0.0]
+
+
 def _counts() -> tuple[int, int, int]:
-    """(raw rows, stored events, stored events not yet in an incident)."""
+    """(raw rows, stored events, stored events not yet in an incident) received since :data:`SINCE`."""
     from app.db import database
 
     row = database.execute_sql(
-        "SELECT (SELECT count(*) FROM events.raw_events), count(*), count(*) FILTER (WHERE correlation_id IS NULL)"
-        " FROM events.processed_events"
+        "SELECT (SELECT count(*) FROM events.raw_events WHERE received_at >= to_timestamp(%s)), count(*),"
+        " count(*) FILTER (WHERE correlation_id IS NULL) FROM events.processed_events"
+        " WHERE occurred_at >= to_timestamp(%s)",  # the bench's items carry no time of their own: indexed
+        (SINCE[0], SINCE[0]),
     ).fetchone()
     return int(row[0]), int(row[1]), int(row[2])
 
@@ -134,7 +140,10 @@ def _timed(count: Callable[[], int], target: int, timeout_s: float) -> float:
 def _stored_ids(batch: int) -> list[list[str]]:
     from app.db import database
 
-    rows = database.execute_sql("SELECT id::text FROM events.processed_events ORDER BY received_at").fetchall()
+    rows = database.execute_sql(
+        "SELECT id::text FROM events.processed_events WHERE occurred_at >= to_timestamp(%s) ORDER BY received_at",
+        (SINCE[0],),
+    ).fetchall()
     ids = [r[0] for r in rows]
     return [ids[k : k + batch] for k in range(0, len(ids), batch)]
 
@@ -168,11 +177,19 @@ def _stage(env: dict[str, str], stage: str, processes: int, rabbit: str, rss: di
     return running()
 
 
-def stages_run(run: int, args: argparse.Namespace, processes: int, ctx: dict[str, Any]) -> dict[str, float]:
-    """One run of every stage alone with ``processes`` processes each; events/s by stage and peak RSS (MiB)."""
+def stages_run(
+    run: int, args: argparse.Namespace, processes: int, ctx: dict[str, Any], *, fresh: bool = True
+) -> dict[str, float]:
+    """One run of every stage alone with ``processes`` processes each; events/s by stage and peak RSS (MiB).
+
+    Parameters:
+      fresh: Start from a new database (else: on top of what it holds, bench/growth.py).
+    """
     env, rabbit = ctx["env"], ctx["rabbit"]
-    prepare_database(args, ctx["url"], ctx["base"], env, rabbit)
-    items = raw_items(run, args.events)
+    if fresh:
+        prepare_database(args, ctx["url"], ctx["base"], env, rabbit)
+    SINCE[0] = time.time() - 1
+    items = raw_items(run, args.events, start=SINCE[0] + 1)
     n = len(items)
     out: dict[str, float] = {}
     rss: dict[str, float] = {}
@@ -205,6 +222,7 @@ def end_to_end_run(run: int, args: argparse.Namespace, processes: int, ctx: dict
     """Raw items published while every stage runs (``processes`` of each): stored, correlated and evaluated/s."""
     env, rabbit = ctx["env"], ctx["rabbit"]
     prepare_database(args, ctx["url"], ctx["base"], env, rabbit)
+    SINCE[0] = 0.0
     items = raw_items(run, args.events)
     n = len(items)
     workers: dict[str, Any] = {}
