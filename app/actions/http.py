@@ -9,11 +9,9 @@ host unnoticed. The response is read in chunks against one deadline and kept up 
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
-import ssl
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -131,16 +129,6 @@ def _read(response: httpx2.Response, deadline: float) -> tuple[bytes, bool]:
     return bytes(body), False
 
 
-@functools.cache
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    """The TLS settings of every action's requests, built once per process.
-
-    # PERF: building one loads the CA bundle, about 30 ms of CPU: per request, that capped the
-    # executor near 30 HTTP steps/s per core and, under gevent, stalled every other step meanwhile.
-    """
-    return httpx2.create_ssl_context(verify=verify, trust_env=False)
-
-
 def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) -> Outcome:
     """Send one request; a status outside ``expected_status`` (default: any 2xx) is a failure.
 
@@ -181,10 +169,7 @@ def send(planned: dict[str, Any], *, policy: TargetPolicy, timeout_s: float, all
         # trust_env=False: no proxy or netrc from the environment decides where an action's request goes
         with (
             httpx2.Client(
-                timeout=timeout_s,
-                verify=_tls_context(bool(planned["verify_tls"])),
-                follow_redirects=False,
-                trust_env=False,
+                timeout=timeout_s, verify=planned["verify_tls"], follow_redirects=False, trust_env=False
             ) as client,
             client.stream(
                 method, target, headers={**headers, **host_header}, json=planned["json"], extensions=extensions
