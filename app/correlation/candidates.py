@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .evidence import Facts, OpenIncident, probes, subject
+from .evidence import Facts, OpenIncident, subject
 from .templates import similarity
 
 #: Alike templates remembered per template (cleared when the index gets another template).
@@ -33,8 +33,8 @@ class Candidates:
         self._hosts: dict[str, set[str]] = {}
         #: template length -> the templates present in the index.
         self._templates: dict[int, set[tuple[str, ...]]] = {}
-        #: template -> its keys present in the index (one per parent).
-        self._variants: dict[tuple[str, ...], set[str]] = {}
+        #: template -> parent -> its key present in the index (one per parent).
+        self._variants: dict[tuple[str, ...], dict[str, str]] = {}
         self._alike: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         for inc in incidents:
             self.add(inc)
@@ -68,17 +68,17 @@ class Candidates:
                 tpl = tuple(subject(key)[1].split())
                 variants = self._variants.get(tpl)
                 if variants is None:
-                    self._variants[tpl] = variants = set()
+                    self._variants[tpl] = variants = {}
                     self._templates.setdefault(len(tpl), set()).add(tpl)
                     self._alike.clear()
-                variants.add(key)
+                variants[key[key.rindex("@") + 1 :]] = key
         ids.add(incident_id)
 
     def near(self, facts: Facts) -> list[OpenIncident]:
         """The incidents sharing a key with the event (or a template alike), most recent first."""
         found: set[str] = set()
         index = self._index
-        for key, _ in probes(facts):
+        for key, _ in facts.probed():
             ids = index.get(key)
             if ids:
                 found |= ids
@@ -87,10 +87,14 @@ class Candidates:
                 found |= index.get(key, set())
         if not facts.routine and facts.template:
             for tpl in self._alike_templates(facts.template):
-                for key in self._variants[tpl]:
-                    parent = key[key.rindex("@") + 1 :]
-                    if not parent or not facts.parents or parent in facts.parents:
-                        found |= index.get(key, set())
+                # A template's key behind no known node, or behind one of the event's parents (any, when it has none).
+                variants = self._variants[tpl]
+                if facts.parents:
+                    keys = [variants[p] for p in ("", *facts.parents) if p in variants]
+                else:
+                    keys = list(variants.values())
+                for key in keys:
+                    found |= index.get(key, set())
         return self._ordered(found)
 
     def linked(self, keys: Iterable[str]) -> list[OpenIncident]:

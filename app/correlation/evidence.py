@@ -134,10 +134,14 @@ class GroupingSettings:
 
     def window_of(self, kind: str) -> float:
         """Seconds two events may lie apart for evidence of ``kind`` (a key's kind, see :func:`key_kind`)."""
-        spans = {"fingerprint": self.lookback, "topology": self.causal_window, "service": self.window,
-                 "entity": self.window, "template": self.template_window, "host": self.host_window,
-                 "routine": self.routine_window, "link": self.lookback}  # fmt: skip
-        return spans[kind].total_seconds()
+        # PERF: called for every key an event leaves: one lookup, not a map of every window built per call.
+        return float(getattr(self, _WINDOW_OF_KIND[kind]).total_seconds())
+
+
+#: Kind of evidence (see :func:`key_kind`) -> the :class:`GroupingSettings` window it is judged within.
+_WINDOW_OF_KIND = {"fingerprint": "lookback", "topology": "causal_window", "service": "window", "entity": "window",
+                   "template": "template_window", "host": "host_window", "routine": "routine_window",
+                   "link": "lookback"}  # fmt: skip
 
 
 def key_kind(key: str) -> str:
@@ -301,6 +305,14 @@ class Facts:
     recovery: bool = False
     #: The keys the event leaves on its incident (see :meth:`emits`).
     keys: list[str] = field(default_factory=list)
+    #: The (key, kind) pairs looked up for its evidence (:func:`probes`), when worked out already.
+    lookups: list[tuple[str, str]] | None = None
+
+    def probed(self) -> list[tuple[str, str]]:
+        """:func:`probes` of these facts, worked out once (PERF: both finding and weighing incidents use them)."""
+        if self.lookups is None:
+            self.lookups = probes(self)
+        return self.lookups
 
     def emits(self) -> list[str]:
         """The keys an event leaves on its incident, by prefix: ``f`` fingerprint, ``s`` named service,
@@ -390,6 +402,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         recovery=resolves(event, topology),
     )
     facts.keys = facts.emits()
+    facts.lookups = probes(facts)
     return facts
 
 
@@ -440,7 +453,7 @@ def weigh(
         spans = inc.keys.get(key)
         return spans is not None and distance(spans, ts) <= cfg.window_of(kind)
 
-    for key, kind in probes(facts):
+    for key, kind in facts.probed():
         if kind in ("below", "above", "recovered_below", "recovered_above"):
             if "topology" not in found and near(key, "topology"):
                 node = key[2:]
@@ -534,8 +547,12 @@ def _best_similarity(tpl: tuple[str, ...], inc: OpenIncident, facts: Facts, ts: 
 
 
 def _template_near(tpl: str, inc: OpenIncident, facts: Facts, ts: float, window: float) -> bool:
-    for key in inc.template_keys(tpl):
-        parent = key[key.rindex("@") + 1 :]
-        if (not parent or not facts.parents or parent in facts.parents) and distance(inc.keys[key], ts) <= window:
-            return True
-    return False
+    """Whether the incident had ``tpl`` within ``window`` of ``ts`` behind no known node, or behind one of the
+    event's parents (any, when it has none)."""
+    if facts.parents:
+        # PERF: the keys looked up, not each of the template's keys (one per parent) parsed.
+        # (A key's parent is what follows its last "@": a parent holding one is never a key's.)
+        keys: list[str] = [key for p in ("", *facts.parents) if "@" not in p and (key := f"t:{tpl}@{p}") in inc.keys]
+    else:
+        keys = inc.template_keys(tpl)
+    return any(distance(inc.keys[key], ts) <= window for key in keys)

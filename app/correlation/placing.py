@@ -20,7 +20,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..db import is_postgres
+import orjson
+
+from ..db import JSONField, is_postgres
 from ..models import EventCorrelation, Incident, IncidentActivity, ProcessedEvent
 from ..notifications import follow
 from .evidence import _PREFIX_KIND as _KINDS
@@ -110,7 +112,7 @@ def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, 
     if routine and not inc.routine:
         _remember(inc, event)
     else:
-        _add_nodes(inc, event)
+        _add_nodes(inc, event, facts)
         if not routine:
             inc.routine = False
     ts = at.timestamp()
@@ -131,13 +133,13 @@ def _link_keys(event: dict[str, Any]) -> list[str]:
     return keys
 
 
-def _add_nodes(inc: OpenIncident, event: dict[str, Any]) -> None:
+def _add_nodes(inc: OpenIncident, event: dict[str, Any], facts: Facts | None = None) -> None:
     if event.get("host"):
         inc.hosts.add(event["host"])
     if event.get("service"):
         inc.services.add(event["service"])
     if len(inc.templates) < KEEP:
-        tpl = template(str(event.get("title") or ""))
+        tpl = facts.template if facts is not None else template(str(event.get("title") or ""))
         if tpl not in inc.template_set():
             inc.templates.append(tpl)
     _remember(inc, event)
@@ -216,7 +218,20 @@ def candidates(since: datetime, flap_since: datetime) -> list[OpenIncident]:
     live = Incident.status.in_(LIVE_STATUSES) & (Incident.last_event_at >= since)
     dormant = ((Incident.status == "closed") & Incident.closed_by_event_id.is_null(False)
                & (Incident.closed_at >= flap_since) & Incident.merged_into.is_null())  # fmt: skip
-    rows = Incident.select().where(live | dormant).order_by(Incident.last_event_at.desc())
+    fields = Incident._meta.sorted_fields
+    if not is_postgres():
+        query = Incident.select().where(live | dormant).order_by(Incident.last_event_at.desc())
+        return [matching_state(r) for r in query]
+    # PERF: JSON columns read as text and decoded by orjson, not by the driver's json (an incident of
+    # thousands of events carries thousands of keys).
+    texts = [f.name for f in fields if isinstance(f, JSONField)]
+    columns = [f.cast("text").alias(f.column_name) if isinstance(f, JSONField) else f for f in fields]
+    rows = list(Incident.select(*columns).where(live | dormant).order_by(Incident.last_event_at.desc()))
+    for row in rows:
+        for name in texts:
+            value = getattr(row, name)
+            if isinstance(value, str):
+                setattr(row, name, orjson.loads(value))
     return [matching_state(r) for r in rows]
 
 
@@ -258,13 +273,12 @@ class Batch:
         for other in placement.also:
             self._absorb(row, inc, other, at, placement.reason)
         row.event_count += 1
-        known = len(inc.keys)
+        # PERF: only the keys new to the incident are indexed (those it holds are indexed already).
+        held = inc.keys
+        new = [key for key in (*facts.keys, *(f"l:{k}" for k in _link_keys(event))) if key not in held]
         grow(row, inc, event, at, facts=facts, cfg=self.cfg)
-        if len(inc.keys) != known or placement.kind == "new":
-            for key in facts.keys:
-                self.incidents.index_key(inc.id, key)
-            for key in _link_keys(event):
-                self.incidents.index_key(inc.id, f"l:{key}")
+        for key in new:
+            self.incidents.index_key(inc.id, key)
         if placement.roots:
             # The event's node is what the incident's nodes depend on: it is the cause, and names the incident.
             row.root_event_id, row.title = event["id"], str(event.get("title") or event["event_type"])[:500]
