@@ -107,7 +107,8 @@ class Candidates:
     def _ordered(self, ids: Iterable[str]) -> list[OpenIncident]:
         """Most recent first, then by keys the events decide (never by arrival: the partition must not depend on it)."""
         found = [self.by_id[i] for i in ids if i in self.by_id]
-        found.sort(key=_recency)
+        if len(found) > 1:
+            found.sort(key=_recency)
         return found
 
     def _alike_templates(self, tpl: tuple[str, ...]) -> list[tuple[str, ...]]:

@@ -132,10 +132,25 @@ class GroupingSettings:
             **minutes,
         )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        self.__dict__.pop("_gaps", None)  # a window changed: work them out again
+
     def window_of(self, kind: str) -> float:
         """Seconds two events may lie apart for evidence of ``kind`` (a key's kind, see :func:`key_kind`)."""
-        # PERF: called for every key an event leaves: one lookup, not a map of every window built per call.
         return float(getattr(self, _WINDOW_OF_KIND[kind]).total_seconds())
+
+    def gaps(self) -> dict[str, float]:
+        """Key prefix (see :func:`key_kind`) -> :meth:`window_of` its kind, and kind -> its window.
+
+        PERF: worked out once (again when a setting changes), not per key an event leaves or is weighed by.
+        """
+        gaps: dict[str, float] | None = self.__dict__.get("_gaps")
+        if gaps is None:
+            gaps = {kind: self.window_of(kind) for kind in _WINDOW_OF_KIND}
+            gaps.update({prefix: gaps[kind] for prefix, kind in _PREFIX_KIND.items()})
+            self.__dict__["_gaps"] = gaps
+        return gaps
 
 
 #: Kind of evidence (see :func:`key_kind`) -> the :class:`GroupingSettings` window it is judged within.
@@ -448,10 +463,11 @@ def weigh(
     ts = at.timestamp()
     w = cfg.weights
     found: dict[str, Evidence] = {}
+    gaps = cfg.gaps()
 
     def near(key: str, kind: str) -> bool:
         spans = inc.keys.get(key)
-        return spans is not None and distance(spans, ts) <= cfg.window_of(kind)
+        return spans is not None and distance(spans, ts) <= gaps[kind]
 
     for key, kind in facts.probed():
         if kind in ("below", "above", "recovered_below", "recovered_above"):
@@ -495,7 +511,7 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
         spans = inc.keys[key]
         kind = "host" if key[0] == "h" and not facts.routine else "routine"
         apart = distance(spans, ts)
-        if apart > cfg.window_of(kind):
+        if apart > cfg.gaps()[kind]:
             continue
         theirs = key[2 + len(prefix) :]
         if mine and theirs and theirs != mine:

@@ -34,7 +34,6 @@ from .evidence import (
     Weights,
     explain,
     facts_of,
-    resolves,
     total,
     weigh,
 )
@@ -119,7 +118,8 @@ def choose(
     ``facts`` are the event's (:func:`.evidence.facts_of`), when worked out already.
     """
     index = incidents if isinstance(incidents, Candidates) else Candidates(incidents, similarity_floor=cfg.similarity)
-    recovery = resolves(event, topology)
+    facts = facts or facts_of(event, topology)
+    recovery = facts.recovery
     if recovery:
         resolution = _resolution(event, index, topology)
         if resolution.kind != "none":
@@ -128,7 +128,6 @@ def choose(
         returned = _recurrence(event, at, index, cfg)
         if returned is not None:
             return returned
-    facts = facts or facts_of(event, topology)
     joinable: list[tuple[OpenIncident, list[Evidence], float]] = []
     trailing: tuple[OpenIncident, list[Evidence], float] | None = None
     for inc in index.near(facts):

@@ -26,7 +26,7 @@ from ..db import JSONField, is_postgres
 from ..models import EventCorrelation, Incident, IncidentActivity, ProcessedEvent
 from ..notifications import follow
 from .evidence import _PREFIX_KIND as _KINDS
-from .evidence import Facts, facts_of, key_kind
+from .evidence import Facts, facts_of
 from .grouping import (
     Candidates,
     GroupingSettings,
@@ -95,7 +95,8 @@ def _legacy_keys(inc: OpenIncident) -> None:
 
 
 def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, *, facts: Facts | None = None,
-         topology: Topology | None = None, cfg: GroupingSettings | None = None) -> None:  # fmt: skip
+         topology: Topology | None = None, cfg: GroupingSettings | None = None,
+         links: list[str] | None = None) -> None:  # fmt: skip
     """Add ``event`` (received ``at``) to the incident's matching state and worst severity.
 
     The nodes and messages of a routine (``info``) event are kept only while the incident holds
@@ -105,6 +106,7 @@ def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, 
 
     Parameters:
         facts: the event's, when worked out already (else from ``topology``, or none).
+        links: its ``l:`` keys (:func:`_link_keys`), when worked out already.
     """
     cfg = cfg or GroupingSettings()
     facts = facts or facts_of(event, topology or Topology())
@@ -116,10 +118,11 @@ def grow(row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, 
         if not routine:
             inc.routine = False
     ts = at.timestamp()
+    gaps = cfg.gaps()
     for key in facts.keys:
-        inc.keep(key, ts, cfg.window_of(key_kind(key)))
-    for key in _link_keys(event):
-        inc.keep(f"l:{key}", ts, cfg.lookback.total_seconds())
+        inc.keep(key, ts, gaps[key[0]])
+    for key in links if links is not None else [f"l:{k}" for k in _link_keys(event)]:
+        inc.keep(key, ts, gaps["l"])
     inc.last_event_at = max(inc.last_event_at, at)
     inc.first_event_at = min(inc.first_event_at, at)
     if _SEVERITY_ORDER.index(event["severity"]) > _SEVERITY_ORDER.index(row.severity):
@@ -274,9 +277,9 @@ class Batch:
             self._absorb(row, inc, other, at, placement.reason)
         row.event_count += 1
         # PERF: only the keys new to the incident are indexed (those it holds are indexed already).
-        held = inc.keys
-        new = [key for key in (*facts.keys, *(f"l:{k}" for k in _link_keys(event))) if key not in held]
-        grow(row, inc, event, at, facts=facts, cfg=self.cfg)
+        held, links = inc.keys, [f"l:{k}" for k in _link_keys(event)]
+        new = [key for key in (*facts.keys, *links) if key not in held]
+        grow(row, inc, event, at, facts=facts, cfg=self.cfg, links=links)
         for key in new:
             self.incidents.index_key(inc.id, key)
         if placement.roots:
