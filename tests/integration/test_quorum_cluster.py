@@ -287,7 +287,6 @@ def test_a_process_refuses_to_start_on_queues_of_another_type_and_names_the_queu
         worker.stop()
     # Then it says which queue, why, and what to do, instead of retrying forever
     named = re.search(r"refused to declare queue '([\w.]+)' as a classic queue", worker.output())
-    assert named and named.group(1).partition(".")[0] in ("correlate", "decide", "evaluate", "execute", "normalize",
-                                                          "notify", "rollback"), worker.output()  # fmt: skip
+    assert named and named.group(1).partition(".")[0] in services.QUEUES, worker.output()
     assert "set RABBITMQ_QUEUE_TYPE=quorum" in worker.output() and "cannot change in place" in worker.output()
     assert not worker.alive()
