@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import OpsConductorError
+
+#: A number read from the environment.
+T = TypeVar("T", int, float)
 
 #: Embedded default: a SQLite file under ./var, relative to the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///var/opsconductor.db"
@@ -152,14 +156,21 @@ class Settings:
         return self.database_url.startswith(("postgres://", "postgresql://"))
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int = 0, high: int = 2**31) -> int:
+def _parsed(env: Mapping[str, str], name: str, convert: Callable[[str], T], what: str) -> T | None:
+    """``name`` converted by ``convert``, None when unset or blank; ``what`` names the expected kind in the error."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
-        return default
+        return None
     try:
-        value = int(raw)
+        return convert(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int = 0, high: int = 2**31) -> int:
+    value = _parsed(env, name, int, "an integer")
+    if value is None:
+        return default
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -282,26 +293,18 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _minutes(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    value = _parsed(env, name, float, "a number of minutes")
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of minutes, got {raw!r}") from None
     if not 0 < value <= 7 * 24 * 60:
         raise ConfigError(f"{name} must be more than 0 and at most a week, got {value}")
     return value
 
 
 def _fraction(env: Mapping[str, str], name: str, default: float, *, low: float = 0.0, high: float = 1.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    value = _parsed(env, name, float, "a number")
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
     return value
