@@ -96,6 +96,8 @@ class Settings:
     notify_timeout_s: float = 10.0
     #: Directory of the programs ``shell`` actions may run (by bare name); None disables shell actions.
     shell_actions_dir: str | None = None
+    #: The Terraform agent's program: a name looked up on PATH or a path; None: ``terraform``, else ``tofu``.
+    terraform_bin: str | None = None
     #: Hostnames, ``*.suffix`` patterns, IPs and CIDRs that ``http`` actions may call; empty: any host
     #: except link-local and cloud metadata addresses (refused unless listed).
     http_action_allow: tuple[str, ...] = ()
@@ -230,6 +232,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         notify_max_attempts=_int(env, "NOTIFY_MAX_ATTEMPTS", 5, low=1, high=50),
         notify_timeout_s=float(_int(env, "NOTIFY_TIMEOUT_SECONDS", 10, low=1, high=300)),
         shell_actions_dir=_str(env, "SHELL_ACTIONS_DIR"),
+        terraform_bin=_str(env, "TERRAFORM_BIN"),
         http_action_allow=_http_action_allow(env),
         secret_keys=_secret_keys(env),
         approval_timeout_minutes=_minutes(env, "APPROVAL_TIMEOUT_MINUTES", 30.0),
