@@ -33,7 +33,9 @@ DEFAULT_PURPOSE = {"orchestrator": "incident", "terraform": "drift", "kubernetes
 #: The design's ``riskLevel`` (and ours: ``critical`` too).
 RISK_LEVELS = ("low", "medium", "high", "critical")
 #: ``kind -> "module:Class"`` of each implemented kind, imported when first run (the agents' own modules).
-IMPLEMENTATIONS: dict[str, str] = {}
+IMPLEMENTATIONS: dict[str, str] = {
+    "terraform": "app.agents.terraform:TerraformAgent",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
