@@ -21,6 +21,7 @@ from .autonomous import (
     MaintenanceWindow,
 )
 from .console import ConsoleSession
+from .cost import CostReport
 from .correlation import CorrelationDecision
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .incidents import IncidentActivity
@@ -76,6 +77,7 @@ ALL_MODELS = [
     AgentHeartbeat,
     ResourceLease,
     ResourceLeaseWait,
+    CostReport,
 ]
 register_models(ALL_MODELS)
 

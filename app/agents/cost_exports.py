@@ -1,0 +1,266 @@
+"""Reading cost and usage exports: AWS CUR (2.0 and legacy columns), GCP billing export, Azure cost management.
+
+Each provider's export becomes the same :class:`CostLine` (one billed line: account, service,
+resource, day, cost, usage), read as a stream so a month's CUR of millions of lines never sits
+in memory. Files are CSV (``.csv``, gzip-compressed ``.csv.gz``) or JSON (a JSON array or
+newline-delimited JSON, as BigQuery's extract writes it, gzip allowed). Parquet is refused with a
+clear message: reading it needs pyarrow (~40 MB), which this release does not ship; CUR and the
+GCP export can both be written as CSV.
+
+A line that cannot be read (no date, a cost that is no number) is not dropped silently: it is
+counted by reason in :attr:`ExportReader.skipped` and shown in the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from ..errors import InvalidInput
+
+PROVIDERS = ("aws", "gcp", "azure")
+#: File names read in an export directory (others are ignored, Parquet is refused).
+SUFFIXES = (".csv", ".csv.gz", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+PARQUET_REFUSED = ("Parquet is not read by this release (it would need pyarrow, which it does not ship): "
+                   "export the report as CSV (gzip allowed) or JSON")  # fmt: skip
+#: A unit billed by elapsed time (hours, seconds, months; GB-Mo too) rather than by what was used.
+_TIME_UNIT = re.compile(r"hour|hrs?\b|second|month|-mo\b|\bmo\b|\bday", re.I)
+#: Capacity units billed per hour that still measure use (an idle load balancer has 0 LCU-Hrs).
+_USE_UNIT = re.compile(r"lcu|request|operation|query|invocation", re.I)
+#: AWS usage types that name an idle resource outright.
+_IDLE_USAGE_TYPE = re.compile(r"IdleAddress|Unattached", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    """One line of an export, as every provider's becomes.
+
+    ``metered`` says the line measures use (requests, bytes, I/O, LCU) rather than time a resource
+    existed: a resource whose metered lines sum to ~0 while it costs money is idle. ``one_off`` marks
+    a tax, fee, refund or credit line: counted in totals, left out of the daily series that
+    anomalies are looked for in (a month's tax lands on its first day).
+    """
+
+    provider: str
+    account: str
+    service: str
+    resource: str
+    day: date
+    cost: float
+    usage: float = 0.0
+    metered: bool = False
+    idle_marker: bool = False
+    one_off: bool = False
+
+
+def snake(column: str) -> str:
+    """Legacy CUR ``lineItem/UnblendedCost`` -> CUR 2.0 ``line_item_unblended_cost``."""
+    column = column.strip().lstrip("\ufeff").replace("/", "_").replace(":", "_")
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column).lower()
+
+
+def metered(unit: str) -> bool:
+    return bool(unit) and (not _TIME_UNIT.search(unit) or bool(_USE_UNIT.search(unit)))
+
+
+def _number(value: Any, name: str) -> float:
+    if value is None or value == "":
+        return 0.0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} is no number") from None
+
+
+def day_of(value: Any, name: str) -> date:
+    """ISO dates and times (``2026-11-01T00:00:00Z``, BigQuery's ``2026-11-01 00:00:00 UTC``) and ``MM/DD/YYYY``."""
+    text = str(value or "").strip()
+    if not text:
+        raise ValueError(f"{name} is missing")
+    if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", text):
+        return datetime.strptime(text, "%m/%d/%Y").date()
+    try:
+        return datetime.fromisoformat(text.removesuffix(" UTC").replace("Z", "+00:00")).date()
+    except ValueError:
+        raise ValueError(f"{name} is no date") from None
+
+
+def _first(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        if name in row:
+            return row[name]
+    return None
+
+
+def aws_line(row: Mapping[str, Any]) -> CostLine | None:
+    """A CUR line (columns already in CUR 2.0 names, see :func:`snake`)."""
+    usage_type = str(row.get("line_item_usage_type") or "")
+    unit = str(row.get("pricing_unit") or "")
+    is_usage = str(row.get("line_item_line_item_type") or "Usage") in ("Usage", "DiscountedUsage",
+                                                                      "SavingsPlanCoveredUsage")  # fmt: skip
+    return CostLine(
+        provider="aws", account=str(row.get("line_item_usage_account_id") or ""),
+        service=str(row.get("line_item_product_code") or "unknown"), resource=str(row.get("line_item_resource_id") or ""),
+        day=day_of(row.get("line_item_usage_start_date"), "line_item_usage_start_date"),
+        cost=_number(row.get("line_item_unblended_cost"), "line_item_unblended_cost"),
+        usage=_number(row.get("line_item_usage_amount"), "line_item_usage_amount") if is_usage else 0.0,
+        metered=is_usage and metered(unit), idle_marker=bool(_IDLE_USAGE_TYPE.search(usage_type)), one_off=not is_usage,
+    )  # fmt: skip
+
+
+def _credits(value: Any) -> float:
+    """The sum of a GCP line's credits (negative amounts), from JSON or a CSV cell holding JSON."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = orjson.loads(value)
+    if not isinstance(value, list):
+        return 0.0
+    return sum(_number(c.get("amount"), "credits.amount") for c in value if isinstance(c, dict))
+
+
+def gcp_line(row: Mapping[str, Any]) -> CostLine | None:
+    """A BigQuery billing export line (nested JSON flattened to ``service.description`` ...); cost net of credits."""
+    unit = str(row.get("usage.pricing_unit") or row.get("usage.unit") or "")
+    return CostLine(
+        provider="gcp", account=str(row.get("project.id") or row.get("billing_account_id") or ""),
+        service=str(row.get("service.description") or "unknown"), resource=str(row.get("resource.name") or ""),
+        day=day_of(row.get("usage_start_time"), "usage_start_time"),
+        cost=_number(row.get("cost"), "cost") + _credits(row.get("credits")),
+        usage=_number(_first(row, ("usage.amount_in_pricing_units", "usage.amount")), "usage.amount"),
+        metered=metered(unit),
+    )  # fmt: skip
+
+
+def azure_line(row: Mapping[str, Any]) -> CostLine | None:
+    """A cost management line: the current columns (``CostInBillingCurrency``, ``Date``) or the older ones
+    (``PreTaxCost``, ``UsageDateTime``, ``SubscriptionGuid``, ``InstanceId``)."""
+    unit = str(row.get("UnitOfMeasure") or "")
+    return CostLine(
+        provider="azure", account=str(_first(row, ("SubscriptionId", "SubscriptionGuid")) or ""),
+        service=str(_first(row, ("MeterCategory", "ConsumedService")) or "unknown"),
+        resource=str(_first(row, ("ResourceId", "InstanceId")) or ""),
+        day=day_of(_first(row, ("Date", "UsageDateTime", "UsageDate")), "Date"),
+        cost=_number(_first(row, ("CostInBillingCurrency", "PreTaxCost", "Cost")), "CostInBillingCurrency"),
+        usage=_number(_first(row, ("Quantity", "UsageQuantity")), "Quantity"), metered=metered(unit),
+    )  # fmt: skip
+
+
+#: Per provider: how a row's column names are read, the columns a file must have, and the row's reader.
+#: A required entry is a tuple of alternatives (one of them suffices).
+FORMATS: dict[str, tuple[Callable[[str], str], tuple[tuple[str, ...], ...], Callable[[Mapping[str, Any]], CostLine | None]]] = {
+    "aws": (snake, (("line_item_unblended_cost",), ("line_item_usage_start_date",), ("line_item_product_code",)), aws_line),
+    "gcp": (str.strip, (("cost",), ("usage_start_time",), ("service.description",)), gcp_line),
+    "azure": (lambda c: c.strip().lstrip("\ufeff"),
+              (("CostInBillingCurrency", "PreTaxCost", "Cost"), ("Date", "UsageDateTime", "UsageDate"),
+               ("MeterCategory", "ConsumedService")), azure_line),
+}  # fmt: skip
+
+
+def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"service": {"description": "X"}}`` -> ``{"service.description": "X"}`` (lists kept as they are)."""
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a CSV or JSON file (a JSON array, or one object per line), nested JSON flattened."""
+    name = path.name.removesuffix(".gz")
+    with _open_text(path) as text:
+        if name.endswith(".csv"):
+            yield from csv.DictReader(text)
+            return
+        first = text.read(1)
+        while first.isspace():
+            first = text.read(1)
+        if first == "[":
+            try:
+                items = orjson.loads(first + text.read())
+            except orjson.JSONDecodeError:
+                raise InvalidInput(f"{path.name} is not JSON", field="path") from None
+            for item in items:
+                if isinstance(item, dict):
+                    yield _flatten(item)
+            return
+        for number, line in enumerate(itertools.chain([first + text.readline()], text), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise InvalidInput(f"{path.name} line {number} is not JSON", field="path") from None
+            if isinstance(item, dict):
+                yield _flatten(item)
+
+
+def files(path: str | Path) -> list[Path]:
+    """The export files at ``path`` (a file, or a directory read recursively), in name order.
+
+    Raises:
+      InvalidInput: nothing is there, or a Parquet file is (``field="path"``).
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InvalidInput(f"no export at {str(root)!r}", field="path")
+    found = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    if any(p.name.endswith((".parquet", ".snappy.parquet", ".parquet.gz")) for p in found):
+        raise InvalidInput(PARQUET_REFUSED, field="path")
+    return [p for p in found if p.name.endswith(SUFFIXES)]
+
+
+@dataclass
+class ExportReader:
+    """Reads one provider's export files into :class:`CostLine`; counts what it could not read."""
+
+    provider: str
+    #: ``"<file>: <reason>" -> lines`` not read.
+    skipped: Counter[str] = field(default_factory=Counter)
+    read: int = 0
+
+    def __post_init__(self) -> None:
+        if self.provider not in FORMATS:
+            raise InvalidInput(f"provider is one of {', '.join(PROVIDERS)}", field="provider")
+
+    def lines(self, paths: Iterable[Path]) -> Iterator[CostLine]:
+        """Raises:
+        InvalidInput: a file lacks a column its provider's export always has (``field`` names it).
+        """
+        name_of, required, line_of = FORMATS[self.provider]
+        for path in paths:
+            checked = False
+            for raw in rows(path):
+                row = {name_of(k): v for k, v in raw.items() if k is not None}
+                if not checked:
+                    missing = [alts[0] for alts in required if not any(a in row for a in alts)]
+                    if missing:
+                        raise InvalidInput(f"{path.name} is no {self.provider} export: it has no {missing[0]} column",
+                                           field=missing[0])  # fmt: skip
+                    checked = True
+                try:
+                    line = line_of(row)
+                except ValueError as e:
+                    self.skipped[f"{path.name}: {e}"] += 1
+                    continue
+                if line is not None:
+                    self.read += 1
+                    yield line
