@@ -48,7 +48,8 @@ def _actor(kind: str) -> dramatiq.Actor[..., None]:
         if not isinstance(agent, str) or not (trigger is None or isinstance(trigger, dict)):
             raise InvalidMessage(f"an {name} message carries an agent's name and a trigger object")
         trigger = trigger or {"trigger": "schedule"}
-        outcome = run_agent(agent, settings=get_settings(), publish=DirectPublisher(dramatiq.get_broker()).publish)
+        outcome = run_agent(agent, settings=get_settings(), publish=DirectPublisher(dramatiq.get_broker()).publish,
+                            trigger=trigger)  # fmt: skip
         if outcome.skipped == "stopped" and trigger.get("trigger") != "schedule":
             logger.info("Agent %r is stopped: its %s message waits %d s.", agent, trigger.get("trigger"),
                         STOPPED_RECHECK_MS // 1000)  # fmt: skip

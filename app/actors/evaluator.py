@@ -6,15 +6,20 @@ import logging
 
 import dramatiq
 
+from ..agents import routing
 from ..errors import InvalidMessage
-from ..rules.evaluation import RuleCache
+from ..rules.evaluation import RuleCache, load_events
 from ..rules.evaluation import evaluate as evaluate_rules
+from ..timeutil import now
+from .agents import AGENT_ACTORS
 from .decider import decide
 
 logger = logging.getLogger(__name__)
 
 #: Compiled rules of this worker process, refreshed when rules change.
 _rules = RuleCache()
+#: The agents' routes, as this process last read them.
+_routes = routing.RouteCache()
 
 
 @dramatiq.actor(queue_name="evaluate", throws=(InvalidMessage,), time_limit=300_000)
@@ -31,3 +36,6 @@ def evaluate(event_ids: list[str]) -> None:
             "Rule %r fired for event %r (rule execution %r).", firing.rule_id, firing.event_id, firing.rule_execution_id
         )
         decide.send(firing.rule_execution_id)
+    # events routed to agents: one pending run per agent (app/agents/routing.py)
+    routing.route(event_ids, cache=_routes, now=now(), load=load_events,
+                  send=lambda kind, name, trigger: AGENT_ACTORS[kind].send(name, trigger))  # fmt: skip

@@ -9,8 +9,10 @@ an agent; a new one also needs ``type``)::
 
 Credentials are never stored in plain text: a secret-looking key of an integration (``token``,
 ``password``, ``credentials`` ...) holds a reference, ``{"env": "NAME"}``, ``{"file": "/path"}`` or
-``"{{ secret.NAME }}"``. Unknown keys are refused. The functions that read or write run inside a
-transaction; each change is audited (``agent.configured``, ``agent.started``, ``agent.stopped``).
+``"{{ secret.NAME }}"``. ``routes`` (matchers on event fields) send it a run for each storm of
+events they take in (:mod:`app.agents.routing`). Unknown keys are refused. The functions that read
+or write run inside a transaction; each change is audited (``agent.configured``, ``agent.started``,
+``agent.stopped``).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..models import AgentConfig
 from ..present import iso
 from .base import KINDS, RUNNABLE_KINDS, AgentSettings
+from .routing import parse_routes
 
 #: The design's ``automationLevel``s (see :data:`app.decisions.policy.AUTOMATION_LEVELS`).
 AUTOMATION_LEVELS = ("manual", "semi-auto", "full-auto")
 CONFIG_KEYS = frozenset({"name", "type", "enabled", "automation_level", "thresholds", "approval_required",
-                         "integrations", "interval_seconds"})  # fmt: skip
+                         "integrations", "interval_seconds", "routes"})  # fmt: skip
 #: Keys a GET answers with that a client may send back unchanged (they are ignored).
 READ_ONLY_KEYS = frozenset({"id", "created_at", "updated_at", "updated_by", "state", "stopped_at", "stopped_by"})
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
@@ -46,7 +49,7 @@ def _reference(value: Any, field: str) -> None:
     if isinstance(value, str) and _SECRET_REFERENCE.fullmatch(value):
         return
     if isinstance(value, dict) and len(value) == 1:
-        (where, name), = value.items()
+        ((where, name),) = value.items()
         if where in ("env", "file") and isinstance(name, str) and name.strip():
             return
     raise InvalidInput('a credential is given by reference only: {"env": "NAME"}, {"file": "/path"} or '
@@ -91,6 +94,13 @@ def _flag(body: dict[str, Any], key: str) -> bool | None:
     return bool(body[key])
 
 
+def _interval(interval: Any) -> int:
+    if not isinstance(interval, int) or isinstance(interval, bool) or not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
+        raise InvalidInput(f"interval_seconds is a whole number from {MIN_INTERVAL_S} to {MAX_INTERVAL_S}",
+                           field="interval_seconds")  # fmt: skip
+    return interval
+
+
 def parse_config(body: Any) -> dict[str, Any]:
     """Validate a configuration as the API receives it.
 
@@ -130,11 +140,9 @@ def parse_config(body: Any) -> dict[str, Any]:
             raise InvalidInput(f"integrations is a list of at most {MAX_INTEGRATIONS} objects", field="integrations")
         columns["integrations"] = [_integration(item, f"integrations[{i}]") for i, item in enumerate(items)]
     if "interval_seconds" in body:
-        interval = body["interval_seconds"]
-        if not isinstance(interval, int) or isinstance(interval, bool) or not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
-            raise InvalidInput(f"interval_seconds is a whole number from {MIN_INTERVAL_S} to {MAX_INTERVAL_S}",
-                               field="interval_seconds")  # fmt: skip
-        columns["interval_s"] = interval
+        columns["interval_s"] = _interval(body["interval_seconds"])
+    if "routes" in body:
+        columns["routes"] = parse_routes(body["routes"])
     return columns
 
 
@@ -157,6 +165,7 @@ def config_json(row: AgentConfig) -> dict[str, Any]:
         "approval_required": row.approval_required,
         "integrations": row.integrations or [],
         "interval_seconds": row.interval_s,
+        "routes": row.routes or [],
         "queue": f"agent_{row.kind}" if row.kind in RUNNABLE_KINDS else None,
         "state": state_of(row),
         "stopped_at": iso(row.stopped_at),

@@ -9,7 +9,7 @@ webhook items (``source`` ``agent:<name>``), exactly as the web tier publishes p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from ..errors import InvalidInput, TransientError
 from ..events.envelope import make_item
 from ..ids import uuid7
 from ..models import AgentConfig
-from . import registry
+from . import registry, routing
 from .base import Agent, AgentAction, AgentEvent, implementation
 from .proposals import propose
 
@@ -56,23 +56,24 @@ def event_item(agent: str, event: AgentEvent, *, now: datetime) -> dict[str, Any
                      source=f"agent:{agent}")  # fmt: skip
 
 
-def _record(name: str, outcome: RunOutcome, now: datetime) -> None:
+def _record(name: str, outcome: RunOutcome, now: datetime, trigger: Mapping[str, Any] | None) -> None:
     AgentConfig.update(
         last_run_at=now, last_error=outcome.error,
         last_result={"proposed": outcome.proposed, "executions": outcome.executions, "events": outcome.events,
-                     "invalid": outcome.invalid},
+                     "invalid": outcome.invalid, "trigger": dict(trigger or {"trigger": "schedule"})},
     ).where(AgentConfig.name == name).execute()  # fmt: skip
 
 
 def run_agent(
     name: str, *, settings: Settings, publish: Callable[[list[dict[str, Any]]], None], agent: Agent | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC), trigger: Mapping[str, Any] | None = None,
 ) -> RunOutcome:  # fmt: skip
     """Run agent ``name`` once, if it is enabled and started.
 
     Parameters:
       publish: Publishes raw items durably to ``normalize`` (a :class:`app.publishing.Publisher`'s ``publish``).
       agent: The implementation (default: its kind's, :data:`app.agents.base.IMPLEMENTATIONS`).
+      trigger: Why it runs (the message's trigger), kept with its last result.
 
     Returns:
       What it did; a failed run (the agent raised) is logged, kept in its status, and not retried.
@@ -86,6 +87,8 @@ def run_agent(
     state = registry.state_of(row)
     if state != "started":
         return RunOutcome(skipped=state)
+    if row.route_pending_at is not None:  # this run takes in the routed events: later ones send the next
+        in_transaction(lambda: routing.release(name))
     agent = agent or implementation(row.kind)
     if agent is None:
         logger.warning("Agent %r: no %s agent is implemented here; nothing runs.", name, row.kind)
@@ -99,7 +102,7 @@ def run_agent(
     except Exception as e:  # noqa: BLE001 - an agent's failure is its run's, shown in its status
         logger.error("Agent %r failed its run.", name, exc_info=True)
         outcome.error = f"{type(e).__name__}: {e}"[:MAX_ERROR_CHARS]
-        in_transaction(lambda: _record(name, outcome, now()))
+        in_transaction(lambda: _record(name, outcome, now(), trigger))
         return outcome
     items = []
     for result in results:
@@ -120,7 +123,7 @@ def run_agent(
     if items:
         publish(items)
         outcome.events = len(items)
-    in_transaction(lambda: _record(name, outcome, now()))
+    in_transaction(lambda: _record(name, outcome, now(), trigger))
     logger.info("Agent %r ran: %d proposals (%d executions), %d events, %d invalid.", name, outcome.proposed,
                 len(outcome.executions), outcome.events, len(outcome.invalid))  # fmt: skip
     return outcome

@@ -40,6 +40,10 @@ class AgentConfig(BaseModel):
     last_run_at = TimestampField(null=True)
     last_result = JSONField(null=True)
     last_error = peewee.TextField(null=True)
+    #: ``[{"matchers": [...]}]``: events any route takes in (silences' matchers) send it a run (:mod:`app.agents.routing`).
+    routes = JSONField(default=list)
+    #: When a routed run was sent that has not started yet (a storm of matching events sends one).
+    route_pending_at = TimestampField(null=True)
     created_at = TimestampField(default=now)
     updated_at = TimestampField(default=now)
     updated_by = peewee.CharField(max_length=200, null=True)
