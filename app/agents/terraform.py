@@ -4,7 +4,8 @@ For each integration of type ``terraform`` (a workspace)::
 
     {"type": "terraform", "name": "prod", "path": "/srv/infra/prod",
      "variables": {"region": "eu-west-1", "db_password": {"file": "/etc/oc/db_password"}},
-     "credentials": {"AWS_ACCESS_KEY_ID": {"env": "PROD_AWS_KEY_ID"}, "AWS_SECRET_ACCESS_KEY": {"file": "/etc/oc/aws"}},
+     "env": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": {"env": "PROD_AWS_KEY_ID"},
+             "AWS_SECRET_ACCESS_KEY": {"file": "/etc/oc/aws"}},
      "risk": {"aws_s3_bucket": "critical"}, "init": false, "timeout_seconds": 600}
 
 a run holds the workspace's lock (a file in its plan directory, also held by the apply), runs
@@ -80,7 +81,8 @@ class Workspace:
     name: str
     path: Path
     variables: Mapping[str, Any] = field(default_factory=dict)
-    credentials: Mapping[str, Any] = field(default_factory=dict)
+    #: Environment variables of the child: plain values, or references (a secret-looking name must be one).
+    env: Mapping[str, Any] = field(default_factory=dict)
     risk: Mapping[str, str] = field(default_factory=dict)
     init: bool | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -96,7 +98,7 @@ class Workspace:
             raise TerraformError("a terraform workspace gives its absolute path")
         return cls(name=str(integration.get("name") or Path(path).name), path=Path(path),
                    variables=dict(integration.get("variables") or {}),
-                   credentials=dict(integration.get("credentials") or {}), risk=dict(integration.get("risk") or {}),
+                   env=dict(integration.get("env") or {}), risk=dict(integration.get("risk") or {}),
                    init=integration.get("init"),
                    timeout_s=float(integration.get("timeout_seconds") or DEFAULT_TIMEOUT_S))  # fmt: skip
 
@@ -141,13 +143,13 @@ def resolve(value: Any, *, what: str, settings: Settings) -> str:
 
 
 def environment(ws: Workspace, settings: Settings) -> dict[str, str]:
-    """The child's environment: a few of ours, the workspace's variables and credentials resolved."""
+    """The child's environment: a few of ours, the workspace's variables and ``env`` resolved."""
     env = {k: os.environ[k] for k in INHERITED if k in os.environ}
     env.update(TF_IN_AUTOMATION="1", TF_INPUT="0")
     for name, value in ws.variables.items():
         env[f"TF_VAR_{name}"] = resolve(value, what=f"variable {name}", settings=settings)
-    for name, value in ws.credentials.items():
-        env[str(name)] = resolve(value, what=f"credential {name}", settings=settings)
+    for name, value in ws.env.items():
+        env[str(name)] = resolve(value, what=f"env {name}", settings=settings)
     return env
 
 
@@ -247,9 +249,11 @@ def drift_event(ws: Workspace, change: Change, planfile: Path) -> AgentEvent:
 
 def _step_args(ws: Workspace, binary: str) -> list[str]:
     args = ["--bin", binary, "--chdir", str(ws.path), "--lock", str(ws.plan_dir / ".lock")]
-    for name, value in ws.credentials.items():  # only file references can cross into the shell sandbox
+    for name, value in ws.env.items():  # plain values and file references cross into the shell sandbox
         if isinstance(value, dict) and set(value) == {"file"}:
             args += ["--credential", f"{name}=file:{value['file']}"]
+        elif isinstance(value, str) and not value.strip().startswith("{{"):
+            args += ["--env", f"{name}={value}"]
     return args
 
 
@@ -262,8 +266,8 @@ def apply_action(ws: Workspace, found: Sequence[Change], planfile: Path, binary:
     worst = sorted(found, key=lambda c: ("low", "medium", "high", "critical").index(c.risk), reverse=True)[:5]
     digest = hashlib.sha256(json.dumps([(c.address, c.action, c.attributes) for c in found], sort_keys=True,
                                        default=str).encode()).hexdigest()[:16]  # fmt: skip
-    skipped = sorted(n for n, v in ws.credentials.items() if not (isinstance(v, dict) and set(v) == {"file"}))
-    note = f" Credentials {', '.join(skipped)} are not file references: the apply runs without them." if skipped else ""
+    skipped = sorted(n for n, v in ws.env.items() if (isinstance(v, dict) and "env" in v) or str(v).startswith("{{"))
+    note = f" {', '.join(skipped)}: not file references, so the apply runs without them." if skipped else ""
     return AgentAction(
         type="terraform_apply", purpose="drift", key=f"terraform:{ws.name}:{digest}",
         description=f"Apply the saved plan {planfile.name} of Terraform workspace {ws.name} ({summary}).{note}",

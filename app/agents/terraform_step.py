@@ -10,16 +10,17 @@ this program does both. Install it by copying (a symlink leading out of the dire
 
 Usage (the agent writes these arguments; nothing here is a shell string)::
 
-    opsconductor-terraform backup  --bin B --chdir DIR --lock FILE --state-out FILE [--credential NAME=file:PATH]...
-    opsconductor-terraform apply   --bin B --chdir DIR --lock FILE --plan FILE      [--credential ...]
-    opsconductor-terraform restore --bin B --chdir DIR --lock FILE --state-in FILE  [--credential ...]
+    opsconductor-terraform backup  --bin B --chdir DIR --lock FILE --state-out FILE [--env NAME=VALUE]... [--credential NAME=file:PATH]...
+    opsconductor-terraform apply   --bin B --chdir DIR --lock FILE --plan FILE      [--env ...] [--credential ...]
+    opsconductor-terraform restore --bin B --chdir DIR --lock FILE --state-in FILE  [--env ...] [--credential ...]
 
 Each holds the workspace's lock (the agent's ``plan`` holds the same one), so a plan and an apply
 of one workspace never overlap. ``backup`` writes the state atomically, readable by its owner only.
 ``apply`` applies exactly the saved plan (Terraform refuses a plan whose state has moved on).
 ``restore`` pushes the backed-up state with ``-force``: Terraform's record of the world goes back
 to what it was, the world does not (see :mod:`app.agents.terraform`). Credentials are given by
-file reference only, read here into the child's environment and never printed.
+file reference only (``--credential``), read here into the child's environment and never printed;
+``--env`` carries the workspace's plain, non-secret variables (a region).
 
 Standard library only: it runs under the system's ``python3``, outside the product's virtualenv.
 """
@@ -50,11 +51,14 @@ def _lock(path: str) -> int:
             time.sleep(1)
 
 
-def _environment(credentials: list[str]) -> dict[str, str]:
+def _environment(plain: list[str], credentials: list[str]) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8"),
            "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}  # fmt: skip
     if "HOME" in os.environ:
         env["HOME"] = os.environ["HOME"]
+    for item in plain:
+        name, _, value = item.partition("=")
+        env[name] = value
     for item in credentials:
         name, _, reference = item.partition("=")
         where, _, path = reference.partition(":")
@@ -73,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-out")
     parser.add_argument("--plan")
     parser.add_argument("--state-in")
+    parser.add_argument("--env", action="append", default=[])
     parser.add_argument("--credential", action="append", default=[])
     args = parser.parse_args(argv)
-    env = _environment(args.credential)
+    env = _environment(args.env, args.credential)
     base = [args.bin, f"-chdir={args.chdir}"]
     fd = _lock(args.lock)
     try:

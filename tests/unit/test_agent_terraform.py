@@ -58,7 +58,7 @@ def workspace(tmp_path, monkeypatch) -> dict:
     (tmp_path / "aws_secret").write_text("aws-secret-from-file\n")
     monkeypatch.setenv("PROD_AWS_KEY_ID", "AKIA-from-env")
     return {"type": "terraform", "name": "prod", "path": str(path), "variables": {"region": "eu-west-1"},
-            "credentials": {"AWS_ACCESS_KEY_ID": {"env": "PROD_AWS_KEY_ID"},
+            "env": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": {"env": "PROD_AWS_KEY_ID"},
                             "AWS_SECRET_ACCESS_KEY": {"file": str(tmp_path / "aws_secret")}}}  # fmt: skip
 
 
@@ -182,6 +182,7 @@ def test_drift_becomes_events_and_one_apply_proposal_of_exactly_the_saved_plan(s
     # And only the file reference of a credential crosses into the steps: its path, never a value
     args = " ".join(apply["shell"]["args"])
     assert "AWS_SECRET_ACCESS_KEY=file:" in args and "aws-secret-from-file" not in args and "AKIA" not in args
+    assert "--env AWS_REGION=eu-west-1" in args  # a plain, non-secret value
     assert "AWS_ACCESS_KEY_ID" in action.description  # the approvers are told it is not passed
     assert action.rollback_steps[0]["shell"]["args"][0] == "restore"
     # And the status shows the drift
@@ -219,7 +220,7 @@ def test_one_failed_workspace_is_an_event_and_the_others_still_run(standin, work
 
 def test_a_missing_credential_reference_names_the_variable_not_a_value(standin, workspace, monkeypatch):
     monkeypatch.delenv("PROD_AWS_KEY_ID")
-    with pytest.raises(TerraformError, match="credential AWS_ACCESS_KEY_ID refers to environment variable "
+    with pytest.raises(TerraformError, match="env AWS_ACCESS_KEY_ID refers to environment variable "
                                              "PROD_AWS_KEY_ID, which is not set"):  # fmt: skip
         TerraformAgent(Settings()).run(agent_settings(workspace))
     assert calls(standin) == []
@@ -256,7 +257,7 @@ def test_the_step_program_backs_up_the_state_privately_then_applies_the_plan(tmp
     (tmp_path / "ws").mkdir()
     (tmp_path / "cred").write_text("from-file\n")
     common = ["--bin", str(program), "--chdir", str(tmp_path / "ws"), "--lock", str(tmp_path / ".lock"),
-              "--credential", f"AWS_SECRET_ACCESS_KEY=file:{tmp_path / 'cred'}"]  # fmt: skip
+              "--credential", f"AWS_SECRET_ACCESS_KEY=file:{tmp_path / 'cred'}", "--env", "AWS_REGION=eu-west-1"]  # fmt: skip
     backup, plan = tmp_path / "p.tfstate", tmp_path / "p.tfplan"
     plan.write_text("{}")
     assert terraform_step.main(["backup", *common, "--state-out", str(backup)]) == 0
@@ -266,6 +267,6 @@ def test_the_step_program_backs_up_the_state_privately_then_applies_the_plan(tmp
     argvs = [c["argv"][1:] for c in calls(tmp_path / "bin")]
     assert argvs == [["state", "pull"], ["apply", "-input=false", "-no-color", str(plan)],
                      ["state", "push", "-force", str(backup)]]  # fmt: skip
-    assert "AWS_SECRET_ACCESS_KEY" in calls(tmp_path / "bin")[1]["env"]
+    assert {"AWS_SECRET_ACCESS_KEY", "AWS_REGION"} <= set(calls(tmp_path / "bin")[1]["env"])
     with pytest.raises(SystemExit, match="NAME=file:/path"):
         terraform_step.main(["apply", *common[:6], "--credential", "TOKEN=plain-value", "--plan", str(plan)])
