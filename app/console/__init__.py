@@ -16,6 +16,7 @@ from . import gate
 from .page import Page, see_other
 from .views import (
     approvals,
+    cost,
     deadletters,
     executions,
     health,
@@ -29,7 +30,20 @@ from .views import (
 )
 
 #: The page modules whose ``routes(deps)`` are installed, in order.
-VIEWS = [signin, static, incidents, approvals, executions, rules, silences, maintenance, topology, deadletters, health]
+VIEWS = [
+    signin,
+    static,
+    incidents,
+    approvals,
+    executions,
+    rules,
+    silences,
+    maintenance,
+    topology,
+    cost,
+    deadletters,
+    health,
+]
 
 
 class Home(Page):

@@ -32,6 +32,7 @@ from .resources.autonomous import (
     FeedbackResource,
     TemplateApproval,
 )
+from .resources.cost import CostReports
 from .resources.events import Analytics, Event, Events, RawEvents
 from .resources.health import Check, Health, Ready
 from .resources.incidents import (
@@ -140,6 +141,7 @@ def create_app(deps: Deps) -> falcon.App:
     agent_control = AgentControl(dispatch=deps.dispatch)
     for verb in ("start", "stop", "run"):
         app.add_route(f"/api/v1/agents/{{name}}/{verb}", agent_control, suffix=verb)
+    app.add_route("/api/v1/cost-optimization/reports", CostReports())
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(deps.checks))
     app.add_route("/openapi.json", OpenApi())

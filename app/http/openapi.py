@@ -280,6 +280,9 @@ def document() -> dict[str, Any]:
         **_silences(),
         **_notifications(),
         **_agents(),
+        "/api/v1/cost-optimization/reports": _get("The cost agents' monthly reports: totals by service and account, "
+                                                  "month-over-month trends, findings with savings estimates "
+                                                  "(?format=csv or Accept: text/csv for CSV)", ["month", "agent", "format"]),
         "/api/v1/audit": _get("The audit log, newest first (operator): a page and next_cursor",
                               ["actor", "person", "action", "object_kind", "object_id", "since", "until", "limit", "cursor"]),
         "/api/v1/audit/export": _get("Every matching audit row as a file, newest first (operator)",

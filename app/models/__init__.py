@@ -21,8 +21,8 @@ from .autonomous import (
     MaintenanceWindow,
 )
 from .console import ConsoleSession
-from .cost import CostReport
 from .correlation import CorrelationDecision
+from .cost import CostReport
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .incidents import IncidentActivity
 from .links import ApprovalLinkUse, SigningKey

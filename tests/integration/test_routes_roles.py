@@ -95,6 +95,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/agents/{name}/start"): "operate",
     ("POST", "/api/v1/agents/{name}/stop"): "operate",
     ("POST", "/api/v1/agents/{name}/run"): "operate",
+    ("GET", "/api/v1/cost-optimization/reports"): "read",
     ("GET", "/api/v1/secrets"): "admin",
     ("POST", "/api/v1/secrets"): "admin",
     ("PUT", "/api/v1/secrets/{name}"): "admin",
