@@ -35,6 +35,7 @@ RISK_LEVELS = ("low", "medium", "high", "critical")
 #: ``kind -> "module:Class"`` of each implemented kind, imported when first run (the agents' own modules).
 IMPLEMENTATIONS: dict[str, str] = {
     "terraform": "app.agents.terraform:TerraformAgent",
+    "kubernetes": "app.agents.kubernetes:KubernetesAgent",
     "cost": "app.agents.cost:CostAgent",
 }
 

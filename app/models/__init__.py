@@ -25,6 +25,7 @@ from .correlation import CorrelationDecision
 from .cost import CostReport
 from .events import EventCorrelation, EventFingerprint, EventPattern, Incident, ProcessedEvent, RawEvent, TopologyLink
 from .incidents import IncidentActivity
+from .kubernetes import WorkloadSample
 from .links import ApprovalLinkUse, SigningKey
 from .notifications import Notification, NotificationPolicy
 from .ops import ApiKey, AuditLog
@@ -77,6 +78,7 @@ ALL_MODELS = [
     AgentHeartbeat,
     ResourceLease,
     ResourceLeaseWait,
+    WorkloadSample,
     CostReport,
 ]
 register_models(ALL_MODELS)

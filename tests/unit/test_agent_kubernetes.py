@@ -1,0 +1,211 @@
+"""The Kubernetes agent against a local API server: reading workloads, HPAs, requests and usage with the
+official client, proposals with their risk, effect and rollback, and a run that keeps a history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.agents import proposals as agent_proposals
+from app.agents.base import AgentAction, AgentEvent, AgentSettings, implementation
+from app.agents.kubernetes import KubernetesAgent
+from app.agents.kubernetes_client import Cluster, ClusterUnavailable, Container, Workload, usage_of
+from app.agents.kubernetes_forecast import Forecast
+from app.agents.kubernetes_proposals import Target, rightsize, scale
+from app.db import in_transaction
+from app.models import WorkloadSample
+from tests.k8s_server import kubernetes_api
+
+MONDAY_8 = datetime(2026, 12, 7, 8, tzinfo=UTC)
+TARGET = Target(host="https://k8s.example:6443", token="{{ secret.K8S_TOKEN }}")
+
+
+def _cluster(api, tmp_path, **extra) -> dict:
+    return {"type": "kubernetes", "name": "test", "kubeconfig": {"file": str(api.kubeconfig(tmp_path))}, **extra}
+
+
+def _web(replicas=3, cpu="500m", memory="512Mi", autoscaler=None) -> Workload:
+    return Workload(namespace="shop", kind="deployment", name="web", replicas=replicas, selector={"app": "web"},
+                    containers=(Container(name="app", cpu_request=cpu, memory_request=memory),), autoscaler=autoscaler)  # fmt: skip
+
+
+def _demand(high: float, expected: float | None = None) -> Forecast:
+    return Forecast(
+        at=MONDAY_8, expected=expected or high * 0.8, low=high * 0.5, high=high, method="seasonal", samples=4
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def test_the_client_reads_workloads_their_autoscalers_requests_and_usage_through_a_kubeconfig(tmp_path):
+    with kubernetes_api(token="reader-token") as api:
+        # Given a Deployment with an HPA, a StatefulSet, and metrics-server's pod usage
+        api.workload("deployments", "shop", "web", replicas=3, cpu="500m", memory="512Mi")
+        api.workload("statefulsets", "shop", "db", replicas=1, cpu="2", memory="4Gi", container="postgres")
+        api.autoscaler("shop", "web", target="web", min_replicas=2, max_replicas=6)
+        api.usage("shop", "web", [("250m", "300Mi"), ("350000000n", "320Mi")])
+        # When the agent's client reads the cluster through the kubeconfig
+        cluster = Cluster(_cluster(api, tmp_path))
+        workloads = {w.key: w for w in cluster.workloads()}
+        usage = usage_of(list(workloads.values()), cluster.pod_metrics() or [])
+        cluster.close()
+    # Then each workload has its replicas, requests in numbers, and the HPA that scales it
+    web, db = workloads["shop/deployment/web"], workloads["shop/statefulset/db"]
+    assert (web.replicas, web.cpu_request_m, web.containers[0].memory_request_bytes) == (3, 500.0, 512 * 2**20)
+    assert web.autoscaler is not None and (web.autoscaler.min_replicas, web.autoscaler.max_replicas) == (2, 6)
+    assert web.autoscaler.cpu_utilization == 0.7 and db.autoscaler is None and db.cpu_request_m == 2000.0
+    # And usage sums the pods the selector matches (nanocores too), per container as a mean per pod
+    assert usage["shop/deployment/web"].pods == 2 and usage["shop/deployment/web"].cpu_m == pytest.approx(600.0)
+    assert usage["shop/deployment/web"].containers["app"]["cpu_m"] == pytest.approx(300.0)
+    assert "shop/statefulset/db" not in usage
+    # And it authenticated with the kubeconfig's token on the apps/v1, autoscaling/v2 and metrics paths
+    paths = {r["path"].split("?")[0] for r in api.requests}
+    assert {"/apis/apps/v1/deployments", "/apis/apps/v1/statefulsets", "/apis/autoscaling/v2/horizontalpodautoscalers",
+            "/apis/metrics.k8s.io/v1beta1/pods"} == paths  # fmt: skip
+    assert {r["headers"]["authorization"] for r in api.requests} == {"Bearer reader-token"}
+
+
+def test_a_cluster_without_metrics_api_is_read_without_usage_and_bad_credentials_fail_the_run(tmp_path):
+    with kubernetes_api(token="reader-token") as api:
+        api.workload("deployments", "shop", "web", replicas=3)
+        api.metrics_served = False
+        cluster = Cluster(_cluster(api, tmp_path, namespaces=["shop"]))
+        assert cluster.pod_metrics() is None and [w.key for w in cluster.workloads()] == ["shop/deployment/web"]
+        # When the kubeconfig's token is refused, Then the read fails saying so
+        (tmp_path / "bad").mkdir()
+        refused = Cluster(
+            {
+                "type": "kubernetes",
+                "name": "bad",
+                "kubeconfig": {"file": str(api.kubeconfig(tmp_path / "bad", token="nope"))},
+            }
+        )
+        with pytest.raises(ClusterUnavailable, match="HTTP 401"):
+            refused.workloads()
+    with pytest.raises(ClusterUnavailable, match="kubeconfig"):
+        Cluster({"type": "kubernetes", "kubeconfig": "/etc/kubeconfig"})
+    with pytest.raises(ClusterUnavailable, match="missing cannot be read"):
+        Cluster({"type": "kubernetes", "kubeconfig": {"file": str(tmp_path / "missing")}})
+
+
+# --- proposals ----------------------------------------------------------------------------------------
+
+
+def test_a_forecast_above_capacity_proposes_a_scale_up_patching_the_scale_subresource_with_its_rollback():
+    # Given 3 pods requesting 500m each and a forecast peak of 1800m (at 70 %: 350m per pod -> 6 pods)
+    action = scale(_web(), _demand(1800.0), {}, TARGET)
+    # Then replicas go 3 -> 6 by a merge patch of the scale subresource, with the bearer token reference
+    assert action is not None and action.type == "scale_up" and action.estimated_impact == "replicas 3 -> 6"
+    assert action.target_resources == ("k8s:shop/deployment/web",) and action.risk_level == "low"
+    http = action.steps[0]["http"]
+    assert (http["method"], http["url"]) == (
+        "PATCH",
+        "https://k8s.example:6443/apis/apps/v1/namespaces/shop/deployments/web/scale",
+    )
+    assert http["headers"]["Content-Type"] == "application/merge-patch+json"
+    assert http["headers"]["Authorization"] == "Bearer {{ secret.K8S_TOKEN }}" and http["json"] == {
+        "spec": {"replicas": 6}
+    }
+    # And the rollback writes the previous 3 back
+    assert action.rollback_steps[0]["rolls_back"] == "scale" and action.rollback_steps[0]["http"]["json"] == {
+        "spec": {"replicas": 3}
+    }
+    # And it is a valid proposal for the decider (validated as an operator's template)
+    settings = AgentSettings(name="k8s", kind="kubernetes", automation_level="manual", approval_required=True)
+    assert agent_proposals.template_of(settings, action)["actions"][0]["risk_level"] == "low"
+
+
+def test_scaling_down_is_riskier_than_up_and_a_fitting_size_proposes_nothing():
+    down = scale(_web(replicas=8), _demand(700.0), {}, TARGET)
+    assert down is not None and down.type == "scale_down" and down.risk_level == "medium"
+    assert down.estimated_impact == "replicas 8 -> 2"
+    assert scale(_web(replicas=3), _demand(1000.0), {}, TARGET) is None  # 1000 / 350 -> 3
+    # bounds from the thresholds hold whatever the forecast says; no CPU request, no sizing
+    capped = scale(_web(replicas=3), _demand(100_000.0), {"max_replicas": 10}, TARGET)
+    assert capped is not None and capped.estimated_impact == "replicas 3 -> 10" and capped.risk_level == "medium"
+    assert scale(_web(cpu=None), _demand(5000.0), {}, TARGET) is None  # type: ignore[arg-type]
+
+
+def test_with_an_hpa_the_bounds_are_raised_instead_of_the_replicas():
+    from app.agents.kubernetes_client import Autoscaler
+
+    web = _web(autoscaler=Autoscaler(name="web", min_replicas=2, max_replicas=5, cpu_utilization=0.7))
+    action = scale(web, _demand(2400.0), {}, TARGET)  # 2400 / 350 -> 7 pods
+    assert action is not None and action.type == "scale_bounds"
+    assert action.estimated_impact == "hpa minReplicas 2 -> 7; hpa maxReplicas 5 -> 7"
+    assert action.steps[0]["http"]["url"].endswith("/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web")
+    assert action.steps[0]["http"]["json"] == {"spec": {"minReplicas": 7, "maxReplicas": 7}}
+    assert action.rollback_steps[0]["http"]["json"] == {"spec": {"minReplicas": 2, "maxReplicas": 5}}
+    assert "k8s:shop/horizontalpodautoscaler/web" in action.target_resources
+    # a forecast the HPA's bounds already hold proposes nothing (bounds are never lowered by the agent)
+    assert scale(web, _demand(500.0), {}, TARGET) is None
+
+
+def test_oversized_requests_are_right_sized_by_a_strategic_merge_patch_and_restored_on_rollback():
+    # Given 30 samples where the container used 100-150m CPU and at most 200Mi of its 500m / 512Mi
+    history = [{"app": {"cpu_m": 100.0 + (i % 6) * 10, "memory_bytes": (150 + i) * 2**20}} for i in range(30)]
+    action = rightsize(_web(), history, {}, TARGET)
+    # Then CPU goes to p95 + 20 % and memory to the largest seen + 20 %: a memory cut is high risk
+    assert action is not None and action.type == "rightsize" and action.purpose == "cost"
+    assert action.estimated_impact == "app cpu request 500m -> 180m; app memory request 512Mi -> 215Mi"
+    assert action.risk_level == "high"
+    http = action.steps[0]["http"]
+    assert http["url"].endswith("/apis/apps/v1/namespaces/shop/deployments/web")
+    assert http["headers"]["Content-Type"] == "application/strategic-merge-patch+json"
+    assert http["json"] == {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "resources": {"requests": {"cpu": "180m", "memory": "215Mi"}}}]}}}}  # fmt: skip
+    assert action.rollback_steps[0]["http"]["json"]["spec"]["template"]["spec"]["containers"] == [
+        {"name": "app", "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}}}]  # fmt: skip
+    # And too little history, or requests close to use, propose nothing
+    assert rightsize(_web(), history[:10], {}, TARGET) is None
+    assert rightsize(_web(cpu="150m", memory="200Mi"), history, {}, TARGET) is None
+
+
+# --- the agent's run --------------------------------------------------------------------------------
+
+
+def test_a_run_stores_a_sample_per_workload_and_sizes_from_the_history(pg_db, tmp_path):
+    assert isinstance(implementation("kubernetes"), KubernetesAgent)
+    with kubernetes_api() as api:
+        # Given web at 3 x 500m, and three past Mondays at 08:00 when it used 2400m
+        api.workload("deployments", "shop", "web", replicas=3)
+        api.workload("statefulsets", "shop", "db", replicas=1)
+        api.usage("shop", "web", [("300m", "300Mi")] * 3)
+        in_transaction(lambda: WorkloadSample.insert_many([
+            {"cluster": "test", "workload": "shop/deployment/web", "at": MONDAY_8 - timedelta(weeks=w), "replicas": 3,
+             "cpu_m": 2400.0, "memory_bytes": 9e8, "containers": {}} for w in (1, 2, 3)]).execute())  # fmt: skip
+        settings = AgentSettings(name="k8s", kind="kubernetes", automation_level="manual", approval_required=True,
+                                 integrations=(_cluster(api, tmp_path, token="{{ secret.K8S_TOKEN }}"),))  # fmt: skip
+        agent = KubernetesAgent(now=lambda: MONDAY_8 - timedelta(hours=1))
+        assert agent.status(settings) == {"ready": True, "clusters": ["test"]}
+        # When the agent runs at 07:00 (sizing two hours ahead)
+        results = agent.run(settings)
+    # Then it recorded this run's usage for each workload
+    rows = in_transaction(
+        lambda: list(WorkloadSample.select().where(WorkloadSample.at == MONDAY_8 - timedelta(hours=1)))
+    )
+    assert {(r.workload, r.cpu_m) for r in rows} == {("shop/deployment/web", 900.0), ("shop/statefulset/db", None)}
+    # And proposed scaling web up for the 08:00 peak (2400m at 350m a pod: 7), not db (no usage)
+    actions = [r for r in results if isinstance(r, AgentAction)]
+    assert [(a.type, a.estimated_impact, a.key) for a in actions] == [
+        ("scale_up", "replicas 3 -> 7", "shop/deployment/web:scale")
+    ]
+    assert actions[0].steps[0]["http"]["url"] == f"{api.url}/apis/apps/v1/namespaces/shop/deployments/web/scale"
+    assert not [r for r in results if isinstance(r, AgentEvent)]
+
+
+def test_status_says_why_an_integration_cannot_work_without_calling_the_cluster(tmp_path):
+    agent = KubernetesAgent()
+
+    def status(*integrations):
+        return agent.status(AgentSettings(name="k", kind="kubernetes", automation_level="manual",
+                                          approval_required=True, integrations=integrations))  # fmt: skip
+
+    assert status()["reason"] == "no integration of type kubernetes is configured"
+    assert "cannot be read" in status({"type": "kubernetes", "kubeconfig": {"file": str(tmp_path / "none")}})["reason"]
+    assert "outside a cluster" in status({"type": "kubernetes", "in_cluster": True})["reason"]
+    (tmp_path / "kc").write_text("{}")
+    assert "secret.NAME" in status({"type": "kubernetes", "kubeconfig": {"file": str(tmp_path / "kc")},
+                                    "token": {"env": "K8S_TOKEN"}})["reason"]  # fmt: skip
