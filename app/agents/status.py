@@ -70,3 +70,29 @@ def status(now: datetime, *, interval_s: float) -> dict[str, Any]:
             "executions_in_flight": flight.get(row.name, {}), "implementation": dict(_readiness(row)),
         })  # fmt: skip
     return {"agents": agents, "leases": held, "checked_at": iso(now)}
+
+
+def actions(*, agent: str | None = None, incident_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Agents' proposals that became executions, newest first: what each does, to what, and where it stands.
+
+    Parameters:
+      agent: Only this agent's. incident_id: Only those answering this incident.
+    """
+    query = Execution.select().where(Execution.requested_by.startswith("agent:"))
+    if agent is not None:
+        query = query.where(Execution.requested_by == f"agent:{agent}")
+    if incident_id is not None:
+        query = query.where(Execution.incident_id == incident_id)
+    shown = []
+    for x in query.order_by(Execution.created_at.desc()).limit(limit):
+        proposal = (x.definition or {}).get("agent") or {}
+        shown.append({
+            "execution_id": str(x.id), "agent": x.requested_by.removeprefix("agent:"), "status": x.status,
+            "finished": x.status in TERMINAL, "type": proposal.get("action_type"),
+            "description": proposal.get("description"), "estimated_impact": proposal.get("estimated_impact"),
+            "risk_level": proposal.get("risk_level") or x.risk_level,
+            "target_resources": list((x.definition or {}).get("target_resources") or ()),
+            "incident_id": str(x.incident_id) if x.incident_id else None, "decision_id": x.decision_id,
+            "created_at": iso(x.created_at), "completed_at": iso(x.completed_at),
+        })  # fmt: skip
+    return shown

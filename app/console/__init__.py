@@ -15,6 +15,7 @@ import falcon
 from . import gate
 from .page import Page, see_other
 from .views import (
+    agents,
     approvals,
     cost,
     deadletters,
@@ -41,6 +42,7 @@ VIEWS = [
     maintenance,
     topology,
     cost,
+    agents,
     deadletters,
     health,
 ]

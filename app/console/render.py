@@ -26,6 +26,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Silences", "/console/silences"),
     ("Maintenance", "/console/maintenance"),
     ("Topology", "/console/topology"),
+    ("Agents", "/console/agents"),
     ("Cost", "/console/cost"),
     ("Dead letters", "/console/dead-letters"),
     ("Health", "/console/health"),

@@ -2,7 +2,8 @@
 
 ``GET /console/incidents``, ``GET /console/incidents/{id}``, and the operators' changes
 ``POST /console/incidents/{id}/{change}`` (acknowledge, resolve, close, reopen, assign, note,
-silence), each through the same domain functions as the API and the CLI.
+silence), each through the same domain functions as the API and the CLI. The timeline names the
+agent behind each of its proposals' decisions, approvals and executions.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Any
 
 import falcon
 
+from ...agents.status import actions
 from ...correlation.query import STATUSES
+from ...db import in_transaction
 from ...errors import InvalidInput, NotFound
 from ...events.schema import SEVERITIES
 from ...http.middleware import actor_of
@@ -60,7 +63,13 @@ class IncidentPage(Page):
         incident = shown["incident"]
         entries = shown["entries"]
         executions = [e["details"] for e in entries if e["kind"] == "execution"]
+        # agents' proposals for this incident, and which timeline entries are theirs
+        agent_actions = in_transaction(lambda: actions(incident_id=incident["id"]))
+        by_agent = {("execution", a["execution_id"]): a["agent"] for a in agent_actions}
+        by_agent.update({("decision", a["decision_id"]): a["agent"] for a in agent_actions})
         render(req, resp, "incident.html", incident=incident, entries=list(reversed(entries)),
+               agent_actions=agent_actions, agent_of=lambda e: by_agent.get(("execution", e["details"].get(
+                   "execution_id"))) or by_agent.get(("decision", e["details"].get("decision_id"))),
                omitted=shown.get("omitted") or {}, executions=executions,
                transitions=[(verb, label) for verb, (label, sources) in TRANSITIONS.items()
                             if incident["status"] in sources],

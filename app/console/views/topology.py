@@ -3,7 +3,8 @@
 ``GET /console/topology``. The drawing is :mod:`app.console.topology_svg` (plain logic); this view
 reads the current graph (:func:`app.topology.store.load_graph`, rebuilt only when the version
 changed) and the hosts, services and severity of the incidents not yet resolved. A node other than
-a service links to its incidents.
+a service links to its incidents. Beside the drawing, the agents' targets: the resources named by
+agents' actions in flight or recent (their ``target_resources``) and the resource leases held now.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any
 import falcon
 from markupsafe import Markup
 
+from ...agents.status import actions
 from ...db import in_transaction
+from ...executions import leases
 from ...models import Incident
+from ...timeutil import now
 from ...topology.store import load_graph
 from ..page import Page, with_query
 from ..render import render
@@ -28,6 +32,23 @@ UNRESOLVED = ("open", "acknowledged", "flapping")
 def _unresolved() -> list[dict[str, Any]]:
     query = Incident.select(Incident.hosts, Incident.services, Incident.severity).where(Incident.status.in_(UNRESOLVED))
     return [{"hosts": r.hosts, "services": r.services, "severity": r.severity} for r in query]
+
+
+def agent_targets(graph: Any) -> list[dict[str, Any]]:
+    """Each resource agents' recent actions target or a lease holds: by whom, which execution, whether in the graph."""
+    held = {lease["resource"]: lease for lease in leases.listing(now=now())}
+    found: dict[str, dict[str, Any]] = {}
+    for x in actions(limit=100):
+        for resource in x["target_resources"]:
+            entry = found.setdefault(resource, {"resource": resource, "actions": [], "lease": held.get(resource)})
+            entry["actions"].append(x)
+    for resource, lease in held.items():
+        found.setdefault(resource, {"resource": resource, "actions": [], "lease": lease})
+    for entry in found.values():
+        name = entry["resource"].removeprefix("host:")
+        entry["in_graph"] = name in graph
+        entry["active"] = entry["lease"] is not None or any(not a["finished"] for a in entry["actions"])
+    return sorted(found.values(), key=lambda e: (not e["active"], e["resource"]))
 
 
 def _href(kind: str, name: str) -> str | None:
@@ -44,8 +65,9 @@ class TopologyPage(Page):
         )
         # the SVG is built from escaped names only (topology_svg escapes every one)
         svg = Markup(draw(graph, marks, href=_href))  # noqa: S704
+        targets = in_transaction(lambda: agent_targets(graph))
         render(req, resp, "topology.html", svg=svg, unresolved=len(incidents), outside=outside,
-               links=len(graph.edges))  # fmt: skip
+               links=len(graph.edges), targets=targets)  # fmt: skip
 
 
 def routes(deps: Any) -> list[tuple[Any, ...]]:
