@@ -124,7 +124,8 @@ def test_a_steady_series_with_ordinary_noise_has_no_anomaly_and_a_threshold_set_
     assert len(anomalies(spiked, {"anomaly_mad": 4})) == 1
     assert anomalies(spiked, {"anomaly_mad": 40}) == []
     # And too short a history is no baseline
-    short = {key: {d: c for d, c in series.items() if d >= start + timedelta(days=25)} for key, series in spiked.items()}
+    last_days = start + timedelta(days=25)
+    short = {key: {d: c for d, c in series.items() if d >= last_days} for key, series in spiked.items()}
     assert anomalies(short, {}) == []
 
 
@@ -142,7 +143,8 @@ def test_resources_paid_for_with_no_metered_use_are_idle_and_those_in_use_or_onl
     # Then the NAT gateway that processed no byte and the Elastic IP billed as idle are found, each month
     assert set(idle) == {(m, r) for m in ("2026-10", "2026-11") for r in (NAT, "eipalloc-0f1e2d3c4b5a69788")}
     nat = idle[("2026-11", NAT)]
-    assert nat.cost == pytest.approx(21 * 24 * 0.045) and nat.estimated_monthly_savings == pytest.approx(30 * 24 * 0.045)
+    assert nat.cost == pytest.approx(21 * 24 * 0.045)
+    assert nat.estimated_monthly_savings == pytest.approx(30 * 24 * 0.045)
     # And a threshold above its cost leaves the Elastic IP out
     assert {f.resource for f in idle_resources(spend, {"idle_min_cost": 5})} == {NAT}
     # And Azure's application gateway that processed no data is idle, its VM (hours only) is not judged
@@ -203,7 +205,8 @@ def test_a_run_stores_a_report_per_month_emits_each_finding_once_and_reports_tre
     assert (november["month"], october["month"]) == ("2026-11", "2026-10")
     assert november["trend"]["previous_cost"] == october["total_cost"]
     assert november["trend"]["change_pct"] == pytest.approx(
-        round((november["total_cost"] - october["total_cost"]) / october["total_cost"] * 100, 1))
+        round((november["total_cost"] - october["total_cost"]) / october["total_cost"] * 100, 1)
+    )
     ec2 = next(s for s in november["by_service"] if s["service"] == "AmazonEC2")
     assert ec2["previous_cost"] == next(s["cost"] for s in october["by_service"] if s["service"] == "AmazonEC2")
     assert november["estimated_monthly_savings"] == pytest.approx(sum(f["estimated_monthly_savings"]
