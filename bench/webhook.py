@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import pyspy  # noqa: E402
 from tests.processes import Process, free_port, wait_http  # noqa: E402
 from tests.services import recreate_database  # noqa: E402
 
@@ -149,8 +150,12 @@ def start_background(args: argparse.Namespace, env: dict[str, str]) -> list[Proc
     return [Process(f"normalize-{i}", argv, env) for i in range(args.normalizers)]
 
 
-def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, size: int) -> tuple[dict[str, float], int]:
-    """Serve ``app`` with gunicorn (the web process's settings) and load it with wrk: wrk's figures, requests sent."""
+def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, size: int, *, profile: Path | None = None
+          ) -> tuple[dict[str, float], int]:  # fmt: skip
+    """Serve ``app`` with gunicorn (the web process's settings) and load it with wrk: wrk's figures, requests sent.
+
+    With ``profile``, py-spy samples each worker while wrk runs and writes its stacks there.
+    """
     bin_dir = Path(sys.executable).parent
     port = free_port()
     web = Process("web", [str(bin_dir / "gunicorn"), "-c", "python:app.http.gunicorn_conf", "-w", str(args.web_workers),
@@ -160,20 +165,28 @@ def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, siz
         body = single_body() if size == 1 else array_body(size)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
             lua.write(LUA % {"key": key, "body": body})
+        workers = pyspy.worker_pids(web.proc.pid)
+        cpu_before = pyspy.cpu_seconds(workers)
+        spies = pyspy.record(workers, profile, args.seconds - 1, args.py_spy) if profile is not None else []
         out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency",
                               "-s", lua.name, f"http://127.0.0.1:{port}/api/v1/events/webhook"],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+        cpu = pyspy.cpu_seconds(workers) - cpu_before
         os.unlink(lua.name)
+        for spy in spies:
+            spy.wait(30)
     finally:
         web.stop()
     try:
         http = parse_wrk(out)
     except (AttributeError, KeyError):
         raise RuntimeError(f"could not read wrk's output:\n{out}") from None
-    return http, int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    http["cpu_ms_per_request"] = 1000 * cpu / max(requests, 1)
+    return http, requests
 
 
-def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str) -> dict[str, float]:
+def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str, run: int) -> dict[str, float]:
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "opsconductor"), "migrate"], env=env, check=True, capture_output=True)
     key = subprocess.run([str(bin_dir / "opsconductor"), "keys", "create", "--role", "ingest", "--name", "bench"],
@@ -184,8 +197,10 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str)
         time.sleep(2)  # let the background processes finish starting before either server is measured
         bare: dict[str, float] = {}
         if args.compare_bare:
-            bare, _ = drive(args, "bench.falcon_bare:app", env, key, size)
-        http, requests = drive(args, "app.http.wsgi:app", env, key, size)
+            bare_profile = Path(args.profile) / f"bare-{mode}-{run + 1}" if args.profile else None
+            bare, _ = drive(args, "bench.falcon_bare:app", env, key, size, profile=bare_profile)
+        profile = Path(args.profile) / f"{mode}-{run + 1}" if args.profile else None
+        http, requests = drive(args, "app.http.wsgi:app", env, key, size, profile=profile)
         accepted = requests * size
         stats = {"count": 0, "span": 0.0, "p50": 0.0, "p99": 0.0}
         if background:
@@ -203,6 +218,7 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str)
             "http_p50_ms": http["p50_ms"],
             "http_p99_ms": http["p99_ms"],
             "non_2xx": http["errors"],
+            "web_cpu_ms_per_request": http["cpu_ms_per_request"],
             "accepted_events": accepted,
             "stored_raw": raw_count(url),
             "stored_events": stats["count"],
@@ -212,12 +228,20 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str)
         }
         if bare:
             result.update(
-                bare_requests_per_s=bare["rps"], bare_p99_ms=bare["p99_ms"], ratio_to_bare=http["rps"] / bare["rps"]
+                bare_requests_per_s=bare["rps"],
+                bare_p99_ms=bare["p99_ms"],
+                ratio_to_bare=http["rps"] / bare["rps"],
+                bare_cpu_ms_per_request=bare["cpu_ms_per_request"],
+                cpu_ratio_to_bare=bare["cpu_ms_per_request"] / http["cpu_ms_per_request"],
             )
         return result
     finally:
         for process in background:
             process.stop()
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
 
 
 def main() -> int:
@@ -240,6 +264,10 @@ def main() -> int:
         action="store_true",
         help="before each run, serve bench/falcon_bare.py on the same settings and report the ratio",
     )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="sample the product's web workers with py-spy into DIR/<mode>-<run>"
+    )
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
     parser.add_argument("--database", default=BENCH_DB, help="the benchmark's own database (dropped and created)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -257,11 +285,13 @@ def main() -> int:
         for run in range(args.runs):
             reset_database(base, args.database)
             purge_queues(env["RABBITMQ_URL"])
-            result = run_once(args, mode, env, url)
+            result = run_once(args, mode, env, url, run)
             results.append(result)
-            print(f"{mode} run {run + 1}: " + ", ".join(f"{k}={v:.1f}" for k, v in result.items()), flush=True)
+            print(f"{mode} run {run + 1}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.items()), flush=True)
+            if args.profile:
+                print(pyspy.summarize(Path(args.profile) / f"{mode}-{run + 1}"), flush=True)
         print(f"{mode} MEDIAN of {args.runs}: " + ", ".join(
-            f"{k}={statistics.median(r[k] for r in results):.1f}" for k in results[0]), flush=True)  # fmt: skip
+            f"{k}={_fmt(statistics.median(r[k] for r in results))}" for k in results[0]), flush=True)  # fmt: skip
     return 0
 
 
