@@ -126,13 +126,17 @@ class Generic:
                 raise _fail("the array is empty", "[]")
             if len(body) > 10_000:
                 raise _fail("at most 10000 events per request", "[]")
+            valid = _valid_generic
             for i, event in enumerate(body):
-                self._check(event, f"[{i}].")
+                if not valid(event):
+                    self._check(event, f"[{i}].")
             return body
-        self._check(body, "")
+        if not _valid_generic(body):
+            self._check(body, "")
         return [body]
 
     def _check(self, event: Any, path: str) -> None:
+        """Raise :class:`InvalidEvent` naming the first field of ``event`` that is wrong (at ``path``)."""
         event = _obj(event, path.rstrip(".") or "body")
         for key in self.STRINGS:
             _opt_str(event, key, path)
@@ -151,7 +155,8 @@ class Generic:
             parse_timestamp(event["timestamp"], f"{path}timestamp")
 
     def normalize(self, item: dict[str, Any], *, received_at: datetime) -> dict[str, Any]:
-        self._check(item, "")
+        if not _valid_generic(item):
+            self._check(item, "")
         title = item.get("title") or item.get("message")
         metadata = dict(item.get("metadata") or {})
         if item.get("source_type"):
@@ -171,6 +176,49 @@ class Generic:
             tags=item.get("tags") or [],
             fingerprint=item.get("fingerprint"),
         )
+
+
+#: What each key of a generic event must be when present and not null (other keys are kept unchecked).
+_STRING, _SEVERITY, _OBJECT, _TAGS, _TIMESTAMP = range(5)
+_GENERIC_KINDS = {
+    **dict.fromkeys(Generic.STRINGS, _STRING), "severity": _SEVERITY, "metadata": _OBJECT, "tags": _TAGS,
+    "timestamp": _TIMESTAMP,
+}  # fmt: skip
+_SEVERITY_SET = frozenset(SEVERITIES)
+
+
+def _valid_generic(event: Any) -> bool:
+    """Whether :meth:`Generic._check` would accept ``event``; False sends it there to name the field.
+
+    # PERF: one pass over the keys the event has, instead of a lookup and a call per rule: validation
+    # was ~70 % of accepting an array of 100 events (bench/webhook.py --mode array, py-spy).
+    """
+    if type(event) is not dict:
+        return False
+    kinds = _GENERIC_KINDS
+    for key, value in event.items():
+        kind = kinds.get(key)
+        if kind is None or value is None:
+            continue
+        if kind == _STRING:
+            if type(value) is not str or len(value) > 10_000:
+                return False
+        elif kind == _SEVERITY:
+            if type(value) is not str or value not in _SEVERITY_SET:
+                return False
+        elif kind == _OBJECT:
+            if type(value) is not dict:
+                return False
+        elif kind == _TAGS:
+            if type(value) is not list or not all(type(tag) is str for tag in value):
+                return False
+        else:
+            try:
+                parse_timestamp(value, "timestamp")
+            except InvalidEvent:
+                return False
+    source = event.get("source")
+    return type(source) is str and bool(source.strip()) and bool(event.get("title") or event.get("message"))
 
 
 class Alertmanager:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import InvalidEvent
 from app.events.normalize import fingerprint_of
-from app.parsing.webhooks import ADAPTERS, pagerduty_response, parse_timestamp
+from app.parsing.webhooks import ADAPTERS, Generic, _valid_generic, pagerduty_response, parse_timestamp
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -141,6 +143,41 @@ def test_bad_generic_input_names_the_field(body, field):
     with pytest.raises(InvalidEvent) as error:
         ADAPTERS["webhook"].split(body)
     assert error.value.field == field
+
+
+#: Values of the kinds a generic event's fields hold, right and wrong ones mixed.
+ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.sampled_from(["", " ", "x", "high", "urgent", "2024-12-20T10:30:00Z",
+                                                              "x" * 10_001, "yesterday"]),
+    st.lists(st.sampled_from(["prod", 3, None]), max_size=3), st.dictionaries(st.sampled_from(["a"]), st.integers()),
+    st.sampled_from([1_734_690_600, 1e30]),
+)  # fmt: skip
+EVENTS = st.one_of(
+    st.dictionaries(st.sampled_from([*Generic.STRINGS, "severity", "metadata", "tags", "timestamp", "other"]),
+                    ANY_VALUE, max_size=8),
+    ANY_VALUE,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(EVENTS)
+def test_the_one_pass_check_accepts_exactly_what_the_named_checks_accept(event):
+    # Given any object shaped, or not, like a generic event
+    # When both checks judge it
+    try:
+        Generic()._check(event, "")
+        accepted = True
+    except InvalidEvent:
+        accepted = False
+    # Then the one-pass check accepts it exactly when the check naming fields does
+    assert _valid_generic(event) is accepted
+
+
+def test_an_array_names_its_first_bad_event_behind_good_ones():
+    body = [{"source": "x", "title": "t", "severity": "high", "tags": ["a"], "timestamp": 1_734_690_600}] * 3
+    with pytest.raises(InvalidEvent) as error:
+        ADAPTERS["webhook"].split([*body, {"source": "x", "title": "t", "tags": ["a", 1]}])
+    assert error.value.field == "[3].tags"
 
 
 def test_an_alertmanager_webhook_gives_one_event_per_alert():
