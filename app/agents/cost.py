@@ -50,6 +50,20 @@ def _path(integration: Mapping[str, Any], where: str) -> str:
     return path
 
 
+def check_integration(integration: Mapping[str, Any], where: str) -> None:
+    """Checks a ``cost_export`` or ``kubernetes_usage`` integration when it is configured.
+
+    The path is not looked up here: it is read where the agent's worker runs (its status says
+    whether it is there).
+
+    Raises:
+      InvalidInput: naming ``<where>.provider`` or ``<where>.path``.
+    """
+    if integration.get("type") == "cost_export" and integration.get("provider") not in PROVIDERS:
+        raise InvalidInput(f"provider is one of {', '.join(PROVIDERS)}", field=f"{where}.provider")
+    _path(integration, where)
+
+
 def resource_of(finding: Finding) -> str:
     """What the event is about: the resource (``k8s:...``, an ARN ...), or the service in its account."""
     return finding.resource or f"cost:{finding.provider}:{finding.account}/{finding.service}"

@@ -58,6 +58,19 @@ def _change(cost: float, previous: float | None) -> dict[str, Any]:
     return {"previous_cost": previous, "change": cents(cost - previous), "change_pct": pct}
 
 
+def _trend(row: CostReport, prior: CostReport | None) -> dict[str, Any]:
+    """The month against the one before: in total, and per day of data (a month still running has fewer days)."""
+    days = (row.report or {}).get("days") or 0
+    daily = cents(row.total_cost / days) if days else None
+    trend = {"previous_month": _previous(row.month), **_change(row.total_cost, prior.total_cost if prior else None),
+             "daily_cost": daily, "previous_daily_cost": None, "daily_change_pct": None}  # fmt: skip
+    prior_days = (prior.report or {}).get("days") if prior else None
+    if prior is not None and prior_days and daily is not None:
+        trend["previous_daily_cost"] = previous = cents(prior.total_cost / prior_days)
+        trend["daily_change_pct"] = round((daily - previous) / previous * 100, 1) if previous else None
+    return trend
+
+
 def _with_trend(items: list[dict[str, Any]], before: list[dict[str, Any]] | None, by: str) -> list[dict[str, Any]]:
     earlier = {(i["provider"], i[by]): i["cost"] for i in before or ()}
     missing = None if before is None else 0.0
@@ -87,7 +100,7 @@ def reports(*, agent: str | None = None, month: str | None = None) -> list[dict[
             "agent": row.agent, "month": row.month, "generated_at": iso(row.generated_at),
             "total_cost": row.total_cost, "estimated_monthly_savings": row.estimated_monthly_savings,
             "days": body.get("days", 0),
-            "trend": {"previous_month": _previous(row.month), **_change(row.total_cost, prior.total_cost if prior else None)},
+            "trend": _trend(row, prior),
             "by_service": _with_trend(body.get("by_service", []), None if before is None else before.get("by_service", []), "service"),
             "by_account": _with_trend(body.get("by_account", []), None if before is None else before.get("by_account", []), "account"),
             "findings": body.get("findings", []), "problems": body.get("problems", []),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.agents.base import AgentSettings
-from app.agents.cost import CostAgent, CostUnreadable
+from app.agents.cost import CostAgent, CostUnreadable, check_integration
 from app.agents.cost_analysis import Spend, anomalies, idle_resources
 from app.agents.cost_exports import ExportReader, files, rows
 from app.agents.cost_reports import as_csv, reports
@@ -207,6 +207,9 @@ def test_a_run_stores_a_report_per_month_emits_each_finding_once_and_reports_tre
     assert november["trend"]["change_pct"] == pytest.approx(
         round((november["total_cost"] - october["total_cost"]) / october["total_cost"] * 100, 1)
     )
+    # and per day of data: November's 21 days against October's 12
+    assert november["trend"]["daily_cost"] == pytest.approx(november["total_cost"] / 21, abs=0.01)
+    assert november["trend"]["previous_daily_cost"] == pytest.approx(october["total_cost"] / 12, abs=0.01)
     ec2 = next(s for s in november["by_service"] if s["service"] == "AmazonEC2")
     assert ec2["previous_cost"] == next(s["cost"] for s in october["by_service"] if s["service"] == "AmazonEC2")
     assert november["estimated_monthly_savings"] == pytest.approx(sum(f["estimated_monthly_savings"]
@@ -218,6 +221,16 @@ def test_a_run_stores_a_report_per_month_emits_each_finding_once_and_reports_tre
     assert [r["row"] for r in table].count("total") == 1
     assert {r["row"] for r in table} == {"total", "service", "account", "cost_anomaly", "idle_resource", "oversized"}
     assert next(r for r in table if r["row"] == "oversized")["resource"] == "k8s:shop/deployment/web"
+
+
+def test_a_cost_integration_is_checked_when_configured_naming_the_field():
+    with pytest.raises(InvalidInput) as provider:
+        check_integration({"type": "cost_export", "provider": "oracle", "path": "/x"}, "integrations[1]")
+    assert provider.value.field == "integrations[1].provider"
+    with pytest.raises(InvalidInput) as path:
+        check_integration({"type": "kubernetes_usage"}, "integrations[0]")
+    assert path.value.field == "integrations[0].path"
+    check_integration({"type": "cost_export", "provider": "azure", "path": "exports/azure"}, "integrations[0]")
 
 
 def test_a_run_with_nothing_readable_fails_naming_why_and_status_says_what_is_missing(tmp_path):
