@@ -5,7 +5,8 @@ none takes it, it is emailed to NOTIFY_EMAIL_TO as before policies existed. Each
 one single-use link per approver (:func:`app.executions.links.make_link`): the persons holding an
 active key of an approver role, but the requester and the authors of the rule or template, who
 may not approve. The rows are written with ``notified_at`` in one transaction, so a request is
-paged once; the executor makes the first attempt at once (the request's timeout runs), and
+paged once, under the execution's row lock (as every answer takes it), so an approval given
+meanwhile is never written back to pending; the executor makes the first attempt at once (the request's timeout runs), and
 failed attempts are retried by the ``notify`` actor through the clock.
 """
 
@@ -21,6 +22,7 @@ from ..models.ops import person_of
 from ..notifications import delivery, pages, routing
 from .approvals import authors
 from .links import make_link
+from .runner import locked
 from .store import log, requests_text
 
 logger = logging.getLogger(__name__)
@@ -49,7 +51,10 @@ def page_approvers(approval_id: int, *, settings: Settings, now: datetime | None
     approval = Approval.get_or_none(Approval.id == approval_id)
     if approval is None or approval.notified_at is not None or approval.status != "pending":
         return []
-    execution = Execution.get_or_none(Execution.id == approval.execution_id)
+    execution = locked(str(approval.execution_id))  # an answer waits until the request is paged
+    approval = Approval.get_by_id(approval_id)  # read again under the lock: answered meanwhile?
+    if approval.notified_at is not None or approval.status != "pending":
+        return []
     actions = ", ".join(f"{a['action_id']} ({a.get('risk_level')})" for a in approval.requested_actions)
     text = (
         f"Execution {approval.execution_id} waits for an approval.\n\nWhy: {approval.reason}\n"
@@ -69,7 +74,7 @@ def page_approvers(approval_id: int, *, settings: Settings, now: datetime | None
     )  # fmt: skip
     ids = routing.route(page, now=now, fallback=settings)
     approval.notified_at = now
-    approval.save()
+    approval.save(only=[Approval.notified_at])  # this column only: the answer's columns are not ours to write
     log(approval.execution_id, f"Approvers paged: {len(ids)} notifications, {len(links)} approver links.")
     return ids
 
