@@ -38,6 +38,12 @@ IMPLEMENTATIONS: dict[str, str] = {
     "kubernetes": "app.agents.kubernetes:KubernetesAgent",
     "cost": "app.agents.cost:CostAgent",
 }
+#: ``integration type -> "module:function"`` checking an integration of that type when it is configured:
+#: ``function(integration, where)`` raises :class:`~app.errors.InvalidInput` naming the field.
+INTEGRATION_CHECKS: dict[str, str] = {
+    "terraform": "app.agents.terraform_workspace:check",
+    "kubernetes": "app.agents.kubernetes:check",
+}
 
 
 @dataclass(frozen=True, kw_only=True)

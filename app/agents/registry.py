@@ -17,6 +17,7 @@ or write run inside a transaction; each change is audited (``agent.configured``,
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from datetime import datetime
@@ -27,7 +28,7 @@ from ..actions.http import SECRET_NAME
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models import AgentConfig
 from ..present import iso
-from .base import KINDS, RUNNABLE_KINDS, AgentSettings
+from .base import INTEGRATION_CHECKS, KINDS, RUNNABLE_KINDS, AgentSettings
 from .routing import parse_routes
 
 #: The design's ``automationLevel``s (see :data:`app.decisions.policy.AUTOMATION_LEVELS`).
@@ -74,6 +75,10 @@ def _integration(value: Any, where: str) -> dict[str, Any]:
                 walk(item, f"{path}[{i}]")
 
     walk(value, where)
+    check = INTEGRATION_CHECKS.get(value["type"])
+    if check is not None:  # the kind's own rules (its module is imported only when such an integration comes)
+        module, _, name = check.partition(":")
+        getattr(importlib.import_module(module), name)(value, where)
     return dict(value)
 
 

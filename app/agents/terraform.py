@@ -1,13 +1,6 @@
 """The Terraform agent: plans each configured workspace, reports drift, proposes applying exactly that plan.
 
-For each integration of type ``terraform`` (a workspace)::
-
-    {"type": "terraform", "name": "prod", "path": "/srv/infra/prod",
-     "variables": {"region": "eu-west-1", "db_password": {"file": "/etc/oc/db_password"}},
-     "env": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": {"env": "PROD_AWS_KEY_ID"},
-             "AWS_SECRET_ACCESS_KEY": {"file": "/etc/oc/aws"}},
-     "risk": {"aws_s3_bucket": "critical"}, "init": false, "timeout_seconds": 600}
-
+For each integration of type ``terraform`` (a workspace: :mod:`app.agents.terraform_workspace`),
 a run holds the workspace's lock (a file in its plan directory, also held by the apply), runs
 ``init -input=false`` when the workspace has no ``.terraform`` yet, then ``plan -detailed-exitcode
 -input=false -out=FILE`` (exit 0: no change, 2: changes, 1: error) and ``show -json FILE``. Credentials
@@ -45,7 +38,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,54 +45,17 @@ from typing import Any
 from ..config import Settings, get_settings
 from .base import AgentAction, AgentEvent, AgentSettings
 from .terraform_plan import Change, changes, highest
+from .terraform_workspace import TerraformError, Workspace, environment, is_file_reference, is_plain
 
 logger = logging.getLogger(__name__)
 
 #: The program the steps run from ``SHELL_ACTIONS_DIR`` (a copy of :mod:`app.agents.terraform_step`).
 STEP_PROGRAM = "opsconductor-terraform"
-#: Seconds a ``plan`` (or ``init``) may take, unless the workspace says ``timeout_seconds``.
-DEFAULT_TIMEOUT_S = 600
 #: The largest ``show -json`` read, and the characters of an error kept.
 MAX_PLAN_BYTES, MAX_ERROR_CHARS = 64 * 1024 * 1024, 1000
 #: Resources that become events each run per workspace (the proposal still names them all).
 MAX_EVENTS = 100
 PLAN_RETENTION_S = 7 * 86_400
-#: Environment variables the child inherits from ours (nothing else: no database URL, no keys).
-INHERITED = ("PATH", "HOME", "LANG", "TMPDIR", "TF_PLUGIN_CACHE_DIR", "TF_CLI_CONFIG_FILE", "HTTPS_PROXY",
-             "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy", "SSL_CERT_FILE")  # fmt: skip
-
-
-class TerraformError(Exception):
-    """A workspace could not be planned (shown, trimmed, in the agent's status)."""
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """A ``terraform`` integration, checked."""
-
-    name: str
-    path: Path
-    variables: Mapping[str, Any] = field(default_factory=dict)
-    #: Environment variables of the child: plain values, or references (a secret-looking name must be one).
-    env: Mapping[str, Any] = field(default_factory=dict)
-    risk: Mapping[str, str] = field(default_factory=dict)
-    init: bool | None = None
-    timeout_s: float = DEFAULT_TIMEOUT_S
-
-    @property
-    def plan_dir(self) -> Path:
-        return self.path / ".opsconductor"
-
-    @classmethod
-    def of(cls, integration: Mapping[str, Any]) -> Workspace:
-        path = integration.get("path")
-        if not isinstance(path, str) or not os.path.isabs(path):
-            raise TerraformError("a terraform workspace gives its absolute path")
-        return cls(name=str(integration.get("name") or Path(path).name), path=Path(path),
-                   variables=dict(integration.get("variables") or {}),
-                   env=dict(integration.get("env") or {}), risk=dict(integration.get("risk") or {}),
-                   init=integration.get("init"),
-                   timeout_s=float(integration.get("timeout_seconds") or DEFAULT_TIMEOUT_S))  # fmt: skip
 
 
 def workspaces(config: AgentSettings) -> list[Mapping[str, Any]]:
@@ -114,43 +69,6 @@ def find_binary(settings: Settings, path: str | None = None) -> str | None:
         if found:
             return found
     return None
-
-
-def _secret(reference: str, settings: Settings) -> str:
-    from .. import secrets  # the store is only read when a workspace names a secret
-    from ..db import in_transaction
-
-    name = reference.strip()[2:-2].strip().removeprefix("secret").strip(".[]' ")
-    return in_transaction(lambda: secrets.reveal([name], keys=settings.secret_keys))[name]
-
-
-def resolve(value: Any, *, what: str, settings: Settings) -> str:
-    """A reference's value (or a plain value as text). Raises TerraformError naming ``what``, never the value."""
-    if isinstance(value, dict) and set(value) == {"env"}:
-        if value["env"] not in os.environ:
-            raise TerraformError(f"{what} refers to environment variable {value['env']}, which is not set")
-        return os.environ[value["env"]]
-    if isinstance(value, dict) and set(value) == {"file"}:
-        try:
-            return Path(value["file"]).read_text(encoding="utf-8").rstrip("\n")
-        except OSError as e:
-            raise TerraformError(
-                f"{what} refers to file {value['file']}, which cannot be read ({e.strerror})"
-            ) from None
-    if isinstance(value, str) and value.strip().startswith("{{") and "secret" in value:
-        return _secret(value, settings)
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def environment(ws: Workspace, settings: Settings) -> dict[str, str]:
-    """The child's environment: a few of ours, the workspace's variables and ``env`` resolved."""
-    env = {k: os.environ[k] for k in INHERITED if k in os.environ}
-    env.update(TF_IN_AUTOMATION="1", TF_INPUT="0")
-    for name, value in ws.variables.items():
-        env[f"TF_VAR_{name}"] = resolve(value, what=f"variable {name}", settings=settings)
-    for name, value in ws.env.items():
-        env[str(name)] = resolve(value, what=f"env {name}", settings=settings)
-    return env
 
 
 def _run(argv: list[str], *, env: Mapping[str, str], cwd: Path, timeout_s: float, out: Any) -> tuple[int, str]:
@@ -250,10 +168,12 @@ def drift_event(ws: Workspace, change: Change, planfile: Path) -> AgentEvent:
 def _step_args(ws: Workspace, binary: str) -> list[str]:
     args = ["--bin", binary, "--chdir", str(ws.path), "--lock", str(ws.plan_dir / ".lock")]
     for name, value in ws.env.items():  # plain values and file references cross into the shell sandbox
-        if isinstance(value, dict) and set(value) == {"file"}:
+        if is_file_reference(value):
             args += ["--credential", f"{name}=file:{value['file']}"]
-        elif isinstance(value, str) and not value.strip().startswith("{{"):
+        elif is_plain(value):
             args += ["--env", f"{name}={value}"]
+    if is_file_reference(ws.credentials):
+        args += ["--credentials-file", ws.credentials["file"]]
     return args
 
 
@@ -266,7 +186,9 @@ def apply_action(ws: Workspace, found: Sequence[Change], planfile: Path, binary:
     worst = sorted(found, key=lambda c: ("low", "medium", "high", "critical").index(c.risk), reverse=True)[:5]
     digest = hashlib.sha256(json.dumps([(c.address, c.action, c.attributes) for c in found], sort_keys=True,
                                        default=str).encode()).hexdigest()[:16]  # fmt: skip
-    skipped = sorted(n for n, v in ws.env.items() if (isinstance(v, dict) and "env" in v) or str(v).startswith("{{"))
+    skipped = sorted(n for n, v in ws.env.items() if not is_file_reference(v) and not is_plain(v))
+    if ws.credentials is not None and not is_file_reference(ws.credentials):
+        skipped.append("credentials")
     note = f" {', '.join(skipped)}: not file references, so the apply runs without them." if skipped else ""
     return AgentAction(
         type="terraform_apply", purpose="drift", key=f"terraform:{ws.name}:{digest}",

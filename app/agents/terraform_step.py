@@ -19,7 +19,8 @@ of one workspace never overlap. ``backup`` writes the state atomically, readable
 ``apply`` applies exactly the saved plan (Terraform refuses a plan whose state has moved on).
 ``restore`` pushes the backed-up state with ``-force``: Terraform's record of the world goes back
 to what it was, the world does not (see :mod:`app.agents.terraform`). Credentials are given by
-file reference only (``--credential``), read here into the child's environment and never printed;
+file reference only (``--credential NAME=file:PATH``, or ``--credentials-file PATH`` of ``NAME=value``
+lines), read here into the child's environment and never printed;
 ``--env`` carries the workspace's plain, non-secret variables (a region).
 
 Standard library only: it runs under the system's ``python3``, outside the product's virtualenv.
@@ -51,7 +52,28 @@ def _lock(path: str) -> int:
             time.sleep(1)
 
 
-def _environment(plain: list[str], credentials: list[str]) -> dict[str, str]:
+def parse_env(text: str) -> dict[str, str]:
+    """``NAME=value`` lines (blank lines, ``#`` comments and ``export`` allowed; a value may be quoted).
+
+    Raises:
+      ValueError: naming the line's number, never its content (it holds a secret).
+    """
+    found = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise ValueError(f"line {number} is not NAME=value")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[name] = value
+    return found
+
+
+def _environment(plain: list[str], credentials: list[str], documents: list[str]) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8"),
            "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}  # fmt: skip
     if "HOME" in os.environ:
@@ -66,6 +88,12 @@ def _environment(plain: list[str], credentials: list[str]) -> dict[str, str]:
             sys.exit(f"--credential {name or item!r}: give NAME=file:/path (the value is never an argument)")
         with open(path, encoding="utf-8") as f:
             env[name] = f.read().rstrip("\n")
+    for path in documents:
+        with open(path, encoding="utf-8") as f:
+            try:
+                env.update(parse_env(f.read()))
+            except ValueError as e:
+                sys.exit(f"--credentials-file {path}: {e}")
     return env
 
 
@@ -79,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-in")
     parser.add_argument("--env", action="append", default=[])
     parser.add_argument("--credential", action="append", default=[])
+    parser.add_argument("--credentials-file", action="append", default=[])
     args = parser.parse_args(argv)
-    env = _environment(args.env, args.credential)
+    env = _environment(args.env, args.credential, args.credentials_file)
     base = [args.bin, f"-chdir={args.chdir}"]
     fd = _lock(args.lock)
     try:

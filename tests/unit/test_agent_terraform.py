@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from app.agents import registry, terraform_step
 from app.agents import terraform_plan as tp
-from app.agents import terraform_step
 from app.agents.base import AgentAction, AgentEvent, AgentSettings
 from app.agents.terraform import TerraformAgent, TerraformError, Workspace, workspace_lock
 from app.config import Settings
+from app.errors import InvalidInput
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "terraform"
 SECRETS = ("hunter2-in-plan", "old-db-secret")
@@ -220,7 +221,7 @@ def test_one_failed_workspace_is_an_event_and_the_others_still_run(standin, work
 
 def test_a_missing_credential_reference_names_the_variable_not_a_value(standin, workspace, monkeypatch):
     monkeypatch.delenv("PROD_AWS_KEY_ID")
-    with pytest.raises(TerraformError, match="env AWS_ACCESS_KEY_ID refers to environment variable "
+    with pytest.raises(TerraformError, match="env.AWS_ACCESS_KEY_ID refers to environment variable "
                                              "PROD_AWS_KEY_ID, which is not set"):  # fmt: skip
         TerraformAgent(Settings()).run(agent_settings(workspace))
     assert calls(standin) == []
@@ -270,3 +271,51 @@ def test_the_step_program_backs_up_the_state_privately_then_applies_the_plan(tmp
     assert {"AWS_SECRET_ACCESS_KEY", "AWS_REGION"} <= set(calls(tmp_path / "bin")[1]["env"])
     with pytest.raises(SystemExit, match="NAME=file:/path"):
         terraform_step.main(["apply", *common[:6], "--credential", "TOKEN=plain-value", "--plan", str(plan)])
+
+
+@pytest.mark.parametrize(("integration", "field"), [
+    ({"path": "relative/dir"}, "integrations[0].path"),
+    ({"path": "/srv/infra", "name": "prod ws"}, "integrations[0].name"),
+    ({"path": "/srv/infra", "variables": ["region"]}, "integrations[0].variables"),
+    ({"path": "/srv/infra", "env": {"AWS-REGION": "x"}}, "integrations[0].env.AWS-REGION"),
+    ({"path": "/srv/infra", "env": {"AWS_REGION": 3}}, "integrations[0].env.AWS_REGION"),
+    ({"path": "/srv/infra", "env": {"AWS_SECRET_ACCESS_KEY": "plain-secret"}}, "integrations[0].env.AWS_SECRET_ACCESS_KEY"),
+    ({"path": "/srv/infra", "variables": {"db_password": "plain"}}, "integrations[0].variables.db_password"),
+    ({"path": "/srv/infra", "risk": {"aws_s3_*": "severe"}}, "integrations[0].risk.aws_s3_*"),
+    ({"path": "/srv/infra", "init": "yes"}, "integrations[0].init"),
+    ({"path": "/srv/infra", "timeout_seconds": 0}, "integrations[0].timeout_seconds"),
+    ({"path": "/srv/infra", "workdir": "/x"}, "integrations[0].workdir"),
+    ({"path": "/srv/infra", "credentials": "AWS_ACCESS_KEY_ID=AKIA"}, "integrations[0].credentials"),
+])  # fmt: skip
+def test_a_bad_workspace_is_refused_when_configured_naming_the_field(integration, field):
+    body = {"name": "tf", "type": "terraform", "integrations": [{"type": "terraform", **integration}]}
+    with pytest.raises(InvalidInput) as e:
+        registry.parse_config(body)
+    assert e.value.field == field, e.value.message
+
+
+def test_a_good_workspace_is_accepted_as_given():
+    integration = {"type": "terraform", "name": "prod", "path": "/srv/infra", "variables": {"region": "eu-west-1"},
+                   "env": {"AWS_REGION": "eu-west-1", "AWS_SECRET_ACCESS_KEY": {"file": "/etc/oc/aws"}},
+                   "credentials": {"env": "PROD_AWS_ENV"}, "risk": {"aws_s3_*": "critical"}, "init": True,
+                   "timeout_seconds": 900}  # fmt: skip
+    assert registry.parse_config({"name": "tf", "type": "terraform", "integrations": [integration]})[
+        "integrations"
+    ] == [integration]
+
+
+def test_credentials_as_one_document_of_lines_reach_the_plan_and_the_apply_by_file(standin, workspace, tmp_path):
+    # Given a workspace whose credentials are one file of NAME=value lines
+    document = tmp_path / "prod-aws.env"
+    document.write_text('# prod\nexport AWS_PROFILE="prod-admin"\n\nAWS_SESSION_TOKEN=session-token-value\n')
+    results = TerraformAgent(Settings()).run(agent_settings({**workspace, "credentials": {"file": str(document)}}))
+    # Then the plan had each of them in its environment, and the apply step gets the file's path only
+    assert {"AWS_PROFILE", "AWS_SESSION_TOKEN"} <= set(calls(standin)[1]["env"])
+    (action,) = [r for r in results if isinstance(r, AgentAction)]
+    args = action.steps[1]["shell"]["args"]
+    assert args[args.index("--credentials-file") + 1] == str(document) and "session-token-value" not in str(args)
+    # And a malformed document is refused by its line's number, never its content
+    document.write_text("AWS_PROFILE=prod\nsession-token-value\n")
+    with pytest.raises(TerraformError, match="credentials: line 2 is not NAME=value") as e:
+        TerraformAgent(Settings()).run(agent_settings({**workspace, "credentials": {"file": str(document)}}))
+    assert "session-token-value" not in str(e.value)
