@@ -81,9 +81,7 @@ def _run(argv: list[str], *, env: Mapping[str, str], cwd: Path, timeout_s: float
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            raise TerraformError(
-                f"{' '.join(argv[1:3])} did not finish within {timeout_s:g} s and was killed"
-            ) from None
+            raise TerraformError(f"{argv[2]} did not finish within {timeout_s:g} s and was killed") from None
         err.seek(max(0, err.seek(0, os.SEEK_END) - 4 * MAX_ERROR_CHARS))
         return code, err.read().decode(errors="replace")
 

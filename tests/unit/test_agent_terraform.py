@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.agents import registry, terraform_step
+from app.agents import registry, terraform, terraform_step
 from app.agents import terraform_plan as tp
 from app.agents.base import AgentAction, AgentEvent, AgentSettings
 from app.agents.terraform import TerraformAgent, TerraformError, Workspace, workspace_lock
@@ -32,10 +32,9 @@ def install_standin(directory: Path, *, plan_exit: int = 2, plan: str = "plan_dr
     return program
 
 
-def configure_standin(directory: Path, *, plan_exit: int, plan: str = "plan_drift.json") -> None:
-    (directory / "standin.json").write_text(
-        json.dumps({"plan_exit": plan_exit, "plan": plan, "fixtures": str(FIXTURES)})
-    )
+def configure_standin(directory: Path, *, plan_exit: int, plan: str = "plan_drift.json", sleep: float = 0) -> None:
+    config = {"plan_exit": plan_exit, "plan": plan, "fixtures": str(FIXTURES), "plan_sleep": sleep}
+    (directory / "standin.json").write_text(json.dumps(config))
 
 
 def calls(directory: Path) -> list[dict]:
@@ -209,6 +208,16 @@ def test_a_failed_plan_is_the_runs_error_trimmed_and_shown_in_the_status(standin
     assert "╷" not in str(e.value)
     (ws,) = agent.status(agent_settings(workspace))["workspaces"]
     assert ws["result"] == "error" and "No valid credential sources" in ws["error"]
+
+
+def test_a_plan_past_its_timeout_is_killed_and_a_plan_too_large_is_not_read(standin, workspace, monkeypatch):
+    configure_standin(standin, plan_exit=2, sleep=60)
+    with pytest.raises(TerraformError, match="prod: plan did not finish within 1 s and was killed"):
+        TerraformAgent(Settings()).run(agent_settings({**workspace, "timeout_seconds": 1}))
+    configure_standin(standin, plan_exit=2)
+    monkeypatch.setattr(terraform, "MAX_PLAN_BYTES", 1000)
+    with pytest.raises(TerraformError, match=r"show -json wrote \d+ bytes, more than the 1000 read"):
+        TerraformAgent(Settings()).run(agent_settings(workspace))
 
 
 def test_one_failed_workspace_is_an_event_and_the_others_still_run(standin, workspace, tmp_path):
