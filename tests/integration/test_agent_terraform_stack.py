@@ -3,7 +3,8 @@
 An operator's ``run`` reaches the agent's actor in the worker, which plans a workspace with a stand-in
 ``terraform`` first on PATH (never the machine's real one); the drift becomes events and an approval
 request; once approved over the API, the executor runs the ``opsconductor-terraform`` step program
-from ``SHELL_ACTIONS_DIR``, and the stand-in records the state backup, then the apply of exactly that plan.
+from ``SHELL_ACTIONS_DIR``, and the stand-in records the state backup, then the apply of exactly that plan;
+an operator's rollback pushes the backed-up state back.
 """
 
 from __future__ import annotations
@@ -96,3 +97,7 @@ def test_drift_becomes_events_and_an_approval_and_the_approved_apply_is_exactly_
     assert json.loads(backup.read_text())["lineage"] == "3f1c-standin" and backup.stat().st_mode & 0o077 == 0
     # And the apply had the file credential in its environment (by name; the value is never an argument)
     assert {"AWS_SECRET_ACCESS_KEY", "AWS_REGION"} <= set(calls(terraform.bin)[4]["env"])
+    # When an operator rolls it back, Then the backed-up state is pushed back (Terraform's record only)
+    assert request("POST", f"{url}/rollback", key=stack.admin, json={"reason": "wrong plan"}).status == 202
+    wait_for(lambda: status("rolled_back"), timeout=60, message="the rollback")
+    assert [c["argv"][1:] for c in calls(terraform.bin)[5:]] == [["state", "push", "-force", str(backup)]]
