@@ -9,9 +9,11 @@ host unnoticed. The response is read in chunks against one deadline and kept up 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
+import ssl
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -129,6 +131,19 @@ def _read(response: httpx2.Response, deadline: float) -> tuple[bytes, bool]:
     return bytes(body), False
 
 
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """The TLS settings of every action's requests, built once per process and only read afterwards.
+
+    PERF: building one loads the CA bundle: 30 ms of CPU on an idle core, 150 ms on a busy one.
+    Per request, that capped the executor near 30 HTTP steps/s per core and, under gevent, stalled
+    every other step meanwhile. Sharing it is safe: each request still gets its own client and
+    connection (no pool is shared between targets), and the only setting the HTTP library applies
+    per connection is the ALPN list, always ``http/1.1`` here. A changed CA bundle is read at restart.
+    """
+    return httpx2.create_ssl_context(verify=verify, trust_env=False)
+
+
 def perform(planned: dict[str, Any], *, settings: Settings, timeout_s: float) -> Outcome:
     """Send one request; a status outside ``expected_status`` (default: any 2xx) is a failure.
 
@@ -169,7 +184,10 @@ def send(planned: dict[str, Any], *, policy: TargetPolicy, timeout_s: float, all
         # trust_env=False: no proxy or netrc from the environment decides where an action's request goes
         with (
             httpx2.Client(
-                timeout=timeout_s, verify=planned["verify_tls"], follow_redirects=False, trust_env=False
+                timeout=timeout_s,
+                verify=_tls_context(bool(planned["verify_tls"])),
+                follow_redirects=False,
+                trust_env=False,
             ) as client,
             client.stream(
                 method, target, headers={**headers, **host_header}, json=planned["json"], extensions=extensions
