@@ -56,6 +56,8 @@ MAX_PLAN_BYTES, MAX_ERROR_CHARS = 64 * 1024 * 1024, 1000
 #: Resources that become events each run per workspace (the proposal still names them all).
 MAX_EVENTS = 100
 PLAN_RETENTION_S = 7 * 86_400
+#: Seconds an interrupted ``terraform`` has to release its state lock and exit before it is killed.
+INTERRUPT_GRACE_S = 30
 
 
 def workspaces(config: AgentSettings) -> list[Mapping[str, Any]]:
@@ -71,6 +73,16 @@ def find_binary(settings: Settings, path: str | None = None) -> str | None:
     return None
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Interrupt the session as Ctrl-C would (Terraform then releases its state lock), kill it if it lingers."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=INTERRUPT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def _run(argv: list[str], *, env: Mapping[str, str], cwd: Path, timeout_s: float, out: Any) -> tuple[int, str]:
     """Run ``argv`` with stdout to the file ``out``; ``(exit code, last part of stderr)``; killed at the timeout."""
     with tempfile.TemporaryFile() as err:
@@ -79,9 +91,8 @@ def _run(argv: list[str], *, env: Mapping[str, str], cwd: Path, timeout_s: float
         try:
             code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise TerraformError(f"{argv[2]} did not finish within {timeout_s:g} s and was killed") from None
+            _stop(process)
+            raise TerraformError(f"{argv[2]} did not finish within {timeout_s:g} s and was stopped") from None
         err.seek(max(0, err.seek(0, os.SEEK_END) - 4 * MAX_ERROR_CHARS))
         return code, err.read().decode(errors="replace")
 
@@ -121,11 +132,19 @@ def plan(ws: Workspace, binary: str, settings: Settings, *, now: datetime) -> tu
         if code != 0:
             raise TerraformError(f"init exited with {code}: {_trimmed(err)}")
     planfile = ws.plan_dir / f"{now:%Y%m%dT%H%M%S}-{os.urandom(3).hex()}.tfplan"
+    try:
+        return planfile, _plan_into(planfile, base, env, ws)
+    except BaseException:
+        planfile.unlink(missing_ok=True)
+        raise
+
+
+def _plan_into(planfile: Path, base: list[str], env: Mapping[str, str], ws: Workspace) -> dict[str, Any] | None:
     code, err = _run([*base, "plan", "-detailed-exitcode", "-input=false", "-no-color", f"-out={planfile}"], env=env,
                      cwd=ws.path, timeout_s=ws.timeout_s, out=subprocess.DEVNULL)  # fmt: skip
     if code == 0:
         planfile.unlink(missing_ok=True)
-        return planfile, None
+        return None
     if code != 2:
         raise TerraformError(f"plan exited with {code}: {_trimmed(err)}")
     if planfile.exists():
@@ -140,7 +159,8 @@ def plan(ws: Workspace, binary: str, settings: Settings, *, now: datetime) -> tu
             raise TerraformError(f"show -json wrote {size} bytes, more than the {MAX_PLAN_BYTES} read")
         out.seek(0)
         try:
-            return planfile, json.load(out)
+            document: dict[str, Any] = json.load(out)
+            return document
         except ValueError as e:
             raise TerraformError(f"show -json did not write JSON: {e}") from None
 
@@ -264,16 +284,20 @@ class TerraformAgent:
         if not ws.path.is_dir():
             raise TerraformError(f"the workspace directory {ws.path} does not exist")
         ws.plan_dir.mkdir(mode=0o700, exist_ok=True)
+        ws.plan_dir.chmod(0o700)  # plan files hold variables' values
         with workspace_lock(ws) as held:
             if not held:
                 logger.info("Workspace %s is being planned or applied: this run skips it.", ws.name)
                 return []
             _prune(ws, time.time())
             started = time.monotonic()
+            planfile = None
             try:
                 planfile, document = plan(ws, binary, self.settings, now=now)
                 found = changes(document, overrides=ws.risk) if document is not None else []
             except (TerraformError, ValueError) as e:
+                if planfile is not None:
+                    planfile.unlink(missing_ok=True)
                 _remember(ws, at=now.isoformat(), result="error", error=str(e)[:MAX_ERROR_CHARS])
                 raise TerraformError(str(e)) from None
             seconds = round(time.monotonic() - started, 3)

@@ -212,12 +212,14 @@ def test_a_failed_plan_is_the_runs_error_trimmed_and_shown_in_the_status(standin
 
 def test_a_plan_past_its_timeout_is_killed_and_a_plan_too_large_is_not_read(standin, workspace, monkeypatch):
     configure_standin(standin, plan_exit=2, sleep=60)
-    with pytest.raises(TerraformError, match="prod: plan did not finish within 1 s and was killed"):
+    with pytest.raises(TerraformError, match="prod: plan did not finish within 1 s and was stopped"):
         TerraformAgent(Settings()).run(agent_settings({**workspace, "timeout_seconds": 1}))
     configure_standin(standin, plan_exit=2)
     monkeypatch.setattr(terraform, "MAX_PLAN_BYTES", 1000)
     with pytest.raises(TerraformError, match=r"show -json wrote \d+ bytes, more than the 1000 read"):
         TerraformAgent(Settings()).run(agent_settings(workspace))
+    # And neither failed plan left its file behind
+    assert list(Path(workspace["path"], ".opsconductor").glob("*.tfplan")) == []
 
 
 def test_one_failed_workspace_is_an_event_and_the_others_still_run(standin, workspace, tmp_path):
