@@ -1,10 +1,9 @@
 """The Kubernetes agent: sizes workloads for the demand it forecasts, through the executor.
 
 Each run, for each integration of type ``kubernetes`` (see :mod:`.kubernetes_client`): read the
-Deployments and StatefulSets, their HPAs and requests, and their pods' usage; store one sample per
-workload (:class:`~app.models.kubernetes.WorkloadSample`, kept :data:`KEEP_DAYS`); forecast each
-workload's CPU demand over the next hours from its history by hour of week
-(:mod:`.kubernetes_forecast`); and propose scale changes and right-sized requests
+Deployments and StatefulSets, their HPAs and requests, and their pods' usage; keep each workload's
+usage by the hour (:mod:`.kubernetes_history`); forecast its CPU demand over the next hours from
+that history by hour of week (:mod:`.kubernetes_forecast`); and propose scale changes and right-sized requests
 (:mod:`.kubernetes_proposals`). It never changes the cluster itself: its proposals are ``http``
 steps that the decider, the approvals and the executor handle like any playbook's, with rollback
 steps that restore the previous values.
@@ -16,25 +15,62 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.util import find_spec
 from typing import Any
 
 from ..db import in_transaction
+from ..errors import InvalidInput
 from ..models import WorkloadSample
+from . import kubernetes_history as history
 from .base import AgentAction, AgentEvent, AgentSettings
-from .kubernetes_client import Cluster, ClusterUnavailable, Usage, Workload, usage_of
+from .kubernetes_client import Cluster, ClusterUnavailable, usage_of
 from .kubernetes_forecast import peak
 from .kubernetes_proposals import Target, proposals, threshold
 
 logger = logging.getLogger(__name__)
 
-#: History read for a forecast: four weeks of the same hour, and a day more.
-HISTORY_DAYS = 29
-#: Samples older than this are deleted by the run that finds them.
-KEEP_DAYS = 35
 #: A token the executor can send: a secret reference, resolved only when the step runs.
 _SECRET_TOKEN = re.compile(r"\s*{{\s*secret\.\w+\s*}}\s*")
+#: Keys of a ``kubernetes`` integration.
+KEYS = frozenset({"type", "name", "kubeconfig", "in_cluster", "context", "namespaces", "token", "verify_tls",
+                  "api_server"})  # fmt: skip
+#: A namespace, an integration's name: a DNS label.
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def check(integration: Mapping[str, Any], where: str) -> None:
+    """Raise :class:`InvalidInput` naming the field when a ``kubernetes`` integration is not valid.
+
+    Only its shape: the kubeconfig is read where the agent runs, which need not be where it is configured.
+    """
+    extra = sorted(set(integration) - KEYS)
+    if extra:
+        raise InvalidInput(f"unknown key {extra[0]!r} (known: {', '.join(sorted(KEYS))})", field=f"{where}.{extra[0]}")
+    if "name" in integration and not (isinstance(integration["name"], str) and _LABEL.fullmatch(integration["name"])):
+        raise InvalidInput("name is a DNS label (lower-case letters, digits and -)", field=f"{where}.name")
+    reference, in_cluster = integration.get("kubeconfig"), integration.get("in_cluster", False)
+    if not isinstance(in_cluster, bool):
+        raise InvalidInput("in_cluster is true or false", field=f"{where}.in_cluster")
+    if in_cluster == (reference is not None):
+        raise InvalidInput('give either kubeconfig {"file": "/path"} or in_cluster: true', field=f"{where}.kubeconfig")
+    if reference is not None and not (isinstance(reference, dict) and set(reference) == {"file"}
+                                      and isinstance(reference["file"], str) and os.path.isabs(reference["file"])):  # fmt: skip
+        raise InvalidInput('kubeconfig is {"file": "/absolute/path"}', field=f"{where}.kubeconfig")
+    if not isinstance(integration.get("context", ""), str):
+        raise InvalidInput("context is the kubeconfig context's name", field=f"{where}.context")
+    namespaces = integration.get("namespaces", [])
+    if not isinstance(namespaces, list) or not all(isinstance(n, str) and _LABEL.fullmatch(n) for n in namespaces):
+        raise InvalidInput("namespaces is a list of namespace names", field=f"{where}.namespaces")
+    token = integration.get("token")
+    if token is not None and not (isinstance(token, str) and _SECRET_TOKEN.fullmatch(token)):
+        raise InvalidInput('token is a "{{ secret.NAME }}" reference: the executor sends it to the API server',
+                           field=f"{where}.token")  # fmt: skip
+    if not isinstance(integration.get("verify_tls", True), bool):
+        raise InvalidInput("verify_tls is true or false", field=f"{where}.verify_tls")
+    server = integration.get("api_server")
+    if server is not None and not (isinstance(server, str) and re.fullmatch(r"https?://[^\s/?#]+/?", server)):
+        raise InvalidInput("api_server is the API server's http(s)://host:port", field=f"{where}.api_server")
 
 
 def integrations_of(config: AgentSettings) -> list[Mapping[str, Any]]:
@@ -50,20 +86,16 @@ def target_of(integration: Mapping[str, Any], host: str) -> Target:
 
 
 def _problem(integration: Mapping[str, Any]) -> str | None:
-    """Why an integration cannot work here, found without calling the cluster (None: it looks usable)."""
+    """Why a (valid, see :func:`check`) integration cannot work here, found without calling the cluster."""
     name = integration.get("name") or "kubernetes"
     if integration.get("in_cluster") is True:
         if not os.environ.get("KUBERNETES_SERVICE_HOST"):
             return f"{name}: in_cluster is set but this process runs outside a cluster"
-    else:
-        reference = integration.get("kubeconfig")
-        if not (isinstance(reference, dict) and set(reference) == {"file"}):
-            return f'{name}: give kubeconfig as {{"file": "/path"}} or in_cluster: true'
-        if not os.access(str(reference["file"]), os.R_OK):
-            return f"{name}: the kubeconfig {reference['file']} cannot be read here"
-    token = integration.get("token")
-    if token is not None and not (isinstance(token, str) and _SECRET_TOKEN.fullmatch(token)):
-        return f'{name}: token is a "{{{{ secret.NAME }}}}" reference, which the executor sends to the API server'
+        return None
+    reference = integration.get("kubeconfig")
+    path = reference.get("file") if isinstance(reference, dict) else None
+    if not isinstance(path, str) or not os.access(path, os.R_OK):
+        return f"{name}: the kubeconfig {path} cannot be read here"
     return None
 
 
@@ -104,9 +136,14 @@ class KubernetesAgent:
             cluster.close()
         usage = usage_of(workloads, metrics) if metrics is not None else {}
         now = self.now()
-        histories = in_transaction(lambda: _record(cluster.name, workloads, usage, now))
-        target = target_of(integration, cluster.host)
         horizon = int(threshold(config.thresholds, "horizon_hours"))
+
+        def remember() -> dict[str, list[WorkloadSample]]:
+            history.record(cluster.name, workloads, usage, now)
+            return history.read(cluster.name, [w.key for w in workloads], now, horizon_hours=horizon)
+
+        histories = in_transaction(remember)
+        target = target_of(integration, cluster.host)
         found: list[AgentAction | AgentEvent] = []
         for workload in workloads:
             samples = histories.get(workload.key, [])
@@ -122,26 +159,3 @@ class KubernetesAgent:
                 title=f"Cluster {cluster.name} serves no metrics API: the Kubernetes agent cannot forecast its load",
             ))  # fmt: skip
         return found
-
-
-def _record(cluster: str, workloads: list[Workload], usage: Mapping[str, Usage],
-            now: datetime) -> dict[str, list[WorkloadSample]]:  # fmt: skip
-    """Store this run's sample of each workload, drop expired ones, and read each workload's history (oldest first)."""
-    rows = []
-    for w in workloads:
-        seen = usage.get(w.key)
-        rows.append({"cluster": cluster, "workload": w.key, "at": now, "replicas": w.replicas,
-                     "cpu_m": seen.cpu_m if seen else None, "memory_bytes": seen.memory_bytes if seen else None,
-                     "containers": seen.containers if seen else {}})  # fmt: skip
-    if rows:
-        WorkloadSample.insert_many(rows).execute()
-    WorkloadSample.delete().where(WorkloadSample.cluster == cluster,
-                                  WorkloadSample.at < now - timedelta(days=KEEP_DAYS)).execute()  # fmt: skip
-    histories: dict[str, list[WorkloadSample]] = {}
-    query = (WorkloadSample.select()
-             .where(WorkloadSample.cluster == cluster, WorkloadSample.workload.in_([w.key for w in workloads]),
-                    WorkloadSample.at >= now - timedelta(days=HISTORY_DAYS))
-             .order_by(WorkloadSample.at))  # fmt: skip
-    for sample in query:
-        histories.setdefault(sample.workload, []).append(sample)
-    return histories

@@ -1,4 +1,4 @@
-"""The Kubernetes agent's history: one sample of a workload's size and usage per run, for its forecasts."""
+"""The Kubernetes agent's history: a workload's size and usage by the hour, for its forecasts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from ..db import BaseModel, JSONField, TimestampField
 
 
 class WorkloadSample(BaseModel):
-    """What a workload had and used when the agent looked (one row per workload per run).
+    """The most a workload had and used in an hour (one row per workload per hour, see
+    :mod:`app.agents.kubernetes_history`).
 
     Usage comes from the metrics API (``metrics.k8s.io``), summed over the workload's pods; the
     forecast reads ``cpu_m`` by hour of week, right-sizing reads ``containers``.
@@ -19,6 +20,7 @@ class WorkloadSample(BaseModel):
     cluster = peewee.CharField(max_length=100)
     #: ``<namespace>/<kind>/<name>`` (kind lower case: ``deployment``, ``statefulset``).
     workload = peewee.CharField(max_length=400)
+    #: The start of the hour.
     at = TimestampField()
     replicas = peewee.IntegerField()
     #: CPU used by all its pods together, in millicores (None: no metrics for it).
@@ -31,4 +33,4 @@ class WorkloadSample(BaseModel):
     class Meta:
         schema = "ops"
         table_name = "k8s_workload_samples"
-        indexes = ((("cluster", "workload", "at"), False),)
+        indexes = ((("cluster", "workload", "at"), True),)

@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.agents import kubernetes_history as history
 from app.agents import proposals as agent_proposals
+from app.agents import registry
 from app.agents.base import AgentAction, AgentEvent, AgentSettings, implementation
 from app.agents.kubernetes import KubernetesAgent
-from app.agents.kubernetes_client import Cluster, ClusterUnavailable, Container, Workload, usage_of
+from app.agents.kubernetes_client import Cluster, ClusterUnavailable, Container, Usage, Workload, usage_of
 from app.agents.kubernetes_forecast import Forecast
 from app.agents.kubernetes_proposals import Target, rightsize, scale
 from app.db import in_transaction
+from app.errors import InvalidInput
 from app.models import WorkloadSample
 from tests.k8s_server import kubernetes_api
 
@@ -196,6 +199,32 @@ def test_a_run_stores_a_sample_per_workload_and_sizes_from_the_history(pg_db, tm
     assert not [r for r in results if isinstance(r, AgentEvent)]
 
 
+def test_history_keeps_one_row_per_workload_and_hour_and_reads_only_the_hours_a_forecast_uses(any_db):
+    web = _web()
+    # Given two runs in the same hour (the second busier), one an hour later, and rows of past weeks and of long ago
+    for minute, cpu in ((5, 900.0), (35, 1500.0)):
+        usage = Usage(pods=3, cpu_m=cpu, memory_bytes=9e8, containers={"app": {"cpu_m": cpu / 3, "memory_bytes": 3e8}})
+        at = MONDAY_8.replace(minute=minute)
+        in_transaction(lambda u=usage, at=at: history.record("test", [web], {web.key: u}, at))
+    in_transaction(lambda: history.record("test", [web], {}, MONDAY_8 + timedelta(hours=1)))
+    old = [
+        MONDAY_8 - timedelta(weeks=2, hours=-2),
+        MONDAY_8 - timedelta(weeks=2, hours=5),
+        MONDAY_8 - timedelta(days=60),
+    ]
+    in_transaction(lambda: WorkloadSample.insert_many([{"cluster": "test", "workload": web.key, "at": at, "replicas": 3,
+                                                        "cpu_m": 100.0} for at in old]).execute())  # fmt: skip
+    # When a later run records and reads what a two-hour forecast from 09:00 needs
+    in_transaction(lambda: history.record("test", [web], {}, MONDAY_8 + timedelta(hours=1, minutes=10)))
+    rows = in_transaction(lambda: history.read("test", [web.key], MONDAY_8 + timedelta(hours=1), horizon_hours=2))
+    # Then the 08:00 hour is one row holding the busier run, the 09:00 hour one row without usage,
+    # two weeks ago only the forecast's hours were read, and the expired row is gone
+    assert [(r.at, r.cpu_m) for r in rows[web.key]] == [
+        (MONDAY_8 - timedelta(weeks=2, hours=-2), 100.0), (MONDAY_8, 1500.0), (MONDAY_8 + timedelta(hours=1), None)]  # fmt: skip
+    assert rows[web.key][1].containers == {"app": {"cpu_m": 500.0, "memory_bytes": 3e8}}
+    assert in_transaction(lambda: WorkloadSample.select().count()) == 4
+
+
 def test_status_says_why_an_integration_cannot_work_without_calling_the_cluster(tmp_path):
     agent = KubernetesAgent()
 
@@ -206,6 +235,37 @@ def test_status_says_why_an_integration_cannot_work_without_calling_the_cluster(
     assert status()["reason"] == "no integration of type kubernetes is configured"
     assert "cannot be read" in status({"type": "kubernetes", "kubeconfig": {"file": str(tmp_path / "none")}})["reason"]
     assert "outside a cluster" in status({"type": "kubernetes", "in_cluster": True})["reason"]
-    (tmp_path / "kc").write_text("{}")
-    assert "secret.NAME" in status({"type": "kubernetes", "kubeconfig": {"file": str(tmp_path / "kc")},
-                                    "token": {"env": "K8S_TOKEN"}})["reason"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("integration", "field"),
+    [
+        ({"kubeconfig": {"file": "/k"}, "tokn": "x"}, "integrations[0].tokn"),
+        ({}, "integrations[0].kubeconfig"),
+        ({"kubeconfig": {"file": "/k"}, "in_cluster": True}, "integrations[0].kubeconfig"),
+        ({"kubeconfig": "/etc/kubeconfig"}, "integrations[0].kubeconfig"),
+        ({"kubeconfig": {"file": "relative/kubeconfig"}}, "integrations[0].kubeconfig"),
+        ({"in_cluster": "yes"}, "integrations[0].in_cluster"),
+        ({"in_cluster": True, "namespaces": "shop"}, "integrations[0].namespaces"),
+        ({"in_cluster": True, "namespaces": ["Shop_1"]}, "integrations[0].namespaces"),
+        ({"in_cluster": True, "token": {"env": "K8S_TOKEN"}}, "integrations[0].token"),
+        ({"in_cluster": True, "verify_tls": "no"}, "integrations[0].verify_tls"),
+        ({"in_cluster": True, "api_server": "k8s.example:6443"}, "integrations[0].api_server"),
+        ({"in_cluster": True, "context": 3}, "integrations[0].context"),
+    ],
+)
+def test_a_kubernetes_integration_is_checked_when_configured_naming_the_field(integration, field):
+    with pytest.raises(InvalidInput) as refused:
+        registry.parse_config(
+            {"name": "k8s", "type": "kubernetes", "integrations": [{"type": "kubernetes", **integration}]}
+        )
+    assert refused.value.field == field
+
+
+def test_a_valid_kubernetes_integration_is_kept_as_given():
+    given = {"type": "kubernetes", "name": "prod", "kubeconfig": {"file": "/etc/oc/kubeconfig"}, "context": "prod",
+             "namespaces": ["shop"], "token": "{{ secret.K8S_TOKEN }}", "verify_tls": True,
+             "api_server": "https://k8s.example:6443"}  # fmt: skip
+    assert registry.parse_config({"name": "k8s", "type": "kubernetes", "integrations": [given]})["integrations"] == [
+        given
+    ]
