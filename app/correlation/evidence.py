@@ -7,7 +7,10 @@ each kind within its own window. The kinds, strongest first:
 
 - ``fingerprint``: the same problem (fingerprint, a resolution's suffix aside), within the look-back;
 - ``topology``: the event's node depends on the node of a failing event of the incident, at any
-  depth, or that node depends on the event's node (the event is their cause), within the causal window;
+  depth, or that node depends on the event's node (the event is their cause), within the causal window.
+  A network device (switch, router, firewall, load balancer) failing explains its dependents'
+  *connectivity* symptoms only (down, unreachable, timeouts, refused connections: :func:`is_effect`):
+  a link going down while a deploy fails or an alert storms on a host behind it is not their cause;
 - ``service``: the same *named* service within the window. A service is named by the topology (a
   declared service or database) or by a monitoring source that says ``service`` (a webhook's
   ``service``, an alert's ``service``/``app`` label, PagerDuty's ``component``) — not by a syslog
@@ -16,7 +19,11 @@ each kind within its own window. The kinds, strongest first:
   template window (routine ``info`` messages never count);
 - ``entity``: one message names the address the other comes from or names too (a client's
   "could not connect to 10.0.0.5" and the alert of 10.0.0.5; one attacker's address), within the window;
-- ``host``: the same host within the host window (the routine window when either is ``info``);
+- ``host``: the same host within the host window (the routine window when either is ``info``), between
+  events of one *subject* (:func:`subject_of`): a host that cannot be reached (down, unreachable,
+  rebooting) is the network's or the host's whole problem, an event naming something else (a
+  certificate's name, an attacker's address) is about that thing; neither says anything about another
+  problem that happens to be on the host at the time;
 - ``other_service`` (negative): the same host, but the two name different services: two problems
   on one host, not one;
 - ``nearby`` is kept for its weight's setting only: two nodes behind one switch are not dependent.
@@ -55,6 +62,21 @@ _NAMED = re.compile(
 _OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
 #: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
 _SERVICE_LABELS = ("service", "app", "application")
+#: Messages saying a host as a whole is down or cannot be reached (monitoring's usual words: Nagios
+#: "Host DOWN", Prometheus "InstanceDown", ping loss, a reboot, an interface "changed state to down").
+_UNREACHABLE = re.compile(
+    r"\b(?:down|unreachable|not responding|packet loss|rebooting|shutting down|powered off)\b", re.IGNORECASE
+)
+#: Messages saying something cannot be reached or reach: what a network device's failure causes below it.
+_CONNECTIVITY = re.compile(
+    r"\b(?:timeout|timed out|time out|refused|(?:could not|cannot|can't|unable to|failed to) connect"
+    r"|connection (?:reset|lost|closed|failed)|no route to host|health ?checks? (?:failed|failing))\b",
+    re.IGNORECASE,
+)
+#: Node kinds whose failure cuts connectivity (see :func:`is_effect`).
+NETWORK_KINDS = frozenset({"switch", "router", "firewall", "load_balancer"})
+#: Fields of CEF (``src``, ``dst``) and LEEF that name the addresses a security record is about.
+_SECURITY_ADDRESSES = (("cef", "extension", ("src", "dst")), ("leef", "attributes", ("src", "dst")))
 
 
 class TopologyView(Protocol):
@@ -66,6 +88,8 @@ class TopologyView(Protocol):
     def __contains__(self, node: object) -> bool: ...
 
     def ancestors(self, node: str) -> list[tuple[str, int]]: ...
+
+    def kind_of(self, node: str) -> str | None: ...
 
     def dependents(self, node: str) -> set[str]: ...
 
@@ -318,6 +342,11 @@ class Facts:
     mentions: set[str] = field(default_factory=set)
     #: The event says a problem ended (:func:`resolves`).
     recovery: bool = False
+    #: What the event is about on its host (:func:`subject_of`): ``""``, ``"down"`` or ``"names"``.
+    subject: str = ""
+    #: Ancestors that are network devices, and the event is no connectivity symptom (:func:`is_effect`):
+    #: their failure does not explain it, so it is tied to them by no ``topology`` evidence.
+    unexplained: set[str] = field(default_factory=set)
     #: The keys the event leaves on its incident (see :meth:`emits`).
     keys: list[str] = field(default_factory=list)
     #: The (key, kind) pairs looked up for its evidence (:func:`probes`), when worked out already.
@@ -332,13 +361,13 @@ class Facts:
     def emits(self) -> list[str]:
         """The keys an event leaves on its incident, by prefix: ``f`` fingerprint, ``s`` named service,
         ``t`` template (``template@parent``, one per direct parent of its host, none known: ``template@``),
-        ``h``/``r`` host (``host|named service``; ``r`` also for routine events), ``n`` own node and ``a``
+        ``h``/``r`` host (``host|named service|subject``; ``r`` also for routine events), ``n`` own node and ``a``
         ancestor (failing nodes only), ``v`` own node and ``w`` ancestor of a recovery, ``x`` a name mentioned."""
         keys = [f"f:{self.fingerprint}"] if self.fingerprint else []
         if self.named_service:
             keys.append(f"s:{self.named_service}")
         if self.host:
-            tag = f"{self.host}|{self.named_service or ''}"
+            tag = f"{self.host}|{self.named_service or ''}|{self.subject}"
             keys.append(f"r:{tag}")
             if not self.routine:
                 keys.append(f"h:{tag}")
@@ -350,7 +379,7 @@ class Facts:
                 tpl = " ".join(self.template)
                 keys += [f"t:{tpl}@{p}" for p in sorted(self.parents)] or [f"t:{tpl}@"]
             keys += [f"n:{n}" for n in sorted(self.nodes)]
-            keys += [f"a:{n}" for n in sorted(self.ancestors)]
+            keys += [f"a:{n}" for n in sorted(self.ancestors) if n not in self.unexplained]
             keys += [f"x:{m}" for m in sorted(self.mentions)]
         return keys
 
@@ -361,6 +390,35 @@ def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> boo
     meta = event.get("metadata") or {}
     declared = topology is not None and event.get("event_type") in topology.resolutions
     return bool(meta.get("resolution")) or meta.get("trap_name") == "linkUp" or declared
+
+
+def subject_of(title: str, mentions: set[str]) -> str:
+    """What an event says about its host, for the ``host`` evidence: ``"down"`` (the host cannot be reached),
+    ``"names"`` (it is about something it names: a certificate, an address), else ``""`` (a problem of the host).
+
+    Events of different subjects on one host are not tied by the host: a host check failing while the
+    switch above it is down, and an attacker's password guesses on that host, are two problems.
+    """
+    if _UNREACHABLE.search(title):
+        return "down"
+    return "names" if mentions else ""
+
+
+def is_effect(title: str, subject: str) -> bool:
+    """Whether a message is a connectivity symptom: its host is down or unreachable, or it cannot reach
+    something (a timeout, a refused connection) — what a failing network device causes below it."""
+    return subject == "down" or bool(_CONNECTIVITY.search(title))
+
+
+def security_addresses(event: dict[str, Any]) -> set[str]:
+    """The source and destination addresses of a CEF or LEEF record (what it is about, not in its title)."""
+    meta = event.get("metadata") or {}
+    found: set[str] = set()
+    for fmt, part, fields in _SECURITY_ADDRESSES:
+        values = (meta.get(fmt) or {}).get(part) if isinstance(meta.get(fmt), dict) else None
+        if isinstance(values, dict):
+            found |= {str(values[f]) for f in fields if values.get(f) and _ADDRESS.fullmatch(str(values[f]))}
+    return found
 
 
 def named_service(event: dict[str, Any], topology: TopologyView) -> str | None:
@@ -403,6 +461,9 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
                 ancestors[up] = hops
     ancestors.pop(own or "", None)
     title = str(event.get("title") or "")
+    mentions = {m for m in _NAMED.findall(title) if m != host and not _OWN.search(m)}
+    mentions |= security_addresses(event) - {host}
+    about = subject_of(title, mentions)
     facts = Facts(
         host=host,
         service=service,
@@ -413,8 +474,12 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         ancestors=ancestors,
         parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
         named_service=named_service(event, topology),
-        mentions={m for m in _NAMED.findall(title) if m != host and not _OWN.search(m)},
+        mentions=mentions,
         recovery=resolves(event, topology),
+        subject=about,
+        unexplained=set()
+        if is_effect(title, about)
+        else {n for n in ancestors if topology.kind_of(n) in NETWORK_KINDS},
     )
     facts.keys = facts.emits()
     facts.lookups = probes(facts)
@@ -439,7 +504,7 @@ def probes(facts: Facts) -> list[tuple[str, str]]:
     if not facts.routine:
         # Below a failing node (an ancestor is another event's own node), or above one (the event's
         # own node is an ancestor of another event's node).
-        found += [(f"n:{n}", "below") for n in sorted(facts.ancestors)]
+        found += [(f"n:{n}", "below") for n in sorted(facts.ancestors) if n not in facts.unexplained]
         found += [(f"a:{n}", "above") for n in sorted(facts.nodes)]
         found += [(f"x:{m}", "entity") for m in sorted(facts.mentions)]
         if facts.host and _ADDRESS.fullmatch(facts.host):
@@ -498,7 +563,8 @@ def weigh(
 
 
 def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, found: dict[str, Evidence]) -> None:
-    """The same host (within the host window, the routine one for routine events), unless the services differ."""
+    """The same host (within the host window, the routine one for routine events), about the same subject
+    (:func:`subject_of`), unless the services differ."""
     if not facts.host:
         return
     w = cfg.weights
@@ -508,12 +574,16 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
     for key in inc.host_keys(facts.host):
         if key[0] == "h" and facts.routine:
             continue
+        theirs, sep, about = key[2 + len(prefix) :].rpartition("|")
+        if not sep:  # a key kept before subjects were (``host|service``)
+            theirs, about = about, facts.subject
+        if about != facts.subject:
+            continue
         spans = inc.keys[key]
         kind = "host" if key[0] == "h" and not facts.routine else "routine"
         apart = distance(spans, ts)
         if apart > cfg.gaps()[kind]:
             continue
-        theirs = key[2 + len(prefix) :]
         if mine and theirs and theirs != mine:
             other = theirs
             continue

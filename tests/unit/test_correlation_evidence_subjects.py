@@ -1,0 +1,92 @@
+"""Separation rules of the grouping for chance overlaps: the subject of a host's events, and what a network
+device's failure explains below it (plain logic, no database)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.correlation.evidence import facts_of, is_effect, subject_of
+from app.correlation.grouping import choose
+from tests.unit.test_grouping_evidence import CFG, GRAPH, T0, event, incident, kinds
+
+
+def test_a_host_that_cannot_be_reached_is_not_tied_by_the_host_to_another_problem_on_it():
+    # Given password guesses from one address on web-1, and (apart) a host check saying web-1 is down
+    guesses = incident(event("web-1", "Failed password for root from 203.0.113.7 port 4242 ssh2"))
+    down = incident(event("web-1", "Host check DOWN: web-1 (CRITICAL - Host Unreachable)"))
+    # Then neither ties the other by the host, but two reports of web-1 being down are tied by it
+    assert "host" not in kinds(event("web-1", "Host check DOWN: web-1 (CRITICAL - Host Unreachable)"), guesses)
+    assert "host" not in kinds(event("web-1", "Failed password for admin from 203.0.113.7 port 5151 ssh2"), down)
+    assert kinds(event("web-1", "PING CRITICAL - web-1 unreachable"), down)["host"] == CFG.weights.host
+
+
+def test_an_event_naming_something_else_is_about_it_not_about_its_host():
+    # Given an alert storming on web-1
+    storm = incident(event("web-1", "nf_conntrack: table full, dropping packet"))
+    # When a certificate sweep reports web-1 a minute later
+    cert = event("web-1", "SSL certificate for *.shop.example.com expires in 5 days")
+    # Then the host is no evidence (the certificate is the subject), nor is anything else
+    assert kinds(cert, storm) == {}
+    assert choose(cert, T0 + timedelta(minutes=1), [storm], GRAPH, CFG).kind == "new"
+    # While a plain problem of the host is still tied to the storm by the host
+    assert kinds(event("web-1", "Out of memory: Killed process 4242 (java)"), storm)["host"] == CFG.weights.host
+
+
+def test_subjects_of_messages():
+    assert subject_of("web-1 has been down for more than 1 minute", set()) == "down"
+    assert subject_of("System is rebooting.", set()) == "down"
+    assert subject_of("Packet loss 100% to web-1", set()) == "down"
+    assert subject_of("Failed password for root from 203.0.113.7 port 1 ssh2", {"203.0.113.7"}) == "names"
+    assert subject_of("Load average is 44.1 on web-1", set()) == ""
+
+
+def test_a_security_record_s_source_address_is_what_it_names():
+    # Given a CEF record of an intrusion detector (its title names no address; src does)
+    cef = event("web-1", "sshd: authentication failed", cef={"extension": {"src": "203.0.113.7", "duser": "root"}})
+    facts = facts_of(cef, GRAPH)
+    assert facts.mentions == {"203.0.113.7"} and facts.subject == "names"
+    # Then it is tied to sshd's lines naming the same attacker, by the entity and the host
+    lines = incident(event("web-1", "Failed password for root from 203.0.113.7 port 4242 ssh2"))
+    found = kinds(cef, lines)
+    assert found["entity"] == CFG.weights.entity and found["host"] == CFG.weights.host
+
+
+def test_a_failing_switch_explains_connectivity_symptoms_below_it_not_a_deploy_s_errors():
+    # Given a deploy's exceptions on web-1 (behind sw-a), and timeouts on web-2 (behind sw-a too)
+    deploy = incident(event("web-1", "Unhandled exception on /api/cart: KeyError in handler after 12 ms"))
+    timeouts = incident(event("web-2", "Upstream connect timeout to 10.1.2.3:443"))
+    # When an interface of sw-a goes down
+    link_down = event("sw-a", "linkDown on sw-a ifIndex 19 (GigabitEthernet1/0/19)")
+    # Then it is the timeouts' cause, not the exceptions'
+    assert "topology" not in kinds(link_down, deploy)
+    assert kinds(link_down, timeouts)["topology"] == CFG.weights.topology
+    # And the other way round: the exceptions after the switch failed are not its effects, timeouts are
+    switch = incident(link_down)
+    assert "topology" not in kinds(event("web-2", "Unhandled exception on /checkout: TypeError"), switch)
+    assert kinds(event("web-2", "Health check failed"), switch)["topology"] == CFG.weights.topology
+
+
+def test_a_failing_host_or_database_still_explains_any_failure_of_what_runs_on_it():
+    # Given the database host failing (not a network device)
+    db_down = incident(event("db-1", "PostgreSQL is down"))
+    # Then checkout's HTTP 500s (checkout depends on orders-db on db-1) are its effects
+    assert (
+        kinds(event("web-1", "HTTP 500 from checkout", service="checkout"), db_down)["topology"] == CFG.weights.topology
+    )
+
+
+def test_connectivity_symptoms():
+    for title in ("Upstream connect timeout to 10.0.0.1:5432", "could not connect to server: Connection refused",
+                  "Connection reset by peer", "Health check failed", "No route to host", "request timed out"):  # fmt: skip
+        assert is_effect(title, subject_of(title, set())), title
+    for title in ("Unhandled exception on /v2/items", "nf_conntrack: table full", "HTTP 5xx from api on web-1"):
+        assert not is_effect(title, subject_of(title, set())), title
+
+
+def test_an_incident_kept_before_host_subjects_still_ties_by_the_host():
+    # Given an incident whose host key has the older form (host|service), as stored before this rule
+    inc = incident(event("web-1", "Disk almost full on /var"))
+    inc.keys = {(k.rsplit("|", 1)[0] if k[0] in "hr" else k): v for k, v in inc.keys.items()}
+    assert "h:web-1|" in inc.keys
+    # Then a problem of the host is still tied to it by the host
+    assert kinds(event("web-1", "write error on /var/tmp/x: No space left on device"), inc)["host"] == CFG.weights.host
