@@ -18,12 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..actions.http import SECRET_NAME
 from .base import RISK_LEVELS
 
 #: Shown instead of a sensitive value, and of a value known only after apply.
 SENSITIVE, UNKNOWN = "(sensitive)", "(known after apply)"
 #: The most attributes listed per resource, and characters per shown value.
 MAX_ATTRIBUTES, MAX_VALUE_CHARS = 50, 200
+#: A known secret this long is masked inside a longer value too (a shorter one only when it is the value).
+MIN_SECRET_CHARS = 4
 #: Attributes whose change alone is bookkeeping (a tag-only change is low risk whatever the resource).
 TAG_ATTRIBUTES = frozenset({"tags", "tags_all", "labels", "effective_labels", "terraform_labels"})
 
@@ -146,6 +149,59 @@ def diff(before: Any, after: Any, *, unknown: Any = None, before_sensitive: Any 
     return [{"attribute": path, "before": _shown(before), "after": UNKNOWN if _marked(unknown) else _shown(after)}]
 
 
+def _leaves(value: Any, mask: Any, found: set[str]) -> None:
+    """Add to ``found`` the text of each leaf of ``value`` that ``mask`` marks (all of them under ``True``)."""
+    if mask is True:
+        if isinstance(value, dict):
+            for item in value.values():
+                _leaves(item, True, found)
+        elif isinstance(value, list):
+            for item in value:
+                _leaves(item, True, found)
+        elif value is not None and not isinstance(value, bool):
+            found.add(str(value))
+    elif isinstance(value, dict) and isinstance(mask, dict):
+        for key, item in value.items():
+            _leaves(item, mask.get(key), found)
+    elif isinstance(value, list) and isinstance(mask, list):
+        for item, inner in zip(value, mask, strict=False):
+            _leaves(item, inner, found)
+
+
+def sensitive_values(plan: Mapping[str, Any]) -> frozenset[str]:
+    """Every value the plan marks sensitive: in a resource's before or after, or a sensitive variable's.
+
+    Terraform does not mark every copy of a secret (``terraform_data``'s ``output`` repeats its
+    sensitive ``input`` unmarked): a shown value holding one of these is masked too.
+    """
+    found: set[str] = set()
+    for row in plan.get("resource_changes") or []:
+        change = row.get("change") if isinstance(row, dict) else None
+        if isinstance(change, dict):
+            _leaves(change.get("before"), change.get("before_sensitive"), found)
+            _leaves(change.get("after"), change.get("after_sensitive"), found)
+    declared = ((plan.get("configuration") or {}).get("root_module") or {}).get("variables") or {}
+    for name, variable in (plan.get("variables") or {}).items():
+        if isinstance(declared.get(name), dict) and declared[name].get("sensitive"):
+            _leaves((variable or {}).get("value"), True, found)
+    return frozenset(found)
+
+
+def _masked(attributes: list[dict[str, Any]], secrets: frozenset[str]) -> list[dict[str, Any]]:
+    """``attributes`` with a value holding a known secret, or under a secret-looking name, masked."""
+
+    def hides(value: Any) -> bool:
+        text = str(value)
+        return any(s == text or (len(s) >= MIN_SECRET_CHARS and s in text) for s in secrets)
+
+    return [
+        {**a, "before": SENSITIVE, "after": SENSITIVE}
+        if SECRET_NAME.search(a["attribute"].rsplit(".", 1)[-1]) or hides(a["before"]) or hides(a["after"])
+        else a
+        for a in attributes
+    ]
+
+
 def changes(plan: Mapping[str, Any], *, overrides: Mapping[str, str] | None = None) -> list[Change]:
     """The resources the plan changes (no-ops and reads left out), with their attributes and risk.
 
@@ -158,6 +214,7 @@ def changes(plan: Mapping[str, Any], *, overrides: Mapping[str, str] | None = No
     if not isinstance(rows, list):
         raise ValueError("resource_changes is not a list")
     drifted = {d.get("address") for d in plan.get("resource_drift") or [] if isinstance(d, dict)}
+    secrets = sensitive_values(plan)
     found = []
     for row in rows:
         change = row.get("change") if isinstance(row, dict) else None
@@ -170,6 +227,7 @@ def changes(plan: Mapping[str, Any], *, overrides: Mapping[str, str] | None = No
             attributes = diff(change.get("before"), change.get("after"), unknown=change.get("after_unknown"),
                               before_sensitive=change.get("before_sensitive"),
                               after_sensitive=change.get("after_sensitive"))  # fmt: skip
+            attributes = _masked(attributes, secrets)
         else:  # a whole object comes or goes: its attributes are named, not listed value by value
             attributes = []
         address, kind = str(row.get("address")), str(row.get("type"))

@@ -130,6 +130,23 @@ def test_a_realistic_plan_lists_what_changes_with_attributes_and_risk_and_no_sen
     assert not any(s in json.dumps([c.attributes for c in found.values()]) for s in SECRETS)
 
 
+def test_a_secret_terraform_repeats_unmarked_is_masked_too():
+    # Given real terraform 1.11's show -json of terraform_data resources (recorded): a sensitive variable feeds
+    # one's input, which terraform marks, and its output, which it does not
+    plan = json.loads((FIXTURES / "plan_terraform_data.json").read_text())
+    assert plan["format_version"] == "1.2" and "old-secret" in json.dumps(plan)
+    # When it is read
+    found = {c.address: c for c in tp.changes(plan)}
+    # Then every action is recognised, and neither the old nor the new secret is shown anywhere
+    assert {a: c.action for a, c in found.items()} == {"terraform_data.gone": "delete", "terraform_data.new": "create",
+                                                       "terraform_data.repl": "replace", "terraform_data.upd": "update"}  # fmt: skip
+    shown = {a["attribute"]: a for a in found["terraform_data.repl"].attributes}
+    assert shown["output"]["before"] == shown["input"]["before"] == "(sensitive)"
+    assert shown["triggers_replace"] == {"attribute": "triggers_replace", "before": "['v1']", "after": "['v2']"}
+    assert not any(s in json.dumps([c.attributes for c in found.values()]) for s in ("old-secret", "new-secret"))
+    assert {"old-secret", "new-secret"} <= tp.sensitive_values(plan)
+
+
 def test_a_sensitive_value_nested_in_an_object_or_a_list_is_masked_whole():
     found = tp.diff({"conn": {"user": "a", "pass": "s1"}, "keys": ["k1"]}, {"conn": {"user": "b", "pass": "s2"}, "keys": ["k2"]},
                     before_sensitive={"conn": {"pass": True}, "keys": [True]}, after_sensitive={"conn": {"pass": True}})  # fmt: skip
