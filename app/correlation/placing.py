@@ -218,24 +218,37 @@ def new_incident(event: dict[str, Any], at: datetime) -> Incident:
 
 def candidates(since: datetime, flap_since: datetime) -> list[OpenIncident]:
     """The live incidents with an event since ``since``, and those the correlator closed since ``flap_since``."""
+    where = candidate_filter(since, flap_since)
+    if not is_postgres():
+        query = Incident.select().where(where).order_by(Incident.last_event_at.desc())
+        return [matching_state(r) for r in query]
+    return [matching_state(r) for r in read_incidents(where)]
+
+
+def candidate_filter(since: datetime, flap_since: datetime) -> Any:
+    """Which incidents :func:`candidates` reads (a peewee expression)."""
     live = Incident.status.in_(LIVE_STATUSES) & (Incident.last_event_at >= since)
     dormant = ((Incident.status == "closed") & Incident.closed_by_event_id.is_null(False)
                & (Incident.closed_at >= flap_since) & Incident.merged_into.is_null())  # fmt: skip
+    return live | dormant
+
+
+def read_incidents(where: Any, *extra: Any) -> list[Incident]:
+    """The incidents ``where`` holds, most recent first, with the ``extra`` columns (PostgreSQL).
+
+    PERF: JSON columns read as text and decoded by orjson, not by the driver's json (an incident of
+    thousands of events carries thousands of keys).
+    """
     fields = Incident._meta.sorted_fields
-    if not is_postgres():
-        query = Incident.select().where(live | dormant).order_by(Incident.last_event_at.desc())
-        return [matching_state(r) for r in query]
-    # PERF: JSON columns read as text and decoded by orjson, not by the driver's json (an incident of
-    # thousands of events carries thousands of keys).
     texts = [f.name for f in fields if isinstance(f, JSONField)]
     columns = [f.cast("text").alias(f.column_name) if isinstance(f, JSONField) else f for f in fields]
-    rows = list(Incident.select(*columns).where(live | dormant).order_by(Incident.last_event_at.desc()))
+    rows = list(Incident.select(*columns, *extra).where(where).order_by(Incident.last_event_at.desc()))
     for row in rows:
         for name in texts:
             value = getattr(row, name)
             if isinstance(value, str):
                 setattr(row, name, orjson.loads(value))
-    return [matching_state(r) for r in rows]
+    return rows
 
 
 class Batch:
@@ -380,6 +393,7 @@ class Batch:
             incident_id=row.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why, details=details
         )
         source.status, source.closed_at, source.status_changed_at, source.event_count = "closed", at, at, 0
+        source.merged_into = row.id  # as saved above (a process may keep the row, see .held)
         self.changed[other.id] = (source, OpenIncident(id=other.id, hosts=set(), services=set(), templates=[],
                                                       fingerprints=set(), last_event_at=source.last_event_at))  # fmt: skip
         IncidentActivity.create(incident_id=source.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why,

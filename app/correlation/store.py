@@ -43,6 +43,7 @@ from ..errors import TransientError
 from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent
 from ..topology.store import load_graph
 from .grouping import GroupingSettings, OpenIncident, Topology, configured
+from .held import HeldIncidents, Versioned, versions_of
 from .placing import LIVE_STATUSES, Batch, candidates, facts_for, finish, flush_decisions, grow, matching_state
 
 __all__ = ["LIVE_STATUSES", "correlate_batch", "finish", "grow", "hold_lock", "load_events", "load_topology",
@@ -61,6 +62,8 @@ CLAIM_AFTER_S = 5.0
 _OPERATORS_COLUMNS = frozenset({"assignee", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
                                 "merged_into"})  # fmt: skip
 _topology: tuple[float, Topology] | None = None
+#: The incidents this process's last batches saved (see :mod:`.held`).
+_held = HeldIncidents()
 
 
 def load_topology(*, max_age_s: float = 10.0) -> Topology:
@@ -219,7 +222,8 @@ def correlate_batch(
         except _Raced:
             logger.info("Events of a batch of %d were correlated meanwhile; deciding the batch again.", len(loaded))
             return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=True))
-    placed, decisions = in_transaction(partial(_decide, loaded, cfg, candidates=candidates))
+    placed, decisions, rows = in_transaction(partial(_decide, loaded, cfg, candidates=candidates))
+    _held.put(rows)  # committed: the next batch of this process need not read these incidents again
     # Outside the lock: other batches are being decided meanwhile.
     in_transaction(partial(write_out, decisions))
     return placed
@@ -273,7 +277,7 @@ def _stamped(event_ids: list[str]) -> dict[str, str]:
 
 def _decide(
     loaded: list[dict[str, Any]], cfg: GroupingSettings, *, candidates: list[dict[str, Any]]
-) -> tuple[dict[str, str], list[str]]:
+) -> tuple[dict[str, str], list[str], dict[str, Versioned]]:
     """Place the events (and the ``candidates`` to claim no batch took) in incidents under the correlator's lock.
 
     One transaction, the serialized part of correlating: it saves the incidents the batch changed
@@ -282,8 +286,9 @@ def _decide(
     out count as correlated, as stamped ones do.
 
     Returns:
-      Event id -> correlation id for the events of ``loaded``, and the ids of the decisions to
-      write out before they are handed on (this one's, and those that placed its events before).
+      Event id -> correlation id for the events of ``loaded``, the ids of the decisions to
+      write out before they are handed on (this one's, and those that placed its events before),
+      and the incidents' rows as saved, for :data:`_held` once the transaction committed.
     """
     database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
     # Under the lock, in this order: a decision deleted (written out) after the first read has
@@ -294,14 +299,14 @@ def _decide(
     theirs = sorted({pending[i][0] for i in done if i in pending and i not in stamped})
     events = [e for e in loaded if e["id"] not in done]
     if not events:
-        return done, theirs
+        return done, theirs, {}
     own = [e["id"] for e in events]
     claimed = [e for e in candidates if e["id"] not in stamped and e["id"] not in pending]
     if claimed:
         events = sorted(events + claimed, key=_at)
-    assigned, links = _place_and_save(events, cfg, claimed={e["id"] for e in claimed})
+    assigned, links, rows = _place_and_save(events, cfg, claimed={e["id"] for e in claimed}, held=_held)
     if not assigned:
-        return done, theirs
+        return done, theirs, rows
     decision = uuid.uuid4()
     CorrelationDecision.insert(
         id=decision,
@@ -310,19 +315,37 @@ def _decide(
     ).execute()
     if claimed:
         logger.debug("A late batch of %d correlated %d events of other batches.", len(own), len(assigned) - len(own))
-    return {**done, **{i: assigned[i] for i in own if i in assigned}}, [*theirs, str(decision)]
+    return {**done, **{i: assigned[i] for i in own if i in assigned}}, [*theirs, str(decision)], rows
 
 
 def _place_and_save(
-    events: list[dict[str, Any]], cfg: GroupingSettings, *, claimed: set[str]
-) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Place ``events`` (oldest first) and save the incidents they changed; returns the placements and the links."""
+    events: list[dict[str, Any]], cfg: GroupingSettings, *, claimed: set[str], held: HeldIncidents | None = None
+) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, Versioned]]:
+    """Place ``events`` (oldest first) and save the incidents they changed.
+
+    Returns:
+      The placements, the links, and (with ``held``, the incidents it holds) the candidates' rows
+      as saved, with their versions.
+    """
     topology = load_topology()
-    changed, assigned, links = _place(events, topology, cfg, claimed=claimed)
+    first = _at(events[0])
+    since, flap_since = first - cfg.lookback, first - cfg.flap_window
+    taken: dict[str, Versioned] = {}
+    if held is None:
+        incidents = candidates(since, flap_since)
+    else:
+        incidents, taken = held.take(since, flap_since)
+    changed, assigned, links = _place(events, incidents, topology, cfg, claimed=claimed)
     for row, inc in changed.values():
         finish(row, inc, topology, cfg)
     _save_incidents([row for row, _ in changed.values()])
-    return assigned, links
+    if held is None:
+        return assigned, links, {}
+    # A row is kept as this transaction saved it (its new version), or as read when the batch left it as it was.
+    versions = versions_of(sorted({*taken, *changed}))
+    rows = {i: (versions[i], changed[i][0]) for i in changed if i in versions}
+    rows.update({i: (v, row) for i, (v, row) in taken.items() if i not in changed and versions.get(i) == v})
+    return assigned, links, rows
 
 
 def write_out(decisions: list[str]) -> int:
@@ -365,7 +388,7 @@ def _correlate_at_once(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, r
     events = [e for e in events if not e["correlation_id"]]
     if not events:
         return done
-    assigned, links = _place_and_save(events, cfg, claimed=set())
+    assigned, links, _ = _place_and_save(events, cfg, claimed=set())
     if _assign(assigned) != len(assigned):
         raise _Raced(f"{len(assigned)} events to stamp, some already correlated")
     _insert_links(links)
@@ -374,12 +397,13 @@ def _correlate_at_once(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, r
 
 def _place(
     events: list[dict[str, Any]],
+    incidents: list[OpenIncident],
     topology: Topology,
     cfg: GroupingSettings,
     *,
     claimed: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[dict[str, tuple[Incident, OpenIncident]], dict[str, str], list[dict[str, Any]]]:
-    """Place each event, oldest first, against the incidents it may join and those the batch opens (:mod:`.placing`).
+    """Place each event, oldest first, against ``incidents`` (the candidates) and those the batch opens (:mod:`.placing`).
 
     From the first ``claimed`` event that stays uncorrelated on, the claimed events are skipped:
     its own message decides it again later, and must find the incidents as they were at its turn
@@ -388,9 +412,7 @@ def _place(
     Returns:
       The changed incidents (row and matching state), event id -> incident id, and the links to record.
     """
-    first = _at(events[0])
-    batch = Batch(candidates(first - cfg.lookback, first - cfg.flap_window), topology, cfg,
-                  flush=flush_decisions(write_out, _decisions))  # fmt: skip
+    batch = Batch(incidents, topology, cfg, flush=flush_decisions(write_out, _decisions))
     skipping = False
     for event in events:
         if skipping and event["id"] in claimed:
