@@ -113,6 +113,8 @@ class KeyStore:
         #: digest -> (fresh until, valid while the database is away until, principal); monotonic seconds.
         self._cache: dict[str, tuple[float, float, Principal | None]] = {}
         self._lock = threading.Lock()
+        #: digest -> the lock of the lookup in flight for it: one lookup per key at a time.
+        self._lookups: dict[str, threading.Lock] = {}
         self._down_until = 0.0
 
     def verify(self, key: str) -> Principal | None:
@@ -129,6 +131,26 @@ class KeyStore:
             return hit[2]
         if now < self._down_until:
             return self._stale(hit, now, DatabaseUnavailable("the database is unavailable"))
+        # When a key's entry expires, every request in flight with it misses at once (a web worker
+        # holds dozens): one asks the database, the others wait for its answer rather than each
+        # taking a pooled connection for the same row.
+        with self._lock:
+            lookup_lock = self._lookups.setdefault(digest, threading.Lock())
+        with lookup_lock:
+            hit, now = self._cache.get(digest), time.monotonic()
+            if hit is not None and hit[0] > now:
+                return hit[2]  # the lookup this request waited for answered
+            if now < self._down_until:  # ... or found the database away
+                return self._stale(hit, now, DatabaseUnavailable("the database is unavailable"))
+            try:
+                return self._lookup(digest, hit, now)
+            finally:
+                with self._lock:
+                    if self._lookups.get(digest) is lookup_lock:
+                        del self._lookups[digest]
+
+    def _lookup(self, digest: str, hit: tuple[float, float, Principal | None] | None, now: float) -> Principal | None:
+        """Ask the database for the key of ``digest`` and cache the answer."""
 
         def lookup() -> Principal | None:
             row = ApiKey.get_or_none((ApiKey.key_hash == digest) & ApiKey.revoked_at.is_null())
