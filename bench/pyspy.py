@@ -16,16 +16,18 @@ from pathlib import Path
 
 #: Stage -> a part of a frame's text (``function (file:line)``) that marks it.
 STAGES = {
-    "auth (key lookup)": "verify (app/auth.py",
-    "read + JSON decode": "read_json (app/http/media.py",
-    "validation (split)": "split (app/parsing/webhooks.py",
-    "envelope (make_items)": "make_items (app/events/envelope.py",
-    "encode for the broker": "encode_items (app/publishing.py",
-    "publish (pika, confirm)": "_publish (app/publishing.py",
-    "waiting for the confirm": "publish (app/publishing.py",
-    "answer (orjson.dumps etc.)": "_accept (app/http/resources/ingest.py",
-    "falcon request handling": "__call__ (falcon/app.py",
-    "gevent.pywsgi (HTTP parse/write)": "handle_one_request (gevent/pywsgi.py",
+    "auth (key lookup)": "KeyStore.verify (",
+    "read + JSON decode": "read_json (",
+    "validation (split)": "Generic.split (",
+    "envelope (make_items, ids)": "make_items (",
+    "request id": "_request_id (",
+    "publish() on the request's greenlet": "BatchPublisher.publish (",
+    "publisher greenlet (pika publish + confirm)": "BatchPublisher._run (",
+    "the resource (Ingest._accept)": "Ingest._accept (",
+    "falcon app": "App.__call__ (",
+    "gevent.pywsgi (HTTP parse/write)": "WSGIHandler.handle (",
+    "sending (socket send)": "SocketMixin.send (",
+    "hub (event loop)": "Hub.run (",
 }
 
 
