@@ -81,7 +81,6 @@ class Workload:
     replicas: int
     selector: Mapping[str, str]
     containers: tuple[Container, ...]
-    ready_replicas: int = 0
     autoscaler: Autoscaler | None = None
 
     @property
@@ -211,7 +210,6 @@ class Cluster:
                 found.append(Workload(
                     namespace=meta.namespace, kind=kind, name=meta.name,
                     replicas=spec.replicas if spec.replicas is not None else 1,
-                    ready_replicas=(item.status.ready_replicas or 0) if item.status else 0,
                     selector=dict(spec.selector.match_labels or {}), containers=containers,
                     autoscaler=scalers.get((meta.namespace, kind, meta.name)),
                 ))  # fmt: skip

@@ -65,12 +65,14 @@ def _patch(target: Target, step_id: str, name: str, path: str, body: dict[str, A
 def desired_replicas(workload: Workload, demand: Forecast, thresholds: Mapping[str, float]) -> int | None:
     """Replicas that keep each pod at ``cpu_target`` of its request at the forecast's upper bound.
 
+    A workload with a CPU-scaled HPA is sized at the HPA's own target, the size the HPA will run it at.
     None when a container requests no CPU: without a request there is no capacity per pod to divide by.
     """
     per_pod = workload.cpu_request_m
     if not per_pod:
         return None
-    needed = math.ceil(demand.high / (per_pod * threshold(thresholds, "cpu_target")))
+    target = (workload.autoscaler and workload.autoscaler.cpu_utilization) or threshold(thresholds, "cpu_target")
+    needed = math.ceil(demand.high / (per_pod * target))
     low, high = int(threshold(thresholds, "min_replicas")), int(threshold(thresholds, "max_replicas"))
     return max(low, min(high, needed))
 
@@ -83,7 +85,7 @@ def _described(demand: Forecast) -> str:
 def scale(workload: Workload, demand: Forecast, thresholds: Mapping[str, float], target: Target) -> AgentAction | None:
     """A replicas (or HPA bounds) change when the forecast needs another size, else None."""
     wanted = desired_replicas(workload, demand, thresholds)
-    if wanted is None:
+    if wanted is None or workload.replicas == 0:  # scaled to zero: someone turned it off on purpose
         return None
     hpa = workload.autoscaler
     if hpa is not None:

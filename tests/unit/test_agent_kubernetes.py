@@ -129,13 +129,15 @@ def test_scaling_down_is_riskier_than_up_and_a_fitting_size_proposes_nothing():
     capped = scale(_web(replicas=3), _demand(100_000.0), {"max_replicas": 10}, TARGET)
     assert capped is not None and capped.estimated_impact == "replicas 3 -> 10" and capped.risk_level == "medium"
     assert scale(_web(cpu=None), _demand(5000.0), {}, TARGET) is None  # type: ignore[arg-type]
+    assert scale(_web(replicas=0), _demand(5000.0), {}, TARGET) is None  # scaled to zero on purpose
 
 
 def test_with_an_hpa_the_bounds_are_raised_instead_of_the_replicas():
     from app.agents.kubernetes_client import Autoscaler
 
     web = _web(autoscaler=Autoscaler(name="web", min_replicas=2, max_replicas=5, cpu_utilization=0.7))
-    action = scale(web, _demand(2400.0), {}, TARGET)  # 2400 / 350 -> 7 pods
+    # the HPA's own target (70 % of 500m) sizes it, whatever the agent's cpu_target says
+    action = scale(web, _demand(2400.0), {"cpu_target": 0.5}, TARGET)  # 2400 / 350 -> 7 pods
     assert action is not None and action.type == "scale_bounds"
     assert action.estimated_impact == "hpa minReplicas 2 -> 7; hpa maxReplicas 5 -> 7"
     assert action.steps[0]["http"]["url"].endswith("/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web")
