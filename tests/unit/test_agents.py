@@ -104,7 +104,7 @@ def test_a_bad_agent_configuration_is_refused_naming_the_field(body, field):
 
 def test_credentials_given_by_reference_are_accepted():
     columns = registry.parse_config({"name": "tf-prod", "type": "terraform", "integrations": [
-        {"type": "terraform", "workspace": "/srv/infra", "credentials": {"env": "AWS_PROFILE_PROD"}},
+        {"type": "terraform", "path": "/srv/infra", "credentials": {"env": "AWS_PROFILE_PROD"}},
         {"type": "aws", "secret_access_key": {"file": "/run/secrets/aws"}, "token": "{{ secret.AWS_TOKEN }}"}]})  # fmt: skip
     assert columns["kind"] == "terraform" and len(columns["integrations"]) == 2
 
