@@ -13,6 +13,7 @@ The web tier keeps answering while the database is away: a key verified within
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -60,6 +61,10 @@ class Principal:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+#: :func:`hash_key` of the keys seen lately. PERF: a SHA-256 per request was ~2 % of accepting one event.
+_digest = functools.lru_cache(maxsize=1024)(hash_key)
 
 
 def generate_key() -> str:
@@ -124,7 +129,7 @@ class KeyStore:
           DatabaseUnavailable: the database could not be asked and the key was not verified
             within the last ``stale_s`` seconds.
         """
-        digest = hash_key(key)
+        digest = _digest(key)
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:

@@ -51,15 +51,17 @@ def make_items(
     received_at: float,
     source: str | None = None,
     request_id: str | None = None,
+    ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One item per payload, as :func:`make_item` makes them, each with a new id from :func:`new_ids`.
+    """One item per payload, as :func:`make_item` makes them, each with a new id from :func:`new_ids`
+    (or from ``ids``, one per payload, made by :func:`new_ids` with others the caller needed).
 
     # PERF: an array of 100 events costs one ``urandom`` and one clock read, not 100 of each.
     """
     return [
         {"id": id, "source_type": source_type, "received_at": received_at, "source": source, "request_id": request_id,
          "payload": payload}
-        for id, payload in zip(new_ids(len(payloads)), payloads, strict=True)
+        for id, payload in zip(ids if ids is not None else new_ids(len(payloads)), payloads, strict=True)
     ]  # fmt: skip
 
 
