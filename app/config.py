@@ -137,6 +137,8 @@ class Settings:
     correlation_flap_window_minutes: float = 30.0
     #: Windows of the pairwise evidence: a dependency, the same host (routine events: the routine one), alike messages.
     correlation_causal_window_minutes: float = 3.0
+    #: Two events naming one address or name (or one naming the other's host).
+    correlation_entity_window_minutes: float = 5.0
     correlation_host_window_minutes: float = 5.0
     correlation_routine_window_minutes: float = 2.0
     correlation_template_window_minutes: float = 8.0
@@ -256,6 +258,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         correlation_flap_changes=_int(env, "CORRELATION_FLAP_CHANGES", 3, low=1, high=1000),
         correlation_flap_window_minutes=_minutes(env, "CORRELATION_FLAP_WINDOW_MINUTES", 30.0),
         correlation_causal_window_minutes=_minutes(env, "CORRELATION_CAUSAL_WINDOW_MINUTES", 3.0),
+        correlation_entity_window_minutes=_minutes(env, "CORRELATION_ENTITY_WINDOW_MINUTES", 5.0),
         correlation_host_window_minutes=_minutes(env, "CORRELATION_HOST_WINDOW_MINUTES", 5.0),
         correlation_routine_window_minutes=_minutes(env, "CORRELATION_ROUTINE_WINDOW_MINUTES", 2.0),
         correlation_template_window_minutes=_minutes(env, "CORRELATION_TEMPLATE_WINDOW_MINUTES", 8.0),

@@ -18,7 +18,8 @@ each kind within its own window. The kinds, strongest first:
 - ``template``: message templates at least :attr:`GroupingSettings.similarity` alike, within the
   template window (routine ``info`` messages never count);
 - ``entity``: one message names the address the other comes from or names too (a client's
-  "could not connect to 10.0.0.5" and the alert of 10.0.0.5; one attacker's address), within the window;
+  "could not connect to 10.0.0.5" and the alert of 10.0.0.5; one attacker's address), within the entity
+  window: a complaint and the failure it names come together;
 - ``host``: the same host within the host window (the routine window when either is ``info``), between
   events of one *subject* (:func:`subject_of`): a host that cannot be reached (down, unreachable,
   rebooting) is the network's or the host's whole problem, an event naming something else (a
@@ -116,8 +117,10 @@ class Weights:
 class GroupingSettings:
     """How far apart in time and how alike events may be to join one incident (``CORRELATION_*``)."""
 
-    #: The same named service, or an entity named, ties events this far apart.
+    #: The same named service ties events this far apart.
     window: timedelta = timedelta(minutes=15)
+    #: An address or name one names and the other names or is (a client's complaint and the server's alert).
+    entity_window: timedelta = timedelta(minutes=5)
     #: The same problem (fingerprint) ties events this far apart; nothing ties events further apart.
     lookback: timedelta = timedelta(hours=1)
     #: A dependency (topology) ties events this far apart: effects follow their cause within minutes.
@@ -142,7 +145,7 @@ class GroupingSettings:
         """The grouping the process's settings ask for."""
         minutes = {
             name: timedelta(minutes=getattr(settings, f"correlation_{name}_minutes"))
-            for name in ("causal_window", "host_window", "routine_window", "template_window")
+            for name in ("causal_window", "entity_window", "host_window", "routine_window", "template_window")
         }
         known = set(Weights.__dataclass_fields__)
         return cls(
@@ -178,7 +181,7 @@ class GroupingSettings:
 
 
 #: Kind of evidence (see :func:`key_kind`) -> the :class:`GroupingSettings` window it is judged within.
-_WINDOW_OF_KIND = {"fingerprint": "lookback", "topology": "causal_window", "service": "window", "entity": "window",
+_WINDOW_OF_KIND = {"fingerprint": "lookback", "topology": "causal_window", "service": "window", "entity": "entity_window",
                    "template": "template_window", "host": "host_window", "routine": "routine_window",
                    "link": "lookback"}  # fmt: skip
 
@@ -342,7 +345,7 @@ class Facts:
     mentions: set[str] = field(default_factory=set)
     #: The event says a problem ended (:func:`resolves`).
     recovery: bool = False
-    #: What the event is about on its host (:func:`subject_of`): ``""``, ``"down"`` or ``"names"``.
+    #: What the event is about on its host (:func:`subject_of`): ``""``, ``"down"`` or ``"names <what>"``.
     subject: str = ""
     #: Ancestors that are network devices, and the event is no connectivity symptom (:func:`is_effect`):
     #: their failure does not explain it, so it is tied to them by no ``topology`` evidence.
@@ -394,14 +397,15 @@ def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> boo
 
 def subject_of(title: str, mentions: set[str]) -> str:
     """What an event says about its host, for the ``host`` evidence: ``"down"`` (the host cannot be reached),
-    ``"names"`` (it is about something it names: a certificate, an address), else ``""`` (a problem of the host).
+    ``"names <what>"`` (it is about the things it names: a certificate, an address), else ``""`` (a problem of the host).
 
     Events of different subjects on one host are not tied by the host: a host check failing while the
-    switch above it is down, and an attacker's password guesses on that host, are two problems.
+    switch above it is down, and an attacker's password guesses on that host, are two problems; so are
+    a certificate's expiry and another attacker's guesses.
     """
     if _UNREACHABLE.search(title):
         return "down"
-    return "names" if mentions else ""
+    return f"names {' '.join(sorted(mentions))}" if mentions else ""
 
 
 def is_effect(title: str, subject: str) -> bool:

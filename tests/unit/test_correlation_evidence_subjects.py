@@ -28,6 +28,9 @@ def test_an_event_naming_something_else_is_about_it_not_about_its_host():
     # Then the host is no evidence (the certificate is the subject), nor is anything else
     assert kinds(cert, storm) == {}
     assert choose(cert, T0 + timedelta(minutes=1), [storm], GRAPH, CFG).kind == "new"
+    # Nor is it tied by the host to another thing named there (another attacker's guesses)
+    guesses = incident(event("web-1", "Failed password for root from 203.0.113.7 port 4242 ssh2"))
+    assert kinds(cert, guesses) == {}
     # While a plain problem of the host is still tied to the storm by the host
     assert kinds(event("web-1", "Out of memory: Killed process 4242 (java)"), storm)["host"] == CFG.weights.host
 
@@ -36,7 +39,7 @@ def test_subjects_of_messages():
     assert subject_of("web-1 has been down for more than 1 minute", set()) == "down"
     assert subject_of("System is rebooting.", set()) == "down"
     assert subject_of("Packet loss 100% to web-1", set()) == "down"
-    assert subject_of("Failed password for root from 203.0.113.7 port 1 ssh2", {"203.0.113.7"}) == "names"
+    assert subject_of("Failed password for root from 203.0.113.7 port 1 ssh2", {"203.0.113.7"}) == "names 203.0.113.7"
     assert subject_of("Load average is 44.1 on web-1", set()) == ""
 
 
@@ -44,7 +47,7 @@ def test_a_security_record_s_source_address_is_what_it_names():
     # Given a CEF record of an intrusion detector (its title names no address; src does)
     cef = event("web-1", "sshd: authentication failed", cef={"extension": {"src": "203.0.113.7", "duser": "root"}})
     facts = facts_of(cef, GRAPH)
-    assert facts.mentions == {"203.0.113.7"} and facts.subject == "names"
+    assert facts.mentions == {"203.0.113.7"} and facts.subject == "names 203.0.113.7"
     # Then it is tied to sshd's lines naming the same attacker, by the entity and the host
     lines = incident(event("web-1", "Failed password for root from 203.0.113.7 port 4242 ssh2"))
     found = kinds(cef, lines)
@@ -73,6 +76,15 @@ def test_a_failing_host_or_database_still_explains_any_failure_of_what_runs_on_i
     assert (
         kinds(event("web-1", "HTTP 500 from checkout", service="checkout"), db_down)["topology"] == CFG.weights.topology
     )
+
+
+def test_naming_the_same_address_ties_events_within_the_entity_window_only():
+    # Given clients failing to reach the database host 10.0.0.5
+    clients = incident(event("web-1", "could not connect to server on host 10.0.0.5: Connection refused"))
+    # Then 10.0.0.5's own alert is tied to them within the entity window, not 13 minutes later
+    alert = event("10.0.0.5", "PING CRITICAL - 10.0.0.5 unreachable")
+    assert kinds(alert, clients, T0 + timedelta(minutes=4))["entity"] == CFG.weights.entity
+    assert kinds(alert, clients, T0 + timedelta(minutes=13)) == {}
 
 
 def test_connectivity_symptoms():

@@ -213,10 +213,11 @@ def test_a_resolution_of_an_effect_does_not_close_the_incident_of_its_cause():
 def test_weights_and_windows_come_from_the_environment():
     settings = load_settings({"CORRELATION_WINDOW_MINUTES": "5", "CORRELATION_JOIN_SCORE": "0.8",
                               "CORRELATION_WEIGHT_HOST": "0.9", "CORRELATION_FLAP_CHANGES": "5",
-                              "CORRELATION_HOST_WINDOW_MINUTES": "1.5", "CORRELATION_CAUSAL_WINDOW_MINUTES": "4"})  # fmt: skip
+                              "CORRELATION_HOST_WINDOW_MINUTES": "1.5", "CORRELATION_CAUSAL_WINDOW_MINUTES": "4",
+                              "CORRELATION_ENTITY_WINDOW_MINUTES": "2"})  # fmt: skip
     cfg = GroupingSettings.from_settings(settings)
     assert cfg.window == timedelta(minutes=5) and cfg.join_score == 0.8 and cfg.flap_changes == 5
-    assert cfg.window_of("host") == 90 and cfg.window_of("topology") == 240
+    assert cfg.window_of("host") == 90 and cfg.window_of("topology") == 240 and cfg.window_of("entity") == 120
     assert cfg.weights == Weights(host=0.9)
     with pytest.raises(ConfigError, match="CORRELATION_WEIGHT_TOPOLOGY"):
         load_settings({"CORRELATION_WEIGHT_TOPOLOGY": "much"})
