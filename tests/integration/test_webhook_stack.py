@@ -68,6 +68,13 @@ def test_an_array_of_events_gets_one_answer_per_event(stack):
     assert reply.status == 202
     answers = reply.json()
     assert len(answers) == 25 and len({a["event_id"] for a in answers}) == 25
+    # One correlation id for the request, a UUID of its own (made with the events' ids), or the caller's
+    [correlation_id] = {a["correlation_id"] for a in answers}
+    assert uuid.UUID(correlation_id).version == 7 and correlation_id not in {a["event_id"] for a in answers}
+    given = str(uuid.uuid4())
+    other = [{"source": "zabbix", "host": f"x-{host}", "title": f"check {i}"} for i in range(2)]
+    echoed = post(stack, "/api/v1/events/webhook", other, headers={"X-Request-ID": given}).json()
+    assert [a["correlation_id"] for a in echoed] == [given, given]
 
     def all_stored():
         page = request("GET", f"{stack.base}/api/v1/events?host={host}&limit=100", key=stack.viewer).json()
