@@ -47,13 +47,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def record(pids: list[int], out_dir: Path, seconds: int, executable: str) -> list[subprocess.Popen]:
-    """Start one ``py-spy record`` per pid; each writes ``out_dir/web-<pid>.txt`` after ``seconds``."""
+def record(
+    pids: list[int], out_dir: Path, seconds: int, executable: str, *, gil: bool = False
+) -> list[subprocess.Popen]:
+    """Start one ``py-spy record`` per pid; each writes ``out_dir/web-<pid>.txt`` after ``seconds``.
+
+    With ``gil``, only samples holding the GIL count: Python's own work, not system calls nor waiting for a core.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     spies = []
     for pid in pids:
         argv = [executable, "record", "--format", "raw", "--nonblocking", "-d", str(seconds), "-r", "200",
-                "-o", str(out_dir / f"web-{pid}.txt"), "-p", str(pid)]  # fmt: skip
+                "-o", str(out_dir / f"web-{pid}.txt"), "-p", str(pid), *(["--gil"] if gil else [])]  # fmt: skip
         spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return spies
 

@@ -167,7 +167,11 @@ def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, siz
             lua.write(LUA % {"key": key, "body": body})
         workers = pyspy.worker_pids(web.proc.pid)
         cpu_before = pyspy.cpu_seconds(workers)
-        spies = pyspy.record(workers, profile, args.seconds - 1, args.py_spy) if profile is not None else []
+        spies = (
+            pyspy.record(workers, profile, args.seconds - 1, args.py_spy, gil=args.profile_gil)
+            if profile is not None
+            else []
+        )
         out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency",
                               "-s", lua.name, f"http://127.0.0.1:{port}/api/v1/events/webhook"],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
@@ -267,6 +271,7 @@ def main() -> int:
     parser.add_argument(
         "--profile", metavar="DIR", help="sample the product's web workers with py-spy into DIR/<mode>-<run>"
     )
+    parser.add_argument("--profile-gil", action="store_true", help="count only samples holding the GIL (Python's work)")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
     parser.add_argument("--database", default=BENCH_DB, help="the benchmark's own database (dropped and created)")
     args = parser.parse_args()
