@@ -207,7 +207,7 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str,
         http, requests = drive(args, "app.http.wsgi:app", env, key, size, profile=profile)
         accepted = requests * size
         stats = {"count": 0, "span": 0.0, "p50": 0.0, "p99": 0.0}
-        if background:
+        if background and not args.no_drain:
             # Wait for the backlog to drain: every accepted event stored, or no progress for 10 s.
             last, still = -1, 0
             while raw_count(url) < accepted and still < 20:
@@ -272,6 +272,9 @@ def main() -> int:
         "--profile", metavar="DIR", help="sample the product's web workers with py-spy into DIR/<mode>-<run>"
     )
     parser.add_argument("--profile-gil", action="store_true", help="count only samples holding the GIL (Python's work)")
+    parser.add_argument(
+        "--no-drain", action="store_true", help="measure the web tier only: do not wait for the backlog"
+    )
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
     parser.add_argument("--database", default=BENCH_DB, help="the benchmark's own database (dropped and created)")
     args = parser.parse_args()
