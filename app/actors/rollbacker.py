@@ -8,7 +8,7 @@ import dramatiq
 
 from ..config import get_settings
 from ..errors import InvalidMessage
-from ..executions.rollback import escalate, run_rollback
+from ..executions.rollback import WAITING, escalate, run_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +22,6 @@ def rollback(execution_id: str, actor: str = "rollbacker") -> None:
     logger.info("Rollback of execution %r: %s.", execution_id, status)
     if status == "rollback_failed":
         escalate(execution_id, settings=get_settings())
+    if status == WAITING:  # another execution acts on its resources: ask again later
+        delay_ms = int(get_settings().lease_retry_s * 1000)
+        rollback.send_with_options(args=(execution_id, actor), delay=delay_ms)

@@ -10,6 +10,8 @@ read ``FOR UPDATE``, so of two claimants exactly one holds it.
   host), one that only diagnoses and notifies targets nothing. A bare name
   is a host: ``web-01`` is ``host:web-01``; ``k8s:<ns>/<kind>/<name>`` and ``tf:<workspace>:<address>``
   name a Kubernetes workload and a Terraform resource.
+- **Rollbacks** claim them too (:mod:`app.executions.rollback`, ``rollback=True``): a completed
+  execution rolled back later waits while another acts on its resources, and is never cancelled.
 - **Held** while the holder runs: its status is ``running`` with a current worker lease
   (``heartbeat_at``, renewed while a step runs) or ``rolling_back`` (and for
   :data:`ROLLBACK_GRACE` after it failed, until its rollback starts). So a lease ends with its
@@ -190,13 +192,15 @@ def _waits(row: Execution, resources: list[str], priority: int, purpose: str, no
         ResourceLeaseWait.insert(resource=resource, execution_id=row.id, priority=priority, purpose=purpose, since=now,
                                  seen_at=now, logged_at=now).on_conflict_ignore().execute()  # fmt: skip
     ResourceLeaseWait.update(seen_at=now).where(ResourceLeaseWait.execution_id == row.id).execute()
-    oldest = ResourceLeaseWait.select().where(ResourceLeaseWait.execution_id == row.id).order_by(ResourceLeaseWait.since)
+    oldest = (
+        ResourceLeaseWait.select().where(ResourceLeaseWait.execution_id == row.id).order_by(ResourceLeaseWait.since)
+    )
     found = oldest.first()
     assert found is not None
     return found
 
 
-def claim(row: Execution, *, approved: bool, now: datetime, settings: Settings) -> Claim:
+def claim(row: Execution, *, approved: bool, now: datetime, settings: Settings, rollback: bool = False) -> Claim:
     """Claim the leases of every resource ``row`` targets, all or none (call under ``row``'s lock).
 
     Parameters:
@@ -204,6 +208,8 @@ def claim(row: Execution, *, approved: bool, now: datetime, settings: Settings) 
       approved: Whether its approval was given (an unapproved gated next step claims nothing).
       now: The instant the claim is made at.
       settings: ``LEASE_RETRY_SECONDS`` and ``LEASE_MAX_WAIT_MINUTES``.
+      rollback: The claim of the rollbacker, before compensating steps act: it waits like any
+        other claim but is never cancelled (what was changed must still be undone).
 
     Returns:
       Granted (also when it targets nothing, is a dry run, or waits for an approval first);
@@ -211,13 +217,15 @@ def claim(row: Execution, *, approved: bool, now: datetime, settings: Settings) 
       else cancelled, when a higher-priority execution held a resource for longer than
       ``LEASE_MAX_WAIT_MINUTES`` of this one's wait (the execution is cancelled and audited here).
     """
-    targets = [] if row.dry_run or _asks_approval_first(row, approved) else targets_of(row)
+    targets = [] if row.dry_run or (not rollback and _asks_approval_first(row, approved)) else targets_of(row)
     if not targets:
         return Claim(granted=True)
     purpose = purpose_of(row)
     priority = PRIORITIES[purpose]
     stale_after = max(timedelta(minutes=1), timedelta(seconds=settings.lease_retry_s * STALE_WAITER_RETRIES))
-    waiting = ResourceLeaseWait.select().where(ResourceLeaseWait.execution_id == row.id).order_by(ResourceLeaseWait.since)
+    waiting = (
+        ResourceLeaseWait.select().where(ResourceLeaseWait.execution_id == row.id).order_by(ResourceLeaseWait.since)
+    )
     first = waiting.first()
     since = first.since if first is not None else now
     taken: list[str] = []
@@ -236,15 +244,15 @@ def claim(row: Execution, *, approved: bool, now: datetime, settings: Settings) 
         return Claim(granted=True)
     if taken:  # all or none: a waiter holds nothing
         ResourceLease.delete().where(ResourceLease.resource.in_(taken), ResourceLease.execution_id == row.id).execute()
-    return _wait(row, blockers, priority, purpose, now, settings)
+    return _wait(row, blockers, priority, purpose, now, settings, may_cancel=not rollback)
 
 
 def _wait(row: Execution, blockers: list[_Blocker], priority: int, purpose: str, now: datetime,
-          settings: Settings) -> Claim:  # fmt: skip
+          settings: Settings, *, may_cancel: bool) -> Claim:  # fmt: skip
     wait = _waits(row, [b.resource for b in blockers], priority, purpose, now)
     why = "; ".join(_describe(b) for b in blockers)
     stronger = [b for b in blockers if b.holding and b.priority > priority]
-    if stronger and now - wait.since > timedelta(minutes=settings.lease_max_wait_minutes):
+    if may_cancel and stronger and now - wait.since > timedelta(minutes=settings.lease_max_wait_minutes):
         reason = (f"waited {settings.lease_max_wait_minutes:g} min for {why}: a higher-priority execution holds it"
                   f" ({PURPOSE_NAMES[purpose]} gives way)")  # fmt: skip
         cancel_execution(row, reason, now)

@@ -4,6 +4,8 @@ A step's compensation is its inline ``rollback`` action, or a template ``rollbac
 that names it (``rolls_back: <id>``, or the spec's ``condition: "<id>.failed"`` / ``"<id>.…"``).
 The plan is stored as ``rollback`` steps before anything runs, so a redelivered message runs only
 what has not completed; the execution ends ``rolled_back`` or ``rollback_failed`` (escalated).
+Before a compensating step acts, the rollback claims the execution's resource leases as the runner
+does (:mod:`.leases`): while another execution acts on them it is :data:`WAITING` and asked again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..db import in_transaction
 from ..decisions import risk
 from ..models import ExecutionStep, Notification
 from ..notifications import delivery, pages, routing
+from . import leases
 from .runner import locked, perform
 from .store import log
 
@@ -26,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: Statuses from which a rollback may start.
 ROLLBACK_FROM = frozenset({"failed", "completed", "cancelled", "rolling_back", "rollback_failed"})
+#: What :func:`run_rollback` answers while a resource is leased to another execution: ask again after ``LEASE_RETRY_SECONDS``.
+WAITING = "waiting_for_resource"
 
 
 def _now() -> datetime:
@@ -66,12 +71,16 @@ def compensations(definition: dict[str, Any], steps: list[ExecutionStep]) -> lis
     return plan
 
 
-def _start(execution_id: str, actor: str) -> str | None:
-    """Move the execution to ``rolling_back`` and store the plan; None when it cannot roll back."""
+def _start(execution_id: str, actor: str, settings: Settings, now: datetime) -> str | None:
+    """Claim the leases, move the execution to ``rolling_back`` and store the plan; None when it cannot roll back.
+
+    Returns :data:`WAITING` while a resource it targets is leased to another execution.
+    """
     row = locked(execution_id)
     if row is None or row.status not in ROLLBACK_FROM or row.dry_run:
         return row.status if row else None
     existing = ExecutionStep.select().where(ExecutionStep.execution_id == row.id, ExecutionStep.phase == "rollback")
+    plan: list[tuple[str, dict[str, Any]]] = []
     if row.status != "rolling_back" or not existing.exists():
         steps = list(
             ExecutionStep.select().where(ExecutionStep.execution_id == row.id, ExecutionStep.phase == "action")
@@ -80,15 +89,19 @@ def _start(execution_id: str, actor: str) -> str | None:
         if not plan and row.status != "rolling_back":
             log(row.id, "Nothing to roll back: no completed step has a compensating action.")
             return row.status
+    # also when resuming: the leases are held while rolling back, unless taken before they were claimed here
+    if not leases.claim(row, approved=True, now=now, settings=settings, rollback=True).granted:
+        return WAITING
+    if plan:
         for position, (rollback_id, action) in enumerate(plan, start=1):
             ExecutionStep.insert(
                 execution_id=row.id, phase="rollback", action_id=rollback_id, name=action.get("name") or rollback_id,
                 position=position, rendered={"action": action},
             ).on_conflict_ignore().execute()  # fmt: skip
-        if row.status != "rolling_back":
-            log(row.id, f"Rollback started by {actor}: {len(plan)} compensating actions.")
-            audit.record(audit.Action.ROLLBACK_STARTED, actor=actor, subject=f"execution:{row.id}",
-                         details={"from_status": row.status, "actions": [p[0] for p in plan]})  # fmt: skip
+    if row.status != "rolling_back":
+        log(row.id, f"Rollback started by {actor}: {len(plan)} compensating actions.")
+        audit.record(audit.Action.ROLLBACK_STARTED, actor=actor, subject=f"execution:{row.id}",
+                     details={"from_status": row.status, "actions": [p[0] for p in plan]})  # fmt: skip
         row.status = "rolling_back"
         row.save()
     return "rolling_back"
@@ -155,8 +168,9 @@ def run_rollback(execution_id: str, *, settings: Settings, actor: str = "rollbac
     """Roll an execution back (or resume its rollback); return its final status.
 
     Idempotent: a completed compensating step never runs again; a finished rollback is a no-op.
+    :data:`WAITING`: a resource it targets is leased to another execution; the caller asks again later.
     """
-    status = in_transaction(lambda: _start(execution_id, actor))
+    status = in_transaction(lambda: _start(execution_id, actor, settings, now()))
     if status != "rolling_back":
         return status
     while True:

@@ -17,6 +17,7 @@ import pytest
 from app.config import Settings
 from app.db import in_transaction, init_database
 from app.decisions import risk
+from app.executions.rollback import WAITING, run_rollback
 from app.executions.runner import run
 from app.executions.store import create_execution, snapshot
 from app.ids import uuid7
@@ -222,3 +223,32 @@ def test_a_failed_execution_keeps_its_resource_for_its_rollback(pg_db):
         later = run(other, settings=SETTINGS, now=lambda: failed_at + timedelta(seconds=31))
         # Then it waits for the rollback first, and runs after
         assert at_once.wait_s is not None and later.status == "completed"
+
+
+def test_a_rollback_waits_while_another_execution_acts_on_its_resource(pg_db):
+    # Given a completed change on a host, with its compensating action
+    with http_target(delay_s={"/slow": 1.5}) as target:
+        change = {"id": "change", "type": "remediation", "http": {"method": "POST", "url": f"{target.url}/change"},
+                  "rollback": {"id": "undo", "http": {"method": "POST", "url": f"{target.url}/undo"}}}  # fmt: skip
+        assessment = risk.assess(change, risk.Context(system_criticality="low"))
+        definition = {**snapshot({"name": "change"}, [change], [assessment], set()), "target_resources": ["app-02"]}
+        done = in_transaction(lambda: str(create_execution(definition=definition, requested_by="test", decision_id=None).id))
+        assert run(done, settings=SETTINGS).status == "completed"
+        # And another execution acting on the host right now (its step under way)
+        other = _execution(f"{target.url}/slow", resource="host:app-02")
+        acting = threading.Thread(target=lambda: run(other, settings=SETTINGS))
+        acting.start()
+        wait_for(lambda: len(target.requests) == 2, message="the other execution's step to start")
+        # When an operator rolls the first back meanwhile
+        while_held = run_rollback(done, settings=SETTINGS)
+        # Then the rollback waits: nothing is undone while the other acts, and the wait is logged
+        assert while_held == WAITING and _status(done) == "completed"
+        assert [r["path"] for r in target.requests] == ["/change", "/slow"]
+        logs = in_transaction(lambda: [r.message for r in ExecutionLog.select().where(ExecutionLog.execution_id == done)])
+        assert any(f"host:app-02 held by execution {other}" in m for m in logs), logs
+        # And once the other has finished, the rollback runs, holding the host while it does
+        acting.join(30)
+        assert _status(other) == "completed"
+        assert run_rollback(done, settings=SETTINGS) == "rolled_back"
+        assert [r["path"] for r in target.requests] == ["/change", "/slow", "/undo"]
+        assert str(in_transaction(lambda: ResourceLease.get_by_id("host:app-02")).execution_id) == done
