@@ -9,12 +9,15 @@ from typing import Any
 
 import peewee
 
-from ..db import in_transaction
+from ..db import database, in_transaction, is_postgres
 from ..errors import InvalidInput
 from ..models import ProcessedEvent, RawEvent
-from ..paging import DEFAULT_LIMIT, check_page
+from ..paging import DEFAULT_LIMIT, check_page, page
 from ..present import iso
 from .schema import SEVERITIES
+
+#: Up to this many matching events are counted; past it, ``total_count`` is PostgreSQL's estimate.
+EXACT_COUNT_LIMIT = 10_000
 
 #: groupby value of the analytics endpoint -> column.
 GROUP_COLUMNS: dict[str, peewee.Field] = {
@@ -109,22 +112,39 @@ class EventFilter:
         return clauses
 
 
+def count_events(query: peewee.ModelSelect[Any]) -> tuple[int, bool]:
+    """How many events ``query`` matches, and whether that is an estimate (call inside a transaction).
+
+    PERF: counting every match reads them all: 350 ms for the unfiltered page with a million events
+    stored, growing with history. Up to :data:`EXACT_COUNT_LIMIT` the count is exact (the scan stops
+    there); past it, PostgreSQL's planner estimate for the same filters (table statistics: the live
+    row count when unfiltered), never below the bound. Operators read "about 1.2 million" from it.
+    """
+    exact = query.select(peewee.SQL("1")).limit(EXACT_COUNT_LIMIT + 1).count()
+    if exact <= EXACT_COUNT_LIMIT or not is_postgres():
+        return (exact, False) if exact <= EXACT_COUNT_LIMIT else (query.count(), False)
+    sql, params = query.select(peewee.SQL("1")).sql()
+    plan = database.execute_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()[0]
+    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_COUNT_LIMIT + 1), True
+
+
 def list_events(flt: EventFilter) -> dict[str, Any]:
-    """``{events, total_count, has_more}`` for ``flt``, newest first."""
+    """``{events, total_count, total_count_estimated, has_more}`` for ``flt``, newest first.
+
+    ``total_count`` is exact up to :data:`EXACT_COUNT_LIMIT` matches, else an estimate (flagged);
+    ``has_more`` is always exact (one row more is read than shown).
+    """
 
     def work() -> dict[str, Any]:
         query = ProcessedEvent.select()
         clauses = flt.where()
         if clauses:
             query = query.where(*clauses)
-        total = query.count()
-        rows = (
-            query.order_by(ProcessedEvent.occurred_at.desc(), ProcessedEvent.id.desc())
-            .limit(flt.limit)
-            .offset(flt.offset)
-        )
-        events = [event_json(row) for row in rows]
-        return {"events": events, "total_count": total, "has_more": flt.offset + len(events) < total}
+        total, estimated = count_events(query)
+        order = (ProcessedEvent.occurred_at.desc(), ProcessedEvent.id.desc())
+        rows = list(query.order_by(*order).limit(flt.limit + 1).offset(flt.offset))
+        return {"events": [event_json(r) for r in rows[: flt.limit]], "total_count": total,
+                "total_count_estimated": estimated, "has_more": len(rows) > flt.limit}  # fmt: skip
 
     return in_transaction(work)
 
@@ -200,9 +220,7 @@ def list_raw_events(
             query = query.where(RawEvent.processed == (not has_errors))
         if source_type:
             query = query.where(RawEvent.source_type == source_type)
-        total = query.count()
-        rows = query.order_by(RawEvent.received_at.desc()).limit(limit).offset(offset)
-        items = [raw_json(r) for r in rows]
-        return {"raw_events": items, "total_count": total, "has_more": offset + len(items) < total}
+        order = RawEvent.received_at.desc()
+        return page(query, key="raw_events", order=order, limit=limit, offset=offset, show=raw_json)
 
     return in_transaction(work)
