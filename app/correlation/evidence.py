@@ -66,7 +66,7 @@ _SERVICE_LABELS = ("service", "app", "application")
 #: Messages saying a host as a whole is down or cannot be reached (monitoring's usual words: Nagios
 #: "Host DOWN", Prometheus "InstanceDown", ping loss, a reboot, an interface "changed state to down").
 _UNREACHABLE = re.compile(
-    r"\b(?:down|unreachable|not responding|packet loss|rebooting|shutting down|powered off)\b", re.IGNORECASE
+    r"\b(?:down|link ?down|unreachable|not responding|packet loss|rebooting|shutting down|powered off)\b", re.IGNORECASE
 )
 #: Messages saying something cannot be reached or reach: what a network device's failure causes below it.
 _CONNECTIVITY = re.compile(
@@ -389,10 +389,11 @@ class Facts:
 
 def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> bool:
     """Whether ``event`` says a problem ended: a resolution (Alertmanager ``resolved``, a PagerDuty resolve),
-    a linkUp, or a type an operator declared the resolution of another."""
+    a linkUp (or the syslog line of an interface coming up), or a type an operator declared the resolution of another."""
     meta = event.get("metadata") or {}
     declared = topology is not None and event.get("event_type") in topology.resolutions
-    return bool(meta.get("resolution")) or meta.get("trap_name") == "linkUp" or declared
+    link_up = meta.get("trap_name") == "linkUp" or event.get("event_type") == "connectivity_restored"
+    return bool(meta.get("resolution")) or link_up or declared
 
 
 def subject_of(title: str, mentions: set[str]) -> str:

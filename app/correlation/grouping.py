@@ -10,7 +10,8 @@ ancestor (the node the others depend on), whichever event arrived first, and nam
 Kinds (``events.event_correlations.correlation_type``), by the evidence that weighed most:
 ``causal`` (topology), ``pattern_based`` (fingerprint, template), ``service_based``,
 ``time_based`` (same host within the window), ``host_based`` (same host, later);
-``resolution``: a resolution event (linkUp, Alertmanager ``resolved``, an operator-declared pair)
+``resolution``: a resolution event (linkUp or the device's syslog line of the interface coming up,
+Alertmanager ``resolved``, an operator-declared pair)
 of the incident's root closes the whole incident, of another of its problems only joins it;
 ``recurrence``: the root's problem returned within the flap window after its incident was closed:
 the incident is reopened (and marked ``flapping`` when that happened often, see :mod:`.store`).
@@ -85,12 +86,35 @@ def configured() -> GroupingSettings:
         return GroupingSettings()
 
 
+#: Event types the parsers give an interface's going down and coming up (SNMP linkDown/linkUp, the
+#: Cisco, NX-OS and Junos syslog lines of ``app/data/syslog_rules.json``).
+LINK_EVENT_TYPES = ("connectivity_issue", "connectivity_restored")
+
+
 def link_key(event: dict[str, Any]) -> str | None:
-    """linkDown/linkUp of one interface of one device share this key."""
+    """linkDown/linkUp of one interface of one device share this key: ``device#interface``.
+
+    The interface is named as the device names it (a trap's ``ifDescr``, a syslog line's interface),
+    so a trap and the device's own syslog line about one interface share the key; a trap without
+    ``ifDescr`` keys by ``ifIndex``.
+    """
     meta = event.get("metadata") or {}
-    if meta.get("trap_name") in ("linkDown", "linkUp") and meta.get("ifIndex") is not None:
-        return f"{event.get('host')}#{meta['ifIndex']}"
-    return None
+    if meta.get("trap_name") in ("linkDown", "linkUp"):
+        name = meta.get("ifDescr") or meta.get("ifIndex")
+    elif event.get("event_type") in LINK_EVENT_TYPES:
+        name = meta.get("interface")
+    else:
+        return None
+    return None if name is None or name == "" else f"{event.get('host')}#{name}"
+
+
+def link_keys_of(event: dict[str, Any]) -> list[str]:
+    """:func:`link_key`, and the ``device#ifIndex`` key incidents kept before interfaces were named."""
+    keys = [key] if (key := link_key(event)) is not None else []
+    meta = event.get("metadata") or {}
+    if keys and meta.get("trap_name") and meta.get("ifDescr") and meta.get("ifIndex") is not None:
+        keys.append(f"{event.get('host')}#{meta['ifIndex']}")
+    return keys
 
 
 def problem_key(host: str | None, event_type: str) -> str:
@@ -186,8 +210,7 @@ def _kind(found: list[Evidence], cfg: GroupingSettings) -> str:
 def resolution_keys(event: dict[str, Any], topology: TopologyView) -> list[str]:
     """The keys (``f:`` fingerprint, ``l:`` interface or problem) under which a resolution finds its problems."""
     keys = [f"f:{fp}"] if (fp := problem_fingerprint(event)) else []
-    if (key := link_key(event)) is not None:
-        keys.append(f"l:{key}")
+    keys += [f"l:{key}" for key in link_keys_of(event)]
     host = event.get("host")
     keys += [f"l:{problem_key(host, p)}" for p in sorted(topology.resolutions.get(event.get("event_type") or "", ()))]
     return keys
@@ -195,15 +218,16 @@ def resolution_keys(event: dict[str, Any], topology: TopologyView) -> list[str]:
 
 def _resolves_root(event: dict[str, Any], inc: OpenIncident, topology: TopologyView) -> bool | None:
     """Whether ``event`` resolves the root problem of ``inc`` (True), another of its problems (False), or none (None)."""
-    key, fp, host = link_key(event), problem_fingerprint(event), event.get("host")
+    fp, host = problem_fingerprint(event), event.get("host")
+    key = next((k for k in link_keys_of(event) if k in inc.link_keys), None)
     declared = {problem_key(host, p) for p in topology.resolutions.get(event.get("event_type") or "", ())}
-    if not ((key and key in inc.link_keys) or (fp and fp in inc.fingerprints) or (declared & inc.link_keys)):
+    if not (key or (fp and fp in inc.fingerprints) or (declared & inc.link_keys)):
         return None
     if inc.root_host is None and inc.root_fingerprint is None:
         return True  # an incident from before roots were kept: any of its problems' resolution closes it
     if fp and fp == inc.root_fingerprint:
         return True
-    return bool(host and host == inc.root_host and ((key and key in inc.link_keys) or (declared & inc.link_keys)))
+    return bool(host and host == inc.root_host and (key or (declared & inc.link_keys)))
 
 
 def _resolution(event: dict[str, Any], index: Candidates, topology: TopologyView) -> Placement:
@@ -234,12 +258,12 @@ def _resolution(event: dict[str, Any], index: Candidates, topology: TopologyView
 
 
 def _recurrence(event: dict[str, Any], at: datetime, index: Candidates, cfg: GroupingSettings) -> Placement | None:
-    key, fp, host = link_key(event), problem_fingerprint(event), event.get("host")
-    keys = ([f"f:{fp}"] if fp else []) + ([f"l:{key}"] if key else [])
+    fp, host, links = problem_fingerprint(event), event.get("host"), link_keys_of(event)
+    keys = ([f"f:{fp}"] if fp else []) + [f"l:{key}" for key in links]
     for inc in index.linked(keys):
         if inc.closed_at is None or at - inc.closed_at > cfg.flap_window or at < inc.closed_at:
             continue
-        same = (fp and fp == inc.root_fingerprint) or (key and host == inc.root_host and key in inc.link_keys)
+        same = (fp and fp == inc.root_fingerprint) or (host == inc.root_host and not inc.link_keys.isdisjoint(links))
         if same:
             minutes = max(1, math.ceil((at - inc.closed_at).total_seconds() / 60))
             return Placement("recurrence", inc, 1.0, f"{event.get('title')}: the incident's cause returned "

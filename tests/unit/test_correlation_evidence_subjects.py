@@ -102,3 +102,38 @@ def test_an_incident_kept_before_host_subjects_still_ties_by_the_host():
     assert "h:web-1|" in inc.keys
     # Then a problem of the host is still tied to it by the host
     assert kinds(event("web-1", "write error on /var/tmp/x: No space left on device"), inc)["host"] == CFG.weights.host
+
+
+def _link(title: str, *, up: bool, trap: bool, severity: str | None = None) -> dict:
+    """A trap or the device's own syslog line about sw-a's interface Gi1/0/19 (ifIndex 19)."""
+    if trap:
+        meta = {"trap_name": "linkUp" if up else "linkDown", "ifIndex": 19, "ifDescr": "Gi1/0/19"}
+    else:
+        meta = {"interface": "Gi1/0/19", "mnemonic": "LINK-3-UPDOWN"}
+    evt = event("sw-a", title, severity=severity or ("info" if up else "high"), fp=f"fp-{title}", **meta)
+    evt["event_type"] = "connectivity_restored" if up else "connectivity_issue"
+    return evt
+
+
+def test_a_device_s_syslog_line_of_an_interface_is_the_same_link_as_its_trap():
+    # Given a flapping link's incident, opened by the trap and closed by the trap's linkUp two minutes ago
+    down = _link("linkDown on sw-a ifIndex 19 (Gi1/0/19)", up=False, trap=True)
+    inc = incident(down, root_host="sw-a", root_fingerprint=down["fingerprint"], link_keys=("sw-a#Gi1/0/19",),
+                   closed_at=T0 + timedelta(minutes=1))  # fmt: skip
+    at = T0 + timedelta(minutes=3)
+    # When the device logs the interface coming up, then going down again
+    came_up = choose(_link("%LINK-3-UPDOWN: Interface Gi1/0/19, changed state to up", up=True, trap=False), at,
+                     [inc], GRAPH, CFG)  # fmt: skip
+    went_down = choose(_link("%LINK-3-UPDOWN: Interface Gi1/0/19, changed state to down", up=False, trap=False), at,
+                       [inc], GRAPH, CFG)  # fmt: skip
+    # Then the line coming up joins the closed incident, and the one going down reopens it (a flap)
+    assert came_up.incident is inc and came_up.kind == "resolution" and not came_up.reopens
+    assert went_down.incident is inc and went_down.kind == "recurrence" and went_down.reopens
+
+
+def test_a_trap_finds_an_incident_that_kept_the_interface_by_its_index():
+    # Given an incident kept before interfaces were named (its key is sw-a#19)
+    down = _link("linkDown on sw-a ifIndex 19 (Gi1/0/19)", up=False, trap=True)
+    inc = incident(down, root_host="sw-a", root_fingerprint="older", link_keys=("sw-a#19",))
+    # Then the trap's linkUp still closes it
+    assert choose(_link("linkUp on sw-a ifIndex 19 (Gi1/0/19)", up=True, trap=True), T0, [inc], GRAPH, CFG).closes
