@@ -21,7 +21,6 @@ from typing import Any
 
 from ..db import in_transaction
 from ..errors import InvalidInput
-from ..models import WorkloadSample
 from . import kubernetes_history as history
 from .base import AgentAction, AgentEvent, AgentSettings
 from .kubernetes_client import Cluster, ClusterUnavailable, usage_of
@@ -138,19 +137,18 @@ class KubernetesAgent:
         now = self.now()
         horizon = int(threshold(config.thresholds, "horizon_hours"))
 
-        def remember() -> dict[str, list[WorkloadSample]]:
-            history.record(cluster.name, workloads, usage, now)
-            return history.read(cluster.name, [w.key for w in workloads], now, horizon_hours=horizon)
+        def remember() -> tuple[dict[str, list[tuple[datetime, float]]], dict[str, list[dict[str, Any]]]]:
+            opened = history.record(cluster.name, workloads, usage, now)
+            cpu = history.demand(cluster.name, [w.key for w in workloads], now, horizon_hours=horizon)
+            # requests are judged on the first run of each hour: a week of use changes little in minutes
+            return cpu, history.containers(cluster.name, sorted(opened), now)
 
-        histories = in_transaction(remember)
+        cpu, used = in_transaction(remember)
         target = target_of(integration, cluster.host)
         found: list[AgentAction | AgentEvent] = []
         for workload in workloads:
-            samples = histories.get(workload.key, [])
-            cpu = [(s.at, s.cpu_m) for s in samples if s.cpu_m is not None]
-            demand = peak(cpu, now, horizon_hours=horizon)
-            found += proposals(workload, demand, [s.containers for s in samples if s.containers], config.thresholds,
-                               target)  # fmt: skip
+            forecast = peak(cpu.get(workload.key, []), now, horizon_hours=horizon)
+            found += proposals(workload, forecast, used.get(workload.key, []), config.thresholds, target)
         logger.info("Kubernetes agent %r read %d workloads of %r (%s): %d proposals.", config.name, len(workloads),
                     cluster.name, "with usage" if metrics is not None else "no metrics API", len(found))  # fmt: skip
         if metrics is None:

@@ -1,10 +1,11 @@
 """The Kubernetes agent's history of each workload: one row per hour, the most it used in that hour.
 
 PERF: a run every few minutes would otherwise add a row per workload per run, and each run reads
-back what its forecast needs, so rows are hourly buckets (the run of an hour that already has one
-raises it to the larger values), and a run reads only the hours it uses: the last
-:data:`RECENT_DAYS` (right-sizing and the recent level) and, for each of the past :data:`WEEKS`,
-the hours of the week it forecasts. A few hundred rows per workload, whatever the interval.
+back what its forecast needs. So rows are hourly buckets (the run of an hour that already has one
+raises it to the larger values); a run reads only the CPU of the hours its forecast uses (the last
+day, and the hours of the week ahead in each of the past :data:`WEEKS`: some thirty rows per
+workload), and the week of per-container use that right-sizing needs only for the workloads whose
+hour it opens, once an hour, not on every run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 from ..models import WorkloadSample
 from .kubernetes_client import Usage, Workload
 
-#: Days read whole: the recent level and the usage requests are right-sized to.
+#: Hours read whole for the recent level (a new workload's forecast).
+RECENT_HOURS = 24
+#: Days of use that requests are right-sized to.
 RECENT_DAYS = 7
 #: Past weeks read at the forecast's hours of the week.
 WEEKS = 4
@@ -39,13 +42,17 @@ def _larger(old: Mapping[str, Mapping[str, float]], new: Mapping[str, Mapping[st
     return merged
 
 
-def record(cluster: str, workloads: Sequence[Workload], usage: Mapping[str, Usage], now: datetime) -> None:
-    """Add this run's usage to each workload's row of the hour, and drop expired rows (in the caller's transaction)."""
+def record(cluster: str, workloads: Sequence[Workload], usage: Mapping[str, Usage], now: datetime) -> set[str]:
+    """Add this run's usage to each workload's row of the hour, and drop expired rows (in the caller's transaction).
+
+    Returns:
+      The workloads whose row of the hour this run created: the first run of the hour for them.
+    """
     hour = hour_of(now)
     keys = [w.key for w in workloads]
     existing = {r.workload: r for r in WorkloadSample.select().where(
         WorkloadSample.cluster == cluster, WorkloadSample.at == hour, WorkloadSample.workload.in_(keys))}  # fmt: skip
-    new = []
+    new: list[dict[str, Any]] = []
     for w in workloads:
         seen, row = usage.get(w.key), existing.get(w.key)
         if row is None:
@@ -63,20 +70,43 @@ def record(cluster: str, workloads: Sequence[Workload], usage: Mapping[str, Usag
         WorkloadSample.insert_many(new).on_conflict_ignore().execute()
     WorkloadSample.delete().where(WorkloadSample.cluster == cluster,
                                   WorkloadSample.at < hour - timedelta(days=KEEP_DAYS)).execute()  # fmt: skip
+    return {row["workload"] for row in new}
 
 
-def read(cluster: str, keys: Sequence[str], now: datetime, *, horizon_hours: int) -> dict[str, list[WorkloadSample]]:
-    """Each workload's rows that a forecast over the next ``horizon_hours`` and right-sizing use, oldest first."""
+def demand(
+    cluster: str, keys: Sequence[str], now: datetime, *, horizon_hours: int
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Each workload's CPU use (millicores, by hour, oldest first) that a forecast over the next ``horizon_hours`` reads.
+
+    The last :data:`RECENT_HOURS` (the recent level) and, in each of the past :data:`WEEKS`, the
+    forecast's hours of the week.
+    """
     hour = hour_of(now)
     at = WorkloadSample.at
-    windows = [at >= hour - timedelta(days=RECENT_DAYS)]
+    windows = [at >= hour - timedelta(hours=RECENT_HOURS)]
     for week in range(1, WEEKS + 1):
         start = hour - timedelta(weeks=week)
         windows.append((at >= start) & (at < start + timedelta(hours=max(1, horizon_hours))))
-    query = (WorkloadSample.select()
-             .where(WorkloadSample.cluster == cluster, WorkloadSample.workload.in_(list(keys)), reduce(or_, windows))
-             .order_by(at))  # fmt: skip
-    found: dict[str, list[WorkloadSample]] = {}
-    for row in query:
-        found.setdefault(row.workload, []).append(row)
+    query: Any = (WorkloadSample.select(WorkloadSample.workload, at, WorkloadSample.cpu_m)
+             .where(WorkloadSample.cluster == cluster, WorkloadSample.workload.in_(list(keys)),
+                    WorkloadSample.cpu_m.is_null(False), reduce(or_, windows))
+             .order_by(at).tuples())  # fmt: skip
+    found: dict[str, list[tuple[datetime, float]]] = {}
+    for workload, when, cpu in query:
+        found.setdefault(workload, []).append((when, cpu))
+    return found
+
+
+def containers(cluster: str, keys: Sequence[str], now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Each workload's per-container use by hour over the last :data:`RECENT_DAYS` (what requests are sized to)."""
+    if not keys:
+        return {}
+    query: Any = (WorkloadSample.select(WorkloadSample.workload, WorkloadSample.containers)
+             .where(WorkloadSample.cluster == cluster, WorkloadSample.workload.in_(list(keys)),
+                    WorkloadSample.at >= hour_of(now) - timedelta(days=RECENT_DAYS))
+             .order_by(WorkloadSample.at).tuples())  # fmt: skip
+    found: dict[str, list[dict[str, Any]]] = {}
+    for workload, used in query:
+        if used:
+            found.setdefault(workload, []).append(used)
     return found

@@ -173,42 +173,47 @@ def test_oversized_requests_are_right_sized_by_a_strategic_merge_patch_and_resto
 
 def test_a_run_stores_a_sample_per_workload_and_sizes_from_the_history(pg_db, tmp_path):
     assert isinstance(implementation("kubernetes"), KubernetesAgent)
+    seven = MONDAY_8 - timedelta(hours=1)
     with kubernetes_api() as api:
-        # Given web at 3 x 500m, and three past Mondays at 08:00 when it used 2400m
+        # Given web at 3 x 500m / 512Mi: three past Mondays at 08:00 it used 2400m, and the last 30 hours
+        # its container used 100m and 200Mi a pod
         api.workload("deployments", "shop", "web", replicas=3)
         api.workload("statefulsets", "shop", "db", replicas=1)
-        api.usage("shop", "web", [("300m", "300Mi")] * 3)
-        in_transaction(lambda: WorkloadSample.insert_many([
-            {"cluster": "test", "workload": "shop/deployment/web", "at": MONDAY_8 - timedelta(weeks=w), "replicas": 3,
-             "cpu_m": 2400.0, "memory_bytes": 9e8, "containers": {}} for w in (1, 2, 3)]).execute())  # fmt: skip
+        api.usage("shop", "web", [("100m", "200Mi")] * 3)
+        rows = [{"cluster": "test", "workload": "shop/deployment/web", "at": MONDAY_8 - timedelta(weeks=w),
+                 "replicas": 3, "cpu_m": 2400.0, "containers": {}} for w in (1, 2, 3)]  # fmt: skip
+        rows += [{"cluster": "test", "workload": "shop/deployment/web", "at": seven - timedelta(hours=h), "replicas": 3,
+                  "cpu_m": 300.0, "containers": {"app": {"cpu_m": 100.0, "memory_bytes": 200 * 2**20}}}
+                 for h in range(1, 31)]  # fmt: skip
+        in_transaction(lambda: WorkloadSample.insert_many(rows).execute())
         settings = AgentSettings(name="k8s", kind="kubernetes", automation_level="manual", approval_required=True,
                                  integrations=(_cluster(api, tmp_path, token="{{ secret.K8S_TOKEN }}"),))  # fmt: skip
-        agent = KubernetesAgent(now=lambda: MONDAY_8 - timedelta(hours=1))
-        assert agent.status(settings) == {"ready": True, "clusters": ["test"]}
-        # When the agent runs at 07:00 (sizing two hours ahead)
-        results = agent.run(settings)
-    # Then it recorded this run's usage for each workload
-    rows = in_transaction(
-        lambda: list(WorkloadSample.select().where(WorkloadSample.at == MONDAY_8 - timedelta(hours=1)))
-    )
-    assert {(r.workload, r.cpu_m) for r in rows} == {("shop/deployment/web", 900.0), ("shop/statefulset/db", None)}
-    # And proposed scaling web up for the 08:00 peak (2400m at 350m a pod: 7), not db (no usage)
-    actions = [r for r in results if isinstance(r, AgentAction)]
-    assert [(a.type, a.estimated_impact, a.key) for a in actions] == [
-        ("scale_up", "replicas 3 -> 7", "shop/deployment/web:scale")
-    ]
-    assert actions[0].steps[0]["http"]["url"] == f"{api.url}/apis/apps/v1/namespaces/shop/deployments/web/scale"
-    assert not [r for r in results if isinstance(r, AgentEvent)]
+        assert KubernetesAgent().status(settings) == {"ready": True, "clusters": ["test"]}
+        # When the agent runs at 07:00 (sizing two hours ahead), and again at 07:20
+        first = KubernetesAgent(now=lambda: seven).run(settings)
+        again = KubernetesAgent(now=lambda: seven + timedelta(minutes=20)).run(settings)
+    # Then it recorded this hour's usage for each workload
+    rows = in_transaction(lambda: list(WorkloadSample.select().where(WorkloadSample.at == seven)))
+    assert {(r.workload, r.cpu_m) for r in rows} == {("shop/deployment/web", 300.0), ("shop/statefulset/db", None)}
+    # And proposed scaling web up for the 08:00 peak (2400m at 350m a pod: 7), not db (no usage),
+    # and right-sized web's requests on the first run of the hour only
+    actions = [(a.type, a.estimated_impact, a.key) for a in first if isinstance(a, AgentAction)]
+    assert actions == [("scale_up", "replicas 3 -> 7", "shop/deployment/web:scale"),
+                       ("rightsize", "app cpu request 500m -> 120m; app memory request 512Mi -> 240Mi",
+                        "shop/deployment/web:requests")]  # fmt: skip
+    assert [(a.type, a.estimated_impact) for a in again] == [("scale_up", "replicas 3 -> 7")]
+    assert first[0].steps[0]["http"]["url"] == f"{api.url}/apis/apps/v1/namespaces/shop/deployments/web/scale"
+    assert not [r for r in first if isinstance(r, AgentEvent)]
 
 
 def test_history_keeps_one_row_per_workload_and_hour_and_reads_only_the_hours_a_forecast_uses(any_db):
     web = _web()
-    # Given two runs in the same hour (the second busier), one an hour later, and rows of past weeks and of long ago
+    # Given two runs in the same hour (the second busier), and rows of past weeks and of long ago
+    opened = []
     for minute, cpu in ((5, 900.0), (35, 1500.0)):
         usage = Usage(pods=3, cpu_m=cpu, memory_bytes=9e8, containers={"app": {"cpu_m": cpu / 3, "memory_bytes": 3e8}})
         at = MONDAY_8.replace(minute=minute)
-        in_transaction(lambda u=usage, at=at: history.record("test", [web], {web.key: u}, at))
-    in_transaction(lambda: history.record("test", [web], {}, MONDAY_8 + timedelta(hours=1)))
+        opened.append(in_transaction(lambda u=usage, at=at: history.record("test", [web], {web.key: u}, at)))
     old = [
         MONDAY_8 - timedelta(weeks=2, hours=-2),
         MONDAY_8 - timedelta(weeks=2, hours=5),
@@ -216,14 +221,17 @@ def test_history_keeps_one_row_per_workload_and_hour_and_reads_only_the_hours_a_
     ]
     in_transaction(lambda: WorkloadSample.insert_many([{"cluster": "test", "workload": web.key, "at": at, "replicas": 3,
                                                         "cpu_m": 100.0} for at in old]).execute())  # fmt: skip
-    # When a later run records and reads what a two-hour forecast from 09:00 needs
-    in_transaction(lambda: history.record("test", [web], {}, MONDAY_8 + timedelta(hours=1, minutes=10)))
-    rows = in_transaction(lambda: history.read("test", [web.key], MONDAY_8 + timedelta(hours=1), horizon_hours=2))
-    # Then the 08:00 hour is one row holding the busier run, the 09:00 hour one row without usage,
-    # two weeks ago only the forecast's hours were read, and the expired row is gone
-    assert [(r.at, r.cpu_m) for r in rows[web.key]] == [
-        (MONDAY_8 - timedelta(weeks=2, hours=-2), 100.0), (MONDAY_8, 1500.0), (MONDAY_8 + timedelta(hours=1), None)]  # fmt: skip
-    assert rows[web.key][1].containers == {"app": {"cpu_m": 500.0, "memory_bytes": 3e8}}
+    # When runs at 09:00 and 09:10 record (no usage) and read what a two-hour forecast from 09:00 needs
+    opened += [in_transaction(lambda m=m: history.record("test", [web], {}, MONDAY_8 + timedelta(hours=1, minutes=m)))
+               for m in (0, 10)]  # fmt: skip
+    later = MONDAY_8 + timedelta(hours=1, minutes=10)
+    cpu = in_transaction(lambda: history.demand("test", [web.key], later, horizon_hours=2))
+    used = in_transaction(lambda: history.containers("test", [web.key], later))
+    # Then only the first run of each hour opened its row, and the 08:00 row holds the busier run
+    assert opened == [{web.key}, set(), {web.key}, set()]
+    assert used == {web.key: [{"app": {"cpu_m": 500.0, "memory_bytes": 3e8}}]}
+    # And the forecast reads the last day and, two weeks ago, only its own hours; the expired row is gone
+    assert cpu == {web.key: [(MONDAY_8 - timedelta(weeks=2, hours=-2), 100.0), (MONDAY_8, 1500.0)]}
     assert in_transaction(lambda: WorkloadSample.select().count()) == 4
 
 
