@@ -160,12 +160,13 @@ def run(scenario: dict[str, Any], *, postgres: bool = False, order: random.Rando
 
     Returns:
       ``{"partition": {event id: incident id or None}, "events": [{"id", "at", "host", "service", "severity",
-      "title"}], "reasons": {event id: the correlation reason that placed it}, "parse_errors": int}``.
+      "title"}], "reasons": {event id: the correlation reason that placed it}, "parse_errors": int,
+      "statuses": {incident id: status}}``.
     """
     from app.correlation.store import correlate_batch
     from app.events.envelope import make_item
     from app.events.store import store_batch
-    from app.models import EventCorrelation, ProcessedEvent, RawEvent
+    from app.models import EventCorrelation, Incident, ProcessedEvent, RawEvent
 
     with throwaway_database(postgres):
         if scenario.get("topology"):
@@ -194,7 +195,9 @@ def run(scenario: dict[str, Any], *, postgres: bool = False, order: random.Rando
             for related in link.related_event_ids or []
         }
         parse_errors = RawEvent.select().where(RawEvent.processed == False).count()  # noqa: E712
-    return {"partition": partition, "events": events, "reasons": reasons, "parse_errors": parse_errors}
+        statuses = {str(i.id): i.status for i in Incident.select(Incident.id, Incident.status)}
+    return {"partition": partition, "events": events, "reasons": reasons, "parse_errors": parse_errors,
+            "statuses": statuses}  # fmt: skip
 
 
 def with_ids(data: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +226,7 @@ def evaluate(
     for key in ("host", "service"):
         report[f"by_{key}"] = qm.score(truth, qm.baseline(result["events"], key))
     report["margin"] = report["f1"] - max(report["by_host"]["f1"], report["by_service"]["f1"])
+    report["flapping"] = qm.flapping_marked(truth, partition, result["statuses"])
     if explain:
         start = min((e["at"] for e in result["events"]), default=0.0)
         described = [dict(e, t=e["at"] - start, label=truth[e["id"]]) for e in result["events"] if e["id"] in truth]
@@ -251,11 +255,11 @@ def _row(name: str, r: dict[str, Any]) -> str:
     return (f"{name:>8} {r['events']:>6} {r['incidents']:>4} {r['topology']:>9} {r['precision']:>6.3f} {r['recall']:>6.3f} "
             f"{r['f1']:>6.3f} {r['found']:>3}/{r['incidents']:<3} {r['groups']:>5} {r['noise_reduction']:>6.3f} "
             f"{r['noise_absorbed']:>6.3f} {r['noise_share']:>6.3f} {host['f1']:>6.3f} {service['f1']:>6.3f} "
-            f"{r['margin']:>+7.3f} {same:>6}")  # fmt: skip
+            f"{r['margin']:>+7.3f} {same:>6} {r['flapping'][0]:>3}/{r['flapping'][1]:<3}")  # fmt: skip
 
 
 HEADER = (f"{'seed':>8} {'events':>6} {'true':>4} {'topology':>9} {'prec':>6} {'recall':>6} {'F1':>6} {'found':>7} "
-          f"{'incid.':>5} {'reduct':>6} {'n.abs':>6} {'n.shr':>6} {'hostF1':>6} {'svc F1':>6} {'margin':>7} {'same':>6}")  # fmt: skip
+          f"{'incid.':>5} {'reduct':>6} {'n.abs':>6} {'n.shr':>6} {'hostF1':>6} {'svc F1':>6} {'margin':>7} {'same':>6} {'flap':>7}")  # fmt: skip
 
 
 def pooled(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -278,6 +282,7 @@ def pooled(reports: list[dict[str, Any]]) -> dict[str, Any]:
     out["noise_absorbed"], out["noise_share"] = qm.noise_shares(*counts)
     out["margin"] = out["f1"] - max(out["by_host"]["f1"], out["by_service"]["f1"])
     out["repeat_identical"] = [x for r in reports for x in r["repeat_identical"]]
+    out["flapping"] = tuple(sum(r["flapping"][k] for r in reports) for k in range(2))
     return out
 
 
@@ -335,7 +340,8 @@ def main() -> int:
           f"incid.: incidents made; reduct: 1 - incidents/events;\nn.abs: share of noise events put in an incident's group; "
           f"n.shr: share of incident groups' events that are noise (the contamination);\nhostF1/svc F1: the baselines "
           f"'same host/service within 15 min'; margin: F1 over the better baseline; same: grouping identical across "
-          f"--repeat-order batchings.\nParse errors: {errors}.")  # fmt: skip
+          f"--repeat-order batchings;\nflap: flapping links whose incident (the one holding most of their events) is marked flapping."
+          f"\nParse errors: {errors}.")  # fmt: skip
     return 0
 
 

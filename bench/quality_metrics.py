@@ -8,6 +8,7 @@ to ``noise`` (any label starting with ``noise``): every noise event is an incide
   and/or belongs together (same true incident);
 - a true incident is *found* when at least :data:`FOUND_SHARE` of its events are in one group;
 - *noise reduction* is ``1 - groups / events``;
+- *flapping marked*: true flapping links whose main group the correlator marked ``flapping``;
 - *noise contamination*: of the noise events, the share put into a group that holds events of a
   true incident (``noise_absorbed``), and of the events in such groups, the share that is noise
   (``noise_share``).
@@ -161,3 +162,16 @@ def same_partition(a: dict[str, str | None], b: dict[str, str | None]) -> bool:
         return {frozenset(s) for s in by.values()}
 
     return a.keys() == b.keys() and blocks(a) == blocks(b)
+
+
+def flapping_marked(
+    truth: dict[str, str], partition: dict[str, str | None], statuses: dict[str, str], *, kind: str = "flapping_link"
+) -> tuple[int, int]:
+    """(marked, total): true incidents of ``kind`` whose main group (the incident holding most of their events)
+    the correlator marked ``flapping``."""
+    by_label: dict[str, Counter[str | None]] = {}
+    for event_id, label in truth.items():
+        if label.rsplit("-", 1)[0] == kind and event_id in partition:
+            by_label.setdefault(label, Counter())[partition[event_id]] += 1
+    marked = sum(1 for groups in by_label.values() if statuses.get(groups.most_common(1)[0][0] or "") == "flapping")
+    return marked, len(by_label)

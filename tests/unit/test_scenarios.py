@@ -160,6 +160,19 @@ def test_noise_contamination_counts_noise_put_into_a_true_incidents_group():
     assert qm.score(truth, partition)["noise_reduction"] == pytest.approx(1 - 2 / 6)
 
 
+def test_a_flapping_link_counts_as_marked_when_the_incident_holding_most_of_its_events_is_flapping():
+    truth = {
+        "a1": "flapping_link-1",
+        "a2": "flapping_link-1",
+        "a3": "flapping_link-1",
+        "b1": "flapping_link-2",
+        "c": "x-1",
+    }
+    partition: dict[str, str | None] = {"a1": "g1", "a2": "g1", "a3": "g2", "b1": "g3", "c": "g2"}
+    assert qm.flapping_marked(truth, partition, {"g1": "flapping", "g2": "open", "g3": "closed"}) == (1, 2)
+    assert qm.flapping_marked(truth, partition, {"g2": "flapping"}) == (0, 2)
+
+
 def test_the_host_baseline_groups_a_host_s_events_while_each_follows_the_last_within_fifteen_minutes():
     # Given events of web-1 at 0, 10 and 23 minutes, then at 40, one of web-2, and one with no host
     events = [{"id": "e1", "at": 0, "host": "web-1"}, {"id": "e2", "at": 600, "host": "web-1"},
