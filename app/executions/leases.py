@@ -124,6 +124,8 @@ def _asks_approval_first(row: Execution, approved: bool) -> bool:
     if approved or row.dry_run:
         return False
     gated = {str(a["id"]) for a in row.definition.get("actions", []) if a.get("gated")}
+    if not gated:  # PERF: most playbooks gate nothing; no query on the way to their first step
+        return False
     first = (
         ExecutionStep.select(ExecutionStep.action_id)
         .where(ExecutionStep.execution_id == row.id, ExecutionStep.phase == "action", ExecutionStep.status == "pending")
