@@ -181,7 +181,12 @@ def _agents() -> dict[str, Any]:
                              "automation_level": {"enum": ["manual", "semi-auto", "full-auto"]},
                              "thresholds": {"type": "object", "additionalProperties": {"type": "number"}},
                              "integrations": {"type": "array", "maxItems": 50, "items": {"type": "object"}},
-                             "interval_seconds": {"type": "integer", "minimum": 10, "maximum": 86400}}}  # fmt: skip
+                             "interval_seconds": {"type": "integer", "minimum": 10, "maximum": 86400},
+                             "routes": {"type": "array", "maxItems": 20, "description": "events any route's matchers "
+                                        "(as silences') all take in send the agent a run",
+                                        "items": {"type": "object", "required": ["matchers"],
+                                                  "properties": {"matchers": {"type": "array", "minItems": 1,
+                                                                              "items": {"type": "object"}}}}}}}  # fmt: skip
     one = "/api/v1/agents/{name}"
     control = {"responses": {"200": {"description": "The agent's configuration"}, **_errors(401, 403, 404)}}
     return {
