@@ -6,8 +6,8 @@ Its integrations (``POST /api/v1/agents/config``)::
     {"type": "kubernetes_usage", "path": "/exports/k8s-usage.csv"}
 
 ``path`` is a file or a directory (read recursively; see :mod:`app.agents.cost_exports` for the
-formats). Thresholds: :data:`app.agents.cost_analysis.DEFAULTS` and
-:data:`app.agents.cost_workloads.DEFAULTS` (``anomaly_mad: 4`` ...).
+formats). Thresholds: :data:`app.agents.cost_analysis.DEFAULTS`,
+:data:`app.agents.cost_workloads.DEFAULTS` (``anomaly_mad: 4`` ...) and ``max_events`` (:data:`MAX_EVENTS`).
 
 A run reads every integration, replaces the reports of the months they cover
 (:mod:`app.agents.cost_reports`) and returns an :class:`~app.agents.base.AgentEvent` for each finding
@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 
 #: The integration types this agent reads.
 INTEGRATIONS = ("cost_export", "kubernetes_usage")
+#: New findings sent as events per run at most (threshold ``max_events``): the anomalies first, then the
+#: largest savings. A first run over a big estate would otherwise flood the pipeline with idle volumes;
+#: the report lists every finding.
+MAX_EVENTS = 100
 
 
 class CostUnreadable(InvalidInput):
@@ -124,9 +128,11 @@ class CostAgent:
         )
         totals = spend.totals()
         new = in_transaction(lambda: cost_reports.store(config.name, totals, findings, problems, now=self.now()))
-        logger.info("Cost agent %r: %d months, %d findings (%d new), %d problems.", config.name, len(totals),
-                    len(findings), len(new), len(problems))  # fmt: skip
-        return [event_of(f) for f in new]
+        cap = int(thresholds.get("max_events", MAX_EVENTS))
+        sent = sorted(new, key=lambda f: (f.kind != "cost_anomaly", -f.estimated_monthly_savings))[: max(cap, 0)]
+        logger.info("Cost agent %r: %d months, %d findings (%d new, %d sent as events), %d problems.", config.name,
+                    len(totals), len(findings), len(new), len(sent), len(problems))  # fmt: skip
+        return [event_of(f) for f in sent]
 
     def status(self, config: AgentSettings) -> Mapping[str, Any]:
         """Ready when it has an integration to read and each one's path exists (nothing is read here)."""

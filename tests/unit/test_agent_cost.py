@@ -198,6 +198,7 @@ def test_a_run_stores_a_report_per_month_emits_each_finding_once_and_reports_tre
     assert kinds == ["cost_anomaly", "idle_resource", "idle_resource", "idle_resource", "idle_resource",
                      "idle_resource", "oversized"]  # fmt: skip
     assert again == []
+    assert first[0].event_type == "cost_anomaly"  # anomalies first, then the largest savings
     spike = next(e for e in first if e.event_type == "cost_anomaly")
     assert spike.resource == f"cost:aws:{AWS_ACCOUNT}/AmazonEC2" and spike.severity == "high"
     # And November's report has its totals, its findings with savings, the unreadable integration, and its trend
@@ -231,6 +232,15 @@ def test_a_cost_integration_is_checked_when_configured_naming_the_field():
         check_integration({"type": "kubernetes_usage"}, "integrations[0]")
     assert path.value.field == "integrations[0].path"
     check_integration({"type": "cost_export", "provider": "azure", "path": "exports/azure"}, "integrations[0]")
+
+
+def test_a_run_sends_at_most_max_events_the_report_keeping_every_finding(any_db):
+    config = _config({"type": "cost_export", "provider": "aws", "path": str(FIXTURES / "aws_cur2.csv")},
+                     thresholds={"max_events": 2})  # fmt: skip
+    sent = CostAgent().run(config)
+    assert [e.event_type for e in sent] == ["cost_anomaly", "idle_resource"]
+    assert sent[1].data["resource"] == NAT  # the idle resource with the largest saving
+    assert sum(len(r["findings"]) for r in in_transaction(reports)) == 5
 
 
 def test_a_run_with_nothing_readable_fails_naming_why_and_status_says_what_is_missing(tmp_path):
