@@ -247,12 +247,18 @@ def _cpu_target(metrics: list[Any]) -> float | None:
 
 def usage_of(workloads: list[Workload], pod_metrics: list[dict[str, Any]]) -> dict[str, Usage]:
     """Each workload's usage (by :attr:`Workload.key`), from the pods its selector matches."""
+    # PERF: workloads indexed by one label of their selector, so a pod is checked against the few that may own it
+    index: dict[tuple[str, str, str], list[Workload]] = {}
+    for w in workloads:
+        if w.selector:
+            label, value = next(iter(w.selector.items()))
+            index.setdefault((w.namespace, label, value), []).append(w)
     found: dict[str, Usage] = {}
     for pod in pod_metrics:
         meta = pod.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        owner = next((w for w in workloads if w.namespace == meta.get("namespace") and w.selector
-                      and all(labels.get(k) == v for k, v in w.selector.items())), None)  # fmt: skip
+        labels, namespace = meta.get("labels") or {}, str(meta.get("namespace"))
+        candidates = (w for label, value in labels.items() for w in index.get((namespace, label, value), ()))
+        owner = next((w for w in candidates if all(labels.get(k) == v for k, v in w.selector.items())), None)
         if owner is None:
             continue
         usage = found.setdefault(owner.key, Usage())

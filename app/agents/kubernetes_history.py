@@ -60,11 +60,13 @@ def record(cluster: str, workloads: Sequence[Workload], usage: Mapping[str, Usag
                         "cpu_m": seen.cpu_m if seen else None, "memory_bytes": seen.memory_bytes if seen else None,
                         "containers": seen.containers if seen else {}})  # fmt: skip
         elif seen is not None:
+            before = (row.replicas, row.cpu_m, row.memory_bytes, row.containers)
             row.replicas = max(row.replicas, w.replicas)
             row.cpu_m = max(row.cpu_m or 0.0, seen.cpu_m)
             row.memory_bytes = max(row.memory_bytes or 0.0, seen.memory_bytes)
             row.containers = _larger(row.containers or {}, seen.containers)
-            row.save()
+            if (row.replicas, row.cpu_m, row.memory_bytes, row.containers) != before:  # PERF: most runs raise nothing
+                row.save()
     if new:
         # another run of the same cluster may have written the hour's row meanwhile: it keeps it
         WorkloadSample.insert_many(new).on_conflict_ignore().execute()

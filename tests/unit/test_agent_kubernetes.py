@@ -49,6 +49,7 @@ def test_the_client_reads_workloads_their_autoscalers_requests_and_usage_through
         api.workload("statefulsets", "shop", "db", replicas=1, cpu="2", memory="4Gi", container="postgres")
         api.autoscaler("shop", "web", target="web", min_replicas=2, max_replicas=6)
         api.usage("shop", "web", [("250m", "300Mi"), ("350000000n", "320Mi")])
+        api.usage("staging", "web", [("900m", "900Mi")])  # same labels, another namespace: not shop's web
         # When the agent's client reads the cluster through the kubeconfig
         cluster = Cluster(_cluster(api, tmp_path))
         workloads = {w.key: w for w in cluster.workloads()}
