@@ -43,6 +43,8 @@ IMPLEMENTATIONS: dict[str, str] = {
 INTEGRATION_CHECKS: dict[str, str] = {
     "terraform": "app.agents.terraform_workspace:check",
     "kubernetes": "app.agents.kubernetes:check",
+    "cost_export": "app.agents.cost:check_integration",
+    "kubernetes_usage": "app.agents.cost:check_integration",
 }
 
 
@@ -56,6 +58,8 @@ class AgentSettings:
     approval_required: bool
     thresholds: Mapping[str, float] = field(default_factory=dict)
     integrations: Sequence[Mapping[str, Any]] = ()
+    #: The events routed to it that sent this run (:mod:`app.agents.routing`); empty for a scheduled run.
+    event_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,6 +94,8 @@ def run_agent(
         logger.warning("Agent %r: no %s agent is implemented here; nothing runs.", name, row.kind)
         return RunOutcome(skipped="unimplemented")
     config = registry.settings_of(row)
+    if trigger and trigger.get("trigger") == "events":
+        config = replace(config, event_ids=tuple(str(i) for i in trigger.get("event_ids") or ()))
     outcome = RunOutcome()
     try:
         results = list(agent.run(config))

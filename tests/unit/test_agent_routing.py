@@ -69,7 +69,11 @@ def routed(sqlite_db):
 
 
 class Idle:
+    def __init__(self):
+        self.seen = []
+
     def run(self, config):
+        self.seen.append(config.event_ids)
         return []
 
     def status(self, config):
@@ -91,9 +95,11 @@ def test_a_storm_sends_one_run_per_agent_until_a_run_starts(routed):
     assert [(k, n) for k, n, _ in sent] == [("kubernetes", "k8s")]
     assert sent[0][2] == {"trigger": "events", "event_ids": [f"e{i}" for i in range(100)]}
     # When that run starts, and another event matches
-    outcome = run_agent("k8s", settings=Settings(), publish=lambda items: None, agent=Idle(), trigger=sent[0][2])
+    agent = Idle()
+    outcome = run_agent("k8s", settings=Settings(), publish=lambda items: None, agent=agent, trigger=sent[0][2])
     route(["e1000"], routed)
-    # Then the run recorded why it ran, and the new event sent the next run
+    # Then the agent saw the events it was routed, the run recorded why it ran, and the new event sent the next run
+    assert agent.seen == [tuple(f"e{i}" for i in range(100))]
     row = in_transaction(lambda: AgentConfig.get(AgentConfig.name == "k8s"))
     assert outcome.skipped is None and row.last_result["trigger"]["event_ids"][:2] == ["e0", "e1"]
     assert [n for _, n, _ in sent] == ["k8s", "k8s"] and sent[1][2]["event_ids"] == ["e1000"]
