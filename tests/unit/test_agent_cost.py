@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.agents import registry
 from app.agents.base import AgentSettings
 from app.agents.cost import CostAgent, CostUnreadable, check_integration
 from app.agents.cost_analysis import Spend, anomalies, idle_resources
@@ -232,6 +233,11 @@ def test_a_cost_integration_is_checked_when_configured_naming_the_field():
         check_integration({"type": "kubernetes_usage"}, "integrations[0]")
     assert path.value.field == "integrations[0].path"
     check_integration({"type": "cost_export", "provider": "azure", "path": "exports/azure"}, "integrations[0]")
+    # And the registry refuses such a configuration with that field named
+    with pytest.raises(InvalidInput) as configured:
+        registry.parse_config({"name": "costs", "type": "cost", "integrations": [
+            {"type": "cost_export", "provider": "aws", "path": "cur"}, {"type": "cost_export", "path": "gcp"}]})  # fmt: skip
+    assert configured.value.field == "integrations[1].provider"
 
 
 def test_a_run_sends_at_most_max_events_the_report_keeping_every_finding(any_db):
