@@ -1,4 +1,4 @@
-"""The incidents a correlator process keeps between batches, re-read only when their row changed (PostgreSQL).
+"""The candidates of a batch: the incidents its events may join, and those a correlator process keeps between batches.
 
 PERF: every batch places its events against the candidates (live incidents, and those the
 correlator closed within the flap window), each carrying the keys its events left: thousands for
@@ -20,12 +20,49 @@ import threading
 from datetime import datetime
 from typing import Any
 
+import orjson
 from peewee import SQL
 
-from ..db import uuid_in
+from ..db import JSONField, is_postgres, uuid_in
 from ..models import Incident
 from .grouping import OpenIncident
-from .placing import candidate_filter, matching_state, read_incidents
+from .placing import LIVE_STATUSES, matching_state
+
+
+def candidates(since: datetime, flap_since: datetime) -> list[OpenIncident]:
+    """The live incidents with an event since ``since``, and those the correlator closed since ``flap_since``."""
+    where = candidate_filter(since, flap_since)
+    if not is_postgres():
+        query = Incident.select().where(where).order_by(Incident.last_event_at.desc())
+        return [matching_state(r) for r in query]
+    return [matching_state(r) for r in read_incidents(where)]
+
+
+def candidate_filter(since: datetime, flap_since: datetime) -> Any:
+    """Which incidents :func:`candidates` reads (a peewee expression)."""
+    live = Incident.status.in_(LIVE_STATUSES) & (Incident.last_event_at >= since)
+    dormant = ((Incident.status == "closed") & Incident.closed_by_event_id.is_null(False)
+               & (Incident.closed_at >= flap_since) & Incident.merged_into.is_null())  # fmt: skip
+    return live | dormant
+
+
+def read_incidents(where: Any, *extra: Any) -> list[Incident]:
+    """The incidents ``where`` holds, most recent first, with the ``extra`` columns (PostgreSQL).
+
+    PERF: JSON columns read as text and decoded by orjson, not by the driver's json (an incident of
+    thousands of events carries thousands of keys).
+    """
+    fields = Incident._meta.sorted_fields
+    texts = [f.name for f in fields if isinstance(f, JSONField)]
+    columns = [f.cast("text").alias(f.column_name) if isinstance(f, JSONField) else f for f in fields]
+    rows = list(Incident.select(*columns, *extra).where(where).order_by(Incident.last_event_at.desc()))
+    for row in rows:
+        for name in texts:
+            value = getattr(row, name)
+            if isinstance(value, str):
+                setattr(row, name, orjson.loads(value))
+    return rows
+
 
 #: A row and its version (``xmin`` as text) when it was read or saved.
 Versioned = tuple[str, Incident]
@@ -39,7 +76,7 @@ class HeldIncidents:
         self._mutex = threading.Lock()
 
     def take(self, since: datetime, flap_since: datetime) -> tuple[list[OpenIncident], dict[str, Versioned]]:
-        """The candidates :func:`.placing.candidates` would read, and their versioned rows (for :meth:`put`).
+        """The candidates :func:`candidates` would read, and their versioned rows (for :meth:`put`).
 
         Call under the correlator's lock, in the batch's transaction.
         """

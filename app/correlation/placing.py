@@ -20,9 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from ..db import JSONField, is_postgres
+from ..db import is_postgres
 from ..models import EventCorrelation, Incident, IncidentActivity, ProcessedEvent
 from ..notifications import follow
 from .evidence import _PREFIX_KIND as _KINDS
@@ -216,46 +214,11 @@ def new_incident(event: dict[str, Any], at: datetime) -> Incident:
     )
 
 
-def candidates(since: datetime, flap_since: datetime) -> list[OpenIncident]:
-    """The live incidents with an event since ``since``, and those the correlator closed since ``flap_since``."""
-    where = candidate_filter(since, flap_since)
-    if not is_postgres():
-        query = Incident.select().where(where).order_by(Incident.last_event_at.desc())
-        return [matching_state(r) for r in query]
-    return [matching_state(r) for r in read_incidents(where)]
-
-
-def candidate_filter(since: datetime, flap_since: datetime) -> Any:
-    """Which incidents :func:`candidates` reads (a peewee expression)."""
-    live = Incident.status.in_(LIVE_STATUSES) & (Incident.last_event_at >= since)
-    dormant = ((Incident.status == "closed") & Incident.closed_by_event_id.is_null(False)
-               & (Incident.closed_at >= flap_since) & Incident.merged_into.is_null())  # fmt: skip
-    return live | dormant
-
-
-def read_incidents(where: Any, *extra: Any) -> list[Incident]:
-    """The incidents ``where`` holds, most recent first, with the ``extra`` columns (PostgreSQL).
-
-    PERF: JSON columns read as text and decoded by orjson, not by the driver's json (an incident of
-    thousands of events carries thousands of keys).
-    """
-    fields = Incident._meta.sorted_fields
-    texts = [f.name for f in fields if isinstance(f, JSONField)]
-    columns = [f.cast("text").alias(f.column_name) if isinstance(f, JSONField) else f for f in fields]
-    rows = list(Incident.select(*columns, *extra).where(where).order_by(Incident.last_event_at.desc()))
-    for row in rows:
-        for name in texts:
-            value = getattr(row, name)
-            if isinstance(value, str):
-                setattr(row, name, orjson.loads(value))
-    return rows
-
-
 class Batch:
     """The placements of one batch: the incidents it changed, its events' incidents and the links to record.
 
     Parameters:
-        incidents: the candidates (:func:`candidates`); the batch adds those it opens.
+        incidents: the candidates (:func:`.held.candidates`); the batch adds those it opens.
         flush: called before stamped events are moved from one incident to another (a merge), so
             that every event decided before carries its incident's id (see :func:`.store.write_out`).
     """

@@ -9,7 +9,8 @@ On PostgreSQL a batch is decided in one transaction that first takes an advisory
 correlator processes decide one batch at a time and several processes give the incidents one
 would: an event may relate to any open incident (by host, service, upstream device or pattern),
 so no narrower key could keep two batches from racing over the same incident. Only the decision
-is serialized: reading the events and computing their templates happen before the lock; the
+is serialized: reading the events and computing their templates happen before the lock; under it,
+a process re-reads only the incidents changed since its last batch saved them (:mod:`.held`); the
 decision saves the incidents it changed and records its placements in one row
 (:class:`app.models.CorrelationDecision`); stamping the events with their incidents' ids and
 recording why (most of a batch's writes) happen in a second transaction after the lock, which
@@ -43,8 +44,8 @@ from ..errors import TransientError
 from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent
 from ..topology.store import load_graph
 from .grouping import GroupingSettings, OpenIncident, Topology, configured
-from .held import HeldIncidents, Versioned, versions_of
-from .placing import LIVE_STATUSES, Batch, candidates, facts_for, finish, flush_decisions, grow, matching_state
+from .held import HeldIncidents, Versioned, candidates, versions_of
+from .placing import LIVE_STATUSES, Batch, facts_for, finish, flush_decisions, grow, matching_state
 
 __all__ = ["LIVE_STATUSES", "correlate_batch", "finish", "grow", "hold_lock", "load_events", "load_topology",
            "matching_state"]  # fmt: skip

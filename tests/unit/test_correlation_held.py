@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.correlation import placing
+from app.correlation import held
 from app.correlation import store as correlation_store
 from app.correlation.held import HeldIncidents
 from app.correlation.store import correlate_batch
@@ -24,7 +24,7 @@ class _NoCache:
     """What the correlator did before it kept incidents: read every candidate anew per batch."""
 
     def take(self, since, flap_since):
-        return placing.candidates(since, flap_since), {}
+        return held.candidates(since, flap_since), {}
 
     def put(self, rows) -> None:
         pass
