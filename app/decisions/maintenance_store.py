@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import audit
-from ..errors import NotFound
+from ..crud import Table
 from ..models import MaintenanceWindow
 from ..present import iso
 from .maintenance import in_force, in_scope
@@ -50,23 +50,20 @@ def listing(*, host: str | None = None, active_now: bool | None = None) -> list[
     return out
 
 
+#: Windows as the API, the CLI and the console read and write them.
+TABLE = Table(MaintenanceWindow, noun="maintenance window", subject="maintenance_window", show=window_json)
+
+
 def get(window_id: int) -> MaintenanceWindow:
     """Raises:
     NotFound: there is no window ``window_id``.
     """
-    row = MaintenanceWindow.get_or_none(MaintenanceWindow.id == window_id)
-    if row is None:
-        raise NotFound(f"no maintenance window {window_id}")
-    return row
+    return TABLE.get(window_id)
 
 
 def create(columns: dict[str, Any], *, actor: str) -> dict[str, Any]:
     """Store a window parsed by :func:`~app.decisions.maintenance.parse_window`; return it as the API shows it."""
-    row = MaintenanceWindow.create(**columns, created_by=actor)
-    shown = window_json(row)
-    audit.record(audit.Action.MAINTENANCE_WINDOW_CREATED, actor=actor, subject=f"maintenance_window:{row.id}",
-                 details={"after": shown})  # fmt: skip
-    return shown
+    return TABLE.create({**columns, "created_by": actor}, actor=actor, action=audit.Action.MAINTENANCE_WINDOW_CREATED)
 
 
 def replace(window_id: int, columns: dict[str, Any], *, actor: str) -> dict[str, Any]:
@@ -75,12 +72,7 @@ def replace(window_id: int, columns: dict[str, Any], *, actor: str) -> dict[str,
     Raises:
       NotFound: there is no window ``window_id``.
     """
-    before = window_json(get(window_id))
-    MaintenanceWindow.update(**columns).where(MaintenanceWindow.id == window_id).execute()
-    after = window_json(get(window_id))
-    audit.record(audit.Action.MAINTENANCE_WINDOW_UPDATED, actor=actor, subject=f"maintenance_window:{window_id}",
-                 details={"before": before, "after": after})  # fmt: skip
-    return after
+    return TABLE.update(window_id, columns, actor=actor, action=audit.Action.MAINTENANCE_WINDOW_UPDATED)
 
 
 def delete(window_id: int, *, actor: str) -> None:
@@ -89,8 +81,4 @@ def delete(window_id: int, *, actor: str) -> None:
     Raises:
       NotFound: there is no window ``window_id``.
     """
-    row = get(window_id)
-    before = window_json(row)
-    row.delete_instance()
-    audit.record(audit.Action.MAINTENANCE_WINDOW_DELETED, actor=actor, subject=f"maintenance_window:{window_id}",
-                 details={"before": before})  # fmt: skip
+    TABLE.delete(window_id, actor=actor, action=audit.Action.MAINTENANCE_WINDOW_DELETED)

@@ -7,13 +7,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import audit
-from ..errors import Conflict, InvalidInput, NotFound
+from ..crud import Table
+from ..errors import Conflict, InvalidInput
 from ..models import Notification
 from ..paging import check_page
 from ..present import iso
 from .policies import TRIGGERS
 
 STATUSES = ("pending", "sent", "failed", "suppressed")
+#: Notifications as the API and the CLI read them.
+TABLE = Table(Notification, noun="notification", subject="notification")
 
 
 def _channel(channel: dict[str, Any]) -> dict[str, Any]:
@@ -79,10 +82,7 @@ def get(notification_id: int) -> Notification:
     """Raises:
     NotFound: there is no notification ``notification_id``.
     """
-    row = Notification.get_or_none(Notification.id == notification_id)
-    if row is None:
-        raise NotFound(f"no notification {notification_id}")
-    return row
+    return TABLE.get(notification_id)
 
 
 def requeue(notification_id: int, *, actor: str, now: datetime | None = None) -> dict[str, Any]:

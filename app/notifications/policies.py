@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .. import audit
 from ..actions.notify import ADDRESS
 from ..actions.render import check_url_template, secret_names
-from ..errors import Conflict, InvalidInput, NotFound
+from ..crud import Table
+from ..errors import Conflict, InvalidInput
 from ..events.schema import SEVERITIES
 from ..models import NotificationPolicy
 from ..present import iso
@@ -192,14 +193,15 @@ def listing() -> list[dict[str, Any]]:
     return [policy_json(r) for r in NotificationPolicy.select().order_by(NotificationPolicy.id)]
 
 
+#: Policies as the API, the CLI and the console read and write them.
+TABLE = Table(NotificationPolicy, noun="notification policy", subject="notification_policy", show=policy_json)
+
+
 def get(policy_id: int) -> NotificationPolicy:
     """Raises:
     NotFound: there is no policy ``policy_id``.
     """
-    row = NotificationPolicy.get_or_none(NotificationPolicy.id == policy_id)
-    if row is None:
-        raise NotFound(f"no notification policy {policy_id}")
-    return row
+    return TABLE.get(policy_id)
 
 
 def _name_free(name: str, policy_id: int | None = None) -> None:
@@ -217,11 +219,8 @@ def create(columns: dict[str, Any], *, actor: str) -> dict[str, Any]:
       Conflict: another policy has that name.
     """
     _name_free(columns["name"])
-    row = NotificationPolicy.create(**columns, created_by=actor, updated_by=actor)
-    shown = policy_json(row)
-    audit.record(audit.Action.NOTIFICATION_POLICY_CREATED, actor=actor, subject=f"notification_policy:{row.id}",
-                 details={"after": shown})  # fmt: skip
-    return shown
+    return TABLE.create({**columns, "created_by": actor, "updated_by": actor}, actor=actor,
+                        action=audit.Action.NOTIFICATION_POLICY_CREATED)  # fmt: skip
 
 
 def replace(policy_id: int, columns: dict[str, Any], *, actor: str) -> dict[str, Any]:
@@ -230,15 +229,9 @@ def replace(policy_id: int, columns: dict[str, Any], *, actor: str) -> dict[str,
     Raises:
       NotFound: no such policy. Conflict: another policy has that name.
     """
-    before = policy_json(get(policy_id))
-    _name_free(columns["name"], policy_id)
-    NotificationPolicy.update(**columns, updated_by=actor, updated_at=datetime.now(UTC)).where(
-        NotificationPolicy.id == policy_id
-    ).execute()
-    after = policy_json(get(policy_id))
-    audit.record(audit.Action.NOTIFICATION_POLICY_UPDATED, actor=actor, subject=f"notification_policy:{policy_id}",
-                 details={"before": before, "after": after})  # fmt: skip
-    return after
+    return TABLE.update(policy_id, {**columns, "updated_by": actor, "updated_at": datetime.now(UTC)}, actor=actor,
+                        action=audit.Action.NOTIFICATION_POLICY_UPDATED,
+                        check=lambda _row: _name_free(columns["name"], policy_id))  # fmt: skip
 
 
 def delete(policy_id: int, *, actor: str) -> None:
@@ -247,8 +240,4 @@ def delete(policy_id: int, *, actor: str) -> None:
     Raises:
       NotFound: there is no policy ``policy_id``.
     """
-    row = get(policy_id)
-    before = policy_json(row)
-    row.delete_instance()
-    audit.record(audit.Action.NOTIFICATION_POLICY_DELETED, actor=actor, subject=f"notification_policy:{policy_id}",
-                 details={"before": before})  # fmt: skip
+    TABLE.delete(policy_id, actor=actor, action=audit.Action.NOTIFICATION_POLICY_DELETED)

@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import audit
-from ..errors import NotFound
+from ..crud import Table
 from ..models import TriggerRule
 from .evaluation import body_of, columns_of
 from .triggers import TriggerSpec
+
+#: Rules as the API, the CLI and the console read them (their audit rows keep the columns written, not a before/after).
+TABLE = Table(TriggerRule, noun="trigger rule", subject="trigger_rule")
 
 
 def listing(*, active: bool | None = None) -> list[dict[str, Any]]:
@@ -28,10 +31,7 @@ def get(rule_id: int) -> TriggerRule:
     """Raises:
     NotFound: there is no rule ``rule_id``.
     """
-    row = TriggerRule.get_or_none(TriggerRule.id == rule_id)
-    if row is None:
-        raise NotFound(f"no trigger rule {rule_id}")
-    return row
+    return TABLE.get(rule_id)
 
 
 def create(spec: TriggerSpec, *, actor: str, person: str | None = None, key_id: int | None = None) -> int:

@@ -15,10 +15,14 @@ from typing import Any
 
 from .. import audit, secrets
 from ..actions import redact_template
+from ..crud import Table
 from ..errors import InvalidRule, NotFound
 from ..models import ResponseTemplate, ResponseTemplateVersion, TriggerRule
 from ..present import iso
 from .playbooks import secrets_used
+
+#: Templates as the API, the CLI and the console read them (versioned: their writes are their own).
+TABLE = Table(ResponseTemplate, noun="response template", subject="response_template")
 
 
 def template_json(
@@ -73,10 +77,7 @@ def get(template_id: int) -> ResponseTemplate:
     """Raises:
     NotFound: there is no template ``template_id``.
     """
-    row = ResponseTemplate.get_or_none(ResponseTemplate.id == template_id)
-    if row is None:
-        raise NotFound(f"no response template {template_id}")
-    return row
+    return TABLE.get(template_id)
 
 
 def shown(template_id: int, version: int | None = None) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from typing import Any
 import peewee
 
 from .. import audit
+from ..crud import Table
 from ..db import in_transaction, uuid_in
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models import Incident, ProcessedEvent, Silence
 from ..models.ops import person_of
-from ..paging import DEFAULT_LIMIT, check_page
+from ..paging import DEFAULT_LIMIT, check_page, page
 from ..present import iso
 from ..timeutil import now as utcnow
 from .matching import SilenceSet, Window, arrival, compile_stored, escape, parse_matchers
@@ -118,11 +119,8 @@ def parse_silence(body: Any, *, now: datetime) -> dict[str, Any]:
             "comment": comment.strip()}  # fmt: skip
 
 
-def _row(silence_id: int) -> Silence:
-    row = Silence.get_or_none(Silence.id == silence_id)
-    if row is None:
-        raise NotFound(f"no silence {silence_id}")
-    return row
+#: Silences as the API, the CLI and the console read and write them.
+TABLE = Table(Silence, noun="silence", subject="silence", show=silence_json)
 
 
 def get(silence_id: int) -> dict[str, Any]:
@@ -131,7 +129,7 @@ def get(silence_id: int) -> dict[str, Any]:
     Raises:
       NotFound: there is none.
     """
-    return in_transaction(lambda: silence_json(_row(silence_id)))
+    return in_transaction(lambda: silence_json(TABLE.get(silence_id)))
 
 
 def create(body: dict[str, Any], *, actor: str) -> dict[str, Any]:
@@ -167,18 +165,14 @@ def update(silence_id: int, body: dict[str, Any], *, actor: str) -> dict[str, An
     at = utcnow()
     columns = parse_silence(body, now=at)
 
-    def work() -> dict[str, Any]:
-        row = _row(silence_id)
+    def live(row: Silence) -> None:
         if state_of(row, at) == "expired":
             raise Conflict(f"silence {silence_id} has expired; create a new one")
-        before = silence_json(row, at)
-        Silence.update(**columns, updated_at=at).where(Silence.id == silence_id).execute()
-        after = silence_json(_row(silence_id), at)
-        audit.record(audit.Action.SILENCE_UPDATED, actor=actor, subject=f"silence:{silence_id}",
-                     details={"before": before, "after": after})  # fmt: skip
-        return after
 
-    return in_transaction(work)
+    return in_transaction(
+        lambda: TABLE.update(silence_id, {**columns, "updated_at": at}, actor=actor, action=audit.Action.SILENCE_UPDATED,
+                             check=live, show=lambda row: silence_json(row, at))
+    )  # fmt: skip
 
 
 def expire(silence_id: int, *, actor: str) -> dict[str, Any]:
@@ -191,7 +185,7 @@ def expire(silence_id: int, *, actor: str) -> dict[str, Any]:
     at = utcnow()
 
     def work() -> dict[str, Any]:
-        row = _row(silence_id)
+        row = TABLE.get(silence_id)
         if state_of(row, at) == "expired":
             raise Conflict(f"silence {silence_id} has already expired (at {iso(row.ends_at)})")
         before = silence_json(row, at)
@@ -199,7 +193,7 @@ def expire(silence_id: int, *, actor: str) -> dict[str, Any]:
         Silence.update(starts_at=starts, ends_at=at, expired_at=at, expired_by=actor, updated_at=at).where(
             Silence.id == silence_id
         ).execute()
-        after = silence_json(_row(silence_id), at)
+        after = silence_json(TABLE.get(silence_id), at)
         audit.record(audit.Action.SILENCE_EXPIRED, actor=actor, subject=f"silence:{silence_id}",
                      details={"before": before, "after": after})  # fmt: skip
         return after
@@ -228,10 +222,8 @@ def list_silences(*, state: str | None = None, limit: int = DEFAULT_LIMIT, offse
             query = query.where((Silence.starts_at <= at) & (Silence.ends_at > at))
         elif state == "expired":
             query = query.where(Silence.ends_at <= at)
-        total = query.count()
-        rows = query.order_by(Silence.id.desc()).limit(limit).offset(offset)
-        items = [silence_json(row, at) for row in rows]
-        return {"silences": items, "total_count": total, "has_more": offset + len(items) < total}
+        return page(query, key="silences", order=Silence.id.desc(), limit=limit, offset=offset,
+                    show=lambda row: silence_json(row, at))  # fmt: skip
 
     return in_transaction(work)
 

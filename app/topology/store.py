@@ -24,7 +24,7 @@ from .. import audit
 from ..db import database, in_transaction, is_postgres
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models import TopologyEdge, TopologyLink, TopologyNode, TopologyVersion
-from ..paging import check_page
+from ..paging import check_page, page
 from ..present import iso
 from .graph import Edge, Graph, Node
 from .patch import apply_patch
@@ -134,6 +134,11 @@ def topology_bytes() -> tuple[int, bytes]:
     return version, body
 
 
+def _version_json(r: TopologyVersion) -> dict[str, Any]:
+    return {"version": r.version, "created_at": iso(r.created_at), "created_by": r.created_by,
+            "change": r.change, "summary": r.summary or {}}  # fmt: skip
+
+
 def versions(*, limit: int, offset: int) -> dict[str, Any]:
     """The versions, newest first: who wrote each, when, how and what changed (without the documents)."""
     check_page(limit, offset)
@@ -141,11 +146,8 @@ def versions(*, limit: int, offset: int) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         fields = [f for f in TopologyVersion._meta.sorted_fields if f.name != "document"]
         query = TopologyVersion.select(*fields)
-        total = query.count()
-        page = list(query.order_by(TopologyVersion.version.desc()).limit(limit).offset(offset))
-        rows = [{"version": r.version, "created_at": iso(r.created_at), "created_by": r.created_by,
-                 "change": r.change, "summary": r.summary or {}} for r in page]  # fmt: skip
-        return {"versions": rows, "total_count": total, "has_more": offset + len(rows) < total}
+        return page(query, key="versions", order=TopologyVersion.version.desc(), limit=limit, offset=offset,
+                    show=_version_json)  # fmt: skip
 
     return in_transaction(work)
 
