@@ -3,7 +3,8 @@
 Every interval, approvals past their timeout are rejected and executions or rollbacks whose
 message was lost are sent again (:func:`app.executions.recovery.sweep`), and incidents idle for
 ``INCIDENT_AUTO_RESOLVE_MINUTES`` are resolved (:func:`app.incidents.lifecycle.auto_resolve`); every hour, events
-older than ``RETENTION_DAYS`` are purged; notifications that are due are sent to ``notify``; the clock
+older than ``RETENTION_DAYS`` are purged and expired console sessions deleted; notifications that are due are
+sent to ``notify``; the clock
 heartbeats as the orchestrator agent, pages agents that stopped heartbeating and sends each enabled,
 started agent its scheduled run (:func:`tend_agents`). Import this module after :func:`app.runtime.bootstrap`:
 it imports the actors, which Dramatiq binds to the broker set there.
@@ -29,6 +30,7 @@ from .executions.notices import page_approvers
 from .executions.recovery import sweep
 from .incidents.lifecycle import auto_resolve
 from .models import Approval
+from .models.console import delete_expired_sessions
 from .notifications.delivery import due
 from .notifications.routing import collected
 from .timeutil import now
@@ -50,8 +52,10 @@ def run(settings: Settings, *, interval_s: int, once: bool = False) -> int:
     beater = agent_health.Beater.of_this_process("orchestrator", started_at=now())
     while True:
         try:
-            if settings.retention_days and time.monotonic() >= next_purge:
-                purge(before=now() - timedelta(days=settings.retention_days))
+            if time.monotonic() >= next_purge:
+                if settings.retention_days:
+                    purge(before=now() - timedelta(days=settings.retention_days))
+                prune_sessions()
                 next_purge = time.monotonic() + PURGE_EVERY_S
             resend_and_expire()
             # Incidents with no new event for INCIDENT_AUTO_RESOLVE_MINUTES are resolved (0: never).
@@ -63,6 +67,13 @@ def run(settings: Settings, *, interval_s: int, once: bool = False) -> int:
         if once:
             return 0
         time.sleep(interval_s)
+
+
+def prune_sessions() -> None:
+    """Delete the console sessions past their expiry (sign-in deletes them too, but only when someone signs in)."""
+    pruned = in_transaction(lambda: delete_expired_sessions(now()))
+    if pruned:
+        logger.info("Clock: deleted %d expired console sessions.", pruned)
 
 
 def resend_and_expire() -> None:

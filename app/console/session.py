@@ -23,6 +23,7 @@ from .. import audit
 from ..auth import Principal
 from ..db import in_transaction
 from ..models import ApiKey, ConsoleSession
+from ..models.console import delete_expired_sessions
 from ..timeutil import now
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,13 @@ def digest_of(token: str) -> str:
 def start(principal: Principal, *, at: datetime | None = None) -> str:
     """Open a session for ``principal`` and return its token (the cookie's value), once.
 
-    Expired sessions are deleted on the way, so the table holds only live ones.
+    Expired sessions are deleted on the way (and by the clock every hour), so the table holds only live ones.
     """
     at = at or now()
     token = secrets.token_urlsafe(32)
 
     def work() -> None:
-        ConsoleSession.delete().where(ConsoleSession.expires_at <= at).execute()
+        delete_expired_sessions(at)
         ConsoleSession.create(id=digest_of(token), key_id=principal.key_id, csrf_token=secrets.token_urlsafe(32),
                               created_at=at, last_seen_at=at, expires_at=at + timedelta(hours=IDLE_HOURS))  # fmt: skip
         audit.record(audit.Action.CONSOLE_SESSION_STARTED, actor=_actor(principal), subject=f"api_key:{principal.key_id}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import peewee
 
 from ..db import BaseModel, JSONField, TimestampField
@@ -29,3 +31,12 @@ class ConsoleSession(BaseModel):
     class Meta:
         schema = "ops"
         table_name = "console_sessions"
+
+
+def delete_expired_sessions(at: datetime) -> int:
+    """Delete the sessions expired at ``at`` (call inside a transaction); return how many went.
+
+    Sign-in calls it, and so does the clock's hourly sweep, so a console nobody signs in to does
+    not keep every past session (``expires_at`` is indexed: one range delete).
+    """
+    return int(ConsoleSession.delete().where(ConsoleSession.expires_at <= at).execute())
