@@ -4,7 +4,6 @@ another approver's, or a link to an answered request is refused. On both databas
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -13,26 +12,19 @@ import pytest
 from cryptography.fernet import Fernet
 from freezegun import freeze_time
 
-from app.auth import create_key
 from app.config import Settings, get_settings, set_settings
 from app.db import in_transaction, release_connection
 from app.errors import ActionNotAllowed, InvalidLink
 from app.executions import approvals, control, links
 from app.executions.runner import run
-from app.ids import uuid7
 from app.models import (
-    ApiKey,
     Approval,
     ApprovalLinkUse,
     AuditLog,
-    DecisionLog,
     Execution,
-    ProcessedEvent,
-    ResponseTemplate,
-    ResponseTemplateVersion,
     SigningKey,
-    TriggerRule,
 )
+from tests.approvals import decision, operator, race
 
 ACTIONS = [{"id": "restart", "type": "remediation", "approval_required": True,
             "http": {"method": "POST", "url": "http://127.0.0.1:9/restart"}}]  # fmt: skip
@@ -56,26 +48,12 @@ def settings():
 def people(any_db):
     """``actor`` strings of operator keys held by alice (the requester), bob and carol."""
 
-    def actor(name: str) -> str:
-        create_key(role="operator", name=name, person=name)
-        return f"key:{ApiKey.get(ApiKey.name == name).id}:{name}"
-
-    return {name: actor(name) for name in ("alice", "bob", "carol")}
+    return {name: operator(name, person=name) for name in ("alice", "bob", "carol")}
 
 
 def pending_approval(settings: Settings, *, requester: str) -> Approval:
     """A decision's execution requested by ``requester``, waiting for its approval."""
-    event = ProcessedEvent.create(
-        id=uuid7(), source_type="webhook", event_type="threshold_breach", severity="high", source_host="web-01",
-        title="disk full", occurred_at=datetime.now(UTC), fingerprint="f", event_data={},
-    )  # fmt: skip
-    rule = TriggerRule.create(rule_name="r", event_conditions={})
-    definition = {"name": "t", "response_type": "remediation", "actions": ACTIONS}
-    template = ResponseTemplate.create(template_name="t", template_type="remediation", response_definition=definition)
-    ResponseTemplateVersion.create(template_id=template.id, version=1, definition=definition)
-    decision = DecisionLog.create(event_id=event.id, decision_type="remediate", confidence_score=0.5, reasoning="r",
-                                  trigger_rule_id=rule.id, response_template_id=template.id, template_version=1)  # fmt: skip
-    execution = control.request_execution({"decision_id": decision.id}, settings=settings, actor=requester)
+    execution = control.request_execution({"decision_id": decision(ACTIONS)}, settings=settings, actor=requester)
     assert run(str(execution.id), settings=settings).status == "awaiting_approval"
     return Approval.get(Approval.execution_id == execution.id)
 
@@ -262,45 +240,16 @@ def test_without_secret_keys_the_database_keeps_one_random_key(people, settings)
 
 def test_two_concurrent_uses_of_one_link_answer_once(pg_db, settings):
     # Given bob's link on PostgreSQL
-    actors = {}
-    for name in ("alice", "bob"):
-        create_key(role="operator", name=name, person=name)
-        actors[name] = f"key:{ApiKey.get(ApiKey.name == name).id}:{name}"
+    actors = {name: operator(name, person=name) for name in ("alice", "bob")}
     approval = in_transaction(lambda: pending_approval(settings, requester=actors["alice"]))
     token = token_of(links.make_link(approval.id, "bob", base_url=BASE_URL))
     release_connection()
-    outcomes: dict[str, object] = {}
-    first_inside, second_started = threading.Event(), threading.Event()
 
     def use(approve: bool) -> dict:
         return links.redeem(token, person="bob", actor=actors["bob"], role="operator", approve=approve, comment=None)
 
-    def first() -> None:
-        def work() -> None:
-            outcomes["first"] = use(True)  # a savepoint: the answer commits with this transaction
-            first_inside.set()
-            second_started.wait(5)
-            threading.Event().wait(0.5)  # the second use reads the link as unused and waits on its nonce
-
-        in_transaction(work)
-        release_connection()
-
-    def second() -> None:
-        first_inside.wait(5)
-        second_started.set()
-        try:
-            outcomes["second"] = use(False)
-        except InvalidLink as e:
-            outcomes["second"] = e
-        finally:
-            release_connection()
-
-    # When bob's two clicks arrive at the same time
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(15)
+    # When bob's two clicks arrive at the same time (the first's answer is a savepoint of its held transaction)
+    outcomes = race(lambda: use(True), lambda: use(False), refused=InvalidLink)
     # Then the first approved and the second was refused as a used link
     assert isinstance(outcomes["first"], dict) and outcomes["first"]["status"] == "approved"
     assert isinstance(outcomes["second"], InvalidLink) and outcomes["second"].reason == "used", outcomes["second"]
@@ -326,5 +275,8 @@ def test_a_refused_link_answers_403_with_its_reason():
     reply = falcon.testing.TestClient(app).simulate_post("/confirm")
     # Then the answer is a 403 that names the reason
     assert reply.status_code == 403
-    assert reply.json == {"error": "not_allowed", "message": "this approval link expired at 2025-01-01T00:00:00+00:00",
-                          "reason": "expired"}
+    assert reply.json == {
+        "error": "not_allowed",
+        "message": "this approval link expired at 2025-01-01T00:00:00+00:00",
+        "reason": "expired",
+    }

@@ -4,31 +4,26 @@ own rules' runs. On both databases, with real rows (the concurrency test on Post
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
 
-from app.auth import create_key
 from app.config import Settings
 from app.db import in_transaction, release_connection
 from app.errors import ActionNotAllowed, Conflict
 from app.executions import approvals, control
 from app.executions.runner import run
-from app.ids import uuid7
 from app.models import (
     ApiKey,
     Approval,
     AuditLog,
     DecisionLog,
     Execution,
-    ProcessedEvent,
-    ResponseTemplate,
     ResponseTemplateVersion,
-    TriggerRule,
 )
+from tests.approvals import decision as stored_decision
+from tests.approvals import operator, race
 
 #: A remediation needing an approval, and a critical one that needs its own.
 ACTIONS = [
@@ -48,27 +43,13 @@ def settings():
 def people(any_db):
     """Keys as the web tier names them: alice (two keys), bob, carol; ``actor`` strings by person."""
 
-    def actor(name: str, person: str) -> str:
-        create_key(role="operator", name=name, person=person)
-        return f"key:{ApiKey.get(ApiKey.name == name).id}:{name}"
-
-    return {"alice": actor("alice-laptop", "alice"), "alice-phone": actor("alice-phone", "alice"),
-            "bob": actor("bob", "bob"), "carol": actor("carol", "carol")}  # fmt: skip
+    return {"alice": operator("alice-laptop", person="alice"), "alice-phone": operator("alice-phone", person="alice"),
+            "bob": operator("bob", person="bob"), "carol": operator("carol", person="carol")}  # fmt: skip
 
 
 def decision(*, author: str | None = None) -> int:
     """A decision on an event whose rule and template ``author`` wrote."""
-    event = ProcessedEvent.create(
-        id=uuid7(), source_type="webhook", event_type="threshold_breach", severity="high", source_host="web-01",
-        title="disk full", occurred_at=datetime.now(UTC), fingerprint="f", event_data={},
-    )  # fmt: skip
-    rule = TriggerRule.create(rule_name="r", event_conditions={}, created_by_person=author, updated_by_person=author)
-    definition = {"name": "t", "response_type": "remediation", "actions": ACTIONS}
-    template = ResponseTemplate.create(template_name="t", template_type="remediation", response_definition=definition,
-                                       created_by_person=author, updated_by_person=author)  # fmt: skip
-    ResponseTemplateVersion.create(template_id=template.id, version=1, definition=definition)
-    return DecisionLog.create(event_id=event.id, decision_type="remediate", confidence_score=0.5, reasoning="r",
-                              trigger_rule_id=rule.id, response_template_id=template.id, template_version=1).id  # fmt: skip
+    return stored_decision(ACTIONS, author=author)
 
 
 def approved_token(decision_id: int, settings: Settings, *, requester: str, approver: str,
@@ -196,43 +177,16 @@ def test_a_template_versions_author_cannot_approve_either(people, settings):
 
 def test_two_concurrent_uses_of_one_token_run_one_execution(pg_db, settings):
     # Given a token on PostgreSQL
-    for name in ("alice", "bob"):
-        create_key(role="operator", name=name)
-    alice, bob = (f"key:{ApiKey.get(ApiKey.name == n).id}:{n}" for n in ("alice", "bob"))
+    alice, bob = operator("alice"), operator("bob")
     decision_id = in_transaction(decision)
     token = in_transaction(lambda: approved_token(decision_id, settings, requester=alice, approver=bob))
     release_connection()
-    outcomes: dict[str, object] = {}
-    first_inside, second_started = threading.Event(), threading.Event()
 
-    def first() -> None:
-        def work() -> None:
-            outcomes["first"] = execute(decision_id, token, settings, actor=alice, action_ids=["restart"])
-            first_inside.set()
-            second_started.wait(5)
-            time.sleep(0.5)  # the second request reads the token as unused and waits on its row
-
-        in_transaction(work)
-        release_connection()
-
-    def second() -> None:
-        first_inside.wait(5)
-        second_started.set()
-        try:
-            outcomes["second"] = in_transaction(
-                lambda: execute(decision_id, token, settings, actor=alice, action_ids=["restart"])
-            )
-        except Conflict as e:
-            outcomes["second"] = e
-        finally:
-            release_connection()
+    def use() -> Execution:
+        return execute(decision_id, token, settings, actor=alice, action_ids=["restart"])
 
     # When two requests use it at the same time
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(15)
+    outcomes = race(use, lambda: in_transaction(use), refused=Conflict)
     # Then exactly one execution was pre-approved, the other request refused
     assert isinstance(outcomes["first"], Execution)
     assert isinstance(outcomes["second"], Conflict), outcomes["second"]
