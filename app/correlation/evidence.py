@@ -59,6 +59,8 @@ _ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 _NAMED = re.compile(
     r"(?<![\w.*-])((?:\d{1,3}(?:\.\d{1,3}){3})|(?:\*\.)?(?:[a-z0-9-]+\.)+[a-z]{2,})(?![\w.-])", re.IGNORECASE
 )
+#: A host a client names in quotes (libpq's ``on host "db-1"``, MySQL's ``server on 'db-1'``), dotted or not.
+_QUOTED_HOST = re.compile(r"""\b(?:host|server|on)\s*[=:]?\s*["']([a-z0-9][\w.-]*)["']""", re.IGNORECASE)
 #: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``).
 _OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
 #: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
@@ -466,7 +468,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
                 ancestors[up] = hops
     ancestors.pop(own or "", None)
     title = str(event.get("title") or "")
-    mentions = {m for m in _NAMED.findall(title) if m != host and not _OWN.search(m)}
+    mentions = {m for m in (*_NAMED.findall(title), *_QUOTED_HOST.findall(title)) if m != host and not _OWN.search(m)}
     mentions |= security_addresses(event) - {host}
     about = subject_of(title, mentions)
     facts = Facts(
@@ -512,7 +514,8 @@ def probes(facts: Facts) -> list[tuple[str, str]]:
         found += [(f"n:{n}", "below") for n in sorted(facts.ancestors) if n not in facts.unexplained]
         found += [(f"a:{n}", "above") for n in sorted(facts.nodes)]
         found += [(f"x:{m}", "entity") for m in sorted(facts.mentions)]
-        if facts.host and _ADDRESS.fullmatch(facts.host):
+        if facts.host:
+            # Messages naming this host, by address or by name (either way round: see :func:`weigh`).
             found.append((f"x:{facts.host}", "entity"))
     return found
 

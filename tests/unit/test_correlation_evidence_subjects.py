@@ -137,3 +137,13 @@ def test_a_trap_finds_an_incident_that_kept_the_interface_by_its_index():
     inc = incident(down, root_host="sw-a", root_fingerprint="older", link_keys=("sw-a#19",))
     # Then the trap's linkUp still closes it
     assert choose(_link("linkUp on sw-a ifIndex 19 (Gi1/0/19)", up=True, trap=True), T0, [inc], GRAPH, CFG).closes
+
+
+def test_a_client_naming_its_database_host_in_quotes_is_tied_to_that_host_s_alert_whichever_comes_first():
+    # Given a client's libpq error naming the primary by its (undotted) host name, and the primary's own alert
+    client = event("web-1", 'could not connect to server: Connection refused. Is the server running on host "db-1"')
+    alert = event("db-1", "PostgreSQL is down on db-1")
+    assert facts_of(client, GRAPH).mentions == {"db-1"}
+    # Then each is tied to the other by the entity, in either order
+    assert kinds(alert, incident(client))["entity"] == CFG.weights.entity
+    assert kinds(client, incident(alert))["entity"] == CFG.weights.entity
