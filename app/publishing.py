@@ -119,13 +119,15 @@ class BatchPublisher:
 
     def __init__(self, broker: dramatiq.Broker, *, timeout_s: float = 15.0, publishers: int = PUBLISHERS) -> None:
         import gevent
+        import gevent.event
+        import gevent.lock
         import gevent.queue
 
         self.broker = broker
         self.timeout_s = timeout_s
-        import gevent.event
-        import gevent.lock
-
+        # PERF: gevent's classes kept here, not imported per request (this module loads without gevent too).
+        self._result = gevent.event.AsyncResult
+        self._timeout = gevent.Timeout
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
         #: One publisher gathers the next group at a time; the others wait their turn here.
         self._gathering = gevent.lock.Semaphore()
@@ -141,11 +143,8 @@ class BatchPublisher:
           InvalidInput: the items cannot be encoded (only this request fails).
           BrokerUnavailable: the broker did not confirm in time.
         """
-        import gevent
-        from gevent.event import AsyncResult
-
         encoded = encode_items(items)  # on this request's greenlet: a bad request fails alone
-        done = AsyncResult()
+        done = self._result()
         self._queue.put(_Waiting(encoded, len(items), done))
         if self._in_flight and self._queue.qsize() >= MIN_OVERLAPPING_GROUP - 1:
             self._changed.set()
@@ -153,7 +152,7 @@ class BatchPublisher:
             done.get(timeout=self.timeout_s)
         except BrokerUnavailable:
             raise
-        except (Exception, gevent.Timeout) as e:  # gevent.Timeout is a BaseException: without it, a 500
+        except (Exception, self._timeout) as e:  # gevent.Timeout is a BaseException: without it, a 500
             raise BrokerUnavailable(f"no confirm from the broker within {self.timeout_s:.0f} s") from e
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from app.broker import OrjsonEncoder
+from app.errors import BrokerUnavailable
 from app.publishing import MIN_OVERLAPPING_GROUP, BatchPublisher
 
 gevent = pytest.importorskip("gevent")
@@ -105,3 +106,14 @@ def test_a_single_publisher_keeps_one_confirm_in_flight(broker):
     gevent.joinall(first + rest, timeout=5, raise_error=True)
     publisher.close()
     assert broker.groups == [1, 3 * MIN_OVERLAPPING_GROUP]
+
+
+def test_a_request_whose_confirm_never_comes_fails_as_broker_unavailable(broker):
+    # Given a broker that never confirms
+    publisher = BatchPublisher(broker, timeout_s=0.2, publishers=1)
+    # When a request publishes
+    waiting = gevent.spawn(publisher.publish, [{"id": "id-0"}])
+    waiting.join(timeout=5)
+    # Then it fails as the broker being away (a 503), not as a crash, once its time is up
+    assert isinstance(waiting.exception, BrokerUnavailable)
+    publisher.close()
