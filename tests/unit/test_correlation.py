@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,8 +17,9 @@ from app.events.envelope import make_item
 from app.events.store import store_batch
 from app.ids import new_id
 from app.models import EventCorrelation, Incident, ProcessedEvent, TopologyLink
+from tests.correlation_items import LINK_DOWN, LINK_UP, at, webhook
+from tests.correlation_items import trap as switch_trap
 
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SWITCH = "10.0.0.1"
 
 
@@ -28,28 +30,8 @@ def fresh_topology():
     correlation_store._topology = None
 
 
-def at(seconds: float) -> float:
-    return (T0 + timedelta(seconds=seconds)).timestamp()
-
-
-def webhook(host: str, title: str, t: float, severity: str = "high", service: str | None = None) -> dict:
-    payload = {
-        "source": "x",
-        "host": host,
-        "title": title,
-        "severity": severity,
-        **({"service": service} if service else {}),
-    }
-    return make_item(id=new_id(), source_type="webhook", received_at=at(t), payload=payload)
-
-
 def trap(name_oid: str, t: float, if_index: int = 2) -> dict:
-    payload = {"version": "v2c", "peer": SWITCH, "pdu": "trap", "trap_oid": name_oid,
-               "varbinds": [["1.3.6.1.6.3.1.1.4.1.0", "ObjectIdentifier", name_oid], [f"1.3.6.1.2.1.2.2.1.1.{if_index}", "Integer", if_index]]}  # fmt: skip
-    return make_item(id=new_id(), source_type="snmp", received_at=at(t), payload=payload, source=SWITCH)
-
-
-LINK_DOWN, LINK_UP = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4"
+    return switch_trap(SWITCH, name_oid, t, if_index)
 
 
 def run(items: list[dict]) -> dict[str, str]:
@@ -232,41 +214,62 @@ def test_a_batch_correlated_by_another_delivery_after_it_was_read_is_decided_aga
     assert EventCorrelation.select().count() == 1  # the second web-01 event joined the first, once
 
 
-def test_correlators_in_parallel_give_the_incidents_one_gives(pg_db):
-    # Given eight unrelated problems (one host each, unlike messages), in batches that each span two
-    # problems, every batch delivered twice
+def eight_problems_delivered_twice() -> tuple[list[list[dict]], list[list[str]]]:
+    """Eight unrelated problems (one host each, unlike messages), stored, and their deliveries.
+
+    The deliveries are batches that each span two problems, every batch delivered twice.
+    """
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
     problems = [
         [webhook(f"host-{w}", f"{w} subsystem failure {n}", k + 8 * n) for n in range(12)] for k, w in enumerate(words)
     ]
     store_batch([e for p in problems for e in p], window_s=300)
     batches = [[e["id"] for e in problems[k][n::3] + problems[(k + 1) % 8][n::3]] for k in range(8) for n in range(3)]
-    deliveries = batches + batches[::-1]
-    # When three correlator threads take the deliveries at the same time
+    return problems, batches + batches[::-1]
+
+
+def three_correlators(db, deliveries: list[list[str]], correlate: Callable[[list[str]], object]) -> list[Exception]:
+    """Three threads taking ``deliveries`` at the same time, each calling ``correlate``; the errors they met."""
     start, errors = threading.Barrier(3), []
 
     def correlator(mine: list[list[str]]) -> None:
         try:
             start.wait()
             for batch in mine:
-                correlate_batch(batch)
-        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+                correlate(batch)
+        except Exception as e:  # noqa: BLE001 - reported by the caller's assertion
             errors.append(e)
         finally:
-            pg_db.close()
+            db.close()
 
     threads = [threading.Thread(target=correlator, args=(deliveries[t::3],)) for t in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    # Then each problem is one incident holding each of its events once, as with one correlator
-    assert not errors
+    return errors
+
+
+def incident_of_each(problems: list[list[dict]]) -> list[str]:
+    """The one incident of each problem, asserting each holds its events once and no event is left out."""
     incidents = list(Incident.select())
     assert len(incidents) == 8 and sum(i.event_count for i in incidents) == 96
+    found = []
     for problem in problems:
         stamped = {ProcessedEvent.get_by_id(e["id"]).correlation_id for e in problem}
         assert len(stamped) == 1 and None not in stamped
+        found.append(str(stamped.pop()))
+    return found
+
+
+def test_correlators_in_parallel_give_the_incidents_one_gives(pg_db):
+    # Given eight unrelated problems, in batches that each span two problems, every batch delivered twice
+    problems, deliveries = eight_problems_delivered_twice()
+    # When three correlator threads take the deliveries at the same time
+    errors = three_correlators(pg_db, deliveries, correlate_batch)
+    # Then each problem is one incident holding each of its events once, as with one correlator
+    assert not errors
+    incident_of_each(problems)
 
 
 def test_a_late_batch_correlates_the_backlog_behind_it_once_and_those_messages_find_theirs_done(pg_db):
@@ -320,37 +323,12 @@ def test_a_claim_stops_before_a_resolution_it_would_leave_uncorrelated(pg_db):
 def test_correlators_claiming_in_parallel_give_the_incidents_one_gives(pg_db):
     # Given eight unrelated problems received long ago (a backlog), in batches that each span two
     # problems, every batch delivered twice
-    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
-    problems = [
-        [webhook(f"host-{w}", f"{w} subsystem failure {n}", k + 8 * n) for n in range(12)] for k, w in enumerate(words)
-    ]
-    store_batch([e for p in problems for e in p], window_s=300)
-    batches = [[e["id"] for e in problems[k][n::3] + problems[(k + 1) % 8][n::3]] for k in range(8) for n in range(3)]
-    deliveries = batches + batches[::-1]
+    problems, deliveries = eight_problems_delivered_twice()
     # When three correlator threads take the deliveries at the same time, each claiming up to 10 events
-    start, errors, returned = threading.Barrier(3), [], {}
-
-    def correlator(mine: list[list[str]]) -> None:
-        try:
-            start.wait()
-            for batch in mine:
-                returned.update(correlate_batch(batch, claim=10))
-        except Exception as e:  # noqa: BLE001 - reported by the assertion below
-            errors.append(e)
-        finally:
-            pg_db.close()
-
-    threads = [threading.Thread(target=correlator, args=(deliveries[t::3],)) for t in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    returned: dict[str, str] = {}
+    errors = three_correlators(pg_db, deliveries, lambda batch: returned.update(correlate_batch(batch, claim=10)))
     # Then each problem is one incident holding each of its events once, as with one correlator
     assert not errors
-    incidents = list(Incident.select())
-    assert len(incidents) == 8 and sum(i.event_count for i in incidents) == 96
-    for problem in problems:
-        stamped = {ProcessedEvent.get_by_id(e["id"]).correlation_id for e in problem}
-        assert len(stamped) == 1 and None not in stamped
+    for problem, incident_id in zip(problems, incident_of_each(problems), strict=True):
         # And every delivery answered its events' incident, whichever batch correlated them
-        assert {returned[e["id"]] for e in problem} == {str(stamped.pop())}
+        assert {returned[e["id"]] for e in problem} == {incident_id}

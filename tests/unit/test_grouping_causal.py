@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,36 +12,13 @@ from app.correlation.grouping import GroupingSettings
 from app.correlation.store import correlate_batch
 from app.events.envelope import make_item
 from app.events.store import store_batch
-from app.ids import new_id
 from app.incidents.timeline import timeline
 from app.models import Incident, ProcessedEvent
 from app.topology.store import forget_cache, replace_topology
+from tests.correlation_items import LINK_DOWN, LINK_UP, trap, webhook
 
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CORE, SWITCH = "10.0.0.1", "10.0.1.1"
 HOSTS = [f"app-{i}" for i in range(6)]
-LINK_DOWN, LINK_UP = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4"
-
-
-def at(seconds: float) -> float:
-    return (T0 + timedelta(seconds=seconds)).timestamp()
-
-
-def webhook(host: str, title: str, t: float, severity: str = "high", service: str | None = None) -> dict:
-    payload = {
-        "source": "x",
-        "host": host,
-        "title": title,
-        "severity": severity,
-        **({"service": service} if service else {}),
-    }
-    return make_item(id=new_id(), source_type="webhook", received_at=at(t), payload=payload)
-
-
-def trap(device: str, oid: str, t: float, if_index: int = 1) -> dict:
-    payload = {"version": "v2c", "peer": device, "pdu": "trap", "trap_oid": oid,
-               "varbinds": [["1.3.6.1.6.3.1.1.4.1.0", "ObjectIdentifier", oid], [f"1.3.6.1.2.1.2.2.1.1.{if_index}", "Integer", if_index]]}  # fmt: skip
-    return make_item(id=new_id(), source_type="snmp", received_at=at(t), payload=payload, source=device)
 
 
 def declare_three_hops(nodes: tuple[dict, ...] = (), edges: tuple[dict, ...] = ()) -> None:
