@@ -8,7 +8,7 @@ import dramatiq
 
 from ..agents import routing
 from ..errors import InvalidMessage
-from ..rules.evaluation import RuleCache, load_events
+from ..rules.evaluation import RuleCache
 from ..rules.evaluation import evaluate as evaluate_rules
 from ..timeutil import now
 from .agents import AGENT_ACTORS
@@ -37,5 +37,5 @@ def evaluate(event_ids: list[str]) -> None:
         )
         decide.send(firing.rule_execution_id)
     # events routed to agents: one pending run per agent (app/agents/routing.py)
-    routing.route(event_ids, cache=_routes, now=now(), load=load_events,
+    routing.route(event_ids, cache=_routes, now=now(),
                   send=lambda kind, name, trigger: AGENT_ACTORS[kind].send(name, trigger))  # fmt: skip
