@@ -53,3 +53,8 @@ def test_the_cost_page_charts_each_month_and_lists_the_chosen_months_findings_an
     assert page.locator('section.cost-month[data-month="2026-10"]').count() == 1
     assert page.locator('section.cost-month[data-month="2026-11"]').count() == 0
     assert "AmazonEC2" in page.locator("section.cost-month table.by-service").inner_text()
+
+    # And an agent without reports gets the page's hint on how to get one, and no chart
+    page.goto("/console/cost?agent=nobody")
+    assert "cost_export" in page.locator("#no-reports").inner_text()
+    assert page.locator("#cost-chart").count() == 0
