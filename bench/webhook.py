@@ -8,11 +8,18 @@ waits for the backlog to drain and reads the latencies from the stored rows
 
     .venv/bin/python bench/webhook.py [--seconds 15] [--runs 3] [--web-workers 2] [--normalizers 2]
         [--mode single|array|both] [--stack normalize|full] [--compare-bare] [--database opsconductor_bench]
+        [--no-drain] [--profile DIR [--profile-gil]]
 
 ``--stack full`` runs every process type of the Procfile beside ``web`` (normalize, correlate,
 evaluate, decide, execute, rollback, notify, clock, syslog, snmptrap). ``--compare-bare`` serves
 bench/falcon_bare.py (Falcon, orjson, 202: none of the product) with the same gunicorn settings and
 workers, beside the same processes, just before each run, and reports ``ratio_to_bare``.
+
+Each run also reports the web workers' CPU time per request (``web_cpu_ms_per_request``, and
+``bare_cpu_ms_per_request``): on a machine shared with other work, requests/s swing with what else
+runs, while the CPU a request costs holds. ``--no-drain`` measures the web tier alone (no wait for the
+stored figures); ``--profile DIR`` samples the product's (and bare Falcon's) workers with py-spy and
+prints the share of each stage (bench/pyspy.py; ``--profile-gil`` counts only Python's own work).
 
 Needs wrk (Debian package ``wrk``). Prints one line per run and the medians.
 """
