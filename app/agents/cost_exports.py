@@ -139,7 +139,10 @@ def aws_line(row: Mapping[str, Any]) -> CostLine | None:
 def _credits(value: Any) -> float:
     """The sum of a GCP line's credits (negative amounts), from JSON or a CSV cell holding JSON."""
     if isinstance(value, str) and value.strip().startswith("["):
-        value = orjson.loads(value)
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ValueError("credits is not JSON") from None
     if not isinstance(value, list):
         return 0.0
     return sum(_number(c.get("amount"), "credits.amount") for c in value if isinstance(c, dict))

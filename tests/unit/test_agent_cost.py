@@ -75,6 +75,14 @@ def test_a_gcp_export_as_newline_delimited_json_nets_its_credits_and_its_csv_for
     assert csv_spend.totals()["2026-11"]["total_cost"] == pytest.approx(two_days, abs=0.01)
 
 
+def test_a_gcp_csv_line_with_broken_credits_is_counted_by_its_reason(tmp_path):
+    text = (FIXTURES / "gcp_billing.csv").read_text().splitlines()
+    (tmp_path / "gcp.csv").write_text("\n".join([*text[:2], text[2].rsplit(",", 1)[0] + ',"[{oops"']) + "\n")
+    reader = ExportReader("gcp")
+    assert len(list(reader.lines([tmp_path / "gcp.csv"]))) == 1
+    assert dict(reader.skipped) == {"gcp.csv: credits is not JSON": 1}
+
+
 def test_azure_exports_in_current_and_older_columns_are_read():
     spend, _ = spend_of("azure", "azure_cost.csv")  # BOM, MM/DD/YYYY dates, CostInBillingCurrency
     assert cost_of(spend, "2026-11", "Virtual Machines") == pytest.approx(10 * 24 * 0.192)
