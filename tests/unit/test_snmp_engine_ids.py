@@ -11,15 +11,13 @@ import json
 import os
 import time
 
-from pyasn1.codec.ber import encoder
 from pysnmp.entity import config
 from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v2c
-from pysnmp.proto.mpmod.rfc3412 import ScopedPDU, SNMPv3Message
-from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
 
 from app.snmp.engine import TrapEngine
 from app.snmp.usm import V3User
+from tests.snmpv3 import COLD_START, v3_message
 
 ALICE = V3User("alice", "SHA", "authpass123")
 NOBODY = V3User("nobody")  # noAuthNoPriv: nothing proves who sent it
@@ -27,37 +25,10 @@ NOBODY = V3User("nobody")  # noAuthNoPriv: nothing proves who sent it
 
 def v3_trap(engine_id: bytes, *, user: str = "alice", auth_key: str | None = "authpass123", marker: str = "m") -> bytes:
     """An SNMPv2 trap in an SNMPv3 message from ``engine_id``: authNoPriv signed with ``auth_key`` (SHA), or noAuth."""
-    pdu = rfc1905.SNMPv2TrapPDU()
-    v2c.apiPDU.set_defaults(pdu)
-    v2c.apiPDU.set_varbinds(
-        pdu,
-        [
-            ((1, 3, 6, 1, 2, 1, 1, 3, 0), v2c.TimeTicks(1)),
-            ((1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0), v2c.ObjectIdentifier((1, 3, 6, 1, 6, 3, 1, 1, 5, 1))),
-            ((1, 3, 6, 1, 2, 1, 1, 5, 0), v2c.OctetString(marker)),
-        ],
-    )
-    scoped = ScopedPDU()
-    scoped["contextEngineId"] = engine_id
-    scoped["contextName"] = b""
-    scoped["data"].setComponentByType(pdu.tagSet, pdu)
-    params = UsmSecurityParameters()
-    params["msgAuthoritativeEngineId"] = engine_id
-    params["msgAuthoritativeEngineBoots"] = 1
-    params["msgAuthoritativeEngineTime"] = 100
-    params["msgUserName"] = user.encode()
-    params["msgAuthenticationParameters"] = b"\x00" * 12 if auth_key else b""
-    params["msgPrivacyParameters"] = b""
-    msg = SNMPv3Message()
-    msg["msgVersion"] = 3
-    header = msg["msgGlobalData"]
-    header["msgID"] = 7
-    header["msgMaxSize"] = 65507
-    header["msgFlags"] = b"\x01" if auth_key else b"\x00"
-    header["msgSecurityModel"] = 3
-    msg["msgSecurityParameters"] = encoder.encode(params)
-    msg["msgData"]["plaintext"] = scoped
-    whole = encoder.encode(msg)
+    marked = [*COLD_START, ((1, 3, 6, 1, 2, 1, 1, 5, 0), v2c.OctetString(marker))]
+    flags, auth_params = (b"\x01", b"\x00" * 12) if auth_key else (b"\x00", b"")
+    whole = v3_message(rfc1905.SNMPv2TrapPDU(), marked, engine_id, user=user.encode(), flags=flags, msg_id=7, boots=1,
+                       engine_time=100, auth_params=auth_params)  # fmt: skip
     if not auth_key:
         return whole
     sha = config.AUTH_SERVICES[config.USM_AUTH_HMAC96_SHA]
