@@ -26,4 +26,3 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     return int(args.fn(args) or 0)
-
