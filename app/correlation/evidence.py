@@ -39,11 +39,11 @@ incidents that share a key with it only (:class:`.index.Candidates`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .subjects import NETWORK_KINDS, is_effect, mentions_of, subject_of
 from .templates import similarity, template
 
 if TYPE_CHECKING:
@@ -53,33 +53,8 @@ if TYPE_CHECKING:
 KINDS = ("fingerprint", "topology", "service", "template", "entity", "host", "nearby", "other_service")
 #: Intervals kept per key of an incident (the most recent).
 KEEP_INTERVALS = 24
-#: IPv4 addresses a message names (the entities it is about).
-_ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
-#: Addresses and domain names (``api.example.com``, ``*.shop.example.com``) a message names.
-_NAMED = re.compile(
-    r"(?<![\w.*-])((?:\d{1,3}(?:\.\d{1,3}){3})|(?:\*\.)?(?:[a-z0-9-]+\.)+[a-z]{2,})(?![\w.-])", re.IGNORECASE
-)
-#: A host a client names in quotes (libpq's ``on host "db-1"``, MySQL's ``server on 'db-1'``), dotted or not.
-_QUOTED_HOST = re.compile(r"""\b(?:host|server|on)\s*[=:]?\s*["']([a-z0-9][\w.-]*)["']""", re.IGNORECASE)
-#: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``).
-_OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
 #: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
 _SERVICE_LABELS = ("service", "app", "application")
-#: Messages saying a host as a whole is down or cannot be reached (monitoring's usual words: Nagios
-#: "Host DOWN", Prometheus "InstanceDown", ping loss, a reboot, an interface "changed state to down").
-_UNREACHABLE = re.compile(
-    r"\b(?:down|link ?down|unreachable|not responding|packet loss|rebooting|shutting down|powered off)\b", re.IGNORECASE
-)
-#: Messages saying something cannot be reached or reach: what a network device's failure causes below it.
-_CONNECTIVITY = re.compile(
-    r"\b(?:timeout|timed out|time out|refused|(?:could not|cannot|can't|unable to|failed to) connect"
-    r"|connection (?:reset|lost|closed|failed)|no route to host|health ?checks? (?:failed|failing))\b",
-    re.IGNORECASE,
-)
-#: Node kinds whose failure cuts connectivity (see :func:`is_effect`).
-NETWORK_KINDS = frozenset({"switch", "router", "firewall", "load_balancer"})
-#: Fields of CEF (``src``, ``dst``) and LEEF that name the addresses a security record is about.
-_SECURITY_ADDRESSES = (("cef", "extension", ("src", "dst")), ("leef", "attributes", ("src", "dst")))
 
 
 class TopologyView(Protocol):
@@ -398,36 +373,6 @@ def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> boo
     return bool(meta.get("resolution")) or link_up or declared
 
 
-def subject_of(title: str, mentions: set[str]) -> str:
-    """What an event says about its host, for the ``host`` evidence: ``"down"`` (the host cannot be reached),
-    ``"names <what>"`` (it is about the things it names: a certificate, an address), else ``""`` (a problem of the host).
-
-    Events of different subjects on one host are not tied by the host: a host check failing while the
-    switch above it is down, and an attacker's password guesses on that host, are two problems; so are
-    a certificate's expiry and another attacker's guesses.
-    """
-    if _UNREACHABLE.search(title):
-        return "down"
-    return f"names {' '.join(sorted(mentions))}" if mentions else ""
-
-
-def is_effect(title: str, subject: str) -> bool:
-    """Whether a message is a connectivity symptom: its host is down or unreachable, or it cannot reach
-    something (a timeout, a refused connection) — what a failing network device causes below it."""
-    return subject == "down" or bool(_CONNECTIVITY.search(title))
-
-
-def security_addresses(event: dict[str, Any]) -> set[str]:
-    """The source and destination addresses of a CEF or LEEF record (what it is about, not in its title)."""
-    meta = event.get("metadata") or {}
-    found: set[str] = set()
-    for fmt, part, fields in _SECURITY_ADDRESSES:
-        values = (meta.get(fmt) or {}).get(part) if isinstance(meta.get(fmt), dict) else None
-        if isinstance(values, dict):
-            found |= {str(values[f]) for f in fields if values.get(f) and _ADDRESS.fullmatch(str(values[f]))}
-    return found
-
-
 def named_service(event: dict[str, Any], topology: TopologyView) -> str | None:
     """The event's service when it is one (declared, or named as a service by its source), else None."""
     service = event.get("service")
@@ -468,8 +413,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
                 ancestors[up] = hops
     ancestors.pop(own or "", None)
     title = str(event.get("title") or "")
-    mentions = {m for m in (*_NAMED.findall(title), *_QUOTED_HOST.findall(title)) if m != host and not _OWN.search(m)}
-    mentions |= security_addresses(event) - {host}
+    mentions = mentions_of(event, title)
     about = subject_of(title, mentions)
     facts = Facts(
         host=host,

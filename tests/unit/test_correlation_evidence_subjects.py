@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.correlation.evidence import facts_of, is_effect, subject_of
+from app.correlation.evidence import facts_of
 from app.correlation.grouping import choose
+from app.correlation.subjects import is_effect, subject_of
 from tests.unit.test_grouping_evidence import CFG, GRAPH, T0, event, incident, kinds
 
 

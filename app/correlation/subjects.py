@@ -1,0 +1,76 @@
+"""What an event's message is about, for the separation rules of :mod:`.evidence`.
+
+Two events on one host are one problem only when they are about the same thing: a host that
+cannot be reached (its monitors say "down", "unreachable"), a thing the message names (an
+address, a certificate's name, an attacker's address in a security record), or a problem of the
+host itself. And a network device's failure explains only connectivity symptoms below it, not a
+deploy's exceptions or an alert storming on a host behind it (:func:`is_effect`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: IPv4 addresses a message names (the entities it is about).
+_ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+#: Addresses and domain names (``api.example.com``, ``*.shop.example.com``) a message names.
+_NAMED = re.compile(
+    r"(?<![\w.*-])((?:\d{1,3}(?:\.\d{1,3}){3})|(?:\*\.)?(?:[a-z0-9-]+\.)+[a-z]{2,})(?![\w.-])", re.IGNORECASE
+)
+#: A host a client names in quotes (libpq's ``on host "db-1"``, MySQL's ``server on 'db-1'``), dotted or not.
+_QUOTED_HOST = re.compile(r"""\b(?:host|server|on)\s*[=:]?\s*["']([a-z0-9][\w.-]*)["']""", re.IGNORECASE)
+#: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``).
+_OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
+#: Messages saying a host as a whole is down or cannot be reached (monitoring's usual words: Nagios
+#: "Host DOWN", Prometheus "InstanceDown", ping loss, a reboot, an interface "changed state to down").
+_UNREACHABLE = re.compile(
+    r"\b(?:down|link ?down|unreachable|not responding|packet loss|rebooting|shutting down|powered off)\b", re.IGNORECASE
+)
+#: Messages saying something cannot be reached or reach: what a network device's failure causes below it.
+_CONNECTIVITY = re.compile(
+    r"\b(?:timeout|timed out|time out|refused|(?:could not|cannot|can't|unable to|failed to) connect"
+    r"|connection (?:reset|lost|closed|failed)|no route to host|health ?checks? (?:failed|failing))\b",
+    re.IGNORECASE,
+)
+#: Node kinds whose failure cuts connectivity (see :func:`is_effect`).
+NETWORK_KINDS = frozenset({"switch", "router", "firewall", "load_balancer"})
+#: Fields of CEF (``src``, ``dst``) and LEEF that name the addresses a security record is about.
+_SECURITY_ADDRESSES = (("cef", "extension", ("src", "dst")), ("leef", "attributes", ("src", "dst")))
+
+
+def mentions_of(event: dict[str, Any], title: str) -> set[str]:
+    """The addresses and names ``title`` names, and a security record's addresses, other than the event's host."""
+    host = event.get("host")
+    named = (*_NAMED.findall(title), *_QUOTED_HOST.findall(title))
+    return {m for m in named if m != host and not _OWN.search(m)} | (security_addresses(event) - {host})
+
+
+def subject_of(title: str, mentions: set[str]) -> str:
+    """What an event says about its host, for the ``host`` evidence: ``"down"`` (the host cannot be reached),
+    ``"names <what>"`` (it is about the things it names: a certificate, an address), else ``""`` (a problem of the host).
+
+    Events of different subjects on one host are not tied by the host: a host check failing while the
+    switch above it is down, and an attacker's password guesses on that host, are two problems; so are
+    a certificate's expiry and another attacker's guesses.
+    """
+    if _UNREACHABLE.search(title):
+        return "down"
+    return f"names {' '.join(sorted(mentions))}" if mentions else ""
+
+
+def is_effect(title: str, subject: str) -> bool:
+    """Whether a message is a connectivity symptom: its host is down or unreachable, or it cannot reach
+    something (a timeout, a refused connection) — what a failing network device causes below it."""
+    return subject == "down" or bool(_CONNECTIVITY.search(title))
+
+
+def security_addresses(event: dict[str, Any]) -> set[str]:
+    """The source and destination addresses of a CEF or LEEF record (what it is about, not in its title)."""
+    meta = event.get("metadata") or {}
+    found: set[str] = set()
+    for fmt, part, fields in _SECURITY_ADDRESSES:
+        values = (meta.get(fmt) or {}).get(part) if isinstance(meta.get(fmt), dict) else None
+        if isinstance(values, dict):
+            found |= {str(values[f]) for f in fields if values.get(f) and _ADDRESS.fullmatch(str(values[f]))}
+    return found
