@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import dramatiq
+import freezegun
 import peewee
 import pytest
 from dramatiq.brokers.stub import StubBroker
@@ -15,6 +16,10 @@ from app.db import database, init_database
 from app.migrate import migrate
 from app.models import ALL_MODELS
 from tests import services
+
+# freezegun looks at every loaded module's attributes when time is frozen; the kubernetes client's
+# lazy attributes then import its pydantic models, whose schemas cannot hold a FakeDatetime.
+freezegun.configure(extend_ignore_list=["kubernetes"])
 
 
 def _truncate() -> None:
