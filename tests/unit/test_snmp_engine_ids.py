@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
 
 from pysnmp.entity import config
 from pysnmp.proto import rfc1902, rfc1905
@@ -63,17 +62,14 @@ def test_forged_v3_traps_with_random_engine_ids_store_nothing_and_a_genuine_one_
     forged_ids = [random_engine_id() for _ in range(300)]
     forged = [v3_trap(e, auth_key="not-the-key") for e in forged_ids]
     # When 300 traps for alice arrive from random engine ids, signed with a wrong key
-    started = time.monotonic()
     results = [engine.feed(datagram, ("192.0.2.9", 162)) for datagram in forged]
-    elapsed = time.monotonic() - started
     # Then none is accepted, none is written to the state file nor set up in pysnmp, and all are counted
     assert results == [None] * 300
     assert not state.exists()
     assert engine.table.learned == frozenset()
-    assert not any(pysnmp_knows(engine, e, "alice") for e in forged_ids[:20])
+    # ... nor cost a key setup each (12.8 ms each before: 3.8 s for 300): no user row exists for them
+    assert not any(pysnmp_knows(engine, e, "alice") for e in forged_ids)
     assert engine.stats["rejected_auth"] == 300 and engine.stats["engine_ids_learned"] == 0
-    # ... and they cost no key setup each (12.8 ms each before: 3.8 s for 300); bounded generously
-    assert elapsed < 2.0
     # When a genuine trap arrives from a new engine id
     genuine = random_engine_id()
     trap = engine.feed(v3_trap(genuine, marker="genuine"), ("192.0.2.10", 162))
