@@ -115,6 +115,7 @@ class TrapEngine:
       state_file: Where engine ids learned from authenticated messages are kept across restarts (optional).
       max_unauthenticated: Engine ids of ``noAuth`` users held in memory (see :class:`UserTable`).
       unauthenticated_per_s: New engine ids of ``noAuth`` users set up per second.
+      clock: Seconds, for that rate (default ``time.monotonic``).
       fast_path: Read the common traps with :mod:`app.snmp.fast` (False: everything through pyasn1 and pysnmp,
         which the tests compare it with).
     """
@@ -128,6 +129,7 @@ class TrapEngine:
         state_file: str | None = None,
         max_unauthenticated: int | None = None,
         unauthenticated_per_s: float | None = None,
+        clock: Callable[[], float] | None = None,
         fast_path: bool = True,
     ) -> None:
         self.communities = {c.encode() for c in communities}
@@ -139,7 +141,7 @@ class TrapEngine:
         self._dispatcher = _Dispatcher(send)
         self._engine.register_transport_dispatcher(self._dispatcher)
         limits: dict[str, Any] = {"max_unauthenticated": max_unauthenticated,
-                                  "unauthenticated_per_s": unauthenticated_per_s}  # fmt: skip
+                                  "unauthenticated_per_s": unauthenticated_per_s, "clock": clock}  # fmt: skip
         self.table = UserTable(
             self._engine, v3_users, state_file=state_file, **{k: v for k, v in limits.items() if v is not None}
         )

@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +98,7 @@ class UserTable:
       state_file: Where engine ids learned from authenticated messages are kept across restarts (optional).
       max_unauthenticated: ``noAuth`` engine ids held in memory.
       unauthenticated_per_s: New ``noAuth`` engine ids set up per second.
+      clock: Seconds, for that rate (tests give a still one).
     """
 
     def __init__(
@@ -106,11 +109,12 @@ class UserTable:
         state_file: str | None = None,
         max_unauthenticated: int = MAX_UNAUTHENTICATED_ENGINE_IDS,
         unauthenticated_per_s: float = UNAUTHENTICATED_ENGINE_IDS_PER_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = snmp_engine
         self.state_file = state_file
         self.max_unauthenticated = max_unauthenticated
-        self._new_unauthenticated = TokenBucket(rate=unauthenticated_per_s, burst=unauthenticated_per_s)
+        self._new_unauthenticated = TokenBucket(rate=unauthenticated_per_s, burst=unauthenticated_per_s, clock=clock)
         self._log = LogLimiter(logger)
         # PERF: the pass phrase -> master key step hashes 1 MB; done once per user, not per engine id.
         self._masters = {u.name: self._master_keys(u) for u in users}
