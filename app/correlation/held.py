@@ -95,12 +95,26 @@ class HeldIncidents:
 
     def put(self, rows: dict[str, Versioned]) -> None:
         """Keep ``rows`` (after the transaction that read or saved them committed)."""
+        for _, row in rows.values():
+            row.match_keys = as_jsonb(row.match_keys)
         with self._mutex:
             self._rows.update(rows)
 
     def clear(self) -> None:
         with self._mutex:
             self._rows = {}
+
+
+def as_jsonb(keys: dict[str, Any]) -> dict[str, Any]:
+    """``keys`` in the order PostgreSQL's ``jsonb`` gives an object's keys back (shorter first, then bytewise).
+
+    Which of an incident's keys is weighed first words its reasons (:func:`.evidence.weigh`): a kept row
+    must give them in the order a read one does.
+    """
+    order = sorted(keys, key=lambda k: (len(k.encode()), k.encode()))
+    if order == list(keys):
+        return keys
+    return {k: keys[k] for k in order}
 
 
 def versions_of(incident_ids: list[str]) -> dict[str, str]:

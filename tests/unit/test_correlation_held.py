@@ -14,7 +14,7 @@ from app.correlation.store import correlate_batch
 from app.events.envelope import make_item
 from app.events.store import store_batch
 from app.ids import new_id
-from app.models import Incident, ProcessedEvent
+from app.models import EventCorrelation, Incident, ProcessedEvent
 from tests.conftest import _truncate
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -110,19 +110,23 @@ def test_the_grouping_is_the_one_without_kept_incidents(pg_db, monkeypatch):
         items.append(event(f"{word}-{k}-x", f"{words[-1 - k]}-job", f"{word} {words[-1 - k]} check", start + 5.0))
     items.sort(key=lambda i: i["received_at"])
 
-    def partition() -> tuple[frozenset[frozenset[str]], int]:
+    def partition() -> tuple[frozenset[frozenset[str]], int, set[tuple[tuple[str, ...], str]]]:
         for k in range(0, len(items), 20):
             run(items[k : k + 20])
         groups: dict[str, set[str]] = {}
         for event_id, incident_id in ProcessedEvent.select(ProcessedEvent.id, ProcessedEvent.correlation_id).tuples():
             groups.setdefault(str(incident_id), set()).add(str(event_id))
-        return frozenset(frozenset(g) for g in groups.values()), Incident.select().count()
+        reasons = {
+            (tuple(link.related_event_ids), link.correlation_reason)
+            for link in EventCorrelation.select(EventCorrelation.related_event_ids, EventCorrelation.correlation_reason)
+        }
+        return frozenset(frozenset(g) for g in groups.values()), Incident.select().count(), reasons
 
     # When correlated with the incidents kept between batches, and again with every candidate read anew
     kept = partition()
     _truncate()
     monkeypatch.setattr(correlation_store, "_held", _NoCache())
     anew = partition()
-    # Then the incidents are the same
+    # Then the incidents are the same, and so are the reasons of each join
     assert kept == anew
     assert len(kept[0]) >= 10
