@@ -32,7 +32,7 @@ from ..decisions import learning, policy
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
 from ..models import Approval, Execution, ExecutionStep
 from ..notifications import pages, routing
-from . import leases
+from . import leases, prepared
 from .store import TERMINAL, log, rendered_request
 
 logger = logging.getLogger(__name__)
@@ -71,23 +71,34 @@ def locked(execution_id: str) -> Execution | None:
     Every change of an execution's status takes this lock first (call inside a transaction), so the
     runner, the rollbacker, an approval's answer and a cancellation never interleave.
     """
-    query = Execution.select().where(Execution.id == execution_id)
-    if is_postgres():
-        query = query.for_update()
-    return query.first()
+
+    def build() -> Any:
+        query = Execution.select().where(Execution.id == execution_id)
+        return query.for_update() if is_postgres() else query
+
+    return prepared.first(Execution, "locked", build, [Execution.id.db_value(execution_id)])
+
+
+def _approval(execution_id: Any) -> Approval | None:
+    """``Approval.get_or_none(Approval.execution_id == execution_id)``."""
+    build = lambda: Approval.select().where(Approval.execution_id == execution_id)  # noqa: E731
+    return prepared.first(Approval, "approval", build, [Approval.execution_id.db_value(execution_id)])
 
 
 def _steps(execution_id: Any) -> list[ExecutionStep]:
-    return list(
-        ExecutionStep.select()
-        .where(ExecutionStep.execution_id == execution_id, ExecutionStep.phase == "action")
-        .order_by(ExecutionStep.position)
-    )
+    def build() -> Any:
+        return (
+            ExecutionStep.select()
+            .where(ExecutionStep.execution_id == execution_id, ExecutionStep.phase == "action")
+            .order_by(ExecutionStep.position)
+        )
+
+    return prepared.select(ExecutionStep, "steps", build, [ExecutionStep.execution_id.db_value(execution_id), "action"])
 
 
 def _finish(row: Execution, status: str, *, error: str | None = None, now: datetime) -> None:
     row.status, row.completed_at, row.error_message, row.heartbeat_at = status, now, error, None
-    row.save()
+    prepared.save(row)
     log(row.id, f"Execution {status}" + (f": {error}" if error else "."), level="error" if error else "info")
     audit.record(audit.outcome("execution", status), actor="executor", subject=f"execution:{row.id}",
                  details={"error": error} if error else None)  # fmt: skip
@@ -123,7 +134,7 @@ def _request_approval(row: Execution, gated: list[dict[str, Any]], settings: Set
                      details={"approval_id": approval.id, "reason": approval.reason})  # fmt: skip
     row.status = "awaiting_approval"
     row.heartbeat_at = None
-    row.save()
+    prepared.save(row)
     return approval
 
 
@@ -146,7 +157,7 @@ def _dependency_failed(action: dict[str, Any], steps: dict[str, ExecutionStep]) 
 
 def _fail_step(row: Execution, step: ExecutionStep, error: str, now: datetime) -> RunResult | None:
     step.status, step.completed_at, step.error_message = "failed", now, error
-    step.save()
+    prepared.save(step)
     log(row.id, f"Step {step.action_id} failed: {error}", level="error", action_id=step.action_id)
     action = next(a for a in row.definition["actions"] if str(a["id"]) == step.action_id)
     if action.get("required", True) is False:
@@ -161,7 +172,7 @@ def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) ->
         return _Next(RunResult("missing"))
     if row.status in TERMINAL or row.status == "rolling_back":
         return _Next(RunResult(row.status))
-    approval = Approval.get_or_none(Approval.execution_id == row.id)
+    approval = _approval(row.id)
     approved = approval is not None and approval.status == "approved"
     if row.status == "awaiting_approval" and not approved:
         return _Next(
@@ -193,7 +204,7 @@ def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) ->
             continue
         if _dependency_failed(action, steps):
             step.status, step.completed_at = "skipped", now
-            step.save()
+            prepared.save(step)
             log(
                 row.id,
                 f"Step {step.action_id} skipped: a step it depends on did not complete.",
@@ -207,17 +218,17 @@ def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) ->
         window = run_context.maintenance_for(row, action, now)
         if window is not None and not row.dry_run:
             step.status, step.completed_at, step.error_message = "skipped", now, f"maintenance window {window!r}"
-            step.save()
+            prepared.save(step)
             _finish(row, "cancelled", error=f"remediation blocked by maintenance window {window!r}", now=now)
             return _Next(RunResult("cancelled"))
         timeout_s = min(
             float(action.get("timeout_minutes") or DEFAULT_STEP_TIMEOUT_S / 60) * 60, (deadline - now).total_seconds()
         )
         step.status, step.started_at, step.attempts = "running", now, step.attempts + 1
-        step.save()
+        prepared.save(step)
         row.heartbeat_at = now + timedelta(seconds=LEASE_S)
-        row.save()
-        context = run_context.render_context(row.id)
+        prepared.save(row)
+        context = prepared.render_context(row, steps.values())
         return _Next(step=step, action=action, timeout_s=timeout_s, dry_run=row.dry_run, context=context)
     _finish(row, "completed", now=now)
     return _Next(RunResult("completed"))
@@ -227,7 +238,11 @@ def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | No
             now: datetime) -> RunResult | None:  # fmt: skip
     row = locked(execution_id)
     assert row is not None
-    step = ExecutionStep.get_by_id(step.id)
+    step_id = step.id
+    fresh = prepared.first(ExecutionStep, "step", lambda: ExecutionStep.select().where(ExecutionStep.id == step_id),
+                           [step_id])  # fmt: skip
+    assert fresh is not None  # steps are never deleted
+    step = fresh
     step.rendered = actions.redact(planned) if planned else None
     step.result = {
         "success": outcome.success,
@@ -239,7 +254,7 @@ def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | No
                  details={"action_id": step.action_id, "planned": step.rendered, "error": outcome.error})  # fmt: skip
     if outcome.success:
         step.status, step.completed_at = "completed", now
-        step.save()
+        prepared.save(step)
         log(row.id, f"Step {step.action_id} completed: {outcome.output[:200]}", action_id=step.action_id)
         return None
     return _fail_step(row, step, outcome.error or "failed", now)

@@ -151,7 +151,9 @@ def _request_line(request: dict[str, Any]) -> str:
 
 
 def log(execution_id: uuid.UUID | str, message: str, *, level: str = "info", action_id: str | None = None) -> None:
-    ExecutionLog.create(execution_id=execution_id, message=message, level=level, action_id=action_id)
+    from .prepared import insert
+
+    insert(ExecutionLog, execution_id=execution_id, message=message, level=level, action_id=action_id)
 
 
 def cancel_execution(row: Execution, reason: str, now: datetime) -> None:
