@@ -30,7 +30,9 @@ _UNREACHABLE = re.compile(
 #: Messages saying something cannot be reached or reach: what a network device's failure causes below it.
 _CONNECTIVITY = re.compile(
     r"\b(?:timeout|timed out|time out|refused|(?:could not|cannot|can't|unable to|failed to) connect"
-    r"|connection (?:reset|lost|closed|failed)|no route to host|health ?checks? (?:failed|failing))\b",
+    r"|connection (?:reset|lost|closed|failed)|no route to host|health ?checks? (?:failed|failing)"
+    r"|(?:up)?link (?:lost|down|failed)|lost (?:connection|connectivity|contact|link|uplink)|no carrier|carrier lost"
+    r"|loss of (?:signal|carrier|connectivity)|heartbeats? (?:lost|missed))\b",
     re.IGNORECASE,
 )
 #: Node kinds whose failure cuts connectivity (see :func:`is_effect`).
