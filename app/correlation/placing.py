@@ -252,12 +252,7 @@ class Batch:
         for other in placement.also:
             self._absorb(row, inc, other, at, placement.reason)
         row.event_count += 1
-        # PERF: only the keys new to the incident are indexed (those it holds are indexed already).
-        held, links = inc.keys, [f"l:{k}" for k in _link_keys(event)]
-        new = [key for key in (*facts.keys, *links) if key not in held]
-        grow(row, inc, event, at, facts=facts, cfg=self.cfg, links=links)
-        for key in new:
-            self.incidents.index_key(inc.id, key)
+        self._grow(row, inc, event, at, facts)
         if placement.roots:
             # The event's node is what the incident's nodes depend on: it is the cause, and names the incident.
             row.root_event_id, row.title = event["id"], str(event.get("title") or event["event_type"])[:500]
@@ -265,10 +260,7 @@ class Batch:
             row.root_host = inc.root_host = event.get("host") or event.get("service")
             inc.root_fingerprint = row.root_fingerprint
         if placement.closes:
-            row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
-            row.status_changed_at = at
-            inc.status, inc.closed_at = "closed", at
-            follow.incident_changed(row.id, "closed", actor=ACTOR, now=at)  # resolve where it was paged
+            self._close(row, inc, event, at)
         if placement.reopens:
             self._reopen(row, inc, event, at, placement)
         self.changed[inc.id] = (row, inc)
@@ -278,6 +270,48 @@ class Batch:
                                "related_event_ids": [event["id"]], "correlation_score": min(placement.score, 9.99),
                                "correlation_reason": placement.reason})  # fmt: skip
         return True
+
+    def repeat(self, event: dict[str, Any], at: datetime) -> bool:
+        """``event``, placed already, occurred again ``at``: de-duplication folded the occurrence into it.
+
+        A flapping link's linkDown and linkUp are two stored events whose occurrences the normalizer
+        counts, so only a change of state counts here: the return of the cause of the incident its
+        resolution closed reopens it (flapping at the ``flap_changes``-th return, :meth:`_reopen`), and
+        the return of that resolution closes it again (not a flapping one, as in :meth:`place`). An
+        occurrence no later than the incident's last change of state changes nothing: a redelivered
+        batch counts no flap twice. Returns whether the incident changed.
+        """
+        incident_id = self.assigned.get(event["id"]) or event.get("correlation_id")
+        facts = facts_for(event, self.topology)
+        placement = choose(event, at, self.incidents, self.topology, self.cfg, facts)
+        inc = placement.incident
+        if inc is None or inc.id != incident_id or not (placement.closes or placement.reopens):
+            return False
+        row: Incident = inc.row  # type: ignore[attr-defined]
+        if row.status_changed_at is not None and at <= row.status_changed_at:
+            return False
+        self._grow(row, inc, event, at, facts)
+        if placement.closes:
+            self._close(row, inc, event, at)
+        else:
+            self._reopen(row, inc, event, at, placement)
+        self.changed[inc.id] = (row, inc)
+        return True
+
+    def _grow(self, row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, facts: Facts) -> None:
+        # PERF: only the keys new to the incident are indexed (those it holds are indexed already).
+        held, links = inc.keys, [f"l:{k}" for k in _link_keys(event)]
+        new = [key for key in (*facts.keys, *links) if key not in held]
+        grow(row, inc, event, at, facts=facts, cfg=self.cfg, links=links)
+        for key in new:
+            self.incidents.index_key(inc.id, key)
+
+    def _close(self, row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime) -> None:
+        """A resolution of the incident's cause closes it (it stays a candidate for the flap window)."""
+        row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
+        row.status_changed_at = at
+        inc.status, inc.closed_at = "closed", at
+        follow.incident_changed(row.id, "closed", actor=ACTOR, now=at)  # resolve where it was paged
 
     def _reopen(
         self, row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, placement: Placement

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -43,6 +44,7 @@ from ..db import database, in_transaction, is_postgres, uuid_in
 from ..errors import TransientError
 from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent
 from ..topology.store import load_graph
+from .folded import again, state_changes
 from .grouping import GroupingSettings, OpenIncident, Topology, configured
 from .held import HeldIncidents, Versioned, candidates, versions_of
 from .placing import LIVE_STATUSES, Batch, facts_for, finish, flush_decisions, grow, matching_state
@@ -91,6 +93,7 @@ _COLUMNS: dict[str, Any] = {
     "title": ProcessedEvent.title, "severity": ProcessedEvent.severity, "event_type": ProcessedEvent.event_type,
     "fingerprint": ProcessedEvent.fingerprint, "metadata": ProcessedEvent.event_data,
     "received_at": ProcessedEvent.received_at, "correlation_id": ProcessedEvent.correlation_id,
+    "last_seen_at": ProcessedEvent.last_seen_at,
 }  # fmt: skip
 
 
@@ -111,6 +114,7 @@ def load_events(where: Any, *, limit: int | None = None) -> list[dict[str, Any]]
         event["id"] = str(uuid_value(event["id"]))
         event["correlation_id"] = str(uuid_value(event["correlation_id"])) if event["correlation_id"] else None
         event["received_at"] = time_value(event["received_at"])
+        event["last_seen_at"] = time_value(event["last_seen_at"])
         event["metadata"] = orjson.loads(event["metadata"]) if event["metadata"] else None
         events.append(event)
     return events
@@ -207,7 +211,9 @@ def correlate_batch(
     # PERF: the events are read before the lock is taken (they do not change but for their
     # correlation id, which is checked again under the lock).
     loaded = in_transaction(lambda: _load(event_ids))
-    if loaded and all(e["correlation_id"] for e in loaded):
+    # Events placed already that occurred again since (de-duplication folded them) and may reopen or close their incident.
+    repeats = in_transaction(partial(state_changes, loaded, load_topology(), cfg)) if any(map(again, loaded)) else []
+    if loaded and all(e["correlation_id"] for e in loaded) and not repeats:
         # PERF: a batch another one claimed (or a redelivery): nothing to decide, no need to queue for the lock.
         return {e["id"]: e["correlation_id"] for e in loaded}
     if not (claim > 0 and loaded and is_postgres() and _late(loaded, claim_after_s)):
@@ -219,11 +225,11 @@ def correlate_batch(
     if not is_postgres():
         # SQLite has one writer anyway: decide and write in one transaction.
         try:
-            return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=False))
+            return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=False, repeats=repeats))
         except _Raced:
             logger.info("Events of a batch of %d were correlated meanwhile; deciding the batch again.", len(loaded))
-            return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=True))
-    placed, decisions, rows = in_transaction(partial(_decide, loaded, cfg, candidates=candidates))
+            return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=True, repeats=repeats))
+    placed, decisions, rows = in_transaction(partial(_decide, loaded, cfg, candidates=candidates, repeats=repeats))
     _held.put(rows)  # committed: the next batch of this process need not read these incidents again
     # Outside the lock: other batches are being decided meanwhile.
     in_transaction(partial(write_out, decisions))
@@ -277,9 +283,16 @@ def _stamped(event_ids: list[str]) -> dict[str, str]:
 
 
 def _decide(
-    loaded: list[dict[str, Any]], cfg: GroupingSettings, *, candidates: list[dict[str, Any]]
+    loaded: list[dict[str, Any]],
+    cfg: GroupingSettings,
+    *,
+    candidates: list[dict[str, Any]],
+    repeats: list[dict[str, Any]],
 ) -> tuple[dict[str, str], list[str], dict[str, Versioned]]:
     """Place the events (and the ``candidates`` to claim no batch took) in incidents under the correlator's lock.
+
+    ``repeats`` are events of ``loaded`` placed already whose last occurrence may change their
+    incident's state (:func:`.folded.state_changes`): the batch decides them too.
 
     One transaction, the serialized part of correlating: it saves the incidents the batch changed
     and records the placements as a :class:`app.models.CorrelationDecision`, which
@@ -299,13 +312,17 @@ def _decide(
     done = {i: stamped.get(i) or pending[i][1] for i in (e["id"] for e in loaded) if i in stamped or i in pending}
     theirs = sorted({pending[i][0] for i in done if i in pending and i not in stamped})
     events = [e for e in loaded if e["id"] not in done]
-    if not events:
+    # Their incident as of now (a merge may have moved them since they were read).
+    repeats = [dict(e, correlation_id=done[e["id"]]) for e in repeats if e["id"] in done]
+    if not events and not repeats:
         return done, theirs, {}
     own = [e["id"] for e in events]
     claimed = [e for e in candidates if e["id"] not in stamped and e["id"] not in pending]
     if claimed:
         events = sorted(events + claimed, key=_at)
-    assigned, links, rows = _place_and_save(events, cfg, claimed={e["id"] for e in claimed}, held=_held)
+    assigned, links, rows = _place_and_save(
+        events, cfg, claimed={e["id"] for e in claimed}, held=_held, repeats=repeats
+    )
     if not assigned:
         return done, theirs, rows
     decision = uuid.uuid4()
@@ -320,23 +337,30 @@ def _decide(
 
 
 def _place_and_save(
-    events: list[dict[str, Any]], cfg: GroupingSettings, *, claimed: set[str], held: HeldIncidents | None = None
+    events: list[dict[str, Any]],
+    cfg: GroupingSettings,
+    *,
+    claimed: set[str],
+    held: HeldIncidents | None = None,
+    repeats: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, Versioned]]:
-    """Place ``events`` (oldest first) and save the incidents they changed.
+    """Place ``events`` (oldest first) and the last occurrences of ``repeats`` (placed already) and of
+    ``events`` that occurred again; save the incidents they changed.
 
     Returns:
       The placements, the links, and (with ``held``, the incidents it holds) the candidates' rows
       as saved, with their versions.
     """
     topology = load_topology()
-    first = _at(events[0])
+    repeats = [*(repeats or []), *filter(again, events)]
+    first = min([_at(e) for e in events[:1]] + [e["last_seen_at"] for e in repeats])
     since, flap_since = first - cfg.lookback, first - cfg.flap_window
     taken: dict[str, Versioned] = {}
     if held is None:
         incidents = candidates(since, flap_since)
     else:
         incidents, taken = held.take(since, flap_since)
-    changed, assigned, links = _place(events, incidents, topology, cfg, claimed=claimed)
+    changed, assigned, links = _place(events, incidents, topology, cfg, claimed=claimed, repeats=repeats)
     for row, inc in changed.values():
         finish(row, inc, topology, cfg)
     _save_incidents([row for row, _ in changed.values()])
@@ -375,7 +399,9 @@ def write_out(decisions: list[str]) -> int:
     return stamped
 
 
-def _correlate_at_once(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, recheck: bool) -> dict[str, str]:
+def _correlate_at_once(
+    loaded: list[dict[str, Any]], cfg: GroupingSettings, *, recheck: bool, repeats: list[dict[str, Any]]
+) -> dict[str, str]:
     """Place the events and write everything in one transaction (SQLite, which has one writer).
 
     Raises:
@@ -387,9 +413,9 @@ def _correlate_at_once(loaded: list[dict[str, Any]], cfg: GroupingSettings, *, r
         events = [dict(e, correlation_id=stamped.get(e["id"], e["correlation_id"])) for e in events]
     done = {e["id"]: e["correlation_id"] for e in events if e["correlation_id"]}
     events = [e for e in events if not e["correlation_id"]]
-    if not events:
+    if not events and not repeats:
         return done
-    assigned, links, _ = _place_and_save(events, cfg, claimed=set())
+    assigned, links, _ = _place_and_save(events, cfg, claimed=set(), repeats=repeats)
     if _assign(assigned) != len(assigned):
         raise _Raced(f"{len(assigned)} events to stamp, some already correlated")
     _insert_links(links)
@@ -403,8 +429,12 @@ def _place(
     cfg: GroupingSettings,
     *,
     claimed: frozenset[str] | set[str] = frozenset(),
+    repeats: Sequence[dict[str, Any]] = (),
 ) -> tuple[dict[str, tuple[Incident, OpenIncident]], dict[str, str], list[dict[str, Any]]]:
     """Place each event, oldest first, against ``incidents`` (the candidates) and those the batch opens (:mod:`.placing`).
+
+    The last occurrences of ``repeats`` (events placed already, or in this batch) take their turn
+    at their time, among the events (:meth:`.placing.Batch.repeat`).
 
     From the first ``claimed`` event that stays uncorrelated on, the claimed events are skipped:
     its own message decides it again later, and must find the incidents as they were at its turn
@@ -415,10 +445,14 @@ def _place(
     """
     batch = Batch(incidents, topology, cfg, flush=flush_decisions(write_out, _decisions))
     skipping = False
-    for event in events:
+    turns = [(_at(e), False, e) for e in events] + [(e["last_seen_at"], True, e) for e in repeats]
+    for at, repeat, event in sorted(turns, key=lambda turn: (turn[0], turn[1])):
+        if repeat:
+            batch.repeat(event, at)
+            continue
         if skipping and event["id"] in claimed:
             continue
-        if not batch.place(event, _at(event)):
+        if not batch.place(event, at):
             skipping = skipping or event["id"] in claimed
     return batch.changed, batch.assigned, batch.links
 

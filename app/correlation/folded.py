@@ -1,0 +1,64 @@
+"""Occurrences de-duplication folded into events placed already, that may change their incident's state.
+
+The normalizer folds a repeat of an event within its de-duplication window into the stored one
+(its ``occurrences`` and ``last_seen_at`` move) and hands the stored event's id on again. A
+flapping link is two such events, its linkDown and its linkUp, each occurring again and again:
+their incident must reopen (and be marked ``flapping``) and close as they return, though both
+were placed when first seen (:meth:`.placing.Batch.repeat`).
+
+PERF: most folded events are repeats of a problem whose incident is open (an alert storm): they
+change nothing, and a batch of only those must not queue for the correlator's lock. So this
+module picks, before the lock and with one read of their incidents, the occurrences that may
+change one; the batch decides them under the lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import uuid_in
+from ..models import Incident
+from .grouping import GroupingSettings, Topology
+from .placing import facts_for
+
+#: Statuses a resolution's return closes (a flapping incident stays flapping, see :mod:`.placing`).
+_CLOSABLE = ("open", "acknowledged")
+
+
+def again(event: dict[str, Any]) -> bool:
+    """Whether the event occurred again after it was first received (de-duplication folded a repeat into it)."""
+    seen = event.get("last_seen_at")
+    return seen is not None and seen > event["received_at"]
+
+
+def state_changes(events: list[dict[str, Any]], topology: Topology, cfg: GroupingSettings) -> list[dict[str, Any]]:
+    """The events placed already whose last occurrence may reopen or close their incident.
+
+    A problem's, when its incident is one the correlator closed before that occurrence, within the
+    flap window; a resolution's, when its incident was reopened (its status changed) before it.
+    """
+    placed = [e for e in events if e.get("correlation_id") and again(e)]
+    if not placed:
+        return []
+    columns = (
+        Incident.id,
+        Incident.status,
+        Incident.closed_at,
+        Incident.closed_by_event_id,
+        Incident.status_changed_at,
+    )
+    query: Any = Incident.select(*columns).where(uuid_in(Incident.id, sorted({e["correlation_id"] for e in placed})))
+    rows = {str(row.id): row for row in query}
+    out = []
+    for event in placed:
+        row, seen = rows.get(event["correlation_id"]), event["last_seen_at"]
+        if row is None:
+            continue
+        if facts_for(event, topology).recovery:
+            changed = row.status_changed_at
+            if row.status in _CLOSABLE and changed is not None and seen > changed:
+                out.append(event)
+        elif row.status == "closed" and row.closed_by_event_id is not None and row.closed_at is not None:
+            if row.closed_at < seen <= row.closed_at + cfg.flap_window:
+                out.append(event)
+    return out
