@@ -35,7 +35,8 @@ def state_changes(events: list[dict[str, Any]], topology: Topology, cfg: Groupin
     """The events placed already whose last occurrence may reopen or close their incident.
 
     A problem's, when its incident is one the correlator closed before that occurrence, within the
-    flap window; a resolution's, when its incident was reopened (its status changed) before it.
+    flap window; a resolution's, when its incident was reopened (its status changed) before it;
+    any, when its incident is flapping and that occurrence is later than its last event.
     """
     placed = [e for e in events if e.get("correlation_id") and again(e)]
     if not placed:
@@ -46,6 +47,7 @@ def state_changes(events: list[dict[str, Any]], topology: Topology, cfg: Groupin
         Incident.closed_at,
         Incident.closed_by_event_id,
         Incident.status_changed_at,
+        Incident.last_event_at,
     )
     query: Any = Incident.select(*columns).where(uuid_in(Incident.id, sorted({e["correlation_id"] for e in placed})))
     rows = {str(row.id): row for row in query}
@@ -54,7 +56,10 @@ def state_changes(events: list[dict[str, Any]], topology: Topology, cfg: Groupin
         row, seen = rows.get(event["correlation_id"]), event["last_seen_at"]
         if row is None:
             continue
-        if facts_for(event, topology).recovery:
+        if row.status == "flapping":
+            if seen > row.last_event_at:
+                out.append(event)  # the link keeps flapping: its incident's last event moves
+        elif facts_for(event, topology).recovery:
             changed = row.status_changed_at
             if row.status in _CLOSABLE and changed is not None and seen > changed:
                 out.append(event)

@@ -277,17 +277,26 @@ class Batch:
         A flapping link's linkDown and linkUp are two stored events whose occurrences the normalizer
         counts, so only a change of state counts here: the return of the cause of the incident its
         resolution closed reopens it (flapping at the ``flap_changes``-th return, :meth:`_reopen`), and
-        the return of that resolution closes it again (not a flapping one, as in :meth:`place`). An
-        occurrence no later than the incident's last change of state changes nothing: a redelivered
-        batch counts no flap twice. Returns whether the incident changed.
+        the return of that resolution closes it again (not a flapping one, as in :meth:`place`). A
+        flapping incident only takes the occurrence as its last event, so that the link's next
+        messages find it. An occurrence no later than the incident's last change of state (or, for a
+        flapping one, its last event) changes nothing: a redelivered batch counts no flap twice.
+        Returns whether the incident changed.
         """
-        incident_id = self.assigned.get(event["id"]) or event.get("correlation_id")
-        facts = facts_for(event, self.topology)
-        placement = choose(event, at, self.incidents, self.topology, self.cfg, facts)
-        inc = placement.incident
-        if inc is None or inc.id != incident_id or not (placement.closes or placement.reopens):
-            return False
+        inc = self.incidents.by_id.get(self.assigned.get(event["id"]) or event.get("correlation_id") or "")
+        if inc is None:
+            return False  # not a candidate: closed by an operator, or quiet for longer than the windows
         row: Incident = inc.row  # type: ignore[attr-defined]
+        facts = facts_for(event, self.topology)
+        if inc.status == "flapping":
+            if at <= inc.last_event_at:
+                return False
+            self._grow(row, inc, event, at, facts)
+            self.changed[inc.id] = (row, inc)
+            return True
+        placement = choose(event, at, self.incidents, self.topology, self.cfg, facts)
+        if placement.incident is not inc or not (placement.closes or placement.reopens):
+            return False
         if row.status_changed_at is not None and at <= row.status_changed_at:
             return False
         self._grow(row, inc, event, at, facts)

@@ -55,6 +55,8 @@ def test_a_link_that_keeps_flapping_within_the_dedup_window_marks_its_incident_f
     # Its cause returned three times after its linkUp closed it: the third return marks it flapping,
     # and the linkUps after that leave it flapping (until an operator resolves it or it stays quiet).
     assert incident.status == "flapping" and incident.closed_at is None
+    up = ProcessedEvent.get(ProcessedEvent.event_type == "connectivity_restored")
+    assert incident.last_event_at == up.last_seen_at  # the link's last message still finds it
     returns = IncidentActivity.select().where(IncidentActivity.incident_id == incident.id).order_by(IncidentActivity.at)
     assert [(a.from_status, a.to_status, a.details["returns"]) for a in returns] == [
         ("closed", "open", 1), ("closed", "open", 2), ("closed", "flapping", 3)
