@@ -116,6 +116,7 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
                          "http": {"method": "POST", "url": f"{target}/hit/{{{{ event.metadata.nonce }}}}"}}]})  # fmt: skip
         time.sleep(3)  # the evaluator refreshes its rules within 2 s
         accepted: dict[str, float] = {}
+        refused: dict[int, int] = {}  # a webhook's status other than 202, and how often
         interval = 60.0 / args.per_minute
         start = time.monotonic()
         for i in range(args.firings):
@@ -125,6 +126,8 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
                 "title": f"bench firing {nonce}", "metadata": {"nonce": nonce}})  # fmt: skip
             if reply.status == 202:
                 accepted[nonce] = time.time()
+            else:
+                refused[reply.status] = refused.get(reply.status, 0) + 1
             time.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not all(n in Recorder.hits for n in accepted):
@@ -132,6 +135,10 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
         latencies = [Recorder.hits[n] - t for n, t in accepted.items() if n in Recorder.hits]
         missing = len(accepted) - len(latencies)
         rss.stop()
+        if refused:
+            print(f"  webhook refused: {refused} (of {args.firings})")
+        if not latencies:
+            raise SystemExit(f"no firing reached the target ({len(accepted)} accepted, {missing} without an action)")
         stages = stage_latencies(env["DATABASE_URL"], Recorder.hits)
         print(
             "  per hop p50/p99 ms: " + ", ".join(f"{k} {a * 1000:.0f}/{b * 1000:.0f}" for k, (a, b) in stages.items())
