@@ -134,9 +134,12 @@ def make_database(url: str, *, application_name: str = "opsconductor", max_conne
         path = url[len("sqlite:///") :]
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        # WAL lets the web readers and the in-process worker write at the same time.
+        # WAL lets the web readers and the in-process worker write at the same time. Transactions begin
+        # IMMEDIATE: a deferred one that read and then writes cannot wait for another writer (SQLite answers
+        # "database is locked" at once instead of waiting busy_timeout), e.g. a heartbeat beside a request.
         return peewee.SqliteDatabase(
             path,
+            lock_type="IMMEDIATE",
             field_types=_FIELD_TYPES["sqlite"],
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 10000},
             check_same_thread=False,
