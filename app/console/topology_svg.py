@@ -67,6 +67,8 @@ class _Node:
     kind: str  # a node kind of the topology (app.topology.graph.NODE_KINDS)
     layer: int
     mark: Mark | None = None
+    #: Agents whose actions in flight (or leases held) target this node, by name.
+    agents: tuple[str, ...] = ()
     x: float = 0.0
     y: float = 0.0
 
@@ -123,6 +125,7 @@ def render(
     graph: Graph,
     marks: Mapping[str, Mark] | None = None,
     *,
+    targeted: Mapping[str, Iterable[str]] | None = None,
     href: Callable[[str, str], str | None] | None = None,
     max_per_layer: int = MAX_PER_LAYER,
 ) -> str:
@@ -132,6 +135,8 @@ def render(
         graph: the topology (:func:`app.topology.store.load_graph`).
         marks: node name -> open incidents on it (:func:`marks_from_incidents`); services and hosts
             share one namespace, as incidents name them.
+        targeted: node name -> the agents acting on it now (an agent's action in flight or lease held): the node
+            gets an "A" badge naming them, and is kept by the per-row cap like a node with incidents.
         href: ``(kind, name) -> url or None``: makes a node a link (focusable, so keyboard-reachable).
         max_per_layer: nodes drawn per row at most (at least 1); the rest are counted in a "N more" box.
 
@@ -139,17 +144,21 @@ def render(
         One ``<svg>`` element, every name XML-escaped; an empty topology draws a one-line note.
     """
     marks = marks or {}
+    targeted = targeted or {}
     max_per_layer = max(1, max_per_layer)
     nodes, edges = _layers(graph)
     for node in nodes.values():
         node.mark = marks.get(node.name)
+        node.agents = tuple(sorted(set(targeted.get(node.name, ()))))
     rows: dict[int, list[str]] = {}
     for key, node in nodes.items():
         rows.setdefault(node.layer, []).append(key)
     hidden: dict[int, int] = {}
     for layer, keys in rows.items():
-        # nodes with open incidents first, worst and most first, then by name: the cap hides quiet ones
-        keys.sort(key=lambda k: (nodes[k].mark is None, *_mark_order(nodes[k].mark), nodes[k].name))
+        # nodes with open incidents first, worst and most first, then agents' targets, then by name: the cap
+        # hides quiet ones
+        keys.sort(key=lambda k: (nodes[k].mark is None, *_mark_order(nodes[k].mark), not nodes[k].agents,
+                                 nodes[k].name))  # fmt: skip
         if len(keys) > max_per_layer:
             hidden[layer] = len(keys) - max_per_layer
             del keys[max_per_layer:]
@@ -244,6 +253,10 @@ def _node(node: _Node, href: Callable[[str, str], str | None] | None) -> str:
     rounded = ' rx="14"' if node.kind == "service" else ""
     if mark is not None:
         attrs += f' data-incidents="{mark.count}" data-severity="{escape(mark.severity)}"'
+    if node.agents:
+        agents = escape(", ".join(node.agents))
+        attrs += f' data-agents="{agents}"'
+        tip += f"; targeted by agent(s) {agents}"
     parts = [
         f"<g {attrs}><title>{tip}</title>",
         f'<rect x="{node.x}" y="{node.y}" width="{NODE_W}" height="{NODE_H}" {_BOX}{rounded}/>',
@@ -259,6 +272,13 @@ def _node(node: _Node, href: Callable[[str, str], str | None] | None) -> str:
             f'<g class="mark"><circle cx="{cx}" cy="{cy}" r="11" fill="{colour}"/>'
             f'<text x="{cx}" y="{cy + 4}" text-anchor="middle" font-family="system-ui, sans-serif" font-size="11"'
             f' font-weight="600" fill="#fff">{shown}</text></g>'
+        )
+    if node.agents:
+        ax, ay = node.x, node.y + NODE_H
+        parts.append(
+            f'<g class="agent-target"><rect x="{ax - 9}" y="{ay - 9}" width="18" height="18" rx="4" fill="#5e35b1"/>'
+            f'<text x="{ax}" y="{ay + 4}" text-anchor="middle" font-family="system-ui, sans-serif" font-size="11"'
+            f' font-weight="600" fill="#fff">A</text></g>'
         )
     parts.append("</g>")
     body = "".join(parts)

@@ -162,3 +162,21 @@ def test_each_node_shows_its_kind_and_a_service_on_two_hosts_has_an_edge_to_each
     assert {("shop", "web-1"), ("shop", "web-2"), ("shop", "lb-1")} <= edges(root)
     assert node_y(drawn["shop"]) < node_y(drawn["web-1"]) == node_y(drawn["web-2"]) < node_y(drawn["sw-1"])
     assert node_y(drawn["sw-1"]) < node_y(drawn["gw"])
+
+
+def test_nodes_agents_act_on_carry_a_badge_naming_the_agents_and_are_kept_by_the_cap():
+    # Given a wide row of hosts, one of which two agents' actions in flight target
+    body = {"hosts": {f"h-{k:02d}": "sw" for k in range(30)}, "services": {}, "criticality": {}, "resolutions": {}}
+    targeted = {"h-29": ["k8s-prod", "cost"]}
+
+    # When it is drawn with at most 5 nodes per row
+    drawn = nodes(parse(render(graph_of(body), {}, targeted=targeted, max_per_layer=5)))
+
+    # Then the targeted host is kept although it sorts last, with an "A" badge and the agents named
+    target = drawn["h-29"]
+    assert target.get("data-agents") == "cost, k8s-prod"
+    badge = target.find(f"{SVG}g[@class='agent-target']")
+    assert badge is not None and badge.find(f"{SVG}text").text == "A"  # type: ignore[union-attr]
+    assert "targeted by agent(s) cost, k8s-prod" in (target.find(f"{SVG}title").text or "")  # type: ignore[union-attr]
+    # ... and hosts no agent targets carry none
+    assert drawn["h-00"].get("data-agents") is None and drawn["h-00"].find(f"{SVG}g[@class='agent-target']") is None

@@ -4,7 +4,8 @@
 reads the current graph (:func:`app.topology.store.load_graph`, rebuilt only when the version
 changed) and the hosts, services and severity of the incidents not yet resolved. A node other than
 a service links to its incidents. Beside the drawing, the agents' targets: the resources named by
-agents' actions in flight or recent (their ``target_resources``) and the resource leases held now.
+agents' actions in flight or recent (their ``target_resources``) and the resource leases held now; a node
+an agent's unfinished action targets carries an "A" badge on the drawing.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def agent_targets(graph: Any) -> list[dict[str, Any]]:
     return sorted(found.values(), key=lambda e: (not e["active"], e["resource"]))
 
 
+def targeted_nodes(targets: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Node name -> the agents whose unfinished actions target it (the badge on the drawing)."""
+    found: dict[str, list[str]] = {}
+    for entry in targets:
+        if entry["in_graph"]:
+            agents = [a["agent"] for a in entry["actions"] if not a["finished"]]
+            if agents:
+                found.setdefault(entry["resource"].removeprefix("host:"), []).extend(agents)
+    return found
+
+
 def _href(kind: str, name: str) -> str | None:
     return None if kind == "service" else with_query("/console/incidents", host=name)
 
@@ -63,9 +75,9 @@ class TopologyPage(Page):
         outside = sum(
             1 for i in incidents if not any(n in graph for n in (*(i["hosts"] or ()), *(i["services"] or ())))
         )
-        # the SVG is built from escaped names only (topology_svg escapes every one)
-        svg = Markup(draw(graph, marks, href=_href))  # noqa: S704
         targets = in_transaction(lambda: agent_targets(graph))
+        # the SVG is built from escaped names only (topology_svg escapes every one)
+        svg = Markup(draw(graph, marks, targeted=targeted_nodes(targets), href=_href))  # noqa: S704
         render(req, resp, "topology.html", svg=svg, unresolved=len(incidents), outside=outside,
                links=len(graph.edges), targets=targets)  # fmt: skip
 
