@@ -14,12 +14,23 @@ change one; the batch decides them under the lock.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..db import uuid_in
+from ..db import database, uuid_in
 from ..models import Incident
 from .grouping import GroupingSettings, Topology
 from .placing import facts_for
+
+
+class _Row(NamedTuple):
+    """What :func:`state_changes` reads of an incident."""
+
+    status: Any
+    closed_at: Any
+    closed_by_event_id: Any
+    status_changed_at: Any
+    last_event_at: Any
+
 
 #: Statuses a resolution's return closes (a flapping incident stays flapping, see :mod:`.placing`).
 _CLOSABLE = ("open", "acknowledged")
@@ -41,16 +52,16 @@ def state_changes(events: list[dict[str, Any]], topology: Topology, cfg: Groupin
     placed = [e for e in events if e.get("correlation_id") and again(e)]
     if not placed:
         return []
-    columns = (
-        Incident.id,
-        Incident.status,
-        Incident.closed_at,
-        Incident.closed_by_event_id,
-        Incident.status_changed_at,
-        Incident.last_event_at,
+    # PERF: rows as the driver returns them (timestamps converted as the model would), not model instances.
+    fields: tuple[Any, ...] = (Incident.status, Incident.closed_at, Incident.closed_by_event_id, Incident.status_changed_at,
+              Incident.last_event_at)  # fmt: skip
+    query = Incident.select(Incident.id.cast("text"), *fields).where(
+        uuid_in(Incident.id, sorted({e["correlation_id"] for e in placed}))
     )
-    query: Any = Incident.select(*columns).where(uuid_in(Incident.id, sorted({e["correlation_id"] for e in placed})))
-    rows = {str(row.id): row for row in query}
+    rows = {
+        key: _Row(*(f.python_value(v) if v is not None else None for f, v in zip(fields, values, strict=True)))
+        for key, *values in database.execute(query).fetchall()
+    }
     out = []
     for event in placed:
         row, seen = rows.get(event["correlation_id"]), event["last_seen_at"]
@@ -59,11 +70,13 @@ def state_changes(events: list[dict[str, Any]], topology: Topology, cfg: Groupin
         if row.status == "flapping":
             if seen > row.last_event_at:
                 out.append(event)  # the link keeps flapping: its incident's last event moves
-        elif facts_for(event, topology).recovery:
-            changed = row.status_changed_at
-            if row.status in _CLOSABLE and changed is not None and seen > changed:
-                out.append(event)
+            continue
+        # PERF: the event's facts (is it a resolution?) only when its incident's state may change.
+        if row.status in _CLOSABLE:
+            if row.status_changed_at is not None and seen > row.status_changed_at:
+                if facts_for(event, topology).recovery:
+                    out.append(event)
         elif row.status == "closed" and row.closed_by_event_id is not None and row.closed_at is not None:
-            if row.closed_at < seen <= row.closed_at + cfg.flap_window:
+            if row.closed_at < seen <= row.closed_at + cfg.flap_window and not facts_for(event, topology).recovery:
                 out.append(event)
     return out

@@ -101,6 +101,14 @@ def _load(event_ids: list[str]) -> list[dict[str, Any]]:
     return load_events(uuid_in(ProcessedEvent.id, event_ids))
 
 
+def _load_with_repeats(
+    event_ids: list[str], cfg: GroupingSettings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The events, and those of them whose last occurrence may change their incident (:func:`.folded.state_changes`)."""
+    loaded = _load(event_ids)
+    return loaded, state_changes(loaded, load_topology(), cfg) if any(map(again, loaded)) else []
+
+
 def load_events(where: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
     """The events ``where`` holds, oldest first (at most ``limit``)."""
     # PERF: rows as the driver returns them (metadata as text, for orjson), not model instances
@@ -210,9 +218,9 @@ def correlate_batch(
     cfg = cfg or configured()
     # PERF: the events are read before the lock is taken (they do not change but for their
     # correlation id, which is checked again under the lock).
-    loaded = in_transaction(lambda: _load(event_ids))
-    # Events placed already that occurred again since (de-duplication folded them) and may reopen or close their incident.
-    repeats = in_transaction(partial(state_changes, loaded, load_topology(), cfg)) if any(map(again, loaded)) else []
+    # With them, those placed already that occurred again since (de-duplication folded them) and may
+    # reopen or close their incident.
+    loaded, repeats = in_transaction(partial(_load_with_repeats, event_ids, cfg))
     if loaded and all(e["correlation_id"] for e in loaded) and not repeats:
         # PERF: a batch another one claimed (or a redelivery): nothing to decide, no need to queue for the lock.
         return {e["id"]: e["correlation_id"] for e in loaded}
