@@ -3,9 +3,10 @@
 Each provider's export becomes the same :class:`CostLine` (one billed line: account, service,
 resource, day, cost, usage), read as a stream so a month's CUR of millions of lines never sits
 in memory. Files are CSV (``.csv``, gzip-compressed ``.csv.gz``) or JSON (a JSON array or
-newline-delimited JSON, as BigQuery's extract writes it, gzip allowed). Parquet is refused with a
-clear message: reading it needs pyarrow (~40 MB), which this release does not ship; CUR and the
-GCP export can both be written as CSV.
+newline-delimited JSON, as BigQuery's extract writes it, gzip allowed) or Parquet (``.parquet``, as
+AWS Data Exports write CUR 2.0 by default: ``*.snappy.parquet`` parts under a billing period's
+folder). Parquet is read a record batch at a time, only the columns a provider's lines are made of,
+and becomes the same rows as the CSV: timestamps, numbers and maps arrive typed and are read as such.
 
 A line that cannot be read (no date, a cost that is no number) is not dropped silently: it is
 counted by reason in :attr:`ExportReader.skipped` and shown in the report.
@@ -31,10 +32,10 @@ import orjson
 from ..errors import InvalidInput
 
 PROVIDERS = ("aws", "gcp", "azure")
-#: File names read in an export directory (others are ignored, Parquet is refused).
-SUFFIXES = (".csv", ".csv.gz", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-PARQUET_REFUSED = ("Parquet is not read by this release (it would need pyarrow, which it does not ship): "
-                   "export the report as CSV (gzip allowed) or JSON")  # fmt: skip
+#: File names read in an export directory (others are ignored).
+SUFFIXES = (".csv", ".csv.gz", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet")
+#: Rows per Parquet record batch: bounds the memory a file of millions of lines takes while read.
+PARQUET_BATCH = 16_384
 #: A unit billed by elapsed time (hours, seconds, months; GB-Mo too) rather than by what was used.
 _TIME_UNIT = re.compile(r"hour|hrs?\b|second|month|-mo\b|\bmo\b|\bday", re.I)
 #: Capacity units billed per hour that still measure use (an idle load balancer has 0 LCU-Hrs).
@@ -87,6 +88,10 @@ def _number(value: Any, name: str) -> float:
 
 def day_of(value: Any, name: str) -> date:
     """ISO dates and times (``2026-11-01T00:00:00Z``, BigQuery's ``2026-11-01 00:00:00 UTC``) and ``MM/DD/YYYY``."""
+    if isinstance(value, datetime):  # Parquet's timestamps: the day where they were written (UTC for CUR)
+        return value.date()
+    if isinstance(value, date):
+        return value
     text = str(value or "").strip()
     if not text:
         raise ValueError(f"{name} is missing")
@@ -175,6 +180,18 @@ def azure_line(row: Mapping[str, Any]) -> CostLine | None:
     )  # fmt: skip
 
 
+#: Per provider: the (read) names of the columns its lines are made of; a Parquet file is read for these only.
+COLUMNS: dict[str, frozenset[str]] = {
+    "aws": frozenset({"line_item_usage_type", "pricing_unit", "line_item_line_item_type", "line_item_usage_account_id",
+                      "line_item_product_code", "line_item_resource_id", "line_item_usage_start_date",
+                      "line_item_unblended_cost", "line_item_usage_amount"}),
+    "gcp": frozenset({"usage.pricing_unit", "usage.unit", "project.id", "billing_account_id", "service.description",
+                      "resource.name", "usage_start_time", "cost", "credits", "usage.amount_in_pricing_units",
+                      "usage.amount"}),
+    "azure": frozenset({"UnitOfMeasure", "SubscriptionId", "SubscriptionGuid", "MeterCategory", "ConsumedService",
+                        "ResourceId", "InstanceId", "Date", "UsageDateTime", "UsageDate", "CostInBillingCurrency",
+                        "PreTaxCost", "Cost", "Quantity", "UsageQuantity"}),
+}  # fmt: skip
 #: Per provider: how a row's column names are read, the columns a file must have, and the row's reader.
 #: A required entry is a tuple of alternatives (one of them suffices).
 FORMATS: dict[str, tuple[Callable[[str], str], tuple[tuple[str, ...], ...], Callable[[Mapping[str, Any]], CostLine | None]]] = {
@@ -203,12 +220,48 @@ def _open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8-sig", newline="")
 
 
-def rows(path: Path, *, name_of: Callable[[str], str] = str) -> Iterator[dict[str, Any]]:
-    """The rows of a CSV or JSON file (a JSON array, or one object per line), nested JSON flattened.
+def parquet_rows(path: Path, name_of: Callable[[str], str], columns: frozenset[str] | None) -> Iterator[dict[str, Any]]:
+    """The rows of a Parquet file, read a record batch at a time; structs flattened, maps as dicts.
+
+    Only the columns whose (read) name is in ``columns`` are read, or whose structs hold one
+    (``service`` for ``service.description``): a CUR 2.0 file has ~120 columns, lines need 9.
+    pyarrow is imported here so that no other process pays for its import.
+
+    Raises:
+      InvalidInput: the file is no Parquet, or is damaged (``field="path"``).
+    """
+    import pyarrow
+    import pyarrow.parquet
+
+    try:
+        parquet = pyarrow.parquet.ParquetFile(path)
+        names = {c: name_of(c) for c in parquet.schema_arrow.names}
+        wanted = [c for c, n in names.items()
+                  if columns is None or n in columns or any(w.startswith(f"{n}.") for w in columns)]  # fmt: skip
+        # none wanted: it is some other export, whose first row the reader refuses naming a column it lacks
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=wanted or None):
+            keys = [names[c] for c in batch.schema.names]
+            nested = any(isinstance(t, pyarrow.StructType | pyarrow.MapType) for t in batch.schema.types)
+            values = [column.to_pylist(maps_as_pydicts="lossy") for column in batch.columns]
+            for row in zip(*values, strict=True):
+                item = dict(zip(keys, row, strict=True))
+                yield _flatten(item) if nested else item
+    except (pyarrow.ArrowException, OSError) as e:
+        raise InvalidInput(f"{path.name} is no readable Parquet file: {e}", field="path") from None
+
+
+def rows(
+    path: Path, *, name_of: Callable[[str], str] = str, columns: frozenset[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The rows of a CSV, JSON (a JSON array, or one object per line) or Parquet file, nested JSON flattened.
 
     ``name_of`` maps each column's name (legacy CUR names to CUR 2.0 ones ...). PERF: it runs once
     per CSV header and once per distinct JSON key, not once per cell (5x faster on a CUR).
+    ``columns``: the (mapped) names wanted, when only these are read (Parquet, see :func:`parquet_rows`).
     """
+    if path.name.endswith(".parquet"):
+        yield from parquet_rows(path, name_of, columns)
+        return
     names: dict[str, str] = {}
 
     def named(item: dict[str, Any]) -> dict[str, Any]:
@@ -247,18 +300,17 @@ def rows(path: Path, *, name_of: Callable[[str], str] = str) -> Iterator[dict[st
 
 
 def files(path: str | Path) -> list[Path]:
-    """The export files at ``path`` (a file, or a directory read recursively), in name order.
+    """The export files at ``path`` (a file, or a directory read recursively), in name order; AWS manifests left out.
 
     Raises:
-      InvalidInput: nothing is there, or a Parquet file is (``field="path"``).
+      InvalidInput: nothing is there (``field="path"``).
     """
     root = Path(path)
     if not root.exists():
         raise InvalidInput(f"no export at {str(root)!r}", field="path")
     found = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-    if any(p.name.endswith((".parquet", ".snappy.parquet", ".parquet.gz")) for p in found):
-        raise InvalidInput(PARQUET_REFUSED, field="path")
-    return [p for p in found if p.name.endswith(SUFFIXES)]
+    # AWS writes a ``<report>-Manifest.json`` beside (CUR) or above (Data Exports) the report's files: no lines
+    return [p for p in found if p.name.endswith(SUFFIXES) and not p.name.endswith("-Manifest.json")]
 
 
 @dataclass
@@ -281,7 +333,7 @@ class ExportReader:
         name_of, required, line_of = FORMATS[self.provider]
         for path in paths:
             checked = False
-            for row in rows(path, name_of=name_of):
+            for row in rows(path, name_of=name_of, columns=COLUMNS[self.provider]):
                 if not checked:
                     missing = [alts[0] for alts in required if not any(a in row for a in alts)]
                     if missing:

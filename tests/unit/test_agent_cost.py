@@ -91,7 +91,7 @@ def test_azure_exports_in_current_and_older_columns_are_read():
     assert legacy.totals()["2026-08"]["total_cost"] == pytest.approx(14.4)
 
 
-def test_gzip_and_directories_are_read_and_parquet_or_a_foreign_file_is_refused_naming_why(tmp_path):
+def test_gzip_and_directories_are_read_and_a_foreign_or_damaged_file_is_refused_naming_why(tmp_path):
     # Given a directory holding the CUR gzip-compressed
     (tmp_path / "cur").mkdir()
     with gzip.open(tmp_path / "cur" / "part-0001.csv.gz", "wb") as out:
@@ -99,10 +99,10 @@ def test_gzip_and_directories_are_read_and_parquet_or_a_foreign_file_is_refused_
     reader, spend = ExportReader("aws"), Spend()
     spend.add(reader.lines(files(tmp_path / "cur")))
     assert reader.read == 332
-    # When a Parquet file is there too, Then the whole export is refused with how to export it instead
+    # When a file that is no Parquet is named as one, Then reading names it (Parquet: test_agent_cost_parquet.py)
     (tmp_path / "cur" / "part-0002.snappy.parquet").write_bytes(b"PAR1")
-    with pytest.raises(InvalidInput, match="Parquet .* export the report as CSV"):
-        files(tmp_path / "cur")
+    with pytest.raises(InvalidInput, match="part-0002.snappy.parquet is no readable Parquet file"):
+        list(ExportReader("aws").lines(files(tmp_path / "cur")))
     # And an Azure file read as AWS names the column it lacks
     with pytest.raises(InvalidInput) as refused:
         list(ExportReader("aws").lines([FIXTURES / "azure_cost.csv"]))
@@ -261,7 +261,7 @@ def test_a_run_with_nothing_readable_fails_naming_why_and_status_says_what_is_mi
     agent = CostAgent()
     with pytest.raises(CostUnreadable, match="no cost_export or kubernetes_usage integration"):
         agent.run(_config({"type": "kubernetes", "name": "prod"}))
-    with pytest.raises(CostUnreadable, match="Parquet"):
+    with pytest.raises(CostUnreadable, match="cur.parquet is no readable Parquet file"):
         (tmp_path / "cur.parquet").write_bytes(b"PAR1")
         agent.run(_config({"type": "cost_export", "provider": "aws", "path": str(tmp_path)}))
     assert agent.status(_config())["ready"] is False
