@@ -55,11 +55,13 @@ def state_changes(events: list[dict[str, Any]], topology: Topology, cfg: Groupin
     # PERF: rows as the driver returns them (timestamps converted as the model would), not model instances.
     fields: tuple[Any, ...] = (Incident.status, Incident.closed_at, Incident.closed_by_event_id, Incident.status_changed_at,
               Incident.last_event_at)  # fmt: skip
-    query = Incident.select(Incident.id.cast("text"), *fields).where(
+    query = Incident.select(Incident.id, *fields).where(
         uuid_in(Incident.id, sorted({e["correlation_id"] for e in placed}))
     )
     rows = {
-        key: _Row(*(f.python_value(v) if v is not None else None for f, v in zip(fields, values, strict=True)))
+        str(Incident.id.python_value(key)): _Row(
+            *(f.python_value(v) if v is not None else None for f, v in zip(fields, values, strict=True))
+        )
         for key, *values in database.execute(query).fetchall()
     }
     out = []

@@ -2,7 +2,7 @@
 
 The normalizer folds a linkDown (or linkUp) repeated within its window into the stored one and
 hands that event's id on again; these tests store the traps as it does (:func:`store_batch`, the
-default 300 s window) and correlate each batch, on PostgreSQL (a batch decided under the lock).
+default 300 s window) and correlate each batch, on both databases (PostgreSQL decides under the lock).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def flap(cycles: int, *, redeliver: bool = False) -> Incident:
     return incident
 
 
-def test_a_link_that_keeps_flapping_within_the_dedup_window_marks_its_incident_flapping(pg_db):
+def test_a_link_that_keeps_flapping_within_the_dedup_window_marks_its_incident_flapping(any_db):
     incident = flap(4)
     down = ProcessedEvent.get(ProcessedEvent.event_type != "connectivity_restored")
     assert down.occurrences == 4 and str(down.correlation_id) == str(incident.id)
@@ -65,7 +65,7 @@ def test_a_link_that_keeps_flapping_within_the_dedup_window_marks_its_incident_f
     assert any(s.startswith("Flapping: ") and s.endswith("(3 times in 30 minutes): flapping") for s in summaries)
 
 
-def test_a_link_that_went_down_twice_reopens_and_ends_closed_by_its_last_link_up(pg_db):
+def test_a_link_that_went_down_twice_reopens_and_ends_closed_by_its_last_link_up(any_db):
     incident = flap(2)
     up = ProcessedEvent.get(ProcessedEvent.event_type == "connectivity_restored")
     assert incident.status == "closed" and str(incident.closed_by_event_id) == str(up.id)
@@ -74,7 +74,7 @@ def test_a_link_that_went_down_twice_reopens_and_ends_closed_by_its_last_link_up
     assert (reopened.from_status, reopened.to_status) == ("closed", "open")
 
 
-def test_redelivered_folded_events_count_no_flap_twice(pg_db):
+def test_redelivered_folded_events_count_no_flap_twice(any_db):
     incident = flap(3, redeliver=True)
     # Two returns of its cause, each counted once: not yet flapping, closed by the last linkUp.
     assert incident.status == "closed"
