@@ -259,7 +259,8 @@ def _node(node: _Node, href: Callable[[str, str], str | None] | None) -> str:
         tip += f"; targeted by agent(s) {agents}"
     parts = [
         f"<g {attrs}><title>{tip}</title>",
-        f'<rect x="{node.x}" y="{node.y}" width="{NODE_W}" height="{NODE_H}" {_BOX}{rounded}/>',
+        # the box is unfilled: pointer-events="all" makes its whole area the link, not only its text and border
+        f'<rect x="{node.x}" y="{node.y}" width="{NODE_W}" height="{NODE_H}" {_BOX}{rounded} pointer-events="all"/>',
         f'<text x="{node.x + 10}" y="{node.y + 17}" {_TEXT}>{escape(_label(node.name))}</text>',
         f'<text class="kind" x="{node.x + 10}" y="{node.y + 32}" {_SMALL_TEXT}>'
         f"{escape(node.kind.replace('_', ' '))}</text>",
