@@ -142,6 +142,8 @@ class Settings:
     correlation_host_window_minutes: float = 5.0
     correlation_routine_window_minutes: float = 2.0
     correlation_template_window_minutes: float = 8.0
+    #: Incidents an event ties together are merged when they started within this many minutes of each other.
+    correlation_merge_window_minutes: float = 10.0
     #: Seconds between two heartbeats of an agent process (three missed ones: the agent is down).
     agent_heartbeat_s: float = 15.0
     #: Seconds an execution waiting for a resource another one holds waits before it asks again.
@@ -262,6 +264,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         correlation_host_window_minutes=_minutes(env, "CORRELATION_HOST_WINDOW_MINUTES", 5.0),
         correlation_routine_window_minutes=_minutes(env, "CORRELATION_ROUTINE_WINDOW_MINUTES", 2.0),
         correlation_template_window_minutes=_minutes(env, "CORRELATION_TEMPLATE_WINDOW_MINUTES", 8.0),
+        correlation_merge_window_minutes=_minutes(env, "CORRELATION_MERGE_WINDOW_MINUTES", 10.0),
         agent_heartbeat_s=float(_int(env, "AGENT_HEARTBEAT_SECONDS", 15, low=1, high=3600)),
         lease_retry_s=_int(env, "LEASE_RETRY_SECONDS", 5, low=1, high=3600),
         lease_max_wait_minutes=_minutes(env, "LEASE_MAX_WAIT_MINUTES", 30.0),

@@ -2,10 +2,13 @@
 
 An event joins an incident only on positive evidence (:mod:`.evidence`) whose weights add up to
 the join score; it opens an incident of its own otherwise. When it has that evidence for several
-incidents, they are one problem seen in parts (effects on hosts behind a switch that arrived
-before the switch's own trap): they are merged into the oldest, so the partition does not depend
-on which of the parts the events reached first. The root of an incident is its deepest failing
-ancestor (the node the others depend on), whichever event arrived first, and names the incident.
+incidents that started together (within :attr:`GroupingSettings.merge_window` of each other), they
+are one problem seen in parts (effects on hosts behind a switch that arrived before the switch's
+own trap): they are merged into the oldest, so the partition does not depend on which of the parts
+the events reached first. Incidents that started further apart are two problems the event touches
+both of (a host of a maintenance underway going down during an outage): the event joins one, and
+says so (see :func:`_together`). The root of an incident is its deepest failing ancestor (the node
+the others depend on), whichever event arrived first, and names the incident.
 
 Kinds (``events.event_correlations.correlation_type``), by the evidence that weighed most:
 ``causal`` (topology), ``pattern_based`` (fingerprint, template), ``service_based``,
@@ -38,6 +41,7 @@ from .evidence import (
     total,
     weigh,
 )
+from .subjects import LINK_EVENT_TYPES, link_key
 
 __all__ = [
     "Candidates",
@@ -46,7 +50,9 @@ __all__ = [
     "Placement",
     "Topology",
     "Weights",
+    "LINK_EVENT_TYPES",
     "choose",
+    "link_key",
     "severity_score",
 ]
 
@@ -84,28 +90,6 @@ def configured() -> GroupingSettings:
         return GroupingSettings.from_settings(get_settings())
     except RuntimeError:
         return GroupingSettings()
-
-
-#: Event types the parsers give an interface's going down and coming up (SNMP linkDown/linkUp, the
-#: Cisco, NX-OS and Junos syslog lines of ``app/data/syslog_rules.json``).
-LINK_EVENT_TYPES = ("connectivity_issue", "connectivity_restored")
-
-
-def link_key(event: dict[str, Any]) -> str | None:
-    """linkDown/linkUp of one interface of one device share this key: ``device#interface``.
-
-    The interface is named as the device names it (a trap's ``ifDescr``, a syslog line's interface),
-    so a trap and the device's own syslog line about one interface share the key; a trap without
-    ``ifDescr`` keys by ``ifIndex``.
-    """
-    meta = event.get("metadata") or {}
-    if meta.get("trap_name") in ("linkDown", "linkUp"):
-        name = meta.get("ifDescr") or meta.get("ifIndex")
-    elif event.get("event_type") in LINK_EVENT_TYPES:
-        name = meta.get("interface")
-    else:
-        return None
-    return None if name is None or name == "" else f"{event.get('host')}#{name}"
 
 
 def link_keys_of(event: dict[str, Any]) -> list[str]:
@@ -153,7 +137,7 @@ def choose(
         if returned is not None:
             return returned
     joinable: list[tuple[OpenIncident, list[Evidence], float]] = []
-    trailing: tuple[OpenIncident, list[Evidence], float] | None = None
+    trailing: list[tuple[OpenIncident, list[Evidence], float]] = []
     for inc in index.near(facts):
         if inc.closed_at is not None and not facts.routine:
             continue
@@ -162,11 +146,18 @@ def choose(
         if not found or score < cfg.join_score:
             continue
         if inc.closed_at is not None:
-            trailing = trailing or (inc, found, score)
+            trailing.append((inc, found, score))
         else:
             joinable.append((inc, found, score))
-    if not joinable and trailing is not None:
-        inc, found, score = trailing
+    if facts.routine and (joinable or trailing):
+        # A routine message (a resolution, a device's "changed state to up") joins the incident its evidence
+        # is strongest for, open or closed, and merges none: it is no sign that two problems are one.
+        best = max(score for _, _, score in (*joinable, *trailing))
+        joinable = [j for j in joinable if j[2] == best]
+        trailing = [t for t in trailing if t[2] == best][:1] if not joinable else []
+        joinable = sorted(joinable, key=lambda j: (not j[0].worked, j[0].first_event_at, j[0].id))[:1]
+    if not joinable and trailing:
+        inc, found, score = trailing[0]
         reason = explain(found, score, cfg.join_score) + ": it follows the incident's resolution, which stays closed"
         return Placement(_kind(found, cfg), inc, score, reason, evidence=found)
     if not joinable and recovery:
@@ -175,14 +166,17 @@ def choose(
         return Placement(
             "new", None, 1.0, "no open incident relates to this event (no evidence reached the join score)"
         )
-    # The oldest incident takes the event (and the others), so the outcome does not depend on which
-    # part of a problem formed first; an incident operators work is never absorbed into another.
+    # The oldest incident of those merged takes the event (and the others), so the outcome does not depend
+    # on which part of a problem formed first; an incident operators work is never absorbed into another.
     joinable.sort(key=lambda j: (not j[0].worked, j[0].first_event_at, j[0].id))
-    inc, found, score = joinable[0]
-    also = [other for other, _, _ in joinable[1:] if not other.worked]
+    inc, found, score, also, apart = _together(joinable, cfg)
     reason = explain(found, score, cfg.join_score)
     if also:
-        reason += f". It also relates to {len(also)} other incident{'s' if len(also) > 1 else ''}, merged into this one"
+        reason += f". It also relates to {_count(also)}, merged into this one"
+    if apart:
+        minutes = f"{cfg.merge_window.total_seconds() / 60:g}"
+        reason += (f". It also relates to {_count(apart)}, not merged: "
+                   f"{'they' if len(apart) > 1 else 'it'} started more than {minutes} minutes apart from this one")  # fmt: skip
     group = [inc, *also]
     # PERF: set operations that walk the smaller side, not a copy of every node of the group per event.
     roots = bool(
@@ -197,6 +191,54 @@ def choose(
         )
     )
     return Placement(_kind(found, cfg), inc, score, reason, also=also, roots=roots, evidence=found)
+
+
+#: Evidence an event has for an incident less than this below its best is nearly as good (see :func:`_together`).
+CLOSE_SCORE = 0.5
+
+Joinable = tuple[OpenIncident, list[Evidence], float]
+
+
+def _together(
+    joinable: list[Joinable], cfg: GroupingSettings
+) -> tuple[OpenIncident, list[Evidence], float, list[OpenIncident], list[OpenIncident]]:
+    """The incident an event joins, with its evidence and score; the incidents merged into it; and those the event
+    relates to that stay apart. ``joinable`` (incident, evidence, score) is sorted: worked first, then oldest.
+
+    Evidence an event has for two incidents says it belongs with each, not that they are one problem: a
+    host of a maintenance rebooting during an outage has the host's evidence for the maintenance and the
+    outage's "has been down" message, a database's "PostgreSQL is down on rigel-5" names a host of a
+    network outage. What decides is the two incidents' own relation: the parts of one problem start
+    together (effects before their cause's trap, one deploy's failures on several hosts, each part within
+    minutes of the others), two problems an event happens to touch started apart (the maintenance a
+    quarter of an hour before, the failover an hour ago that the same fingerprint recalls). So incidents
+    that started within ``merge_window`` of each other are merged; the others stay apart.
+
+    The event joins, of the incidents its evidence is nearly the best for (less than :data:`CLOSE_SCORE` below),
+    the one that started last — it is news of the problem under way, not of the older one it recalls —
+    with the incidents that started within ``merge_window`` of that one; the oldest of them takes it.
+    Other relations between the incidents (a topology path between their nodes, a service, fingerprint
+    or template in common) and strong evidence for both were tried as reasons to merge too: each let
+    false merges back in (a switch's trap explains a failover's clients as well as the outage's hosts;
+    three failovers of one cluster share their fingerprint) and lowered the F1 on the tuning seeds.
+    """
+    if len(joinable) == 1:
+        inc, found, score = joinable[0]
+        return inc, found, score, [], []
+    best = max(score for _, _, score in joinable)
+    near = [j for j in joinable if round(best - j[2], 2) < CLOSE_SCORE]
+    # max() keeps the first of equals: ``joinable``'s order decides ties, whatever order the events came in.
+    anchor = max(near, key=lambda j: (j[0].first_event_at, j[2]))
+    window = cfg.merge_window
+    group = [j for j in joinable if j is anchor or abs(j[0].first_event_at - anchor[0].first_event_at) <= window]
+    inc, found, score = group[0]
+    also = [other for other, _, _ in group[1:] if not other.worked]
+    apart = [other for other, _, _ in joinable if all(other is not g[0] for g in group)]
+    return inc, found, score, also, apart
+
+
+def _count(incidents: list[OpenIncident]) -> str:
+    return f"{len(incidents)} other incident{'s' if len(incidents) > 1 else ''}"
 
 
 def _kind(found: list[Evidence], cfg: GroupingSettings) -> str:

@@ -87,7 +87,9 @@ def matching_state(row: Incident) -> OpenIncident:
 def _legacy_keys(inc: OpenIncident) -> None:
     """Keys for an incident saved before they were kept: its problems, services and hosts at its last event."""
     ts = inc.last_event_at.timestamp()
-    keys = [f"f:{fp}" for fp in inc.fingerprints] + [f"s:{s}" for s in inc.services] + [f"l:{k}" for k in inc.link_keys]
+    keys = (
+        [f"f:{fp}" for fp in inc.fingerprints] + [f"s:{s}|" for s in inc.services] + [f"l:{k}" for k in inc.link_keys]
+    )
     keys += [f"{p}:{h}|" for h in inc.hosts for p in ("h", "r")]
     inc.keys = {key: [[ts, ts]] for key in keys}
 
@@ -218,14 +220,17 @@ class Batch:
     """The placements of one batch: the incidents it changed, its events' incidents and the links to record.
 
     Parameters:
-        incidents: the candidates (:func:`.held.candidates`); the batch adds those it opens.
+        incidents: the candidates (:func:`.held.candidates`), or their index (:meth:`.held.HeldIncidents.take`);
+            the batch adds those it opens.
         flush: called before stamped events are moved from one incident to another (a merge), so
             that every event decided before carries its incident's id (see :func:`.store.write_out`).
     """
 
-    def __init__(self, incidents: list[OpenIncident], topology: Topology, cfg: GroupingSettings,
+    def __init__(self, incidents: Candidates | list[OpenIncident], topology: Topology, cfg: GroupingSettings,
                  *, flush: Callable[[], None] | None = None) -> None:  # fmt: skip
-        self.incidents = Candidates(incidents, similarity_floor=cfg.similarity)
+        if not isinstance(incidents, Candidates):
+            incidents = Candidates(incidents, similarity_floor=cfg.similarity)
+        self.incidents = incidents
         self.topology, self.cfg, self.flush = topology, cfg, flush
         self.changed: Changed = {}
         self.assigned: dict[str, str] = {}

@@ -9,8 +9,10 @@ On PostgreSQL a batch is decided in one transaction that first takes an advisory
 correlator processes decide one batch at a time and several processes give the incidents one
 would: an event may relate to any open incident (by host, service, upstream device or pattern),
 so no narrower key could keep two batches from racing over the same incident. Only the decision
-is serialized: reading the events and computing their templates happen before the lock; under it,
-a process re-reads only the incidents changed since its last batch saved them (:mod:`.held`); the
+is serialized: reading the events and computing their templates happen before the lock, and so
+does placing them (:mod:`.rehearsal`): under the lock a batch only checks that no incident its
+placements relied on changed since (else it places them again there, re-reading only the incidents
+changed since its process's last batch saved them, :mod:`.held`); the
 decision saves the incidents it changed and records its placements in one row
 (:class:`app.models.CorrelationDecision`); stamping the events with their incidents' ids and
 recording why (most of a batch's writes) happen in a second transaction after the lock, which
@@ -31,9 +33,11 @@ evaluator gets every event id once correlated, whichever batch correlated it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -45,9 +49,10 @@ from ..errors import TransientError
 from ..models import CorrelationDecision, EventCorrelation, Incident, ProcessedEvent
 from ..topology.store import load_graph
 from .folded import again, state_changes
-from .grouping import GroupingSettings, OpenIncident, Topology, configured
-from .held import HeldIncidents, Versioned, candidates, versions_of
+from .grouping import Candidates, GroupingSettings, OpenIncident, Topology, configured
+from .held import HeldIncidents, Versioned, candidate_filter, candidates, row_versions, versions_of
 from .placing import LIVE_STATUSES, Batch, facts_for, finish, flush_decisions, grow, matching_state
+from .rehearsal import OUTCOMES, Rehearsal, Rehearsing, Unsure, check
 
 __all__ = ["LIVE_STATUSES", "correlate_batch", "finish", "grow", "hold_lock", "load_events", "load_topology",
            "matching_state"]  # fmt: skip
@@ -67,6 +72,15 @@ _OPERATORS_COLUMNS = frozenset({"assignee", "acknowledged_at", "acknowledged_by"
 _topology: tuple[float, Topology] | None = None
 #: The incidents this process's last batches saved (see :mod:`.held`).
 _held = HeldIncidents()
+#: Whether each of this process's last rehearsals stood (see :func:`_rehearsing`).
+_stood: deque[bool] = deque(maxlen=8)
+#: Batches since this process last rehearsed one.
+_since_rehearsal = 0
+#: While most rehearsals do not stand, one batch in this many is rehearsed (to notice when they would again).
+PROBE_EVERY = 8
+#: One batch of a process at a time between its rehearsal and its decision: the next one rehearses on
+#: the rows the last one saved (two at once would each read every candidate the other holds).
+_turn = threading.RLock()
 
 
 def load_topology(*, max_age_s: float = 10.0) -> Topology:
@@ -155,14 +169,70 @@ def _insert_links(links: list[dict[str, Any]]) -> None:
         EventCorrelation.insert_many(links[k : k + 500]).execute()
 
 
-def _save_incidents(rows: list[Incident]) -> None:
-    """Insert or update the batch's incidents in one statement (PERF: not one UPDATE per incident)."""
+def _save_incidents(rows: list[Incident], *, prepared: bytes | None = None) -> None:
+    """Insert or update the batch's incidents in one statement (PERF: not one UPDATE per incident).
+
+    ``prepared``: the statement :func:`_saving` made of these rows (PostgreSQL), when made already.
+    """
     if not rows:
+        return
+    if is_postgres():
+        cursor = database.cursor()
+        try:
+            cursor.execute(prepared or _saving(rows))  # no parameters: the values are bound ('%' is no placeholder)
+        finally:
+            cursor.close()
         return
     fields = [f for f in Incident._meta.sorted_fields if f.name != "id" and f.name not in _OPERATORS_COLUMNS]
     data = [{f.name: getattr(row, f.name) for f in Incident._meta.sorted_fields} for row in rows]
     for k in range(0, len(data), 500):
         Incident.insert_many(data[k : k + 500]).on_conflict(conflict_target=[Incident.id], preserve=fields).execute()
+
+
+#: PostgreSQL type of each kind of :class:`app.models.Incident` column.
+_PG_TYPES = {"UUIDField": "uuid", "CharField": "text", "DoubleField": "float8", "IntegerField": "int4",
+             "JSONField": "jsonb", "TimestampField": "timestamptz"}  # fmt: skip
+_UPSERT: str | None = None
+
+
+def _upsert() -> str:
+    """The statement saving incidents: one array per column, ``unnest``-ed; operators' columns kept on update."""
+    global _UPSERT
+    if _UPSERT is None:
+        fields = Incident._meta.sorted_fields
+        names = [f.column_name for f in fields]
+        types = [_PG_TYPES[type(f).__name__] for f in fields]
+        arrays = ", ".join(f"%s::{'text' if t == 'jsonb' else t}[]" for t in types)
+        values = ", ".join(f"c{k}::jsonb" if t == "jsonb" else f"c{k}" for k, t in enumerate(types))
+        kept = [n for f, n in zip(fields, names, strict=True) if n != "id" and f.name not in _OPERATORS_COLUMNS]
+        _UPSERT = (
+            f"INSERT INTO events.incidents ({', '.join(names)}) SELECT {values}"
+            f" FROM unnest({arrays}) AS v({', '.join(f'c{k}' for k in range(len(names)))})"
+            f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{n} = EXCLUDED.{n}' for n in kept)}"
+        )
+    return _UPSERT
+
+
+def _saving(rows: list[Incident]) -> bytes:
+    """The statement saving ``rows`` (PostgreSQL), its values bound: PERF, made before the lock when it can be."""
+    fields = Incident._meta.sorted_fields
+    columns = []
+    for f in fields:
+        kind = _PG_TYPES[type(f).__name__]
+        values = [getattr(row, f.name) for row in rows]
+        if kind == "uuid":
+            columns.append([None if v is None else str(v) for v in values])
+        elif kind == "jsonb":
+            columns.append([None if v is None else orjson.dumps(v).decode() for v in values])
+        elif kind == "timestamptz":
+            columns.append([f.db_value(v) for v in values])
+        else:
+            columns.append(values)
+    cursor = database.cursor()
+    try:
+        return bytes(cursor.mogrify(_upsert(), columns))
+    finally:
+        cursor.close()
 
 
 def _assign(assigned: dict[str, str]) -> int:
@@ -198,7 +268,12 @@ class _Raced(TransientError):
 
 
 def correlate_batch(
-    event_ids: list[str], *, cfg: GroupingSettings | None = None, claim: int = 0, claim_after_s: float = CLAIM_AFTER_S
+    event_ids: list[str],
+    *,
+    cfg: GroupingSettings | None = None,
+    claim: int = 0,
+    claim_after_s: float = CLAIM_AFTER_S,
+    rehearsed: Callable[[], None] | None = None,
 ) -> dict[str, str]:
     """Correlate the stored events ``event_ids``; returns event id -> correlation id (incident) for them.
 
@@ -214,6 +289,8 @@ def correlate_batch(
         uncorrelated (a resolution with no open problem): that event and those after it are left
         for their own messages to decide, as without a claim. 0 claims nothing.
       claim_after_s: Seconds, see ``claim``.
+      rehearsed: Called between the batch's rehearsal and its decision under the lock (tests: another
+        process's batch meanwhile).
     """
     cfg = cfg or configured()
     # PERF: the events are read before the lock is taken (they do not change but for their
@@ -237,8 +314,24 @@ def correlate_batch(
         except _Raced:
             logger.info("Events of a batch of %d were correlated meanwhile; deciding the batch again.", len(loaded))
             return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=True, repeats=repeats))
-    placed, decisions, rows = in_transaction(partial(_decide, loaded, cfg, candidates=candidates, repeats=repeats))
-    _held.put(rows)  # committed: the next batch of this process need not read these incidents again
+    with _turn:
+        # PERF: placed before the lock (:mod:`.rehearsal`); under it only checked, when nothing it relied on changed.
+        rehearsal = (
+            in_transaction(partial(_rehearse, loaded, cfg, candidates=candidates, repeats=repeats))
+            if _rehearsing()
+            else None
+        )
+        if rehearsed is not None:
+            rehearsed()
+        try:
+            placed, decisions, rows = in_transaction(
+                partial(_decide, loaded, cfg, candidates=candidates, repeats=repeats, rehearsal=rehearsal)
+            )
+        except BaseException:
+            if rehearsal is not None:
+                _held.put(rehearsal.clean_rows())
+            raise
+        _held.put(rows)  # committed: the next batch of this process need not read these incidents again
     # Outside the lock: other batches are being decided meanwhile.
     in_transaction(partial(write_out, decisions))
     return placed
@@ -290,12 +383,87 @@ def _stamped(event_ids: list[str]) -> dict[str, str]:
     return {str(event_id): str(cid) for event_id, cid in query.tuples()}
 
 
+def _inputs(
+    loaded: list[dict[str, Any]], candidates: list[dict[str, Any]], repeats: list[dict[str, Any]]
+) -> tuple[dict[str, str], list[str], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """What the batch has to decide now: which of its events were placed (and by which decisions not yet
+    written out), the events to place (with the ``candidates`` no batch took, oldest first), the repeats
+    to decide (with their incidents as of now), the claimed events and the batch's own to place.
+    """
+    # In this order: a decision deleted (written out) after the first read has stamped its events before the second.
+    pending = _pending()
+    stamped = _stamped([e["id"] for e in loaded + candidates])
+    done = {i: stamped.get(i) or pending[i][1] for i in (e["id"] for e in loaded) if i in stamped or i in pending}
+    theirs = sorted({pending[i][0] for i in done if i in pending and i not in stamped})
+    events = [e for e in loaded if e["id"] not in done]
+    # Their incident as of now (a merge may have moved them since they were read).
+    repeats = [dict(e, correlation_id=done[e["id"]]) for e in repeats if e["id"] in done]
+    own = [e["id"] for e in events]
+    claimed = [e for e in candidates if e["id"] not in stamped and e["id"] not in pending]
+    if claimed and (own or repeats):
+        events = sorted(events + claimed, key=_at)
+    return done, theirs, events, repeats, claimed, own
+
+
+def _what(
+    events: list[dict[str, Any]], claimed: list[dict[str, Any]], repeats: list[dict[str, Any]]
+) -> tuple[Any, ...]:
+    """What a batch decides, to compare a rehearsal's with the decision's."""
+    return (
+        tuple(e["id"] for e in events),
+        tuple(e["id"] for e in claimed),
+        tuple((e["id"], e["correlation_id"], e["last_seen_at"]) for e in repeats),
+    )
+
+
+def _window(
+    events: list[dict[str, Any]], repeats: list[dict[str, Any]], cfg: GroupingSettings
+) -> tuple[datetime, datetime]:
+    """Since when the batch's candidates had an event, and since when the closed ones were closed."""
+    first = min([_at(e) for e in events[:1]] + [e["last_seen_at"] for e in repeats])
+    return first - cfg.lookback, first - cfg.flap_window
+
+
+def _rehearse(
+    loaded: list[dict[str, Any]],
+    cfg: GroupingSettings,
+    *,
+    candidates: list[dict[str, Any]],
+    repeats: list[dict[str, Any]],
+) -> Rehearsal | None:
+    """Place the batch before the lock against the candidates as they are now (:mod:`.rehearsal`); reads only.
+
+    None when there is nothing to place.
+    """
+    _, _, events, repeats, claimed, own = _inputs(loaded, candidates, repeats)
+    if not own and not repeats:
+        return None
+    topology = load_topology()
+    every = [*repeats, *filter(again, events)]
+    since, flap_since = _window(events, every, cfg)
+    incidents, taken = _held.take(since, flap_since, similarity_floor=cfg.similarity)
+    rehearsal = Rehearsal(_what(events, claimed, repeats), topology, since, flap_since, taken)
+    batch = Rehearsing(incidents, topology, cfg)
+    rehearsal.batch = batch
+    try:
+        _place(events, batch, claimed={e["id"] for e in claimed}, repeats=every)
+    except Unsure as e:
+        rehearsal.unsure = str(e)
+        return rehearsal
+    for row, inc in batch.changed.values():
+        finish(row, inc, topology, cfg)
+    if batch.changed:
+        rehearsal.saving = _saving([row for row, _ in batch.changed.values()])
+    return rehearsal
+
+
 def _decide(
     loaded: list[dict[str, Any]],
     cfg: GroupingSettings,
     *,
     candidates: list[dict[str, Any]],
     repeats: list[dict[str, Any]],
+    rehearsal: Rehearsal | None = None,
 ) -> tuple[dict[str, str], list[str], dict[str, Versioned]]:
     """Place the events (and the ``candidates`` to claim no batch took) in incidents under the correlator's lock.
 
@@ -305,7 +473,8 @@ def _decide(
     One transaction, the serialized part of correlating: it saves the incidents the batch changed
     and records the placements as a :class:`app.models.CorrelationDecision`, which
     :func:`write_out` writes out after the lock is released. Events of a decision not yet written
-    out count as correlated, as stamped ones do.
+    out count as correlated, as stamped ones do. With a ``rehearsal`` of the same events that still
+    stands (:func:`.rehearsal.check`), its placements are the decision; else the events are placed here.
 
     Returns:
       Event id -> correlation id for the events of ``loaded``, the ids of the decisions to
@@ -313,24 +482,16 @@ def _decide(
       and the incidents' rows as saved, for :data:`_held` once the transaction committed.
     """
     database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-    # Under the lock, in this order: a decision deleted (written out) after the first read has
-    # stamped its events before the second.
-    pending = _pending()
-    stamped = _stamped([e["id"] for e in loaded + candidates])
-    done = {i: stamped.get(i) or pending[i][1] for i in (e["id"] for e in loaded) if i in stamped or i in pending}
-    theirs = sorted({pending[i][0] for i in done if i in pending and i not in stamped})
-    events = [e for e in loaded if e["id"] not in done]
-    # Their incident as of now (a merge may have moved them since they were read).
-    repeats = [dict(e, correlation_id=done[e["id"]]) for e in repeats if e["id"] in done]
-    if not events and not repeats:
+    done, theirs, events, repeats, claimed, own = _inputs(loaded, candidates, repeats)
+    if not own and not repeats:
         return done, theirs, {}
-    own = [e["id"] for e in events]
-    claimed = [e for e in candidates if e["id"] not in stamped and e["id"] not in pending]
-    if claimed:
-        events = sorted(events + claimed, key=_at)
-    assigned, links, rows = _place_and_save(
-        events, cfg, claimed={e["id"] for e in claimed}, held=_held, repeats=repeats
-    )
+    decided = _rehearsed(rehearsal, _what(events, claimed, repeats), cfg)
+    if decided is None:
+        assigned, links, rows = _place_and_save(
+            events, cfg, claimed={e["id"] for e in claimed}, held=_held, repeats=repeats
+        )
+    else:
+        assigned, links, rows = decided
     if not assigned:
         return done, theirs, rows
     decision = uuid.uuid4()
@@ -342,6 +503,58 @@ def _decide(
     if claimed:
         logger.debug("A late batch of %d correlated %d events of other batches.", len(own), len(assigned) - len(own))
     return {**done, **{i: assigned[i] for i in own if i in assigned}}, [*theirs, str(decision)], rows
+
+
+def _count(outcome: str) -> None:
+    OUTCOMES[outcome] += 1
+    if outcome in ("rehearsed", "conflict"):
+        _stood.append(outcome == "rehearsed")
+    logger.debug("Correlator batch: %s.", outcome)
+
+
+def _rehearsing() -> bool:
+    """Whether to rehearse the next batch (:mod:`.rehearsal`).
+
+    Not while most of the last rehearsals did not stand: then other processes keep changing the
+    incidents this one's batches relate to (consecutive batches of one stream share their incidents),
+    and the batch is placed under the lock anyway, where a rehearsal only adds the rows it changed to
+    read again. One in :data:`PROBE_EVERY` is still rehearsed, to notice when they stand again.
+    """
+    global _since_rehearsal
+    _since_rehearsal += 1
+    if len(_stood) >= 4 and sum(_stood) * 2 < len(_stood) and _since_rehearsal < PROBE_EVERY:
+        return False
+    _since_rehearsal = 0
+    return True
+
+
+def _rehearsed(
+    rehearsal: Rehearsal | None, what: tuple[Any, ...], cfg: GroupingSettings
+) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, Versioned]] | None:
+    """The rehearsal's placements, saved, when it decided what the batch decides now and still stands (under the lock).
+
+    None when the batch must be placed anew; the rows the rehearsal left as read go back to :data:`_held` for that.
+    """
+    if rehearsal is None or rehearsal.batch is None:
+        _count("skipped")
+        return None
+    batch = rehearsal.batch
+    fresh = None
+    if rehearsal.unsure is None and rehearsal.inputs == what and load_topology() is rehearsal.topology:
+        versions = row_versions(candidate_filter(rehearsal.since, rehearsal.flap_since))
+        fresh = check(rehearsal, versions, cfg)
+    if fresh is None:
+        _count("unsure" if rehearsal.unsure else "conflict")
+        _held.put(rehearsal.consume())
+        return None
+    _count("rehearsed")
+    rehearsal.consume()
+    _save_incidents([row for row, _ in batch.changed.values()], prepared=rehearsal.saving)
+    saved = versions_of(sorted(batch.changed))
+    rows = {i: (saved[i], row) for i, (row, _) in batch.changed.items() if i in saved}
+    rows.update({i: (v, r) for i, (v, r) in rehearsal.taken.items() if i not in batch.changed and versions.get(i) == v})
+    rows.update(fresh)
+    return batch.assigned, batch.links, rows
 
 
 def _place_and_save(
@@ -361,14 +574,16 @@ def _place_and_save(
     """
     topology = load_topology()
     repeats = [*(repeats or []), *filter(again, events)]
-    first = min([_at(e) for e in events[:1]] + [e["last_seen_at"] for e in repeats])
-    since, flap_since = first - cfg.lookback, first - cfg.flap_window
+    since, flap_since = _window(events, repeats, cfg)
     taken: dict[str, Versioned] = {}
+    incidents: Candidates | list[OpenIncident]
     if held is None:
         incidents = candidates(since, flap_since)
     else:
-        incidents, taken = held.take(since, flap_since)
-    changed, assigned, links = _place(events, incidents, topology, cfg, claimed=claimed, repeats=repeats)
+        incidents, taken = held.take(since, flap_since, similarity_floor=cfg.similarity)
+    batch = Batch(incidents, topology, cfg, flush=flush_decisions(write_out, _decisions))
+    _place(events, batch, claimed=claimed, repeats=repeats)
+    changed, assigned, links = batch.changed, batch.assigned, batch.links
     for row, inc in changed.values():
         finish(row, inc, topology, cfg)
     _save_incidents([row for row, _ in changed.values()])
@@ -432,14 +647,12 @@ def _correlate_at_once(
 
 def _place(
     events: list[dict[str, Any]],
-    incidents: list[OpenIncident],
-    topology: Topology,
-    cfg: GroupingSettings,
+    batch: Batch,
     *,
     claimed: frozenset[str] | set[str] = frozenset(),
     repeats: Sequence[dict[str, Any]] = (),
-) -> tuple[dict[str, tuple[Incident, OpenIncident]], dict[str, str], list[dict[str, Any]]]:
-    """Place each event, oldest first, against ``incidents`` (the candidates) and those the batch opens (:mod:`.placing`).
+) -> None:
+    """Place each event, oldest first, in ``batch`` (its candidates, and the incidents it opens: :mod:`.placing`).
 
     The last occurrences of ``repeats`` (events placed already, or in this batch) take their turn
     at their time, among the events (:meth:`.placing.Batch.repeat`).
@@ -448,10 +661,8 @@ def _place(
     its own message decides it again later, and must find the incidents as they were at its turn
     (a linkUp with no open linkDown must not close the incident a later linkDown opens).
 
-    Returns:
-      The changed incidents (row and matching state), event id -> incident id, and the links to record.
+    The batch then holds the changed incidents (row and matching state), event id -> incident id, and the links.
     """
-    batch = Batch(incidents, topology, cfg, flush=flush_decisions(write_out, _decisions))
     skipping = False
     turns = [(_at(e), False, e) for e in events] + [(e["last_seen_at"], True, e) for e in repeats]
     for at, repeat, event in sorted(turns, key=lambda turn: (turn[0], turn[1])):
@@ -462,7 +673,6 @@ def _place(
             continue
         if not batch.place(event, at):
             skipping = skipping or event["id"] in claimed
-    return batch.changed, batch.assigned, batch.links
 
 
 def hold_lock() -> None:

@@ -35,10 +35,37 @@ _CONNECTIVITY = re.compile(
     r"|loss of (?:signal|carrier|connectivity)|heartbeats? (?:lost|missed))\b",
     re.IGNORECASE,
 )
+#: Messages of a host announcing it goes down of its own accord (a reboot, a shutdown): its own doing.
+_PLANNED = re.compile(
+    r"\b(?:is rebooting|is (?:going down|shutting down|powering off)|rebooting now|shutdown scheduled|reboot scheduled)\b",
+    re.IGNORECASE,
+)
 #: Node kinds whose failure cuts connectivity (see :func:`is_effect`).
 NETWORK_KINDS = frozenset({"switch", "router", "firewall", "load_balancer"})
 #: Fields of CEF (``src``, ``dst``) and LEEF that name the addresses a security record is about.
 _SECURITY_ADDRESSES = (("cef", "extension", ("src", "dst")), ("leef", "attributes", ("src", "dst")))
+
+
+#: Event types the parsers give an interface's going down and coming up (SNMP linkDown/linkUp, the
+#: Cisco, NX-OS and Junos syslog lines of ``app/data/syslog_rules.json``).
+LINK_EVENT_TYPES = ("connectivity_issue", "connectivity_restored")
+
+
+def link_key(event: dict[str, Any]) -> str | None:
+    """linkDown/linkUp of one interface of one device share this key: ``device#interface``.
+
+    The interface is named as the device names it (a trap's ``ifDescr``, a syslog line's interface),
+    so a trap and the device's own syslog line about one interface share the key; a trap without
+    ``ifDescr`` keys by ``ifIndex``.
+    """
+    meta = event.get("metadata") or {}
+    if meta.get("trap_name") in ("linkDown", "linkUp"):
+        name = meta.get("ifDescr") or meta.get("ifIndex")
+    elif event.get("event_type") in LINK_EVENT_TYPES:
+        name = meta.get("interface")
+    else:
+        return None
+    return None if name is None or name == "" else f"{event.get('host')}#{name}"
 
 
 def mentions_of(event: dict[str, Any], title: str) -> set[str]:
@@ -63,7 +90,10 @@ def subject_of(title: str, mentions: set[str]) -> str:
 
 def is_effect(title: str, subject: str) -> bool:
     """Whether a message is a connectivity symptom: its host is down or unreachable, or it cannot reach
-    something (a timeout, a refused connection) — what a failing network device causes below it."""
+    something (a timeout, a refused connection) — what a failing network device causes below it. A host
+    announcing its own reboot or shutdown is going down of its own accord: no failure above it explains that."""
+    if _PLANNED.search(title):
+        return False
     return subject == "down" or bool(_CONNECTIVITY.search(title))
 
 

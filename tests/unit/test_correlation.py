@@ -7,11 +7,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.correlation import store as correlation_store
 from app.correlation.grouping import GroupingSettings
 from app.correlation.store import correlate_batch
-from app.correlation.templates import similarity, template
+from app.correlation.templates import WILDCARD, Positions, alike, similarity, template
 from app.db import in_transaction
 from app.events.envelope import make_item
 from app.events.store import store_batch
@@ -150,6 +152,27 @@ def test_templates_mask_variables_like_drain():
     b = template("Connection from 192.168.0.9:22 refused after 5 s on eth1")
     assert a == b and similarity(a, b) == 1.0
     assert similarity(template("Disk /var is full"), template("User alice logged in")) < 0.5
+
+
+_TOKENS = st.lists(st.sampled_from(["a", "b", "c", WILDCARD]), max_size=9).map(tuple)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TOKENS, _TOKENS, st.sampled_from([0.0, 0.5, 0.6, 0.75, 0.8, 0.9, 1.0]))
+def test_alike_stops_early_and_says_what_the_similarity_says(a, b, floor):
+    assert alike(a, b, floor) == (similarity(a, b) >= floor)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_TOKENS, max_size=40), _TOKENS.filter(bool), st.sampled_from([0.5, 0.6, 0.75, 0.8, 0.9, 1.0]))
+def test_the_templates_found_alike_by_position_are_those_compared_one_by_one(held, tpl, floor):
+    # Given templates of one length indexed by position, and one more of that length
+    length = len(tpl)
+    positions = Positions(length)
+    for other in held:
+        positions.add((other + (WILDCARD,) * length)[:length])
+    # Then the index finds exactly those the similarity says are alike
+    assert sorted(positions.alike(tpl, floor)) == sorted(t for t in positions.templates if similarity(tpl, t) >= floor)
 
 
 def test_the_labelled_scenario_set_is_grouped_with_f1_of_at_least_0_95():

@@ -23,7 +23,7 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 class _NoCache:
     """What the correlator did before it kept incidents: read every candidate anew per batch."""
 
-    def take(self, since, flap_since):
+    def take(self, since, flap_since, *, similarity_floor):
         return held.candidates(since, flap_since), {}
 
     def put(self, rows) -> None:
@@ -98,7 +98,8 @@ def test_a_failed_batch_leaves_no_changed_incident_behind(pg_db, monkeypatch):
     assert Incident.get_by_id(incident).event_count == 2
 
 
-def test_the_grouping_is_the_one_without_kept_incidents(pg_db, monkeypatch):
+@pytest.mark.parametrize("rebuilt", [1_000, 0], ids=["index-kept", "index-rebuilt-often"])
+def test_the_grouping_is_the_one_without_kept_incidents(pg_db, monkeypatch, rebuilt):
     # Given problems that come and go over two hours (each its own host, service and message), and noise,
     # correlated in batches of 20 events
     words = ["amber", "basalt", "cobalt", "dune", "ember", "fjord", "garnet", "harbor", "indigo", "jasper"]
@@ -122,7 +123,9 @@ def test_the_grouping_is_the_one_without_kept_incidents(pg_db, monkeypatch):
         }
         return frozenset(frozenset(g) for g in groups.values()), Incident.select().count(), reasons
 
-    # When correlated with the incidents kept between batches, and again with every candidate read anew
+    # When correlated with the incidents (and their index) kept between batches, and again with every candidate
+    # read anew
+    monkeypatch.setattr(held, "_MIN_REBUILD", rebuilt)
     kept = partition()
     _truncate()
     monkeypatch.setattr(correlation_store, "_held", _NoCache())
@@ -130,3 +133,21 @@ def test_the_grouping_is_the_one_without_kept_incidents(pg_db, monkeypatch):
     # Then the incidents are the same, and so are the reasons of each join
     assert kept == anew
     assert len(kept[0]) >= 10
+
+
+def test_a_kept_rows_keys_are_in_the_order_postgresql_gives_them_back(pg_db):
+    # Given keys of every kind an incident holds, ASCII and not, of many lengths, in the order a batch added them
+    import json
+    import random
+
+    from app.db import database
+
+    rng = random.Random(7)
+    alphabet = "abcxyz019:|@.-_ \x1féüß→中文😀"
+    keys = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))): [[0.0, 1.0]] for _ in range(400)}
+    keys.update({"t:disk <*> full@\x1fsshd": [], "h:web-1||": [], "f:é": [], "f:z": [], "f:ä": []})
+    # When they are put in jsonb's order here, and PostgreSQL stores and returns them
+    ordered = list(held.as_jsonb(keys))
+    (returned,) = database.execute_sql("SELECT %s::jsonb::text", (json.dumps(keys),)).fetchone()
+    # Then both orders are the same
+    assert ordered == list(json.loads(returned)) and len(ordered) == len(keys)

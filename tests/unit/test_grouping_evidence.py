@@ -10,7 +10,7 @@ from app.config import ConfigError, load_settings
 from app.correlation.candidates import Candidates
 from app.correlation.evidence import facts_of, key_kind, weigh
 from app.correlation.grouping import GroupingSettings, OpenIncident, Weights, choose
-from app.correlation.templates import template
+from app.correlation.templates import similarity, template
 from app.topology.graph import Edge, Graph, Node
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -164,6 +164,72 @@ def test_the_index_finds_every_incident_the_evidence_ties_an_event_to():
         assert {i.id for i in index.near(facts)} >= weighed
 
 
+def test_an_index_over_the_process_index_finds_what_an_index_built_anew_finds():
+    # Given the process's index of incidents a batch held: one the batch will hold as it was, one it will hold in a
+    # newer state (another event since), and one that is no longer a candidate
+    kept = incident(event("web-1", "Disk full", fp="disk"), graph=GRAPH)
+    older = incident(event("db-1", "HTTP 500", service="checkout"))
+    gone = incident(event("mail-1", "Queue stuck"), graph=GRAPH)
+    newer = incident(event("db-1", "HTTP 500", service="checkout"), event("db-2", "Replica lag 30 s", fp="lag"))
+    for inc, name in ((kept, "kept"), (older, "changed"), (newer, "changed"), (gone, "gone")):
+        inc.id = name
+    base = Candidates([kept, older, gone])
+    # When the next batch's index overlays it, holding the kept one, the newer state and a new incident, and
+    # the batch adds a key to the kept one
+    fresh = incident(event("sw-a", "Switch unreachable"))
+    fresh.id = "new"
+    overlay = Candidates([kept, newer, fresh], base=base)
+    kept.keep("f:late", 0.0, 60.0)
+    overlay.index_key("kept", "f:late")
+    anew = Candidates([kept, newer, fresh])
+    answered = 0
+    # Then every event finds the incidents an index built anew finds, and never one the batch does not hold
+    for evt in (event("web-1", "Disk full", fp="disk"), event("db-2", "Replica lag 30 s", fp="lag"),
+                event(None, "Slow", service="checkout"), event("mail-1", "Queue stuck"), event("web-2", "Timeout"),
+                event("x-1", "late", fp="late")):  # fmt: skip
+        facts = facts_of(evt, GRAPH)
+        assert [i.id for i in overlay.near(facts)] == [i.id for i in anew.near(facts)]
+        assert all(i is not older and i is not gone for i in overlay.near(facts))
+        answered += bool(anew.near(facts))
+    assert answered >= 4
+    assert [i.id for i in overlay.linked(["f:lag", "f:late"])] == [i.id for i in anew.linked(["f:lag", "f:late"])]
+    assert {i.id for i in overlay.linked(["f:lag", "f:late", "f:disk"])} == {"kept", "changed"}
+    assert "kept" not in {i.id for i in base.linked(["f:late"])}  # what a batch adds stays in its own index
+
+
+def test_indexes_find_the_same_alike_templates_when_the_process_forgets_what_it_learned(monkeypatch):
+    # Given incidents on hosts nothing relates, whose messages are alike when four of their five words are the same,
+    # held by two indexes of one process (as two batches hold them), and events with such messages on other hosts
+    from app.correlation import candidates
+
+    words = ["queue", "cache", "index", "mirror"]
+    titles = [f"{a} {b} {c} check failed" for a in words for b in words for c in words[:2]]
+    incs = [incident(event(f"h-{k}", t, severity="high"), graph=EMPTY) for k, t in enumerate(titles)]
+    for k, inc in enumerate(incs):
+        inc.id = f"inc-{k}"
+    halves = (incs[::2], incs[1::2])
+    probes = [facts_of(event(f"p-{k}", t, severity="high"), EMPTY) for k, t in enumerate(titles[::3])]
+
+    def found() -> list[set[str]]:
+        indexes = [Candidates(half) for half in halves]
+        return [{i.id for i in index.near(facts)} for facts in probes for index in indexes]
+
+    # When the process remembers every template, and when it can hold only three and forgets them again and again
+    candidates._likeness.cache_clear()
+    remembering = found()
+    candidates._likeness.cache_clear()
+    monkeypatch.setattr(candidates, "_ALIKE_CACHE", 3)
+    forgetting = found()
+    forgot = candidates._likeness(CFG.similarity).generation
+    candidates._likeness.cache_clear()
+    # Then each index finds the same incidents, exactly those whose message is alike the event's
+    assert forgetting == remembering
+    for facts, (first, second) in zip(probes, zip(remembering[::2], remembering[1::2], strict=True), strict=True):
+        alike = {i.id for i in incs if similarity(facts.template, i.templates[0]) >= CFG.similarity}
+        assert first | second == alike and len(alike) > 1
+    assert forgot > 1
+
+
 def test_routine_messages_join_on_nothing_but_the_same_service_or_problem():
     # Given an incident of errors on web-1, and routine chatter from web-1 and from a host below the failing switch
     inc = incident(event("sw-a", "Switch unreachable"), event("web-1", "Upstream timeout", service="checkout"))
@@ -192,6 +258,37 @@ def test_an_event_related_to_two_incidents_merges_them_into_the_older_and_the_ca
     assert "Evidence: topology +0.90" in placement.reason and "merged" in placement.reason
 
 
+def test_incidents_an_event_relates_to_that_started_apart_are_two_problems_and_it_joins_the_one_under_way():
+    # Given web-1 down since 10:00 (its ping alert's fingerprint last seen at 10:30), and an outage that started
+    # at 10:39 on web-2 and web-3
+    def ping(host: str) -> dict:
+        return event(host, f"PING CRITICAL - {host} unreachable", fp=f"ping-{host}")
+
+    def minutes(m: float) -> datetime:
+        return T0 + timedelta(minutes=m)
+
+    down = event("web-1", "Host check DOWN: web-1 (CRITICAL - Host Unreachable)", fp="ping-web-1")
+    older = incident(down, graph=EMPTY, at=minutes(30), first_event_at=minutes(0))
+    outage = incident(ping("web-2"), ping("web-3"), graph=EMPTY, at=minutes(39))
+    older.id, outage.id = "older", "outage"
+    # When web-1's ping alert fires at 10:40: the same problem as the older incident's, the outage's message
+    placement = choose(ping("web-1"), minutes(40), [outage, older], EMPTY, CFG)
+    # Then the two incidents, 39 minutes apart, stay two: the alert joins the one under way (its evidence is
+    # nearly as good there) and says it relates to the other
+    assert kinds(ping("web-1"), older, minutes(40), EMPTY) == {"fingerprint": 1.0}
+    assert placement.incident is outage and placement.also == []
+    assert placement.reason.endswith("It also relates to 1 other incident, not merged: it started more than "
+                                     "10 minutes apart from this one")  # fmt: skip
+    # But with evidence far better for the older incident (web-1 down there 4 minutes ago), it joins that one, still apart
+    recent = incident(down, graph=EMPTY, at=minutes(36), first_event_at=minutes(0))
+    placement = choose(ping("web-1"), minutes(40), [outage, recent], EMPTY, CFG)
+    assert placement.incident is recent and placement.also == [] and "not merged" in placement.reason
+    # While incidents that started within the merge window of each other are one problem seen in parts: merged
+    older.first_event_at = minutes(31)
+    placement = choose(ping("web-1"), minutes(40), [outage, older], EMPTY, CFG)
+    assert placement.incident is older and placement.also == [outage] and "merged into this one" in placement.reason
+
+
 def test_the_reason_lists_the_evidence_and_the_score_that_decided():
     inc = incident(event("web-1", "HTTP 500 from checkout", service="checkout"))
     placement = choose(event("web-1", "HTTP 500 from checkout", service="checkout"), T0, [inc], GRAPH, CFG)
@@ -214,9 +311,10 @@ def test_weights_and_windows_come_from_the_environment():
     settings = load_settings({"CORRELATION_WINDOW_MINUTES": "5", "CORRELATION_JOIN_SCORE": "0.8",
                               "CORRELATION_WEIGHT_HOST": "0.9", "CORRELATION_FLAP_CHANGES": "5",
                               "CORRELATION_HOST_WINDOW_MINUTES": "1.5", "CORRELATION_CAUSAL_WINDOW_MINUTES": "4",
-                              "CORRELATION_ENTITY_WINDOW_MINUTES": "2"})  # fmt: skip
+                              "CORRELATION_ENTITY_WINDOW_MINUTES": "2", "CORRELATION_MERGE_WINDOW_MINUTES": "20"})  # fmt: skip
     cfg = GroupingSettings.from_settings(settings)
     assert cfg.window == timedelta(minutes=5) and cfg.join_score == 0.8 and cfg.flap_changes == 5
+    assert cfg.merge_window == timedelta(minutes=20) and GroupingSettings().merge_window == timedelta(minutes=10)
     assert cfg.window_of("host") == 90 and cfg.window_of("topology") == 240 and cfg.window_of("entity") == 120
     assert cfg.weights == Weights(host=0.9)
     with pytest.raises(ConfigError, match="CORRELATION_WEIGHT_TOPOLOGY"):

@@ -1,0 +1,233 @@
+"""What evidence is computed from: an event's :class:`Facts` (its nodes and their ancestors, its service, template,
+subject and mentions), worked out once per event, and the keys it leaves on and looks up in incidents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .subjects import NETWORK_KINDS, is_effect, link_key, mentions_of, subject_of
+from .templates import template
+
+#: Separates a template key's parent from its program (``t:template@parent\x1fprogram``).
+SCOPE = "\x1f"
+#: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
+_SERVICE_LABELS = ("service", "app", "application")
+
+
+class TopologyView(Protocol):
+    """What grouping asks of the topology (:class:`app.topology.graph.Graph` answers it)."""
+
+    criticality: dict[str, str]
+    resolutions: dict[str, set[str]]
+
+    def __contains__(self, node: object) -> bool: ...
+
+    def ancestors(self, node: str) -> list[tuple[str, int]]: ...
+
+    def kind_of(self, node: str) -> str | None: ...
+
+    def dependents(self, node: str) -> set[str]: ...
+
+    def hosts_of(self, service: str) -> set[str]: ...
+
+    def services_on(self, host: str) -> set[str]: ...
+
+
+@dataclass
+class Facts:
+    """What evidence is computed from, worked out once per event (before the correlator's lock)."""
+
+    host: str | None
+    service: str | None
+    fingerprint: str
+    template: tuple[str, ...]
+    routine: bool
+    #: The event's own node: its service when the topology declares it, else its host.
+    nodes: set[str]
+    #: Every node the event's nodes depend on -> hops.
+    ancestors: dict[str, int]
+    #: The nodes the event's host depends on directly.
+    parents: set[str]
+    #: The service the event names as a service (see the module's doc), or None.
+    named_service: str | None = None
+    #: Addresses the message names, other than its own host.
+    mentions: set[str] = field(default_factory=set)
+    #: The event says a problem ended (:func:`resolves`).
+    recovery: bool = False
+    #: What the event is about on its host (:func:`subject_of`): ``""``, ``"down"``, ``"names <what>"``, or
+    #: ``"link <interface>"`` for an interface going down or up (:func:`.subjects.link_key`).
+    subject: str = ""
+    #: Ancestors that are network devices, and the event is no connectivity symptom (:func:`is_effect`):
+    #: their failure does not explain it, so it is tied to them by no ``topology`` evidence.
+    unexplained: set[str] = field(default_factory=set)
+    #: The keys the event leaves on its incident (see :meth:`emits`).
+    keys: list[str] = field(default_factory=list)
+    #: The (key, kind) pairs looked up for its evidence (:func:`probes`), when worked out already.
+    lookups: list[tuple[str, str]] | None = None
+
+    def probed(self) -> list[tuple[str, str]]:
+        """:func:`probes` of these facts, worked out once (PERF: both finding and weighing incidents use them)."""
+        if self.lookups is None:
+            self.lookups = probes(self)
+        return self.lookups
+
+    def weighs_template(self) -> bool:
+        """Whether its message's template is evidence: a problem's, or a resolution's (routine messages repeat
+        everywhere, but an alert's resolution whose firing was never seen — another monitor reported its
+        host — belongs where that alert fires on the other hosts of the problem)."""
+        return not self.routine or self.recovery
+
+    def program(self) -> str:
+        """What sent the message as the event names it (its service, a syslog program, an alert's job), or ``""``."""
+        return (self.service or "").replace("@", "_").replace(SCOPE, "_")
+
+    def service_key(self) -> str:
+        """The ``s`` key of its named service: ``service|`` or, when the message names things, ``service|names <what>``.
+
+        A service's message naming a thing (the database host it cannot reach, a certificate) is about that
+        thing: it is not tied by the service to the service's other problems (its batch jobs failing on one host).
+        """
+        about = self.subject if self.subject.startswith("names ") else ""
+        return f"s:{self.named_service}|{about}"
+
+    def emits(self) -> list[str]:
+        """The keys an event leaves on its incident, by prefix: ``f`` fingerprint, ``s`` named service (:meth:`service_key`),
+        ``t`` template (``template@parent\x1fprogram``, one per direct parent of its host, none known:
+        ``template@\x1fprogram``; see :func:`in_scope`),
+        ``h``/``r`` host (``host|named service|subject``; ``r`` also for routine events), ``n`` own node and ``a``
+        ancestor (failing nodes only), ``v`` own node and ``w`` ancestor of a recovery, ``x`` a name mentioned."""
+        keys = [f"f:{self.fingerprint}"] if self.fingerprint else []
+        if self.named_service:
+            keys.append(self.service_key())
+        if self.host:
+            tag = f"{self.host}|{self.named_service or ''}|{self.subject}"
+            keys.append(f"r:{tag}")
+            if not self.routine:
+                keys.append(f"h:{tag}")
+        if self.recovery:
+            keys += [f"v:{n}" for n in sorted(self.nodes)]
+            keys += [f"w:{n}" for n in sorted(self.ancestors)]
+        if not self.routine:
+            if self.template:
+                tpl = " ".join(self.template)
+                prog = self.program()
+                keys += [f"t:{tpl}@{p}{SCOPE}{prog}" for p in sorted(self.parents)] or [f"t:{tpl}@{SCOPE}{prog}"]
+            keys += [f"n:{n}" for n in sorted(self.nodes)]
+            keys += [f"a:{n}" for n in sorted(self.ancestors) if n not in self.unexplained]
+            keys += [f"x:{m}" for m in sorted(self.mentions)]
+        return keys
+
+
+def resolves(event: dict[str, Any], topology: TopologyView | None = None) -> bool:
+    """Whether ``event`` says a problem ended: a resolution (Alertmanager ``resolved``, a PagerDuty resolve),
+    a linkUp (or the syslog line of an interface coming up), or a type an operator declared the resolution of another."""
+    meta = event.get("metadata") or {}
+    declared = topology is not None and event.get("event_type") in topology.resolutions
+    link_up = meta.get("trap_name") == "linkUp" or event.get("event_type") == "connectivity_restored"
+    return bool(meta.get("resolution")) or link_up or declared
+
+
+def named_service(event: dict[str, Any], topology: TopologyView) -> str | None:
+    """The event's service when it is one (declared, or named as a service by its source), else None."""
+    service = event.get("service")
+    if not service:
+        return None
+    if service in topology:
+        return str(service)
+    meta = event.get("metadata") or {}
+    if "facility" in meta or "appname" in meta:
+        return None  # a syslog program name
+    labels = meta.get("labels")
+    if isinstance(labels, dict):
+        return str(service) if any(labels.get(k) == service for k in _SERVICE_LABELS) else None
+    return str(service)
+
+
+def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
+    """The event's :class:`Facts` (walks of the topology, cached by the graph)."""
+    host, service = event.get("host"), event.get("service")
+    declared = bool(service and service in topology)
+    # The event's own node: its service when the topology declares it (a service's error on a host
+    # is the service's problem, not the host's), else its host.
+    own = service if declared else host
+    nodes = {n for n in (own,) if n}
+    ancestors: dict[str, int] = {}
+    for up, hops in topology.ancestors(host) if host else ():
+        ancestors.setdefault(up, hops)
+    if declared and service:
+        # What the service depends on but through its other hosts (a database, the database's hosts).
+        elsewhere = topology.hosts_of(service) - {host}
+        for up, hops in topology.ancestors(service):
+            if (
+                up != host
+                and up not in elsewhere
+                and up not in ancestors
+                and not _only_through(up, elsewhere, topology)
+            ):
+                ancestors[up] = hops
+    ancestors.pop(own or "", None)
+    title = str(event.get("title") or "")
+    mentions = mentions_of(event, title)
+    about = subject_of(title, mentions)
+    # A declared service or database said to be down is that service's problem (its exporter or probe on the
+    # host says so), not its host cut off: only its timeouts and refused connections are connectivity symptoms.
+    effect = is_effect(title, "" if declared else about)
+    if (link := link_key(event)) is not None:
+        # One interface going down or up is about that interface: not the device's other problems (another
+        # port flapping while its uplink is down), though its going down is a connectivity symptom.
+        about = f"link {link.partition('#')[2]}"
+    facts = Facts(
+        host=host,
+        service=service,
+        fingerprint=str(event.get("fingerprint") or "").removesuffix(":resolved"),
+        template=template(title),
+        routine=event.get("severity") == "info",
+        nodes=nodes,
+        ancestors=ancestors,
+        parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
+        named_service=named_service(event, topology),
+        mentions=mentions,
+        recovery=resolves(event, topology),
+        subject=about,
+        unexplained=set() if effect else {n for n in ancestors if topology.kind_of(n) in NETWORK_KINDS},
+    )
+    facts.keys = facts.emits()
+    facts.lookups = probes(facts)
+    return facts
+
+
+def _only_through(node: str, hosts: set[str], topology: TopologyView) -> bool:
+    """Whether ``node`` is above one of ``hosts`` (so reached through a host the event is not on)."""
+    return any(node == up for h in hosts for up, _ in topology.ancestors(h))
+
+
+def probes(facts: Facts) -> list[tuple[str, str]]:
+    """(key, kind) pairs to look up in incidents for the event's evidence (templates aside: they are alike, not equal)."""
+    found: list[tuple[str, str]] = []
+    if facts.fingerprint:
+        found.append((f"f:{facts.fingerprint}", "fingerprint"))
+    if facts.named_service:
+        found.append((facts.service_key(), "service"))
+    if facts.recovery:
+        found += [(f"v:{n}", "recovered_below") for n in sorted(facts.ancestors)]
+        found += [(f"w:{n}", "recovered_above") for n in sorted(facts.nodes)]
+    if not facts.routine:
+        # Below a failing node (an ancestor is another event's own node), or above one (the event's
+        # own node is an ancestor of another event's node).
+        found += [(f"n:{n}", "below") for n in sorted(facts.ancestors) if n not in facts.unexplained]
+        found += [(f"a:{n}", "above") for n in sorted(facts.nodes)]
+        found += [(f"x:{m}", "entity") for m in sorted(facts.mentions)]
+        if facts.host:
+            # Messages naming this host, by address or by name (either way round: see :func:`weigh`).
+            found.append((f"x:{facts.host}", "entity"))
+    return found
+
+
+def in_scope(scope: str, parents: set[str], program: str) -> bool:
+    """Whether a template seen in ``scope`` (``parent\x1fprogram`` of a ``t`` key) may tie an event behind
+    ``parents`` sent by ``program``: behind no known node or one of the event's parents (any, when it has
+    none), and by the same program (either unknown: any). The same words from two programs (two services'
+    exceptions, a kernel's and an application's) are two problems."""
+    parent, _, prog = scope.partition(SCOPE)
+    return (not parents or not parent or parent in parents) and (not program or not prog or prog == program)

@@ -1,0 +1,143 @@
+"""A batch placed before the correlator's lock (app/correlation/rehearsal.py), on PostgreSQL: its placements stand
+when no incident it relied on changed meanwhile, and it is placed again under the lock when one did (another
+process's batch joined or opened one its events relate to): the incidents are those placing under the lock makes."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.correlation import rehearsal
+from app.correlation import store as correlation_store
+from app.correlation.held import HeldIncidents
+from app.correlation.store import correlate_batch
+from app.events.envelope import make_item
+from app.events.store import store_batch
+from app.ids import new_id
+from app.models import EventCorrelation, Incident, ProcessedEvent
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    correlation_store._topology = None
+    correlation_store._held.clear()
+    correlation_store._stood.clear()  # earlier tests' rehearsals that did not stand
+    yield
+    correlation_store._topology = None
+    correlation_store._held.clear()
+
+
+def event(host: str, service: str, title: str, t: float) -> dict:
+    payload = {"source": "x", "host": host, "service": service, "severity": "high", "title": title}
+    return make_item(id=new_id(), source_type="webhook", received_at=(T0 + timedelta(seconds=t)).timestamp(),
+                     payload=payload)  # fmt: skip
+
+
+def disk_full(host: str, t: float) -> dict:
+    return event(host, "billing", f"Disk /var {90 + int(t) // 10 % 10}% full", t)
+
+
+def upstream(host: str, t: float) -> dict:
+    return event(host, "shop", f"Nginx upstream timed out after {int(t) + 100} ms", t)
+
+
+def run(items: list[dict], *, meanwhile: Callable[[], None] | None = None) -> dict[str, str]:
+    store_batch(items, window_s=0)
+    return correlate_batch([i["id"] for i in items], rehearsed=meanwhile)
+
+
+def another_process(items: list[dict]) -> Callable[[], None]:
+    """Correlate ``items`` as another correlator process would: with incidents held of its own."""
+
+    def correlate() -> None:
+        mine = correlation_store._held, correlation_store._stood, correlation_store._since_rehearsal
+        correlation_store._held, correlation_store._stood = HeldIncidents(), deque(maxlen=8)
+        try:
+            run(items)
+        finally:
+            correlation_store._held, correlation_store._stood, correlation_store._since_rehearsal = mine
+
+    return correlate
+
+
+def outcomes(work: Callable[[], object]) -> Counter[str]:
+    before = Counter(rehearsal.OUTCOMES)
+    work()
+    return Counter(rehearsal.OUTCOMES) - before
+
+
+def test_a_rehearsal_stands_when_only_unrelated_incidents_changed_meanwhile(pg_db):
+    # Given an open incident of db-1's disk and one of web-7's upstream
+    disk = next(iter(run([disk_full("db-1", 0)]).values()))
+    web = next(iter(run([upstream("web-7", 0)]).values()))
+    # When a batch of db-1's disk is rehearsed, and meanwhile another process places an event in web-7's incident
+    item = disk_full("db-1", 60)
+    placed: dict[str, str] = {}
+    counted = outcomes(lambda: placed.update(run([item], meanwhile=another_process([upstream("web-7", 30)]))))
+    # Then the rehearsal stood (both batches were decided before the lock), and the incidents are as placing makes them
+    assert counted == {"rehearsed": 2}
+    assert placed == {item["id"]: disk}
+    assert Incident.get_by_id(disk).event_count == 2 and Incident.get_by_id(web).event_count == 2
+
+
+def test_a_batch_is_placed_again_when_another_process_joined_its_incident_meanwhile(pg_db):
+    # Given an open incident of db-1's disk
+    disk = next(iter(run([disk_full("db-1", 0)]).values()))
+    # When a batch of db-1's disk is rehearsed, and meanwhile another process places an event in that incident
+    item, other = disk_full("db-1", 60), disk_full("db-1", 30)
+    counted = outcomes(lambda: run([item], meanwhile=another_process([other])))
+    # Then the batch was placed again under the lock, and the incident holds the three events, each counted once
+    assert counted == {"rehearsed": 1, "conflict": 1}
+    row = Incident.get_by_id(disk)
+    assert row.event_count == 3 and row.last_event_at == T0 + timedelta(seconds=60)
+    assert {str(c) for (c,) in ProcessedEvent.select(ProcessedEvent.correlation_id).tuples()} == {disk}
+    assert EventCorrelation.select().count() == 2
+    assert Incident.select().count() == 1
+
+
+def test_a_batch_is_placed_again_when_another_process_opened_an_incident_its_events_join(pg_db):
+    # Given no incident yet
+    # When a batch of db-1's disk is rehearsed (it would open an incident), and meanwhile another process opens one
+    # for db-1's disk from an earlier event
+    item, other = disk_full("db-1", 60), disk_full("db-1", 30)
+    counted = outcomes(lambda: run([item], meanwhile=another_process([other])))
+    # Then the rehearsal did not stand (the new incident answers its question), and the batch joined that incident
+    assert counted == {"rehearsed": 1, "conflict": 1}
+    assert Incident.select().count() == 1
+    assert ProcessedEvent.select().where(ProcessedEvent.correlation_id.is_null()).count() == 0
+    assert Incident.get().event_count == 2
+
+
+def test_a_process_whose_rehearsals_keep_not_standing_places_under_the_lock_and_probes_again(pg_db):
+    # Given a process whose rehearsals mostly did not stand (another process kept joining their incidents)
+    disk = next(iter(run([disk_full("db-1", 0)]).values()))
+    for k in range(3):
+        run([disk_full("db-1", 60 + 20 * k)], meanwhile=another_process([disk_full("db-1", 50 + 20 * k)]))
+    assert list(correlation_store._stood) == [True, False, False, False]
+    # When it correlates more batches
+    counted = outcomes(lambda: [run([disk_full("db-1", 200 + t)]) for t in range(correlation_store.PROBE_EVERY)])
+    # Then it placed them under the lock without rehearsing, but for one (which stood: nothing changed meanwhile)
+    assert counted == {"skipped": correlation_store.PROBE_EVERY - 1, "rehearsed": 1}
+    assert Incident.get_by_id(disk).event_count == 1 + 6 + correlation_store.PROBE_EVERY
+
+
+def test_an_operator_change_meanwhile_to_a_relied_on_incident_is_seen(pg_db):
+    # Given an open incident of db-1's disk
+    disk = next(iter(run([disk_full("db-1", 0)]).values()))
+    # When a batch of db-1's disk is rehearsed (it joins that incident), and meanwhile an operator resolves it
+    item = disk_full("db-1", 60)
+
+    def resolve() -> None:
+        Incident.update(status="resolved").where(Incident.id == disk).execute()
+
+    placed: dict[str, str] = {}
+    counted = outcomes(lambda: placed.update(run([item], meanwhile=resolve)))
+    # Then the batch was placed again, and opened a new incident (a resolved one takes no event)
+    assert counted == {"conflict": 1}
+    assert placed[item["id"]] != disk
+    assert Incident.get_by_id(disk).event_count == 1

@@ -1,0 +1,132 @@
+"""Separation rules found on the tuning seeds (issue #13): the same words from two programs, a service's message
+naming a thing, and one interface of a device, are each their own problem (plain logic, no database)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.correlation.evidence import facts_of
+from app.correlation.grouping import choose
+from tests.unit.test_grouping_evidence import CFG, EMPTY, GRAPH, T0, event, incident, kinds
+
+#: A syslog line's metadata (its program is the event's service, not a named one).
+SYSLOG = {"facility": 1}
+
+
+def exception(host: str, program: str, path: str = "/api/orders") -> dict:
+    return event(host, f"Unhandled exception on {path}: KeyError in handler after 31 ms", service=program,
+                 appname=program, **SYSLOG)  # fmt: skip
+
+
+def test_the_same_words_from_two_programs_are_two_problems():
+    # Given a release of cart failing with exceptions on web-1
+    cart = incident(exception("web-1", "cart"), graph=EMPTY)
+    # When tax logs the same words on web-9 (another release of another service)
+    tax = exception("web-9", "tax", "/v2/items")
+    # Then the template is no evidence, and tax's exception opens its own incident
+    assert kinds(tax, cart, graph=EMPTY) == {}
+    assert choose(tax, T0 + timedelta(minutes=1), [cart], EMPTY, CFG).kind == "new"
+    # While cart's exception on another host is tied by the template, as is one whose program is unknown
+    assert kinds(exception("web-9", "cart", "/v2/items"), cart, graph=EMPTY)["template"] > 0
+    unknown = event("web-9", "Unhandled exception on /health: KeyError in handler after 9 ms")
+    assert kinds(unknown, cart, graph=EMPTY)["template"] > 0
+
+
+def test_a_service_message_naming_a_thing_is_not_tied_by_the_service_to_the_service_s_other_problems():
+    # Given a client of the database that failed over: profile cannot connect to db-7
+    refused = 'could not connect to server: Connection refused. Is the server running on host "db-7"?'
+    clients = incident(event("app-1", refused, service="profile"), graph=EMPTY)
+    # When profile's batch jobs fail on app-2 (a problem of its own)
+    jobs = event("app-2", "profile batch jobs failing", service="profile")
+    # Then the service is no evidence (either way round), though another client naming db-7 is tied by it
+    assert "service" not in kinds(jobs, clients, graph=EMPTY)
+    assert "service" not in kinds(event("app-3", refused, service="profile"), incident(jobs, graph=EMPTY), graph=EMPTY)
+    assert kinds(event("app-3", refused, service="profile"), clients, graph=EMPTY)["service"] == CFG.weights.service
+    # And two of the service's problems naming nothing are tied by it, as before
+    latency = incident(event("app-1", "profile p99 latency is 7 s", service="profile"), graph=EMPTY)
+    assert kinds(jobs, latency, graph=EMPTY)["service"] == CFG.weights.service
+
+
+def link_down(device: str, interface: str, *, syslog: bool = False) -> dict:
+    if syslog:
+        evt = event(device, f"%LINK-3-UPDOWN: Interface {interface}, changed state to down", interface=interface)
+        evt["event_type"] = "connectivity_issue"
+        return evt
+    return event(device, f"linkDown on {device} ifIndex 11 ({interface})", trap_name="linkDown", ifDescr=interface)
+
+
+def test_one_interface_of_a_device_is_not_tied_by_the_host_to_another_of_its_interfaces():
+    # Given sw-a's uplink down
+    uplink = incident(link_down("sw-a", "TenGigabitEthernet1/1/1"), graph=EMPTY)
+    # When an access port of sw-a goes down (a flapping port)
+    port = link_down("sw-a", "GigabitEthernet1/0/11")
+    # Then the device is no evidence: the port is the subject, not the device (their words are alike)
+    assert "host" not in kinds(port, uplink, graph=EMPTY)
+    noted = event("sw-a", "sw-a unreachable")  # the device itself down: a subject of its own too
+    assert "host" not in kinds(port, incident(noted, graph=EMPTY), graph=EMPTY)
+    # While the device's own syslog line about the uplink is tied to its trap by the host
+    assert kinds(link_down("sw-a", "TenGigabitEthernet1/1/1", syslog=True), uplink, graph=EMPTY)["host"] > 0
+
+
+def test_an_interface_going_down_is_still_a_connectivity_symptom_of_what_the_device_depends_on():
+    # Given the core router failing
+    core = incident(event("core", "Router unreachable"))
+    # Then sw-a's uplink going down below it is its effect
+    down = link_down("sw-a", "TenGigabitEthernet1/1/1")
+    assert facts_of(down, GRAPH).unexplained == set()
+    assert kinds(down, core)["topology"] == CFG.weights.topology
+
+
+def test_a_host_announcing_its_own_reboot_is_not_an_effect_of_a_failure_above_it():
+    # Given sw-a failing
+    switch = incident(link_down("sw-a", "TenGigabitEthernet1/1/1"))
+    # When web-1 (behind it) says it is rebooting: a planned reboot, its own doing
+    reboot = event("web-1", "System is rebooting.", severity="low")
+    # Then the switch is no cause of it, though web-1's down alert is its effect
+    assert "topology" not in kinds(reboot, switch)
+    assert kinds(event("web-1", "web-1 has been down for more than 1 minute"), switch)["topology"] > 0
+    # And the reboot and its down alert are still one problem of web-1 (the host, about it going down)
+    assert kinds(event("web-1", "web-1 has been down for more than 1 minute"), incident(reboot))["host"] > 0
+
+
+def test_a_declared_database_said_to_be_down_is_not_an_effect_of_its_host_s_switch():
+    # Given sw-b (db-1's switch) failing
+    switch = incident(link_down("sw-b", "TenGigabitEthernet1/1/2"))
+    # When the database on db-1 is said to be down (its exporter says so): the database's own problem
+    db_down = event("db-1", "PostgreSQL is down on db-1", service="orders-db")
+    # Then the switch is no cause of it (nor it an effect the switch's trap is tied to), though db-1's host check is
+    assert "topology" not in kinds(db_down, switch)
+    assert "topology" not in kinds(link_down("sw-b", "TenGigabitEthernet1/1/2"), incident(db_down))
+    assert kinds(event("db-1", "Host check DOWN: db-1 (CRITICAL - Host Unreachable)"), switch)["topology"] > 0
+
+
+def test_a_resolution_nothing_was_open_for_joins_where_its_alert_fires_on_the_problem_s_other_hosts():
+    # Given web-1 reported down (without a topology), and web-2 reported down by another monitor only
+    down = incident(event("web-1", "web-1 has been down for more than 1 minute", service="node"), graph=EMPTY)
+    # When the alert on web-2 resolves 20 minutes later (its firing was never seen)
+    resolved = event("web-2", "web-2 has been down for more than 1 minute", service="node", severity="info",
+                     resolution=True)  # fmt: skip
+    later = T0 + timedelta(minutes=20)
+    # Then the alert's template ties it to the problem, as routine chatter's does not
+    assert kinds(resolved, down, later, EMPTY)["template"] == CFG.weights.template
+    assert choose(resolved, later, [down], EMPTY, CFG).incident is down
+    chatter = event("web-2", "web-2 has been up for more than 1 minute", service="node", severity="info")
+    assert "template" not in kinds(chatter, down, later, EMPTY)
+
+
+def test_a_routine_message_joins_the_incident_its_evidence_is_strongest_for_and_merges_none():
+    # Given two open outages reported by the same alert (no topology), and a closed one that held web-2 itself
+    older = incident(event("web-1", "web-1 has been down for more than 1 minute", service="node"), graph=EMPTY)
+    newer = incident(event("web-3", "web-3 has been down for more than 1 minute", service="node"), graph=EMPTY,
+                     at=T0 + timedelta(minutes=1))  # fmt: skip
+    older.id, newer.id = "older", "newer"
+    resolved = event("web-2", "web-2 has been down for more than 1 minute", service="node", severity="info",
+                     resolution=True)  # fmt: skip
+    # Then its resolution joins the older and merges nothing (it is tied to both by the alert's template)
+    placed = choose(resolved, T0 + timedelta(minutes=2), [older, newer], EMPTY, CFG)
+    assert placed.incident is older and placed.also == []
+    # And an incident closed already that held web-2 going down (another alert) takes it: its evidence is strongest there
+    other = event("web-2", "web-2 has been down for more than 1 minute", service="node", fp="another-alert")
+    closed = incident(other, graph=EMPTY, closed_at=T0)
+    placed = choose(resolved, T0 + timedelta(minutes=2), [older, newer, closed], EMPTY, CFG)
+    assert placed.incident is closed and placed.also == []
