@@ -34,18 +34,21 @@ class Table(Generic[M]):
       subject: The audit subject's kind (``"notification_policy"`` → ``notification_policy:7``).
       show: The row as the API shows it, kept in the audit rows of :meth:`create`, :meth:`update`
         and :meth:`delete`.
+      key: The column :meth:`get` looks a row up by (default the primary key; agents go by ``name``).
     """
 
     model: type[M]
     noun: str
     subject: str
     show: Show | None = None
+    key: str | None = None
 
     def get(self, row_id: Any) -> M:
         """Raises:
         NotFound: there is no row ``row_id``.
         """
-        row = self.model.get_or_none(self.model._meta.primary_key == row_id)
+        column = self.model._meta.primary_key if self.key is None else getattr(self.model, self.key)
+        row = self.model.get_or_none(column == row_id)
         if row is None:
             raise NotFound(f"no {self.noun} {row_id}")
         return row

@@ -8,8 +8,13 @@ calls a local HTTP server, which stamps the arrival. Events are sent at a steady
 back (both clocks are this machine's).
 
     .venv/bin/python bench/autonomy.py [--firings 100] [--per-minute 100] [--runs 3] [--database opsconductor_bench]
+        [--profile DIR]
 
-Also prints each process's peak resident memory (RSS) during the run.
+Also prints each hop's latency (from the rows' stamps), each process's CPU per firing (user + system
+over the sending and draining, whatever else the machine runs) and peak resident memory (RSS).
+``--profile DIR`` samples (on CPU) the executor's and the pipeline's worker processes with py-spy while the
+firings are sent (``pip install py-spy``; DIR/<process>-<run>.txt, raw stacks) and prints their
+hottest frames.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.memory import RssSampler, describe  # noqa: E402
+from bench.pyspy import cpu_seconds  # noqa: E402
 from tests.http import request  # noqa: E402
 from tests.processes import start_web, start_worker  # noqa: E402
 from tests.services import purge_queues, recreate_database  # noqa: E402
@@ -88,7 +94,57 @@ def stage_latencies(url: str, hits: dict[str, float]) -> dict[str, tuple[float, 
     return {name: (percentile(v, 0.5), percentile(v, 0.99)) for name, v in gaps.items() if v}
 
 
-def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple[float, float, int, dict[str, float]]:
+def group_pids(pgid: int) -> list[int]:
+    """Every process of the process group ``pgid`` (a worker's master and the processes it forked)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rpartition(")")[2].split()[2]) == pgid:
+                    pids.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return pids
+
+
+def group_cpu(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each named process group."""
+    out = dict.fromkeys(groups, 0.0)
+    for name, pgid in groups.items():
+        for pid in group_pids(pgid):
+            try:
+                out[name] += cpu_seconds([pid])
+            except OSError:  # it ended between listing and reading
+                continue
+    return out
+
+
+def hottest(path: Path, top: int = 20) -> str:
+    """The frames of a ``py-spy record --format raw`` file with the most samples: inclusive and own."""
+    import collections
+
+    total, inclusive, own = 0, collections.Counter[str](), collections.Counter[str]()
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count, frames = int(count_text), stack.split(";")
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return f"  {path.name}: no samples"
+    lines = [f"  {path.name}: {total} samples; inclusive:"]
+    lines += [f"    {100 * n / total:5.1f} %  {f}" for f, n in inclusive.most_common(top)]
+    lines.append("  own:")
+    lines += [f"    {100 * n / total:5.1f} %  {f}" for f, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+def one_run(
+    args: argparse.Namespace, env: dict[str, str], target: str, run: int
+) -> tuple[float, float, int, dict[str, float]]:
     from app.auth import create_key
     from app.db import init_database
 
@@ -118,6 +174,20 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
         accepted: dict[str, float] = {}
         refused: dict[int, int] = {}  # a webhook's status other than 202, and how often
         interval = 60.0 / args.per_minute
+        groups = {"web": web.proc.pid, "pipeline": pipeline.proc.pid, "execute": executor.proc.pid}
+        cpu_before = group_cpu(groups)
+        spies = []
+        if args.profile:
+            out = Path(args.profile)
+            out.mkdir(parents=True, exist_ok=True)
+            seconds = max(2, int(args.firings * interval))
+            for name in ("execute", "pipeline"):
+                for pid in group_pids(groups[name]):
+                    if pid == groups[name]:
+                        continue  # the master only waits for its workers
+                    argv = [args.py_spy, "record", "--format", "raw", "--nonblocking", "-d", str(seconds),
+                            "-r", "100", "-o", str(out / f"{name}-{run + 1}-{pid}.txt"), "-p", str(pid)]  # fmt: skip
+                    spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         start = time.monotonic()
         for i in range(args.firings):
             nonce = uuid.uuid4().hex
@@ -134,7 +204,16 @@ def one_run(args: argparse.Namespace, env: dict[str, str], target: str) -> tuple
             time.sleep(0.2)
         latencies = [Recorder.hits[n] - t for n, t in accepted.items() if n in Recorder.hits]
         missing = len(accepted) - len(latencies)
+        cpu_after = group_cpu(groups)
         rss.stop()
+        for spy in spies:
+            spy.wait(60)
+        if args.profile:
+            for path in sorted(Path(args.profile).glob(f"*-{run + 1}-*.txt")):
+                print(hottest(path), flush=True)
+        fired = max(1, len(latencies))
+        print("  CPU ms per firing: " + ", ".join(
+            f"{name} {1000 * (cpu_after[name] - cpu_before[name]) / fired:.1f}" for name in groups))  # fmt: skip
         if refused:
             print(f"  webhook refused: {refused} (of {args.firings})")
         if not latencies:
@@ -159,6 +238,10 @@ def main() -> int:
     parser.add_argument(
         "--database", default="opsconductor_bench", help="the database (dropped and created) on DATABASE_URL's server"
     )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="sample the executor and pipeline workers with py-spy into DIR"
+    )
+    parser.add_argument("--py-spy", default=str(Path(sys.executable).parent / "py-spy"), help="the py-spy executable")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -175,7 +258,7 @@ def main() -> int:
         subprocess.run([str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True,
                        capture_output=True)  # fmt: skip
         Recorder.hits = {}
-        p50, p99, missing, peaks = one_run(args, env, target)
+        p50, p99, missing, peaks = one_run(args, env, target, run)
         results.append((p50, p99, missing))
         print(
             f"run {run + 1}: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, {missing} firings without an action;"

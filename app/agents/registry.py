@@ -25,7 +25,8 @@ from typing import Any
 
 from .. import audit
 from ..actions.http import SECRET_NAME
-from ..errors import Conflict, InvalidInput, NotFound
+from ..crud import Table
+from ..errors import Conflict, InvalidInput
 from ..models import AgentConfig
 from ..present import iso
 from .base import INTEGRATION_CHECKS, KINDS, RUNNABLE_KINDS, AgentSettings
@@ -198,14 +199,15 @@ def listing() -> list[dict[str, Any]]:
     return [config_json(r) for r in AgentConfig.select().order_by(AgentConfig.kind, AgentConfig.name)]
 
 
+#: Agents as the API reads them: by name.
+TABLE = Table(AgentConfig, noun="agent", subject="agent", key="name")
+
+
 def get(name: str) -> AgentConfig:
     """Raises:
     NotFound: there is no agent ``name``.
     """
-    row = AgentConfig.get_or_none(AgentConfig.name == name)
-    if row is None:
-        raise NotFound(f"no agent {name!r}")
-    return row
+    return TABLE.get(name)
 
 
 def configure(columns: dict[str, Any], *, actor: str, now: datetime) -> tuple[dict[str, Any], bool]:
@@ -236,7 +238,7 @@ def configure(columns: dict[str, Any], *, actor: str, now: datetime) -> tuple[di
         row.updated_at, row.updated_by = now, actor
         row.save()
     after = config_json(row)
-    audit.record(audit.Action.AGENT_CONFIGURED, actor=actor, subject=f"agent:{row.name}",
+    audit.record(audit.Action.AGENT_CONFIGURED, actor=actor, subject=TABLE.subject_of(row.name),
                  details={"before": before, "after": after})  # fmt: skip
     return after, created
 
@@ -258,5 +260,5 @@ def set_running(name: str, *, running: bool, actor: str, now: datetime) -> dict[
     row.updated_at, row.updated_by = now, actor
     row.save()
     audit.record(audit.Action.AGENT_STARTED if running else audit.Action.AGENT_STOPPED, actor=actor,
-                 subject=f"agent:{row.name}", details={"state": state_of(row)})  # fmt: skip
+                 subject=TABLE.subject_of(row.name), details={"state": state_of(row)})  # fmt: skip
     return config_json(row)

@@ -8,8 +8,9 @@ in an event when all its matchers do; an agent is routed an event when any of it
     "routes": [{"matchers": [{"name": "source", "value": "prometheus"},
                              {"name": "tag", "value": "k8s-.*", "is_regex": true}]}]
 
-The evaluator calls :func:`route` for each batch, after the rules (a silenced event is routed to
-no agent, as it fires no rule). For each started agent that a batch's events match, one run is sent
+The evaluator calls :func:`route` for each batch, after the rules, with the rows the rules' evaluation
+read (:func:`app.rules.evaluation.evaluate_batch`: the batch is not read twice); a silenced event is
+routed to no agent, as it fires no rule. For each started agent that a batch's events match, one run is sent
 to its queue ``agent_<kind>`` with ``{"trigger": "events", "event_ids": [...]}`` — unless a routed
 run of it is already pending: ``route_pending_at`` is claimed by a conditional UPDATE, and cleared
 by the runner when a run starts (:func:`app.agents.runner.run_agent`), so a storm of a thousand
@@ -20,7 +21,7 @@ older than :data:`PENDING_EXPIRES` (a message lost with its broker) is taken aga
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -142,8 +143,8 @@ def matches(agents: Iterable[Routed], events: Iterable[Mapping[str, Any]]) -> di
 def load_routable(event_ids: list[str]) -> list[dict[str, Any]]:
     """The batch's events with only the fields routes match on, in arrival order (call inside a transaction).
 
-    PERF: routes need nine columns, not the rules' whole event (JSON metadata, four instants): this
-    read costs a fraction of :func:`app.rules.evaluation.load_events` (``bench/agent_routing.py``).
+    For a batch the rules' evaluation did not read (no rule and no silence): the evaluator otherwise
+    hands :func:`route` the rows it read.
     """
     columns = (ProcessedEvent.id, ProcessedEvent.source_host, ProcessedEvent.source_service, ProcessedEvent.event_type,
                ProcessedEvent.severity, ProcessedEvent.source, ProcessedEvent.source_type, ProcessedEvent.tags,
@@ -170,14 +171,20 @@ def release(name: str) -> None:
     AgentConfig.update(route_pending_at=None).where(AgentConfig.name == name).execute()
 
 
+#: The batch's events (fields as the API names them, ``silenced_by`` as the evaluator decided), or a
+#: function reading them, called only when some agent has routes.
+Rows = Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]]
+
+
 def route(
-    event_ids: list[str], *, cache: RouteCache, now: datetime, send: Callable[[str, str, dict[str, Any]], object],
-    load: Callable[[list[str]], list[dict[str, Any]]] = load_routable,
-) -> list[str]:  # fmt: skip
+    events: Rows, *, cache: RouteCache, now: datetime, send: Callable[[str, str, dict[str, Any]], object]
+) -> list[str]:
     """Send a run to each agent that the events are routed to and that has none pending.
 
     Parameters:
-      load: Reads the events (:func:`load_routable`; not called when no agent has routes).
+      events: The batch's rows as the rules' evaluation read them (:func:`app.rules.evaluation.evaluate_batch`),
+        or a function reading them (``partial(read_routable, ids)``, for a batch it did not read). PERF: the
+        batch is read once, by the evaluation; routing adds no query unless an agent is routed some event.
       send: ``send(kind, name, trigger)`` puts the run on queue ``agent_<kind>`` (the claim is committed by then).
 
     Returns:
@@ -186,9 +193,11 @@ def route(
     agents = cache.get()
     if not agents:
         return []
+    found = matches(agents, events() if callable(events) else events)
+    if not found:
+        return []
 
-    def claim_matched() -> list[tuple[Routed, list[str]]]:  # one transaction: the read, then the claims
-        found = matches(agents, load(event_ids))
+    def claim_matched() -> list[tuple[Routed, list[str]]]:  # one transaction for the claims
         return [(agent, ids) for name, (agent, ids) in found.items() if claim(name, now=now)]
 
     claimed = in_transaction(claim_matched)
@@ -202,3 +211,8 @@ def route(
             raise
         sent.append(agent.name)
     return sent
+
+
+def read_routable(event_ids: list[str]) -> list[dict[str, Any]]:
+    """:func:`load_routable` in its own transaction."""
+    return in_transaction(partial(load_routable, event_ids))

@@ -11,23 +11,31 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import audit
 from ..config import Settings
+from ..correlation.query import incident_json
 from ..db import in_transaction
 from ..errors import NotFound
+from ..events.query import event_json
 from ..executions.store import create_execution, snapshot
 from ..models import (
+    AuditLog,
     DecisionLog,
     Execution,
+    Incident,
     ProcessedEvent,
     ResponseTemplate,
     ResponseTemplateVersion,
     RuleExecution,
 )
+from ..models.ops import person_of
 from ..notifications import pages, routing
 from . import context, learning, policy, risk
+
+if TYPE_CHECKING:
+    from ..executions.prepared import Writes
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +68,19 @@ def _template(template_id: int | None, rule_id: int | None) -> tuple[int | None,
 
 def gather(
     *, event_id: Any, rule_id: int | None, template_id: int | None, settings: Settings, now: datetime,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, read: tuple[dict[str, Any], dict[str, Any] | None] | None = None,
+    read_template: tuple[int | None, int | None, dict[str, Any] | None] | None = None,
+    read_history: policy.History | None = None,
 ) -> Gathered:  # fmt: skip
-    """Everything the policy looks at (call inside a transaction)."""
+    """Everything the policy looks at (call inside a transaction).
+
+    ``read``, ``read_template``, ``read_history``: what the caller read already (with the firing):
+    the event and its incident (as :func:`app.decisions.context.event_and_incident` gives them),
+    the template (as :func:`_template` gives it) and its history (:func:`learning.history_for`).
+    """
     overrides = overrides or {}
-    event, incident = context.event_and_incident(event_id)
-    template_id, version, template = _template(template_id, rule_id)
+    event, incident = read if read is not None else context.event_and_incident(event_id)
+    template_id, version, template = read_template if read_template is not None else _template(template_id, rule_id)
     criticality = overrides.get("system_criticality") or context.criticality_of(event.get("host"), event.get("service"))
     if criticality not in risk.RISK_LEVELS:
         criticality = risk.DEFAULT_CRITICALITY
@@ -79,7 +94,7 @@ def gather(
         event=event,
         incident=incident,
         template=template,
-        history=learning.history_for(rule_id, template_id),
+        history=read_history if read_history is not None else learning.history_for(rule_id, template_id),
         context=risk.Context(system_criticality=criticality, business_hours=business, maintenance_window=bool(window)),
         maintenance=window,
         mode=settings.autonomy_mode,
@@ -174,8 +189,9 @@ def _analysis(d: policy.Decision, g: Gathered) -> dict[str, Any]:
     }
 
 
-def record(d: policy.Decision, g: Gathered, *, rule_execution_id: int | None, actor: str) -> DecisionLog:
-    """Store a decision (call inside a transaction)."""
+def record(d: policy.Decision, g: Gathered, *, rule_execution_id: int | None, actor: str,
+           writes: Writes | None = None) -> DecisionLog:  # fmt: skip
+    """Store a decision (call inside a transaction); its audit row goes with ``writes`` when given."""
     row = DecisionLog.create(
         event_id=g.event_id,
         decision_type=d.decision_type,
@@ -192,26 +208,138 @@ def record(d: policy.Decision, g: Gathered, *, rule_execution_id: int | None, ac
         decided_by=d.decided_by,
         analysis=_analysis(d, g),
     )
-    audit.record(audit.Action.DECISION_MADE, actor=actor, subject=f"decision:{row.id}",
-                 details={"decision": d.decision_type, "confidence": d.confidence, "decided_by": d.decided_by,
-                          "approval": d.approval_reason, "rule_execution_id": rule_execution_id})  # fmt: skip
+    details = {"decision": d.decision_type, "confidence": d.confidence, "decided_by": d.decided_by,
+               "approval": d.approval_reason, "rule_execution_id": rule_execution_id}  # fmt: skip
+    if writes is None:
+        audit.record(audit.Action.DECISION_MADE, actor=actor, subject=f"decision:{row.id}", details=details)
+    else:
+        writes.insert(AuditLog, action=audit.Action.DECISION_MADE.value, actor=actor, person=person_of(actor),
+                      subject=f"decision:{row.id}", details=details)  # fmt: skip
     return row
 
 
+def _firing(rule_execution_id: int) -> RuleExecution | None:
+    """The firing, read in one statement with what the decider reads about it, each None when there is none.
+
+    Its attributes: ``ctx_decided`` (its decision's id, if one was made), ``ctx_event``,
+    ``ctx_incident`` (the event's), ``ctx_template`` (the active template :func:`_template` would
+    read: the firing's, else the rule's latest) and ``ctx_stats`` (the rule's and the template's
+    :class:`~app.models.LearningStat`, for :func:`learning.history_of`).
+    """
+    from peewee import JOIN, SQL, fn
+
+    from ..executions import prepared
+    from ..models import LearningStat
+
+    latest = ResponseTemplate.alias("latest")
+    rule_stat, template_stat = LearningStat.alias("rule_stat"), LearningStat.alias("template_stat")
+
+    def build() -> Any:
+        by_rule = latest.select(fn.MAX(latest.id)).where(
+            (latest.trigger_rule_id == RuleExecution.trigger_rule_id) & latest.active
+        )
+        template_id = fn.COALESCE(RuleExecution.response_template_id, by_rule)
+        return (
+            RuleExecution.select(RuleExecution, DecisionLog.id, ProcessedEvent, Incident, ResponseTemplate.id,
+                                 ResponseTemplate.version, ResponseTemplate.response_definition, rule_stat,
+                                 template_stat)
+            .join_from(RuleExecution, DecisionLog, JOIN.LEFT_OUTER,
+                       on=DecisionLog.rule_execution_id == RuleExecution.id, attr="ctx_decided")
+            .join_from(RuleExecution, ProcessedEvent, JOIN.LEFT_OUTER,
+                       on=ProcessedEvent.id == RuleExecution.triggering_event_id, attr="ctx_event")
+            .join_from(ProcessedEvent, Incident, JOIN.LEFT_OUTER, on=Incident.id == ProcessedEvent.correlation_id,
+                       attr="ctx_incident")
+            .join_from(RuleExecution, ResponseTemplate, JOIN.LEFT_OUTER,
+                       on=(ResponseTemplate.id == template_id) & ResponseTemplate.active, attr="ctx_template")
+            .join_from(RuleExecution, rule_stat, JOIN.LEFT_OUTER,
+                       on=(rule_stat.scope == SQL("'rule'")) & (rule_stat.scope_id == RuleExecution.trigger_rule_id),
+                       attr="ctx_rule_stat")
+            .join_from(ResponseTemplate, template_stat, JOIN.LEFT_OUTER,
+                       on=(template_stat.scope == SQL("'template'")) & (template_stat.scope_id == ResponseTemplate.id),
+                       attr="ctx_template_stat")
+            .where(RuleExecution.id == rule_execution_id)
+        )  # fmt: skip
+
+    rows = prepared.joined("decider-firing", build, [rule_execution_id])
+    if not rows:
+        return None
+    firing = rows[0]
+
+    def found(row: Any) -> Any:
+        return row if row is not None and row.get_id() is not None else None
+
+    event = found(getattr(firing, "ctx_event", None))
+    template = found(getattr(firing, "ctx_template", None))
+    firing.ctx_event, firing.ctx_template = event, template
+    firing.ctx_incident = found(getattr(event, "ctx_incident", None))
+    firing.ctx_decided = found(getattr(firing, "ctx_decided", None))
+    stats = (getattr(firing, "ctx_rule_stat", None), getattr(template, "ctx_template_stat", None))
+    firing.ctx_stats = tuple(s if s is not None and s.scope is not None else None for s in stats)
+    return firing
+
+
 def decide_firing(rule_execution_id: int, *, settings: Settings, now: datetime | None = None) -> Execution | None:
-    """Decide a rule firing; return the execution to run (queued), if any. Idempotent per firing."""
+    """Decide a rule firing; return the execution to run (queued), if any. Idempotent per firing.
+
+    PERF (issue #14): without an LLM to ask (no key), the firing is read, decided and written in one
+    transaction, and the rows nobody reads back go in one round trip at its end.
+    """
     now = now or datetime.now(UTC)
 
     def read() -> Gathered | Execution | None:
-        done = DecisionLog.get_or_none(DecisionLog.rule_execution_id == rule_execution_id)
+        firing = _firing(rule_execution_id)  # with its decision's id, event and incident: one round trip
+        done = getattr(firing, "ctx_decided", None)
+        if firing is None:
+            done = DecisionLog.get_or_none(DecisionLog.rule_execution_id == rule_execution_id)
         if done is not None:
             return Execution.select().where(Execution.decision_id == done.id).first()
-        firing = RuleExecution.get_or_none(RuleExecution.id == rule_execution_id)
         if firing is None:
             logger.warning("Firing %r no longer exists.", rule_execution_id)
             return None
+        event, incident = getattr(firing, "ctx_event", None), getattr(firing, "ctx_incident", None)
+        loaded = (event_json(event) if event else {}, incident_json(incident) if incident else None)
+        template = getattr(firing, "ctx_template", None)
+        read_template = (
+            (template.id, template.version, template.response_definition) if template else (None, None, None)
+        )
+        history = learning.history_of(*getattr(firing, "ctx_stats"))  # noqa: B009 - set by _firing
         return gather(event_id=firing.triggering_event_id, rule_id=firing.trigger_rule_id,
-                      template_id=firing.response_template_id, settings=settings, now=now)  # fmt: skip
+                      template_id=firing.response_template_id, settings=settings, now=now, read=loaded,
+                      read_template=read_template, read_history=history)  # fmt: skip
+
+    def write(g: Gathered, d: policy.Decision) -> Execution | None:
+        from ..executions.prepared import Writes
+
+        writes = Writes()
+        row = record(d, g, rule_execution_id=rule_execution_id, actor="decider", writes=writes)
+        writes.add(RuleExecution.update(execution_status=f"decided:{d.decision_type}").where(
+            RuleExecution.id == rule_execution_id))  # fmt: skip
+        if d.decision_type == "escalate":
+            writes.flush()  # routing reads and writes the notifications' tables: in order
+            page = pages.escalation(decision_id=row.id, reasoning=d.reasoning, event_id=g.event_id,
+                                    incident_id=g.incident_id, confidence=d.confidence)  # fmt: skip
+            routing.route(page, now=now)
+        execution = None
+        if d.execute:
+            assert g.situation.template is not None
+            execution = create_execution(
+                definition={**snapshot(g.situation.template, d.actions, d.assessments, d.gated),
+                            "business_impact": d.business_impact},
+                requested_by="decider", decision_id=row.id, rule_execution_id=rule_execution_id, event_id=g.event_id,
+                incident_id=g.incident_id, template_id=g.template_id, template_version=g.template_version,
+                max_execution_time_minutes=int(g.situation.template.get("max_execution_time_minutes") or 30),
+                writes=writes,
+            )  # fmt: skip
+        writes.flush()
+        return execution
+
+    if not settings.openai_api_key:  # nothing to ask outside a transaction
+
+        def at_once() -> Execution | None:
+            found = read()
+            return write(found, policy.decide(found.situation)) if isinstance(found, Gathered) else found
+
+        return in_transaction(at_once)
 
     found = in_transaction(read)
     if not isinstance(found, Gathered):
@@ -219,29 +347,12 @@ def decide_firing(rule_execution_id: int, *, settings: Settings, now: datetime |
     g = found
     d = policy.decide(_with_llm(g, settings))
 
-    def write() -> Execution | None:
+    def write_once() -> Execution | None:
         if DecisionLog.get_or_none(DecisionLog.rule_execution_id == rule_execution_id) is not None:
             return None  # another worker decided it meanwhile; it hands the execution on
-        row = record(d, g, rule_execution_id=rule_execution_id, actor="decider")
-        RuleExecution.update(execution_status=f"decided:{d.decision_type}").where(
-            RuleExecution.id == rule_execution_id
-        ).execute()
-        if d.decision_type == "escalate":
-            page = pages.escalation(decision_id=row.id, reasoning=d.reasoning, event_id=g.event_id,
-                                    incident_id=g.incident_id, confidence=d.confidence)  # fmt: skip
-            routing.route(page, now=now)
-        if not d.execute:
-            return None
-        assert g.situation.template is not None
-        return create_execution(
-            definition={**snapshot(g.situation.template, d.actions, d.assessments, d.gated),
-                        "business_impact": d.business_impact},
-            requested_by="decider", decision_id=row.id, rule_execution_id=rule_execution_id, event_id=g.event_id,
-            incident_id=g.incident_id, template_id=g.template_id, template_version=g.template_version,
-            max_execution_time_minutes=int(g.situation.template.get("max_execution_time_minutes") or 30),
-        )  # fmt: skip
+        return write(g, d)
 
-    return in_transaction(write)
+    return in_transaction(write_once)
 
 
 def _with_llm(g: Gathered, settings: Settings, *, without_template: bool = False) -> policy.Situation:

@@ -7,13 +7,16 @@ template wait for an approval until an admin clears it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import audit
 from ..db import is_postgres
 from ..errors import InvalidInput
 from ..models import Execution, Feedback, LearningData, LearningStat, ResponseTemplate, RuleExecution
 from .policy import History
+
+if TYPE_CHECKING:
+    from ..executions.prepared import Writes
 
 FEEDBACK_TYPES = ("effectiveness", "accuracy", "timeliness", "safety")
 FEEDBACK_VALUES = ("helpful", "not_helpful", "incorrect", "dangerous")
@@ -29,15 +32,21 @@ def _scopes(rule_id: int | None, template_id: int | None) -> list[tuple[str, int
 def _rule_of(row: Execution) -> int | None:
     if row.rule_execution_id is None:
         return None
+    if hasattr(row, "ctx_firing"):  # read with the row (app.executions.prepared.locked_with_context)
+        return row.ctx_firing.trigger_rule_id if row.ctx_firing is not None else None
     firing = RuleExecution.get_or_none(RuleExecution.id == row.rule_execution_id)
     return firing.trigger_rule_id if firing else None
 
 
-def _bump(scope: str, scope_id: int, **increments: int) -> None:
-    LearningStat.insert(scope=scope, scope_id=scope_id, **increments).on_conflict(
+def _bump(scope: str, scope_id: int, writes: Writes | None = None, **increments: int) -> None:
+    query = LearningStat.insert(scope=scope, scope_id=scope_id, **increments).on_conflict(
         conflict_target=[LearningStat.scope, LearningStat.scope_id],
         update={getattr(LearningStat, k): getattr(LearningStat, k) + v for k, v in increments.items()},
-    ).execute()
+    )
+    if writes is None:
+        query.execute()
+    else:
+        writes.add(query)
 
 
 def history_for(rule_id: int | None, template_id: int | None) -> History:
@@ -49,7 +58,11 @@ def history_for(rule_id: int | None, template_id: int | None) -> History:
             | ((LearningStat.scope == "template") & (LearningStat.scope_id == (template_id or -1)))
         )
     }
-    template, rule = stats.get(("template", template_id or -1)), stats.get(("rule", rule_id or -1))
+    return history_of(stats.get(("rule", rule_id or -1)), stats.get(("template", template_id or -1)))
+
+
+def history_of(rule: LearningStat | None, template: LearningStat | None) -> History:
+    """The :class:`History` of a rule's and a template's statistics (either None when it has none)."""
     outcomes = template or rule
     return History(
         successes=outcomes.successes if outcomes else 0,
@@ -59,19 +72,26 @@ def history_for(rule_id: int | None, template_id: int | None) -> History:
     )
 
 
-def record_outcome(row: Execution, *, success: bool) -> None:
-    """Count a finished execution for its rule and template (dry runs teach nothing)."""
+def record_outcome(row: Execution, *, success: bool, writes: Writes | None = None) -> None:
+    """Count a finished execution for its rule and template (dry runs teach nothing).
+
+    ``writes``: the runner's writes of the transaction, sent with them (nothing here is read back).
+    """
     if row.dry_run:
         return
     for scope, scope_id in _scopes(_rule_of(row), row.response_template_id):
-        _bump(scope, scope_id, **({"successes": 1} if success else {"failures": 1}))
-    LearningData.create(
-        decision_id=row.decision_id,
-        action_taken={"execution_id": str(row.id), "template_id": row.response_template_id,
-                      "actions": [a["id"] for a in row.definition["actions"]]},
-        outcome_success=success,
-        outcome_metrics={"status": row.status, "risk_score": row.risk_score},
-    )  # fmt: skip
+        _bump(scope, scope_id, writes, **({"successes": 1} if success else {"failures": 1}))
+    values = {
+        "decision_id": row.decision_id,
+        "action_taken": {"execution_id": str(row.id), "template_id": row.response_template_id,
+                         "actions": [a["id"] for a in row.definition["actions"]]},
+        "outcome_success": success,
+        "outcome_metrics": {"status": row.status, "risk_score": row.risk_score},
+    }  # fmt: skip
+    if writes is None:
+        LearningData.create(**values)
+    else:
+        writes.insert(LearningData, **values)
 
 
 def parse_feedback(body: Any) -> dict[str, Any]:

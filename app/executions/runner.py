@@ -30,7 +30,8 @@ from ..db import in_transaction, is_postgres, release_connection
 from ..decisions import context as run_context
 from ..decisions import learning, policy
 from ..errors import ActionNotAllowed, InvalidRule, TransientError
-from ..models import Approval, Execution, ExecutionStep
+from ..models import Approval, AuditLog, Execution, ExecutionLog, ExecutionStep
+from ..models.ops import person_of
 from ..notifications import pages, routing
 from . import leases, prepared
 from .store import TERMINAL, log, rendered_request
@@ -96,17 +97,25 @@ def _steps(execution_id: Any) -> list[ExecutionStep]:
     return prepared.select(ExecutionStep, "steps", build, [ExecutionStep.execution_id.db_value(execution_id), "action"])
 
 
-def _finish(row: Execution, status: str, *, error: str | None = None, now: datetime) -> None:
+def _finish(row: Execution, status: str, *, error: str | None = None, now: datetime, writes: prepared.Writes) -> None:
+    """End ``row`` with ``status``; its writes join ``writes`` (flushed by the caller)."""
     row.status, row.completed_at, row.error_message, row.heartbeat_at = status, now, error, None
-    prepared.save(row)
-    log(row.id, f"Execution {status}" + (f": {error}" if error else "."), level="error" if error else "info")
-    audit.record(audit.outcome("execution", status), actor="executor", subject=f"execution:{row.id}",
-                 details={"error": error} if error else None)  # fmt: skip
+    writes.save(row)
+    writes.insert(ExecutionLog, execution_id=row.id, message=f"Execution {status}" + (f": {error}" if error else "."),
+                  level="error" if error else "info", action_id=None)  # fmt: skip
+    _audit(writes, audit.outcome("execution", status), row, {"error": error} if error else None)
     if status in ("completed", "failed"):
-        learning.record_outcome(row, success=status == "completed")
+        learning.record_outcome(row, success=status == "completed", writes=writes)
     if status == "failed":
+        writes.flush()  # routing reads and writes the notifications' tables: in order
         routing.route(pages.execution_failed(execution_id=str(row.id), error=error, event_id=row.event_id,
                                              incident_id=row.incident_id), now=now)  # fmt: skip
+
+
+def _audit(writes: prepared.Writes, action: audit.Action, row: Execution, details: dict[str, Any] | None) -> None:
+    """:func:`app.audit.record` by the executor, at the flush (its person is itself: no key to look up)."""
+    writes.insert(AuditLog, action=action.value, actor="executor", person=person_of("executor"),
+                  subject=f"execution:{row.id}", details=details)  # fmt: skip
 
 
 def _request_approval(row: Execution, gated: list[dict[str, Any]], settings: Settings, now: datetime) -> Approval:
@@ -123,8 +132,10 @@ def _request_approval(row: Execution, gated: list[dict[str, Any]], settings: Set
             risk_level=row.risk_level,
             business_impact=(row.definition.get("business_impact") or None),
             # what each action would send, rendered now with its secrets masked: approvers see the request
-            requested_actions=[{"action_id": a["id"], "name": a.get("name"), **a["assessment"],
-                                "request": rendered_request(row.id, a)} for a in gated],  # fmt: skip
+            requested_actions=[
+                {"action_id": a["id"], "name": a.get("name"), **a["assessment"], "request": rendered_request(row.id, a)}
+                for a in gated
+            ],  # fmt: skip
             timeout_minutes=minutes,
             expires_at=now + timedelta(minutes=minutes),
             created_at=now,
@@ -155,24 +166,82 @@ def _dependency_failed(action: dict[str, Any], steps: dict[str, ExecutionStep]) 
     return any(steps[d].status in ("failed", "skipped", "cancelled") for d in action.get("depends_on") or [])
 
 
-def _fail_step(row: Execution, step: ExecutionStep, error: str, now: datetime) -> RunResult | None:
+def _fail_step(row: Execution, step: ExecutionStep, error: str, now: datetime,
+               writes: prepared.Writes) -> RunResult | None:  # fmt: skip
     step.status, step.completed_at, step.error_message = "failed", now, error
-    prepared.save(step)
-    log(row.id, f"Step {step.action_id} failed: {error}", level="error", action_id=step.action_id)
+    writes.save(step)
+    writes.insert(ExecutionLog, execution_id=row.id, message=f"Step {step.action_id} failed: {error}", level="error",
+                  action_id=step.action_id)  # fmt: skip
     action = next(a for a in row.definition["actions"] if str(a["id"]) == step.action_id)
     if action.get("required", True) is False:
         return None
-    _finish(row, "failed", error=f"step {step.action_id} failed: {error}", now=now)
+    _finish(row, "failed", error=f"step {step.action_id} failed: {error}", now=now, writes=writes)
     return RunResult("failed", rollback=row.rollback_on_failure and not row.dry_run)
 
 
-def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) -> _Next:  # noqa: C901 - the state machine
-    row = locked(execution_id)
+@dataclass(frozen=True)
+class _Done:
+    """A step's outcome, recorded by the next look at its execution, in that look's transaction."""
+
+    step: ExecutionStep
+    planned: dict[str, Any] | None
+    outcome: actions.Outcome
+
+
+def _record(row: Execution, steps: dict[str, ExecutionStep], done: _Done, now: datetime,
+            writes: prepared.Writes) -> RunResult | None:  # fmt: skip
+    """Record a step's outcome on its row as read under the execution's lock (one of ``steps``)."""
+    step = next((s for s in steps.values() if s.id == done.step.id), None)
+    assert step is not None  # steps are never deleted
+    outcome = done.outcome
+    step.rendered = actions.redact(done.planned) if done.planned else None
+    step.result = {
+        "success": outcome.success,
+        "output": outcome.output,
+        **({"data": outcome.data} if outcome.data else {}),
+    }
+    _audit(writes, audit.Action.STEP_COMPLETED if outcome.success else audit.Action.STEP_FAILED, row,
+           {"action_id": step.action_id, "planned": step.rendered, "error": outcome.error})  # fmt: skip
+    if outcome.success:
+        step.status, step.completed_at = "completed", now
+        writes.save(step)
+        writes.insert(ExecutionLog, execution_id=row.id, level="info", action_id=step.action_id,
+                      message=f"Step {step.action_id} completed: {outcome.output[:200]}")  # fmt: skip
+        return None
+    return _fail_step(row, step, outcome.error or "failed", now, writes)
+
+
+def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool, done: _Done | None = None) -> _Next:
+    """What the runner does next (call inside a transaction); ``done``, the step just run, is recorded first.
+
+    PERF (issue #14): the row is locked and read with what the templates render against in one
+    statement, and the writes nobody reads back in this transaction (log lines, audit rows, the
+    step's and execution's rows) go in one round trip at its end (:class:`prepared.Writes`).
+    """
+    writes = prepared.Writes()
+    nxt = _look(execution_id, settings, now, own=own, done=done, writes=writes)
+    writes.flush()
+    return nxt
+
+
+def _look(execution_id: str, settings: Settings, now: datetime, *, own: bool, done: _Done | None,  # noqa: C901
+          writes: prepared.Writes) -> _Next:  # fmt: skip
+    """The state machine of :func:`_next`, its writes into ``writes``."""
+    row = prepared.locked_with_context(execution_id)
     if row is None:
         return _Next(RunResult("missing"))
+    steps: dict[str, ExecutionStep] | None = None
+    if done is not None:
+        steps = {s.action_id: s for s in _steps(row.id)}
+        failed = _record(row, steps, done, now, writes)
+        if failed is not None:
+            return _Next(failed)
     if row.status in TERMINAL or row.status == "rolling_back":
         return _Next(RunResult(row.status))
-    approval = _approval(row.id)
+    # PERF: an approval exists only for an execution with a gated action (requested by the runner, or
+    # redeemed from a token): none is read on the way to the first step of a playbook that gates nothing
+    gates = row.status == "awaiting_approval" or any(a.get("gated") for a in row.definition["actions"])
+    approval = _approval(row.id) if gates else None
     approved = approval is not None and approval.status == "approved"
     if row.status == "awaiting_approval" and not approved:
         return _Next(
@@ -180,84 +249,60 @@ def _next(execution_id: str, settings: Settings, now: datetime, *, own: bool) ->
         )
     if not own and row.status == "running" and row.heartbeat_at and row.heartbeat_at > now:
         raise ExecutionBusy(f"execution {row.id} is leased until {row.heartbeat_at.isoformat()}")
+    writes.flush()  # nothing yet on the way to a first step; the leases' tables see what came before
     claim = leases.claim(row, approved=approved, now=now, settings=settings)  # its target resources, all or none
     if not claim.granted:
         return _Next(RunResult("cancelled" if claim.cancelled else row.status, wait_s=claim.wait_s))
     if row.started_at is None:
         row.started_at = now
-        log(row.id, "Execution started.")
+        writes.insert(ExecutionLog, execution_id=row.id, message="Execution started.", level="info", action_id=None)
     row.status = "running"
     deadline = row.started_at + timedelta(minutes=row.max_execution_time_minutes)
     if now >= deadline:
-        _finish(row, "failed", error=f"max_execution_time_minutes ({row.max_execution_time_minutes}) exceeded", now=now)
+        _finish(row, "failed", error=f"max_execution_time_minutes ({row.max_execution_time_minutes}) exceeded",
+                now=now, writes=writes)  # fmt: skip
         return _Next(RunResult("failed", rollback=row.rollback_on_failure and not row.dry_run))
     actions_by_id = {str(a["id"]): a for a in row.definition["actions"]}
-    steps = {s.action_id: s for s in _steps(row.id)}
+    if steps is None:
+        steps = {s.action_id: s for s in _steps(row.id)}
     for step in sorted(steps.values(), key=lambda s: s.position):
         if step.status in ("completed", "failed", "skipped", "cancelled"):
             continue
         action = actions_by_id[step.action_id]
         if step.status == "running" and not action.get("idempotent"):
-            result = _fail_step(row, step, "the worker running it stopped; its effect is unknown", now)
+            result = _fail_step(row, step, "the worker running it stopped; its effect is unknown", now, writes)
             if result:
                 return _Next(result)
             continue
         if _dependency_failed(action, steps):
             step.status, step.completed_at = "skipped", now
-            prepared.save(step)
-            log(
-                row.id,
-                f"Step {step.action_id} skipped: a step it depends on did not complete.",
-                action_id=step.action_id,
-            )
+            writes.save(step)
+            writes.insert(ExecutionLog, execution_id=row.id, level="info", action_id=step.action_id,
+                          message=f"Step {step.action_id} skipped: a step it depends on did not complete.")  # fmt: skip
             continue
         if action.get("gated") and not approved and not row.dry_run:
+            writes.flush()  # the request renders its actions from the stored rows
             gated = [a for a in row.definition["actions"] if a.get("gated") and steps[str(a["id"])].status == "pending"]
             approval = _request_approval(row, gated, settings, now)
             return _Next(RunResult("awaiting_approval", approval_id=approval.id))
         window = run_context.maintenance_for(row, action, now)
         if window is not None and not row.dry_run:
             step.status, step.completed_at, step.error_message = "skipped", now, f"maintenance window {window!r}"
-            prepared.save(step)
-            _finish(row, "cancelled", error=f"remediation blocked by maintenance window {window!r}", now=now)
+            writes.save(step)
+            _finish(row, "cancelled", error=f"remediation blocked by maintenance window {window!r}", now=now,
+                    writes=writes)  # fmt: skip
             return _Next(RunResult("cancelled"))
         timeout_s = min(
             float(action.get("timeout_minutes") or DEFAULT_STEP_TIMEOUT_S / 60) * 60, (deadline - now).total_seconds()
         )
         step.status, step.started_at, step.attempts = "running", now, step.attempts + 1
-        prepared.save(step)
+        writes.save(step)
         row.heartbeat_at = now + timedelta(seconds=LEASE_S)
-        prepared.save(row)
+        writes.save(row)
         context = prepared.render_context(row, steps.values())
         return _Next(step=step, action=action, timeout_s=timeout_s, dry_run=row.dry_run, context=context)
-    _finish(row, "completed", now=now)
+    _finish(row, "completed", now=now, writes=writes)
     return _Next(RunResult("completed"))
-
-
-def _record(execution_id: str, step: ExecutionStep, planned: dict[str, Any] | None, outcome: actions.Outcome,
-            now: datetime) -> RunResult | None:  # fmt: skip
-    row = locked(execution_id)
-    assert row is not None
-    step_id = step.id
-    fresh = prepared.first(ExecutionStep, "step", lambda: ExecutionStep.select().where(ExecutionStep.id == step_id),
-                           [step_id])  # fmt: skip
-    assert fresh is not None  # steps are never deleted
-    step = fresh
-    step.rendered = actions.redact(planned) if planned else None
-    step.result = {
-        "success": outcome.success,
-        "output": outcome.output,
-        **({"data": outcome.data} if outcome.data else {}),
-    }
-    audit.record(audit.Action.STEP_COMPLETED if outcome.success else audit.Action.STEP_FAILED, actor="executor",
-                 subject=f"execution:{row.id}",
-                 details={"action_id": step.action_id, "planned": step.rendered, "error": outcome.error})  # fmt: skip
-    if outcome.success:
-        step.status, step.completed_at = "completed", now
-        prepared.save(step)
-        log(row.id, f"Step {step.action_id} completed: {outcome.output[:200]}", action_id=step.action_id)
-        return None
-    return _fail_step(row, step, outcome.error or "failed", now)
 
 
 def perform(row_id: str, action: dict[str, Any], *, dry_run: bool, settings: Settings, timeout_s: float,
@@ -335,8 +380,10 @@ def run(execution_id: str, *, settings: Settings, now: Any = _now) -> RunResult:
       DatabaseUnavailable: retried by the caller; no completed step runs again.
     """
     own = False  # the first look respects another worker's lease; later ones are ours
+    done: _Done | None = None
     while True:
-        nxt = in_transaction(partial(_next, execution_id, settings, now(), own=own))
+        # a step's outcome is recorded in the transaction that decides what comes next (one lock, one commit)
+        nxt = in_transaction(partial(_next, execution_id, settings, now(), own=own, done=done))
         own = True
         if nxt.result is not None:
             return nxt.result
@@ -345,6 +392,4 @@ def run(execution_id: str, *, settings: Settings, now: Any = _now) -> RunResult:
         with _Lease(execution_id, now):
             planned, outcome = perform(execution_id, nxt.action, dry_run=nxt.dry_run, settings=settings,
                                        timeout_s=nxt.timeout_s, now=now(), context=nxt.context)  # fmt: skip
-        result = in_transaction(partial(_record, execution_id, nxt.step, planned, outcome, now()))
-        if result is not None:
-            return result
+        done = _Done(nxt.step, planned, outcome)

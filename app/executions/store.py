@@ -17,7 +17,8 @@ from ..actions import redact_template
 from ..decisions import risk
 from ..errors import InvalidRule
 from ..ids import uuid7
-from ..models import Approval, Execution, ExecutionLog, ExecutionStep
+from ..models import Approval, AuditLog, Execution, ExecutionLog, ExecutionStep
+from ..models.ops import person_of
 from ..present import iso
 from ..rules.playbooks import execution_order
 
@@ -69,40 +70,57 @@ def create_execution(
     dry_run: bool = False,
     rollback_on_failure: bool = True,
     max_execution_time_minutes: int = 30,
+    writes: Any = None,
 ) -> Execution:
-    """Store a queued execution and its pending steps (call inside a transaction)."""
+    """Store a queued execution and its pending steps (call inside a transaction).
+
+    ``writes``: a :class:`app.executions.prepared.Writes` of the caller's transaction: the rows go
+    with its flush, in one round trip (the caller flushes before it commits).
+    """
+
     scores = [a["assessment"]["risk_score"] for a in definition["actions"]]
     levels = [a["assessment"]["risk_level"] for a in definition["actions"]]
-    row = Execution.create(
-        id=uuid7(),
-        decision_id=decision_id,
-        rule_execution_id=rule_execution_id,
-        event_id=event_id,
-        incident_id=incident_id,
-        response_template_id=template_id,
-        template_version=template_version,
-        definition=definition,
-        variables=variables or {},
-        status="queued",
-        dry_run=dry_run,
-        rollback_on_failure=rollback_on_failure,
-        max_execution_time_minutes=max_execution_time_minutes,
-        requested_by=requested_by,
-        risk_score=max(scores, default=0.0),
-        risk_level=max(levels, key=risk.RISK_LEVELS.index, default="low"),
-    )
+    values = {
+        "id": uuid7(),
+        "decision_id": decision_id,
+        "rule_execution_id": rule_execution_id,
+        "event_id": event_id,
+        "incident_id": incident_id,
+        "response_template_id": template_id,
+        "template_version": template_version,
+        "definition": definition,
+        "variables": variables or {},
+        "status": "queued",
+        "dry_run": dry_run,
+        "rollback_on_failure": rollback_on_failure,
+        "max_execution_time_minutes": max_execution_time_minutes,
+        "requested_by": requested_by,
+        "risk_score": max(scores, default=0.0),
+        "risk_level": max(levels, key=risk.RISK_LEVELS.index, default="low"),
+    }
+    if writes is None:
+        row = Execution.create(**values)
+    else:
+        writes.insert(Execution, **values)
+        row = Execution(**values)
     by_id = {str(a["id"]): a for a in definition["actions"]}
     for position, action_id in enumerate(definition["execution_order"], start=1):
-        ExecutionStep.create(
-            execution_id=row.id, phase="action", action_id=action_id, name=by_id[action_id].get("name") or action_id,
-            position=position,
-        )  # fmt: skip
-    log(row.id, f"Execution created by {requested_by} ({len(by_id)} actions{', dry run' if dry_run else ''}).")
-    audit.record(
-        audit.Action.EXECUTION_CREATED, actor=requested_by, subject=f"execution:{row.id}",
-        details={"decision_id": decision_id, "actions": list(by_id), "dry_run": dry_run,
-                 "gated": [a for a, v in by_id.items() if v.get("gated")]},
-    )  # fmt: skip
+        step = {"execution_id": row.id, "phase": "action", "action_id": action_id,
+                "name": by_id[action_id].get("name") or action_id, "position": position}  # fmt: skip
+        if writes is None:
+            ExecutionStep.create(**step)
+        else:
+            writes.insert(ExecutionStep, **step)
+    message = f"Execution created by {requested_by} ({len(by_id)} actions{', dry run' if dry_run else ''})."
+    details = {"decision_id": decision_id, "actions": list(by_id), "dry_run": dry_run,
+               "gated": [a for a, v in by_id.items() if v.get("gated")]}  # fmt: skip
+    if writes is None:
+        log(row.id, message)
+        audit.record(audit.Action.EXECUTION_CREATED, actor=requested_by, subject=f"execution:{row.id}", details=details)
+    else:
+        writes.insert(ExecutionLog, execution_id=row.id, message=message, level="info", action_id=None)
+        writes.insert(AuditLog, action=audit.Action.EXECUTION_CREATED.value, actor=requested_by,
+                      person=person_of(requested_by), subject=f"execution:{row.id}", details=details)  # fmt: skip
     return row
 
 

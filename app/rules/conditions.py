@@ -272,6 +272,33 @@ def _compare(op: str, operand: Any, path: str, field: tuple[str, ...]) -> ValueT
     return lambda v: v is not None and v is not _MISSING and _comparable(v, bound) and test(v, bound)
 
 
+#: Characters with a meaning in an RE2 pattern: a pattern without them (but for a leading ``^`` and a trailing
+#: ``$``) matches its text literally.
+_REGEX_SPECIAL = frozenset("\\.^$|?*+()[]{}")
+
+
+def _literal_regex(pattern: str) -> ValueTest | None:
+    """The string test a literal pattern amounts to (``^web-`` is a prefix), or None for any other pattern.
+
+    PERF: rules often hold a host or title prefix as ``$regex``; ``str.startswith`` answers it for a
+    fraction of a search through RE2. The same answers: RE2 without the ``m`` flag matches ``^`` at
+    the start of the text only and ``$`` at its end only (not before a final newline, as ``re`` does).
+    """
+    anchored_start = pattern.startswith("^")
+    text = pattern[1:] if anchored_start else pattern
+    anchored_end = text.endswith("$")
+    text = text[:-1] if anchored_end else text
+    if any(c in _REGEX_SPECIAL for c in text):
+        return None
+    if anchored_start and anchored_end:
+        return lambda v: isinstance(v, str) and v == text
+    if anchored_start:
+        return lambda v: isinstance(v, str) and v.startswith(text)
+    if anchored_end:
+        return lambda v: isinstance(v, str) and v.endswith(text)
+    return lambda v: isinstance(v, str) and text in v
+
+
 def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> ValueTest:  # noqa: C901 - one branch per operator
     where = f"{path}.{op}"
     if op in ("$gt", "$gte", "$lt", "$lte"):
@@ -292,6 +319,9 @@ def _operator(op: str, operand: Any, path: str, field: tuple[str, ...]) -> Value
             raise InvalidRule("$regex needs a string", field=where)
         # RE2, not re: an operator's pattern on an attacker's title must not backtrack (app/regex.py).
         pattern = compile_regex(operand, field=where, label="$regex")
+        literal = _literal_regex(operand)
+        if literal is not None:
+            return literal
         return lambda v: isinstance(v, str) and pattern.search(v) is not None
     if op == "$exists":
         if not isinstance(operand, bool):

@@ -11,18 +11,19 @@ import logging
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import peewee
 
 from ..correlation.store import flapping_incidents
-from ..db import TimestampField, database, in_transaction, is_postgres, uuid_in
+from ..db import TimestampField, database, in_transaction, is_postgres, uuid_in, wrap_db_errors
 from ..events.query import event_json
-from ..models import ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
+from ..models import Incident, ProcessedEvent, RuleExecution, RuleMatch, TriggerRule
 from ..present import iso
 from ..silences.store import SilenceCache, active_silences, silence_batch
 from . import limits
@@ -30,6 +31,7 @@ from .conditions import Batch, equality_constraint
 from .triggers import TriggerSpec, parse_trigger, should_fire
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seconds between checks whether rules changed (each evaluator compiles them once per change).
 REFRESH_S = 2.0
@@ -163,17 +165,13 @@ def _fire_rule(
         RuleMatch.insert_many(
             [{"rule_id": rule_id, "event_id": e["id"], "matched_at": at} for at, e in ordered]
         ).on_conflict_ignore().execute()
-        matched = sorted(
-            r.matched_at
-            for r in RuleMatch.select(RuleMatch.matched_at).where(
-                (RuleMatch.rule_id == rule_id)
-                & (RuleMatch.matched_at > first - window)
-                & (RuleMatch.matched_at <= last)
-            )
+        query: Any = RuleMatch.select(RuleMatch.matched_at).where(
+            (RuleMatch.rule_id == rule_id) & (RuleMatch.matched_at > first - window) & (RuleMatch.matched_at <= last)
         )
+        matched = sorted(at for (at,) in query.tuples())  # PERF: tuples, not a model object per match
     cooldown = timedelta(minutes=spec.cooldown_minutes) if spec.cooldown_minutes else None
     last_fired = row.last_fired_at
-    firings = []
+    executions: list[dict[str, Any]] = []
     for at, event in ordered:
         # PERF: the two limits that stop most matches, checked before building should_fire's reasons;
         # should_fire refuses these cases too, so skipping them changes nothing.
@@ -186,20 +184,32 @@ def _fire_rule(
         ok, why = should_fire(spec, at=at, matches_in_window=in_window, last_fired_at=last_fired, fired_last_hour=near)
         if not ok:
             continue
-        execution = RuleExecution.create(
-            trigger_rule_id=rule_id,
-            response_template_id=spec.response_template_id,
-            triggering_event_id=event["id"],
-            execution_status="pending",
-            fired_at=at,
-            execution_result={"matches_in_window": in_window, "rule": spec.name},
-        )
+        executions.append({"trigger_rule_id": rule_id, "response_template_id": spec.response_template_id,
+                           "triggering_event_id": event["id"], "execution_status": "pending", "fired_at": at,
+                           "execution_result": {"matches_in_window": in_window, "rule": spec.name}})  # fmt: skip
         insort(fired, at)
         last_fired = at if last_fired is None or at > last_fired else last_fired
-        firings.append(Firing(rule_id, execution.id, event["id"]))
+    firings = [Firing(rule_id, execution_id, event_id) for execution_id, event_id in _record(executions)]
     if last_fired != row.last_fired_at:
         TriggerRule.update(last_fired_at=last_fired).where(TriggerRule.id == rule_id).execute()
     return firings
+
+
+def _record(executions: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Store the rule's firings (``rules.rule_executions``, pending), in order; their ids with their events' ids.
+
+    PERF: one INSERT for the rule's firings of the batch on PostgreSQL (a rule with loose limits fires for
+    many events of a batch), not a statement each.
+    """
+    if not executions:
+        return []
+    if is_postgres():
+        query: Any = RuleExecution.insert_many(executions).returning(
+            RuleExecution.id, RuleExecution.triggering_event_id
+        )
+        ids = {str(event_id): execution_id for execution_id, event_id in query.tuples().execute()}
+        return [(ids[e["triggering_event_id"]], e["triggering_event_id"]) for e in executions]
+    return [(RuleExecution.create(**e).id, e["triggering_event_id"]) for e in executions]
 
 
 def _fire_batch(
@@ -246,28 +256,59 @@ def load_events(event_ids: list[str]) -> list[dict[str, Any]]:
     return in_transaction(partial(_read_events, event_ids))
 
 
-def _events_sql() -> str:
-    """PostgreSQL: the batch's events as text where Python would convert (ids, JSON), one array parameter."""
+#: PostgreSQL: an instant as :func:`app.present.iso` writes it, but for a fraction of ``.000000`` (cut in Python).
+_ISO_SQL = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+#: What :data:`_ISO_SQL` writes for a whole second, which ``iso`` leaves out.
+_WHOLE_SECOND = ".000000Z"
+
+
+def _events_sql(*, flapping: bool = False) -> str:
+    """PostgreSQL: the batch's events as text where Python would convert (ids, JSON, instants), one array parameter.
+
+    With ``flapping``: one more column, whether the event's incident is flapping (the same test as
+    :func:`app.correlation.store.flapping_incidents`), so the batch is one statement.
+    """
     columns = []
     for name, column in _EVENT_COLUMNS.items():
+        quoted = f'e."{column.column_name}"'
         text = name in _JSON or name in ("id", "correlation_id")
-        columns.append(f'"{column.column_name}"' + ("::text" if text else ""))
-    return f"SELECT {', '.join(columns)} FROM events.processed_events WHERE id = ANY(%s::uuid[]) ORDER BY received_at"
+        columns.append(_ISO_SQL.format(quoted) if name in _TIMES else quoted + ("::text" if text else ""))
+    incidents = f'"{Incident._meta.schema}"."{Incident._meta.table_name}"'
+    join = f" LEFT JOIN {incidents} i ON i.id = e.correlation_id AND i.status = 'flapping'" if flapping else ""
+    return (
+        f"SELECT {', '.join(columns)}{', i.id IS NOT NULL' if flapping else ''} FROM events.processed_events e{join}"
+        " WHERE e.id = ANY(%s::uuid[]) ORDER BY e.received_at"
+    )
 
 
-#: Built on first use (the models' columns are known by then).
-_EVENTS_SQL: list[str] = []
+#: Built on first use (the models' columns are known by then): without, then with the flapping column.
+_EVENTS_SQL: dict[bool, str] = {}
 
 
 def _read_events(event_ids: list[str]) -> list[dict[str, Any]]:
+    return _read_rows(event_ids).events
+
+
+@dataclass
+class _Rows:
+    """A batch's events as read, with each one's event time (``received_at``)."""
+
+    events: list[dict[str, Any]]
+    times: dict[str, datetime]
+    #: The incidents of the batch that are flapping; None when not read with the events (SQLite).
+    flapping: set[str] | None
+
+
+def _read_rows(event_ids: list[str], *, flapping: bool = False) -> _Rows:
     # PERF: rows as the driver returns them, ids and JSON as text (orjson reads JSON): peewee's
     # per-value conversions, its query building and psycopg2's json module cost more than the query.
-    text_ids = is_postgres()
-    if text_ids:
-        if not _EVENTS_SQL:
-            _EVENTS_SQL.append(_events_sql())
-        rows = database.execute_sql(_EVENTS_SQL[0], (list(event_ids),)).fetchall()
+    postgres = is_postgres()
+    if postgres:
+        if flapping not in _EVENTS_SQL:
+            _EVENTS_SQL[flapping] = _events_sql(flapping=flapping)
+        rows = database.execute_sql(_EVENTS_SQL[flapping], (list(event_ids),)).fetchall()
     else:
+        flapping = False
         columns = [c.cast("text") if k in _JSON else c for k, c in _EVENT_COLUMNS.items()]
         query = (
             ProcessedEvent.select(*columns)
@@ -276,22 +317,38 @@ def _read_events(event_ids: list[str]) -> list[dict[str, Any]]:
         )
         rows = database.execute(query).fetchall()
     uuid_value = ProcessedEvent.id.python_value
-    events = []
+    names = tuple(_EVENT_COLUMNS)
+    events, times, flapped = [], {}, set()
     for row in rows:
-        event = dict(zip(_EVENT_COLUMNS, row, strict=True))
-        if not text_ids:
+        event = dict(zip(names, row, strict=False))  # (the flapping column, if read, is left out)
+        if flapping and row[-1]:
+            flapped.add(event["correlation_id"])
+        if postgres:
+            # PERF: PostgreSQL wrote the instants as text (no datetime made, converted and written per value).
+            for name in _TIMES:
+                value = event[name]
+                if value is not None and value.endswith(_WHOLE_SECOND):
+                    event[name] = value[: -len(_WHOLE_SECOND)] + "Z"
+            times[event["id"]] = datetime.fromisoformat(event["received_at"])
+        else:
             event["id"] = str(uuid_value(event["id"]))
             event["correlation_id"] = str(uuid_value(event["correlation_id"])) if event["correlation_id"] else None
-        for name in _TIMES:
-            event[name] = iso(_as_time(event[name]))
+            for name in _TIMES:
+                event[name] = _as_time(event[name])
+            times[event["id"]] = event["received_at"]
+            for name in _TIMES:
+                event[name] = iso(event[name])
         for name, empty in _JSON.items():
             event[name] = orjson.loads(event[name]) if event[name] else empty()
         events.append(event)
-    return events
+    return _Rows(events, times, flapped if flapping else None)
 
 
 def _as_time(value: Any) -> datetime | None:
-    return TimestampField().python_value(value) if isinstance(value, str | int | float) else value
+    """An instant as aware UTC (SQLite's text, or an instant in another zone)."""
+    if isinstance(value, str | int | float):
+        return TimestampField().python_value(value)  # type: ignore[no-any-return]
+    return value.astimezone(UTC) if value is not None else None
 
 
 def _time(event: dict[str, Any]) -> datetime:
@@ -326,6 +383,9 @@ def match_batch(
 class _Read:
     """What the evaluator reads for a batch before matching."""
 
+    #: Every event of the batch, as read (``silenced_by`` as the silences decided): what routing matches.
+    read: list[dict[str, Any]]
+    #: The events rules are matched against (not silenced, not of a flapping incident).
     events: list[dict[str, Any]]
     times: dict[str, datetime]
     rules: list[tuple[int, TriggerSpec]]
@@ -337,16 +397,45 @@ def _read_batch(
     silences: SilenceCache | None = None,
     view: limits.LimitsView | None = None,
 ) -> _Read:
+    # PERF: PostgreSQL reads the events and whether their incidents are flapping in one statement.
+    rows = _read_rows(event_ids, flapping=True)
+    read = rows.events
     # A silenced event is stored and correlated, but fires no rule.
-    events = silence_batch(_read_events(event_ids), cache=silences)
+    events = silence_batch(read, cache=silences)
     # A flapping incident's events do not re-trigger rules until it settles.
-    flapping = flapping_incidents([e["correlation_id"] for e in events])
-    events = [e for e in events if e["correlation_id"] not in flapping]
-    # PERF: each event's time is parsed once for the batch, not once per rule.
-    times = {e["id"]: _time(e) for e in events}
+    flapping = rows.flapping if rows.flapping is not None else flapping_incidents([e["correlation_id"] for e in events])
+    if flapping:
+        events = [e for e in events if e["correlation_id"] not in flapping]
+    # PERF: each event's time is read once for the batch, not once per rule.
+    times = {e["id"]: rows.times[e["id"]] for e in events}
     if events:
         rules = (view or limits.LimitsView()).unblocked(rules, min(times.values()), max(times.values()))
-    return _Read(events, times, rules)
+    return _Read(read, events, times, rules)
+
+
+def _autocommit(fn: Callable[[], T]) -> T:
+    """``fn`` with each statement its own transaction on PostgreSQL (in one transaction on SQLite).
+
+    PERF: the batch's reads share nothing a snapshot would protect: the events and their incidents'
+    state are one statement, the silences recorded one statement, and the limits' view may be
+    older than the database (never too strict: :mod:`app.rules.limits`). No BEGIN and COMMIT round
+    trips for a batch that fires nothing.
+    """
+    if not is_postgres():
+        return in_transaction(fn)
+    with wrap_db_errors():
+        database.connect(reuse_if_open=True)
+        return fn()
+
+
+@dataclass
+class Evaluated:
+    """A batch's evaluation: what fired, and the events as read (for routing to agents, which reads none)."""
+
+    firings: list[Firing]
+    #: The batch's events as :func:`load_events` shows them (``silenced_by`` as decided for this batch);
+    #: None when nothing was read (no rule and no silence).
+    events: list[dict[str, Any]] | None
 
 
 def evaluate(event_ids: list[str], *, cache: RuleCache, silences: SilenceCache | None = None) -> list[Firing]:
@@ -358,23 +447,28 @@ def evaluate(event_ids: list[str], *, cache: RuleCache, silences: SilenceCache |
       cache: The process's compiled rules.
       silences: The process's silences (default: the process-wide :func:`app.silences.active_silences`).
     """
+    return evaluate_batch(event_ids, cache=cache, silences=silences).firings
+
+
+def evaluate_batch(event_ids: list[str], *, cache: RuleCache, silences: SilenceCache | None = None) -> Evaluated:
+    """:func:`evaluate`, with the batch's events as read (the evaluator hands them to :mod:`app.agents.routing`)."""
     if not event_ids:
-        return []
+        return Evaluated([], [])
     rules = cache.rules()
     # PERF: with no rule and no silence there is nothing to read.
     if not rules and not (silences.recent() if silences is not None else active_silences(datetime.now(UTC))):
-        return []
-    # PERF: the reads in one transaction, the firings in another (one commit each).
-    batch = in_transaction(partial(_read_batch, event_ids, rules, silences, cache.limits))
+        return Evaluated([], None)
+    # PERF: the reads need no transaction (one statement for the batch), the firings one (one commit).
+    batch = _autocommit(partial(_read_batch, event_ids, rules, silences, cache.limits))
     if not batch.events or not batch.rules:
-        return []
+        return Evaluated([], batch.read)
     matches = match_batch([(rule_id, spec, cache.constraint(rule_id)) for rule_id, spec in batch.rules], batch.events)
     if not matches:
-        return []
+        return Evaluated([], batch.read)
     firings = in_transaction(partial(_fire_batch, matches, batch.times))
     for firing in firings:
         cache.limits.note(firing.rule_id, batch.times[firing.event_id])
-    return firings
+    return Evaluated(firings, batch.read)
 
 
 def replay(spec: TriggerSpec, *, start: datetime, end: datetime) -> dict[str, Any]:

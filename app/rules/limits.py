@@ -109,6 +109,11 @@ class LimitsView:
         self._rules: frozenset[int] = frozenset()
         self._last_fired: dict[int, datetime | None] = {}
         self._fired: dict[int, list[datetime]] = {}
+        #: The rules list last judged, with its limited rules (ids, as a set, and each one's limits).
+        self._judged: list[tuple[int, TriggerSpec]] | None = None
+        self._limited: list[int] = []
+        self._limited_set: frozenset[int] = frozenset()
+        self._limits: list[tuple[int, timedelta | None, int]] = []
 
     def note(self, rule_id: int, at: datetime) -> None:
         """A firing this process committed (at event time ``at``): its rule is judged with it from now on."""
@@ -117,10 +122,27 @@ class LimitsView:
             previous = self._last_fired.get(rule_id)
             self._last_fired[rule_id] = at if previous is None or at > previous else previous
 
-    def _stale(self, rule_ids: list[int], first: datetime, last: datetime) -> bool:
+    def _stale(self, first: datetime, last: datetime) -> bool:
         if time.monotonic() - self._read_at >= REFRESH_S or self._span is None:
             return True
-        return not (self._span[0] <= first and last <= self._span[1]) or not self._rules.issuperset(rule_ids)
+        if not (self._span[0] <= first and last <= self._span[1]):
+            return True
+        return self._rules is not self._limited_set and not self._rules.issuperset(self._limited_set)
+
+    def _judge(self, rules: list[tuple[int, TriggerSpec]]) -> None:
+        """PERF: what the limits need of ``rules``, worked out once per rules list (the evaluator's cache keeps one
+        list until the rules change), not once per batch."""
+        if rules is self._judged:
+            return
+        self._limited = _limited(rules)
+        self._limited_set = frozenset(self._limited)
+        specs = dict(rules)
+        self._limits = [
+            (rule_id, timedelta(minutes=cooldown) if (cooldown := specs[rule_id].cooldown_minutes) else None,
+             specs[rule_id].max_triggers_per_hour)
+            for rule_id in self._limited
+        ]  # fmt: skip
+        self._judged = rules
 
     def unblocked(
         self, rules: list[tuple[int, TriggerSpec]], first: datetime, last: datetime
@@ -130,21 +152,29 @@ class LimitsView:
         PERF: in a flood most rules sit at their hourly limit or cool down; they are neither matched
         nor locked, and the view they are judged by is read about once a second, not per batch.
         """
-        limited = _limited(rules)
+        self._judge(rules)
+        limited = self._limited
         if not limited:
             return rules
-        if self._stale(limited, first, last):
+        if self._stale(first, last):
             # Firings up to an hour past the span read count for its later events; a later batch
             # whose events leave the span reads again.
             span = (first, last + HOUR)
             self._fired = fired(limited, span[0], span[1])
             self._last_fired = last_fired(limited)
-            self._read_at, self._span, self._rules = time.monotonic(), span, frozenset(limited)
-        specs = dict(rules)
-        stopped = {
-            rule_id
-            for rule_id in limited
-            if rule_id in self._last_fired
-            and blocked(specs[rule_id], self._last_fired[rule_id], self._fired.get(rule_id, []), [first, last])
-        }
+            self._read_at, self._span, self._rules = time.monotonic(), span, self._limited_set
+        # As :func:`blocked` decides for [first, last], in one loop over the rules' limits worked out before.
+        since, until = last - HOUR, first + HOUR
+        last_fired_at, fired_at = self._last_fired, self._fired
+        stopped = set()
+        for rule_id, cooldown, cap in self._limits:
+            if rule_id not in last_fired_at:
+                continue  # deleted meanwhile: the evaluator finds it gone under the lock
+            at = last_fired_at[rule_id]
+            if cooldown is not None and at is not None and last - at < cooldown:
+                stopped.add(rule_id)
+            elif (times := fired_at.get(rule_id)) and bisect_left(times, until) - bisect_right(times, since) >= cap:
+                stopped.add(rule_id)
+        if not stopped:
+            return rules
         return [(rule_id, spec) for rule_id, spec in rules if rule_id not in stopped]

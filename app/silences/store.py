@@ -356,6 +356,7 @@ def silence_batch(events: list[dict[str, Any]], *, cache: SilenceCache | None = 
             kept.append(event)
         if silence_id != event.get("silenced_by"):
             changed[event["id"]] = silence_id
+            event["silenced_by"] = silence_id  # the batch's rows say so too (the evaluator routes them to agents)
     if changed:
         # PERF: one statement for the batch, and only for the events whose silence changed.
         to_id = peewee.Case(ProcessedEvent.id, [(ProcessedEvent.id.db_value(k), v) for k, v in changed.items()])

@@ -14,7 +14,7 @@ from app.auth import create_key
 from app.db import in_transaction
 from app.models import AgentHeartbeat, Notification, NotificationPolicy
 from tests.http import request
-from tests.processes import BIN, Process, start_web, wait_for
+from tests.processes import BIN, Process, retire, start_web, wait_for
 
 #: One beat a second: an agent whose processes are gone is down after three.
 HEARTBEAT = {"AGENT_HEARTBEAT_SECONDS": "1"}
@@ -35,8 +35,8 @@ def web(stack_env) -> Iterator[dict]:
     try:
         yield {"base": base, "keys": keys, "env": env}
     finally:
-        server.stop()
-        clock.stop()
+        retire(server)
+        clock.stop()  # (waited for: a clock's sweeps must not reach into the next module)
 
 
 def _status(web, name: str = "spend-watch") -> dict:
@@ -51,13 +51,31 @@ def _metric(web) -> str | None:
     return found.group(1) if found else None
 
 
+def _rows() -> dict[str, str]:
+    return {r.process: r.kind for r in in_transaction(lambda: list(AgentHeartbeat.select()))}
+
+
+def test_a_worker_stopped_cleanly_removes_its_heartbeats_at_once(web):
+    # Given a worker serving the cost agents' queue, heartbeating
+    before = _rows()
+    worker = _agent_worker(web["env"])
+    try:
+        mine = wait_for(lambda: [p for p, kind in _rows().items() if p not in before and kind == "cost"], timeout=30,
+                        message="the worker's heartbeat")  # fmt: skip
+        # When it is stopped as a supervisor stops it (SIGTERM to the process it started)
+    finally:
+        worker.stop()
+    # Then it shut down cleanly, and its rows are gone as it exits, not three beats later (a stop is not a crash)
+    assert worker.proc.returncode == 0 and "Killing worker process" not in worker.output(), worker.output()[-3000:]
+    assert not set(mine) & set(_rows()), _rows()
+    assert _status(web, "cost")["processes"] == []
+
+
 def test_a_dead_agent_is_reported_and_its_queued_work_is_taken_when_a_worker_returns(web):
     base, keys = web["base"], web["keys"]
     in_transaction(lambda: NotificationPolicy.create(name="agents down", matchers={"triggers": ["agent_down"]},
                                                      channels=[{"type": "webhook", "url": "http://127.0.0.1:9/hook"}],
                                                      repeat_interval_minutes=0))  # fmt: skip
-    # (an earlier module's worker may have left its heartbeat rows, live for 3 of its 15 s beats: forgotten here)
-    in_transaction(lambda: AgentHeartbeat.delete().execute())
     # Given a worker serving the cost agents' queue, and then a started cost agent (scheduled once a day)
     first = _agent_worker(web["env"])
     try:

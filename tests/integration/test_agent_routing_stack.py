@@ -10,7 +10,7 @@ import pytest
 
 from app.auth import create_key
 from tests.http import request
-from tests.processes import BIN, Process, start_web, wait_for
+from tests.processes import BIN, Process, retire, start_web, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,7 @@ def web(stack_env) -> Iterator[dict]:
     try:
         yield {"base": base, "keys": keys}
     finally:
-        server.stop()
-        worker.stop()
+        retire(server, worker)
 
 
 def _post(web, **fields) -> str:

@@ -85,7 +85,7 @@ def test_a_storm_sends_one_run_per_agent_until_a_run_starts(routed):
     cache = routing.RouteCache()
 
     def route(ids, now):
-        return routing.route(ids, cache=cache, now=now, load=lambda ids: [_event(int(i[1:])) for i in ids],
+        return routing.route([_event(int(i[1:])) for i in ids], cache=cache, now=now,
                              send=lambda kind, name, trigger: sent.append((kind, name, trigger)))  # fmt: skip
 
     # When a thousand matching events arrive in batches
@@ -109,7 +109,7 @@ def test_a_pending_run_lost_for_long_is_sent_again_and_a_failed_send_leaves_none
     cache, sent = routing.RouteCache(), []
 
     def route(now, send):
-        return routing.route(["e1"], cache=cache, now=now, load=lambda ids: [_event(1)], send=send)
+        return routing.route([_event(1)], cache=cache, now=now, send=send)
 
     def fail(kind, name, trigger):
         raise ConnectionError("broker away")
@@ -125,6 +125,5 @@ def test_a_pending_run_lost_for_long_is_sent_again_and_a_failed_send_leaves_none
 
 def test_a_stopped_agent_is_routed_nothing(routed):
     in_transaction(lambda: registry.set_running("k8s", running=False, actor="a", now=routed))
-    sent = routing.route(["e1"], cache=routing.RouteCache(), now=routed, load=lambda ids: [_event(1)],
-                         send=lambda *a: None)  # fmt: skip
+    sent = routing.route([_event(1)], cache=routing.RouteCache(), now=routed, send=lambda *a: None)
     assert sent == []

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.db import in_transaction
 from app.decisions import policy, risk
 from app.decisions.policy import Situation
-from app.errors import Conflict, InvalidInput, InvalidRule
+from app.errors import Conflict, InvalidInput, InvalidRule, NotFound
 from app.executions import approvals
 from app.executions.runner import run
 from app.models import AgentConfig, AuditLog, DecisionLog, Execution, Notification, NotificationPolicy
@@ -136,6 +136,9 @@ def test_agents_are_configured_started_and_stopped_with_each_change_audited(any_
     # And a disabled agent is enabled by its configuration, not started
     with pytest.raises(Conflict):
         in_transaction(lambda: registry.set_running("terraform", running=True, actor="a", now=now))
+    # And an agent that does not exist is not found by its name
+    with pytest.raises(NotFound, match="no agent nobody"):
+        in_transaction(lambda: registry.set_running("nobody", running=True, actor="a", now=now))
 
 
 def test_the_clock_schedules_each_started_agent_once_per_interval(any_db):

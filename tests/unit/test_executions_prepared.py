@@ -8,7 +8,7 @@ from app.decisions import context, risk
 from app.executions import prepared
 from app.executions.store import create_execution, snapshot
 from app.ids import uuid7
-from app.models import Execution, ExecutionLog, ExecutionStep, ProcessedEvent, RuleExecution, TriggerRule
+from app.models import Execution, ExecutionLog, ExecutionStep, Incident, ProcessedEvent, RuleExecution, TriggerRule
 
 
 def _execution(any_db, **extra):
@@ -70,3 +70,50 @@ def test_render_context_is_the_decisions_one(any_db):
     # Then it is the one the decisions module reads itself
     assert built == context.render_context(row.id)
     assert built["rule"] == {"id": rule.id, "name": "disk"} and built["event"]["metadata"]["nonce"] == "n1"
+
+
+def test_the_locked_row_carries_the_render_context_read_with_it(any_db):
+    # Given an execution fired by a rule, its event in an incident, and one with neither firing nor incident
+    at = datetime.now(UTC)
+    incident = Incident.create(id=uuid7(), title="disk", severity="high", status="open", hosts=["db-01"],
+                               root_event_id=uuid7(), root_fingerprint="f", opened_at=at, last_event_at=at)  # fmt: skip
+    rule = TriggerRule.create(rule_name="disk", event_conditions={"event_type": "disk_full"})
+    firing = RuleExecution.create(trigger_rule_id=rule.id, execution_status="fired")
+    fired = _execution(any_db, rule_execution_id=firing.id)
+    ProcessedEvent.update(correlation_id=incident.id).where(ProcessedEvent.id == fired.event_id).execute()
+    alone = _execution(any_db)
+
+    for row in (fired, alone):
+        steps = list(ExecutionStep.select().where(ExecutionStep.execution_id == row.id))
+        # When the runner locks it, reading its context in the same statement
+        locked = prepared.locked_with_context(row.id)
+
+        # Then the row is the stored one and the context the one the decisions module reads itself
+        assert locked is not None and locked.id == row.id and locked.definition == row.definition
+        assert prepared.render_context(locked, steps) == context.render_context(row.id)
+    assert prepared.render_context(prepared.locked_with_context(fired.id), []).get("incident")["id"] == str(incident.id)
+    assert prepared.locked_with_context(alone.id).ctx_incident is None
+    assert prepared.locked_with_context(uuid7()) is None
+
+
+def test_writes_go_together_at_the_flush_and_bind_values_as_given(any_db):
+    # Given writes queued: a save, log lines (one with a literal "%" and quotes), a peewee query
+    row = _execution(any_db)
+    writes = prepared.Writes()
+    row.error_message = "50% done; it's 'quoted'"
+    writes.save(row)
+    writes.insert(ExecutionLog, execution_id=row.id, message="100% %s %(x)s", level="info", action_id=None)
+    writes.add(ExecutionStep.update(attempts=7).where(ExecutionStep.execution_id == row.id))
+    before = ExecutionLog.select().where(ExecutionLog.execution_id == row.id).count()
+
+    # When nothing is flushed, nothing is written; then they are flushed
+    assert Execution.get_by_id(row.id).error_message is None
+    writes.flush()
+
+    # Then every write is stored with its values as given
+    assert Execution.get_by_id(row.id).error_message == "50% done; it's 'quoted'"
+    messages = [lg.message for lg in ExecutionLog.select().where(ExecutionLog.execution_id == row.id)]
+    assert len(messages) == before + 1 and messages[-1] == "100% %s %(x)s"
+    assert {s.attempts for s in ExecutionStep.select().where(ExecutionStep.execution_id == row.id)} == {7}
+    writes.flush()  # nothing left: a second flush writes nothing
+    assert ExecutionLog.select().where(ExecutionLog.execution_id == row.id).count() == before + 1
