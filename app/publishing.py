@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, Protocol
 
 import dramatiq
 import orjson
+import pika
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from .errors import BrokerUnavailable, InvalidInput
 
@@ -99,6 +102,26 @@ class DirectPublisher:
 
 
 @dataclass
+class GroupCommitStats:
+    """What this process's group commits cost, counted since it started: where a request's wait goes.
+
+    ``bench/webhook.py`` reads them when a web worker exits (py-spy shows CPU, not waiting).
+    """
+
+    #: Published groups, and the requests they carried.
+    groups: int = 0
+    requests: int = 0
+    #: Seconds spent publishing groups (encode, send, RabbitMQ's confirm), summed over groups.
+    publish_s: float = 0.0
+    #: Seconds requests spent in :meth:`BatchPublisher.publish` (waiting for a group, then its confirm), summed.
+    wait_s: float = 0.0
+
+
+#: The group commits of this process (one web process has one :class:`BatchPublisher`).
+STATS = GroupCommitStats()
+
+
+@dataclass
 class _Waiting:
     """One request's items, encoded, and the result it waits on."""
 
@@ -145,11 +168,13 @@ class BatchPublisher:
         """
         encoded = encode_items(items)  # on this request's greenlet: a bad request fails alone
         done = self._result()
+        started = perf_counter()
         self._queue.put(_Waiting(encoded, len(items), done))
         if self._in_flight and self._queue.qsize() >= MIN_OVERLAPPING_GROUP - 1:
             self._changed.set()
         try:
             done.get(timeout=self.timeout_s)
+            STATS.wait_s += perf_counter() - started
         except BrokerUnavailable:
             raise
         except (Exception, self._timeout) as e:  # gevent.Timeout is a BaseException: without it, a 500
@@ -184,7 +209,23 @@ class BatchPublisher:
     def _publish(self, waiting: list[_Waiting]) -> None:
         publish_items(self.broker, join_encoded([w.encoded for w in waiting]))
 
+    def _connect(self) -> None:
+        """Open this publisher greenlet's connection and channel now rather than on the first request.
+
+        Opening one costs a few milliseconds of the worker's time (DNS through gevent's resolver, the AMQP
+        handshake, confirms on): on a first request it delayed every request of the worker. A broker away at
+        start is no error here: the first publish connects again (and a request waits at most ``timeout_s``).
+        """
+        if not isinstance(self.broker, RabbitmqBroker):
+            return
+        try:
+            self.broker.channel  # noqa: B018 - the property opens this greenlet's connection and channel
+        except (pika.exceptions.AMQPError, OSError, ValueError) as e:
+            logger.warning("RabbitMQ did not accept a publisher connection at start (%s: %s); retrying on the "
+                           "first publish.", type(e).__name__, e)  # fmt: skip
+
     def _run(self) -> None:
+        self._connect()
         while True:
             waiting = self._take()
             try:
@@ -194,6 +235,7 @@ class BatchPublisher:
                 self._changed.set()
 
     def _publish_group(self, waiting: list[_Waiting]) -> None:
+        started = perf_counter()
         try:
             self._publish(waiting)
         except BrokerUnavailable as error:  # the broker is away: every waiting request must hear about it
@@ -206,6 +248,9 @@ class BatchPublisher:
             for entry in waiting:
                 self._publish_alone(entry)
         else:
+            STATS.groups += 1
+            STATS.requests += len(waiting)
+            STATS.publish_s += perf_counter() - started
             for entry in waiting:
                 entry.done.set(None)
 

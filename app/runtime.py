@@ -18,8 +18,13 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
     )
-    # pika logs every failed connection attempt with a traceback; we log the outcome once, ourselves.
-    logging.getLogger("pika").setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
+    # dramatiq's workers configured the root logger (at INFO, into a pipe to their parent) before this runs,
+    # which makes basicConfig a no-op there: LOG_LEVEL must still apply (each record costs a pipe write).
+    logging.getLogger().setLevel(level)
+    # pika logs every failed connection attempt with a traceback; we log the outcome once, ourselves. At DEBUG
+    # it shows its connections (INFO), not each frame: a worker writing a record per frame into its pipe to
+    # dramatiq's parent process spent most of its time blocked on that pipe (a correlator 30x slower).
+    logging.getLogger("pika").setLevel(logging.INFO if level == "DEBUG" else logging.CRITICAL)
 
 
 def bootstrap(

@@ -17,3 +17,8 @@ if monkey.is_module_patched("socket"):
 from .runtime import bootstrap  # noqa: E402
 
 bootstrap(role="worker", db_connections=32)
+
+if monkey.is_module_patched("socket"):  # the execute and rollback queues: their first action step must not wait
+    from .actions import http as _http_action
+
+    _http_action.warm()

@@ -17,7 +17,12 @@ workers, beside the same processes, just before each run, and reports ``ratio_to
 
 Each run also reports the web workers' CPU time per request (``web_cpu_ms_per_request``, and
 ``bare_cpu_ms_per_request``): on a machine shared with other work, requests/s swing with what else
-runs, while the CPU a request costs holds. ``--no-drain`` measures the web tier alone (no wait for the
+runs, while the CPU a request costs holds. ``web_worker_balance`` is the least busy worker's CPU over the
+busiest's (wrk opens its connections once and keeps them, so a worker not yet serving then would get none:
+each server is driven only once all its workers have loaded the app). ``group_requests``, ``group_publish_ms``
+and ``commit_wait_ms`` say where a request waits (app.publishing.STATS, written by each worker as it exits):
+requests per group commit, the ms a group's publish takes until RabbitMQ's confirm reaches the publisher
+greenlet, the ms a request waits in publish(). ``--no-drain`` measures the web tier alone (no wait for the
 stored figures); ``--profile DIR`` samples the product's (and bare Falcon's) workers with py-spy and
 prints the share of each stage (bench/pyspy.py; ``--profile-gil`` counts only Python's own work).
 
@@ -27,6 +32,7 @@ Needs wrk (Debian package ``wrk``). Prints one line per run and the medians.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -157,6 +163,59 @@ def start_background(args: argparse.Namespace, env: dict[str, str]) -> list[Proc
     return [Process(f"normalize-{i}", argv, env) for i in range(args.normalizers)]
 
 
+#: The web process's gunicorn settings, unchanged, and a hook that marks each worker ready once its app is loaded.
+READY_CONF = """
+import os
+
+from app.http.gunicorn_conf import *  # noqa: F403 - the web process's settings
+
+
+def post_worker_init(worker):
+    open(os.path.join(%(dir)r, f"ready-{os.getpid()}"), "w").close()
+
+
+def worker_exit(server, worker):
+    import dataclasses
+    import json
+    import sys
+
+    publishing = sys.modules.get("app.publishing")  # not loaded by bare Falcon
+    if publishing is not None:
+        with open(os.path.join(%(dir)r, f"stats-{os.getpid()}.json"), "w") as f:
+            json.dump(dataclasses.asdict(publishing.STATS), f)
+"""
+
+
+def group_commit_stats(ready: Path) -> dict[str, float]:
+    """The product workers' group commits (app.publishing.STATS, written as each exits): requests per group, ms
+    per group's publish and confirm, ms a request waited in publish() for a group and its confirm."""
+    totals = {"groups": 0.0, "requests": 0.0, "publish_s": 0.0, "wait_s": 0.0}
+    for path in ready.glob("stats-*.json"):
+        for name, value in json.loads(path.read_text()).items():
+            totals[name] += value
+    if not totals["groups"]:
+        return {}
+    return {
+        "group_requests": totals["requests"] / totals["groups"],
+        "group_publish_ms": 1000 * totals["publish_s"] / totals["groups"],
+        "commit_wait_ms": 1000 * totals["wait_s"] / totals["requests"],
+    }
+
+
+def wait_workers(ready: Path, count: int, web: Process, timeout: float = 60.0) -> None:
+    """Wait until ``count`` workers have loaded the app.
+
+    The first worker to answer /healthz would otherwise accept all of wrk's connections, opened at once and
+    kept alive for the whole run, while the other still loads the product (bare Falcon loads in a blink, the
+    product does not): the run then measured one worker against bare Falcon's two.
+    """
+    deadline = time.monotonic() + timeout
+    while len(list(ready.glob("ready-*"))) < count:
+        if time.monotonic() > deadline or not web.alive():
+            raise RuntimeError(f"{count} web workers not ready within {timeout:.0f} s:\n{web.output()[-3000:]}")
+        time.sleep(0.1)
+
+
 def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, size: int, *, profile: Path | None = None
           ) -> tuple[dict[str, float], int]:  # fmt: skip
     """Serve ``app`` with gunicorn (the web process's settings) and load it with wrk: wrk's figures, requests sent.
@@ -165,15 +224,19 @@ def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, siz
     """
     bin_dir = Path(sys.executable).parent
     port = free_port()
-    web = Process("web", [str(bin_dir / "gunicorn"), "-c", "python:app.http.gunicorn_conf", "-w", str(args.web_workers),
+    ready = Path(tempfile.mkdtemp(prefix="oc-bench-ready-"))
+    conf = ready / "gunicorn_conf.py"
+    conf.write_text(READY_CONF % {"dir": str(ready)})
+    web = Process("web", [str(bin_dir / "gunicorn"), "-c", str(conf), "-w", str(args.web_workers),
                           "-b", f"127.0.0.1:{port}", app], env)  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", process=web)
+        wait_workers(ready, args.web_workers, web)
         body = single_body() if size == 1 else array_body(size)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
             lua.write(LUA % {"key": key, "body": body})
         workers = pyspy.worker_pids(web.proc.pid)
-        cpu_before = pyspy.cpu_seconds(workers)
+        cpu_before = [pyspy.cpu_seconds([w]) for w in workers]
         spies = (
             pyspy.record(workers, profile, args.seconds - 1, args.py_spy, gil=args.profile_gil)
             if profile is not None
@@ -182,18 +245,24 @@ def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, siz
         out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", "--latency",
                               "-s", lua.name, f"http://127.0.0.1:{port}/api/v1/events/webhook"],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
-        cpu = pyspy.cpu_seconds(workers) - cpu_before
+        per_worker = [pyspy.cpu_seconds([w]) - before for w, before in zip(workers, cpu_before, strict=True)]
+        cpu = sum(per_worker)
         os.unlink(lua.name)
         for spy in spies:
             spy.wait(30)
     finally:
         web.stop()
+        commits = group_commit_stats(ready)
+        shutil.rmtree(ready, ignore_errors=True)
     try:
         http = parse_wrk(out)
     except (AttributeError, KeyError):
         raise RuntimeError(f"could not read wrk's output:\n{out}") from None
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     http["cpu_ms_per_request"] = 1000 * cpu / max(requests, 1)
+    # 1.0: the workers shared the load evenly; near 0: one worker served (nearly) every request.
+    http["worker_balance"] = min(per_worker) / max(max(per_worker), 1e-9)
+    http.update(commits)
     return http, requests
 
 
@@ -230,6 +299,10 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str,
             "http_p99_ms": http["p99_ms"],
             "non_2xx": http["errors"],
             "web_cpu_ms_per_request": http["cpu_ms_per_request"],
+            "web_worker_balance": http["worker_balance"],
+            "group_requests": http.get("group_requests", 0.0),
+            "group_publish_ms": http.get("group_publish_ms", 0.0),
+            "commit_wait_ms": http.get("commit_wait_ms", 0.0),
             "accepted_events": accepted,
             "stored_raw": raw_count(url),
             "stored_events": stats["count"],
@@ -243,6 +316,7 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str,
                 bare_p99_ms=bare["p99_ms"],
                 ratio_to_bare=http["rps"] / bare["rps"],
                 bare_cpu_ms_per_request=bare["cpu_ms_per_request"],
+                bare_worker_balance=bare["worker_balance"],
                 cpu_ratio_to_bare=bare["cpu_ms_per_request"] / http["cpu_ms_per_request"],
             )
         return result

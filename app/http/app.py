@@ -147,6 +147,9 @@ def create_app(deps: Deps) -> falcon.App:
     app.add_route("/openapi.json", OpenApi())
     app.add_route("/metrics", Metrics(deps.broker or dramatiq.get_broker()))
     install_console(app, deps)
+    # PERF: Falcon compiles its router on the first request (~12 ms for these routes), blocking the worker: the
+    # other worker then accepted the clients connecting meanwhile, keep-alive ones for good. Compiled here instead.
+    app._router.find("/healthz")
     return app
 
 

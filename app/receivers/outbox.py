@@ -84,9 +84,13 @@ class Outbox:
     def _send(self, batch: list[dict[str, Any]]) -> bool:
         try:
             self.publish(batch)
-        except BrokerUnavailable as e:
+        except Exception as e:  # noqa: BLE001 - the batch is kept whatever failed: it is never dropped
+            # pika lets socket errors through unwrapped while it connects through a cut link (``OSError``,
+            # ``ValueError: Expected connected socket``): were they to escape, this loop would end and
+            # every item after would wait in memory unpublished. Anything but a publish counts as not done.
             if self.broker_up:
-                logger.critical("RabbitMQ is unreachable (%s); spooling to %s.", e, self.spool.path)
+                logger.critical("RabbitMQ is unreachable (%s); spooling to %s.", e, self.spool.path,
+                                exc_info=not isinstance(e, BrokerUnavailable))  # fmt: skip
             self.broker_up = False
             return False
         if not self.broker_up:

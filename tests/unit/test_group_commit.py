@@ -117,3 +117,19 @@ def test_a_request_whose_confirm_never_comes_fails_as_broker_unavailable(broker)
     # Then it fails as the broker being away (a 503), not as a crash, once its time is up
     assert isinstance(waiting.exception, BrokerUnavailable)
     publisher.close()
+
+
+def test_group_commits_are_counted_for_the_benchmark(broker):
+    # Given the process's counts so far
+    from app.publishing import STATS
+
+    before = (STATS.groups, STATS.requests)
+    publisher = BatchPublisher(broker, timeout_s=5, publishers=1)
+    broker.confirm.set()
+    # When requests are published and confirmed
+    gevent.joinall(send_all(publisher, 5), timeout=5, raise_error=True)
+    publisher.close()
+    # Then every request is counted once, in the groups that carried it
+    assert STATS.requests - before[1] == 5
+    assert STATS.groups - before[0] == len(broker.groups)
+    assert STATS.wait_s > 0 and STATS.publish_s > 0

@@ -98,3 +98,19 @@ def test_make_items_makes_what_make_item_makes_with_an_id_each():
         assert item["payload"] is payload
     assert items[0]["id"] != items[1]["id"]
     assert check_batch(items) == items
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 120), st.booleans(), st.floats(0, 100_000, allow_nan=False).map(lambda ms: round(ms, 2)))
+def test_the_accepted_answer_is_what_orjson_writes_of_the_answers(count, many, elapsed_ms):
+    from app.http.resources.ingest import answers
+
+    # Given the ids of a request's events, its correlation id and the time taken
+    ids, request_id = new_ids(count), str(uuid.uuid4())
+    expected = [{"event_id": i, "status": "accepted", "correlation_id": request_id, "processing_time_ms": elapsed_ms}
+                for i in ids]  # fmt: skip
+    many = many or count != 1
+    # When the 202's body is written without building the answers
+    body = answers(ids, request_id, elapsed_ms, many=many)
+    # Then it is byte for byte what encoding the answers gives
+    assert body == orjson.dumps(expected if many else expected[0])

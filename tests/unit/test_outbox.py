@@ -15,11 +15,13 @@ class FlakyBroker:
 
     def __init__(self) -> None:
         self.down = False
+        #: What the publish call raises while ``down`` (pika lets some socket errors through unwrapped).
+        self.error: Exception = BrokerUnavailable("connection refused")
         self.batches: list[list[dict]] = []
 
     def publish(self, items):
         if self.down:
-            raise BrokerUnavailable("connection refused")
+            raise self.error
         self.batches.append(list(items))
 
     def seqs(self) -> list[int]:
@@ -61,6 +63,24 @@ def test_while_the_broker_is_away_items_are_spooled_then_replayed_in_order(tmp_p
     # Then every item is published exactly once, in arrival order
     assert broker.seqs() == list(range(130))
     assert len(box.spool) == 0
+
+
+@pytest.mark.parametrize("error", [ValueError("Expected connected socket"), OSError(107, "not connected")])
+def test_an_error_the_publish_call_lets_through_loses_nothing_and_the_next_flush_publishes(tmp_path, broker, error):
+    # Given a publish call that raises what pika raises connecting through a cut link, not BrokerUnavailable
+    box = outbox(tmp_path, broker, max_memory=20)
+    broker.down, broker.error = True, error
+    # When items arrive and the outbox flushes
+    for i in range(35):
+        box.put({"seq": i})
+    assert not box.flush()
+    # Then they wait (as for a broker away), and once the publish works all go out once, in order
+    broker.down = False
+    for i in range(35, 40):
+        box.put({"seq": i})
+    assert box.flush()
+    assert broker.seqs() == list(range(40))
+    assert box.stats["dropped_full"] == 0
 
 
 def test_a_restarted_receiver_replays_what_its_predecessor_spooled(tmp_path, broker):
