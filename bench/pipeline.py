@@ -1,6 +1,7 @@
 """Correlation + rule evaluation benchmark on the real stack, with 100 active trigger rules.
 
-Stores N events (2,000 hosts behind 40 switches, a mix of messages) in a PostgreSQL
+Stores N events (2,000 hosts behind 40 switches; by default events that form many incidents,
+see :func:`incident_payloads`, or with ``--shape mix`` a random mix of six messages) in a PostgreSQL
 database (``--database``, default ``opsconductor_bench``) on the server DATABASE_URL names,
 against the broker RABBITMQ_URL names, declares the topology and 100 rules, then sends the
 events' ids to the ``correlate`` queue in batches of 500, as the normalizer does, and
@@ -8,12 +9,13 @@ times worker processes (correlate → evaluate → decide) until every event is 
 and the evaluate queue is empty. The workers are started and connected before the clock starts.
 
     .venv/bin/python bench/pipeline.py [--events 50000] [--workers 1] [--runs 3] [--layout procfile|shared]
-        [--correlators 1,2] [--correlate-only] [--database opsconductor_bench]
+        [--correlators 1,2] [--correlate-only] [--shape incidents|mix] [--database opsconductor_bench]
     .venv/bin/python bench/pipeline.py --stages [--processes 1,2] [--events 50000] [--batch 100] [--runs 3]
 
 ``--correlators 1,2`` runs each number of correlate processes in turn and prints the ratio of their
 medians: how correlation scales out (``--correlate-only`` times it with no evaluator competing for
-the cores).
+the cores). Each run of one configuration uses the same events as that run of the first, and the script
+checks they made the same incidents (the same partition of the events); it exits 1 when they did not.
 
 ``--stages`` measures each stage alone from raw webhook items (normalize, then correlate, then evaluate:
 events/s with 1 and 2 processes of each, peak RSS), then all stages at once; it prints the binding stage
@@ -82,6 +84,13 @@ def _parse() -> argparse.Namespace:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--shape",
+        choices=("incidents", "mix"),
+        default="incidents",
+        help="incidents: events that form many incidents (problems of one host and service, switch outages, one-offs);"
+        " mix: the earlier random mix of six messages, which forms a handful of incidents (nothing to do in parallel)",
+    )
+    parser.add_argument(
         "--layout",
         choices=("procfile", "shared"),
         default="procfile",
@@ -106,17 +115,79 @@ def _parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def raw_items(run: int, n: int, *, start: float | None = None) -> list[dict[str, Any]]:
-    """``n`` webhook items as the edge makes them: 2,000 hosts, a mix of messages, one every 10 ms of event time."""
+#: Letters of the problems' made-up words: never a hexadecimal number (the templates keep them as words).
+_CONSONANTS, _VOWELS = "ghklmnprstvz", "iou"
+#: Hosts (``app-SS-HH``) behind 40 switches (``sw-SS``), as the topology declares them.
+HOSTS = [f"app-{s:02d}-{h:02d}" for s in range(40) for h in range(50)]
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choice(_CONSONANTS) + rng.choice(_VOWELS) for _ in range(rng.randint(2, 3)))
+
+
+def incident_payloads(run: int, n: int) -> list[tuple[float, dict[str, Any], str]]:
+    """``n`` events that form many incidents, as (seconds from the start, webhook payload, label), in time order.
+
+    One event every 10 ms of event time on average. Most belong to problems of one host and service
+    each (5-60 events within two minutes, a message template of made-up words of their own, so no two
+    problems share a template or a service); some to switch outages (the switch's trap, then two
+    complaints from each of 15-40 hosts behind it); a tenth are one-off events on hosts of their own.
+    The label names the problem an event belongs to (``noise-N`` for a one-off).
+    """
+    rng = random.Random(run)
+    duration = n * 0.01
+    out: list[tuple[float, dict[str, Any], str]] = []
+    problem = 0
+    outages = max(1, n // 5000)
+    for k in range(outages):
+        switch, start = f"sw-{rng.randrange(40):02d}", rng.uniform(0, max(1.0, duration - 120))
+        out.append((start, {"source": "bench", "host": switch, "severity": "critical", "title": f"Switch {switch} unreachable",
+                            "event_type": "alert", "metadata": {"value": 100}, "tags": ["prod"]}, f"outage-{k}"))  # fmt: skip
+        for host in rng.sample([h for h in HOSTS if h[4:6] == switch[3:]], rng.randint(15, 40)):
+            for _ in range(2):
+                out.append((start + rng.uniform(-20, 120), {"source": "bench", "host": host, "severity": "high",
+                            "title": f"Uplink lost on {host}", "event_type": "alert",
+                            "metadata": {"value": rng.randint(0, 100)}, "tags": ["prod"]}, f"outage-{k}"))  # fmt: skip
+    noise = n // 10
+    while len(out) < n - noise:
+        problem += 1
+        words = [_word(rng) for _ in range(3)]
+        host, service = rng.choice(HOSTS), f"{_word(rng)}-{problem}"
+        start, severity = rng.uniform(0, max(1.0, duration - 120)), rng.choice(["critical", "high", "medium", "low"])
+        tail = rng.choice(["timeout after {n} ms", "lag {n} s", "at {n}% of its limit", "exit code {n}"])
+        for _ in range(min(rng.randint(5, 60), n - noise - len(out))):
+            title = f"{words[0].capitalize()} {words[1]} {words[2]} {tail.format(n=rng.randint(1, 999))}"
+            out.append((start + rng.uniform(0, 120), {"source": "bench", "host": host, "service": service,
+                        "severity": severity, "title": title, "event_type": "alert",
+                        "metadata": {"value": rng.randint(0, 100)}, "tags": ["prod"] if problem % 2 else ["dev"]},
+                        f"problem-{problem}"))  # fmt: skip
+    while len(out) < n:
+        k = len(out)
+        out.append((rng.uniform(0, duration), {"source": "bench", "host": f"misc-{k}", "service": f"misc-{k}",
+                    "severity": rng.choice(["medium", "low", "info"]), "title": f"{_word(rng).capitalize()} {_word(rng)} check",
+                    "event_type": "alert", "metadata": {"value": rng.randint(0, 100)}, "tags": ["dev"]}, f"noise-{k}"))  # fmt: skip
+    out.sort(key=lambda e: e[0])
+    return out
+
+
+def raw_items(run: int, n: int, *, start: float | None = None, shape: str = "mix") -> list[dict[str, Any]]:
+    """``n`` webhook items as the edge makes them, one every 10 ms of event time on average.
+
+    ``shape`` "incidents": many incidents (:func:`incident_payloads`); "mix" (what bench/stages.py and
+    bench/agent_routing.py time): 2,000 hosts and a mix of six messages at random, which the correlator
+    groups into a handful of incidents (all but a few events into one).
+    """
     from app.events.envelope import make_item
     from app.ids import new_id
 
-    rng = random.Random(run)
-    hosts = [f"app-{s:02d}-{h:02d}" for s in range(40) for h in range(50)]
     now = time.time() if start is None else start
+    if shape == "incidents":
+        return [make_item(id=new_id(), source_type="webhook", received_at=now + t, payload=payload)
+                for t, payload, _ in incident_payloads(run, n)]  # fmt: skip
+    rng = random.Random(run)
     items = []
     for i in range(n):
-        payload = {"source": "bench", "host": rng.choice(hosts), "service": rng.choice(["web", "db", "cache"]),
+        payload = {"source": "bench", "host": rng.choice(HOSTS), "service": rng.choice(["web", "db", "cache"]),
                    "severity": rng.choice(["critical", "high", "medium", "low", "info"]),
                    "title": rng.choice(MESSAGES).format(n=rng.randint(1, 999)), "event_type": "alert",
                    "metadata": {"value": rng.randint(0, 100)}, "tags": ["prod"] if i % 2 else ["dev"]}  # fmt: skip
@@ -138,8 +209,7 @@ def prepare_database(args: argparse.Namespace, url: str, base: str, env: dict[st
     from app.rules.triggers import parse_trigger
 
     init_database(url, application_name="opsconductor-bench")
-    hosts = [f"app-{s:02d}-{h:02d}" for s in range(40) for h in range(50)]
-    replace_topology({"hosts": {h: f"sw-{h[4:6]}" for h in hosts}}, actor="bench")
+    replace_topology({"hosts": {h: f"sw-{h[4:6]}" for h in HOSTS}}, actor="bench")
     for body in rules(100):
         TriggerRule.create(**columns_of(parse_trigger(body)))
 
@@ -151,7 +221,7 @@ def _prepare(
     from app.events.store import store_batch
 
     prepare_database(args, url, base, env, rabbit)
-    items = raw_items(run, args.events)
+    items = raw_items(run, args.events, shape=args.shape)
     return [store_batch(items[k : k + 500], window_s=300).event_ids for k in range(0, len(items), 500)]
 
 
@@ -214,6 +284,26 @@ def _measure(args: argparse.Namespace, ids: list[list[str]], workers: list[Any],
             w.stop()
 
 
+#: The events grouped by incident, each event named by what it holds (ids differ from run to run).
+Partition = frozenset[frozenset[tuple[str, str]]]
+
+
+def _partition() -> Partition:
+    """The run's incidents as sets of events (fingerprint and first receipt: the same events in every run)."""
+    from app.models import ProcessedEvent
+
+    groups: dict[str, set[tuple[str, str]]] = {}
+    rows = ProcessedEvent.select(ProcessedEvent.correlation_id, ProcessedEvent.fingerprint, ProcessedEvent.title)
+    for incident_id, fingerprint, title in rows.tuples():
+        groups.setdefault(str(incident_id), set()).add((fingerprint, title))
+    return frozenset(frozenset(g) for g in groups.values())
+
+
+def _differing(one: Partition, other: Partition) -> int:
+    """How many events are not in a group the other partition has too."""
+    return sum(len(g) for g in one ^ other) // 2
+
+
 def main() -> int:
     args = _parse()
     base = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
@@ -226,32 +316,55 @@ def main() -> int:
         stages.main(args, {"env": env, "rabbit": rabbit, "url": url, "base": base})
         return 0
     configurations = [int(n) for n in (args.correlators or str(args.workers)).split(",")]
-    medians: list[tuple[int, float, float]] = []
-    for correlators in configurations:
-        correlated, rates = [], []
-        for run in range(args.runs):
+    correlated: dict[int, list[float]] = {c: [] for c in configurations}
+    rates: dict[int, list[float]] = {c: [] for c in configurations}
+    mismatches = 0
+    # Each run times every configuration in turn on the same events: the machine's load drifts less within a run.
+    for run in range(args.runs):
+        first: Partition | None = None
+        for correlators in configurations:
             ids = _prepare(run, args, url, base, env, rabbit)
             workers = _start(args, correlators, env, rabbit)
             correlated_s, elapsed = _measure(args, ids, workers, rabbit)
             from app.models import Incident, RuleExecution
 
             total = len({i for b in ids for i in b})
-            correlated.append(total / correlated_s)
-            rates.append(total / elapsed)
+            partition = _partition()
+            if first is not None:
+                differ = _differing(first, partition)
+                print(f"correlators={correlators} run {run + 1}: "
+                      + (f"SAME incidents as {configurations[0]} process(es) ({len(partition)})" if not differ else
+                         f"DIFFERENT incidents from {configurations[0]} process(es): {differ} events grouped otherwise"
+                         f" ({len(partition)} incidents against {len(first)})"), flush=True)  # fmt: skip
+                mismatches += bool(differ)
+            else:
+                first = partition
+            correlated[correlators].append(total / correlated_s)
+            rates[correlators].append(total / elapsed)
             print(f"correlators={correlators} run {run + 1}: events={total} correlated_in={correlated_s:.1f}s "
                   f"({total / correlated_s:.0f}/s) correlated+evaluated_in={elapsed:.1f}s rate={total / elapsed:.0f} events/s "
-                  f"incidents={Incident.select().count()} firings={RuleExecution.select().count()}", flush=True)  # fmt: skip
-        medians.append((correlators, statistics.median(correlated), statistics.median(rates)))
-        what = "correlated (no evaluator)" if args.correlate_only else "correlated and evaluated with 100 rules"
+                  f"incidents={Incident.select().count()} firings={RuleExecution.select().count()} "
+                  f"load={os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+        for correlators in configurations[1:]:
+            print(f"run {run + 1}: ratio {correlators} vs {configurations[0]} correlate process(es): correlated "
+                  f"{correlated[correlators][-1] / correlated[configurations[0]][-1]:.2f}x", flush=True)  # fmt: skip
+    medians = [(c, statistics.median(correlated[c]), statistics.median(rates[c])) for c in configurations]
+    what = "correlated (no evaluator)" if args.correlate_only else "correlated and evaluated with 100 rules"
+    for correlators, corr, rate in medians:
+        print(f"MEDIAN of {args.runs}, {correlators} correlate process(es): {rate:.0f} events/s {what}; "
+              f"correlated alone: {corr:.0f} events/s", flush=True)  # fmt: skip
+    for correlators, corr, rate in medians[1:]:
+        ratios = sorted(a / b for a, b in zip(correlated[correlators], correlated[configurations[0]], strict=True))
+        print(f"RATIO {correlators} vs {medians[0][0]} correlate process(es): correlated {corr / medians[0][1]:.2f}x "
+              f"(median of the runs' ratios {statistics.median(ratios):.2f}x), end to end {rate / medians[0][2]:.2f}x",
+              flush=True)  # fmt: skip
+    if len(configurations) > 1:
         print(
-            f"MEDIAN of {args.runs}, {correlators} correlate process(es): {medians[-1][2]:.0f} events/s {what}; "
-            f"correlated alone: {medians[-1][1]:.0f} events/s",
+            f"INCIDENTS {'the same' if not mismatches else f'DIFFERENT in {mismatches} run(s)'} with "
+            f"{', '.join(map(str, configurations))} correlate process(es)",
             flush=True,
         )
-    for correlators, corr, rate in medians[1:]:
-        print(f"RATIO {correlators} vs {medians[0][0]} correlate process(es): correlated {corr / medians[0][1]:.2f}x, "
-              f"end to end {rate / medians[0][2]:.2f}x", flush=True)  # fmt: skip
-    return 0
+    return 1 if mismatches else 0
 
 
 if __name__ == "__main__":

@@ -46,14 +46,110 @@ class Process:
             os.killpg(self.proc.pid, sig)
 
     def stop(self, timeout: float = 20.0) -> None:
-        if not self.alive():
-            return
-        self.signal(signal.SIGTERM)
+        """A clean stop, as a supervisor asks one (Kubernetes, Docker: SIGTERM to the process it started), then
+        SIGKILL for the group if it is not done within ``timeout`` s, and for any child it left behind.
+
+        Only the leader is sent SIGTERM: dramatiq's main process passes it on to its worker processes, and a
+        worker process sent a second one (as a SIGTERM to the whole group would) exits at once, skipping its
+        shutdown (an agent worker would leave its heartbeat rows behind, live for three more beats).
+        """
+        self.terminate()
+        self.reap(time.monotonic() + timeout)
+
+    def terminate(self, sig: int | None = None) -> None:
+        """Ask the leader to stop (``sig``, SIGTERM by default); :meth:`reap` waits for it."""
+        if self.alive():
+            self.proc.send_signal(sig or signal.SIGTERM)
+
+    def reap(self, deadline: float) -> None:
+        """Wait for the leader until ``deadline`` (monotonic seconds), then SIGKILL the group and what it left."""
         try:
-            self.proc.wait(timeout)
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.proc.wait(5)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the group outlives its reaped leader while a member lives
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+#: Processes asked to stop whose exit nobody waited for (:func:`retire`); the session's end reaps them.
+RETIRED: list[Process] = []
+
+
+def retire(*processes: Process) -> None:
+    """Ask each to stop (SIGTERM to the leader) without waiting: a module's stack shuts down while the next
+    module runs (a dramatiq worker takes 2-3 s to stop cleanly). :func:`reap_retired` waits for them."""
+    for process in processes:
+        # gunicorn's graceful stop waits up to 25 s for idle keep-alive connections: its quick stop (SIGINT) here
+        process.terminate(signal.SIGINT if process.name == "web" else signal.SIGTERM)
+    RETIRED.extend(processes)
+
+
+def reap_retired(timeout: float = 20.0) -> None:
+    """Wait for the retired processes (SIGKILL for those still running after ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while RETIRED:
+        RETIRED.pop().reap(deadline)
+
+
+def stop_all(*processes: Process, timeout: float = 20.0) -> None:
+    """:meth:`Process.stop` for each at once: a stack's teardown takes its slowest stop, not the sum."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.reap(deadline)
+
+
+class Since:
+    """A process as one module sees it: its log from the module's start on (the process may serve several)."""
+
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        self.offset = len(process.output())
+
+    def output(self) -> str:
+        return self.process.output()[self.offset :]
+
+    def __getattr__(self, name: str):
+        return getattr(self.process, name)
+
+
+class Stacks:
+    """The web and worker processes of the session's stack: consecutive modules whose ``stack_env`` is the
+    same share them (starting a stack takes ~2 s and stopping it ~3 s; each module gets its own keys, queues
+    purged, and the processes' logs from its start). A module marked ``own_stack`` gets its own. One stack
+    runs at a time: its worker would take the messages of another's (and a module without a stack stops it).
+    """
+
+    #: Stacks kept running at most.
+    KEEP = 1
+
+    def __init__(self) -> None:
+        self.running: dict[tuple[tuple[str, str], ...], tuple[Process, Process, str]] = {}
+
+    def processes(self, env: dict[str, str]) -> tuple[Process, Process, str]:
+        """The web, the worker and the web's base URL for ``env``: running ones, or started."""
+        key = tuple(sorted(env.items()))
+        found = self.running.pop(key, None)
+        if found and not (found[0].alive() and found[1].alive()):
+            retire(found[0], found[1])
+            found = None
+        while found is None and len(self.running) >= self.KEEP:
+            retire(*self.running.pop(next(iter(self.running)))[:2])
+        if found is None:
+            web, base = start_web(env)  # (first: while it boots, a retired worker finishes its shutdown)
+            found = (web, start_worker(env), base)
+        self.running[key] = found  # the most recently used last
+        return found
+
+    def close(self) -> None:
+        for web, worker, _ in self.running.values():
+            retire(web, worker)
+        self.running.clear()
+        reap_retired()
 
 
 def wait_http(url: str, *, process: Process, timeout: float = 30.0, status: int = 200) -> None:
@@ -86,7 +182,11 @@ def start_web(env: dict[str, str], *, port: int | None = None, workers: int = 1)
 def start_worker(
     env: dict[str, str], *, queues: tuple[str, ...] = (), threads: int = 4, gevent: bool = False
 ) -> Process:
-    """A dramatiq worker process; ``gevent`` runs it as ``dramatiq-gevent`` (greenlets, as the executor does)."""
+    """A dramatiq worker process; ``gevent`` runs it as ``dramatiq-gevent`` (greenlets, as the executor does).
+
+    Retired processes are waited for first: a worker still shutting down must not take this one's messages.
+    """
+    reap_retired()
     argv = [str(BIN / ("dramatiq-gevent" if gevent else "dramatiq")), "app.worker", "--processes", "1",
             "--threads", str(threads)]  # fmt: skip
     if queues:

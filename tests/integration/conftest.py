@@ -11,7 +11,7 @@ from app.auth import create_key
 from app.db import init_database
 from app.migrate import migrate
 from tests import services
-from tests.processes import Process, start_web, start_worker
+from tests.processes import Process, Since, reap_retired, retire, start_web, start_worker
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack_env(pg_url, rabbitmq_url) -> dict[str, str]:
+    reap_retired()  # the processes an earlier module retired are gone before this one's start
     services.purge_queues(rabbitmq_url)
     init_database(pg_url, application_name="opsconductor-tests", max_connections=4)
     migrate()
@@ -34,15 +35,18 @@ def stack_env(pg_url, rabbitmq_url) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(stack_env) -> Iterator[Stack]:
+def stack(request, stack_env, stacks) -> Iterator[Stack]:
     keys = {role: create_key(role=role, name=f"test {role}") for role in ("admin", "ingest", "viewer")}
+    if request.node.get_closest_marker("own_stack") is None:
+        web, worker, base = stacks.processes(stack_env)
+        yield Stack(base, keys["admin"], keys["ingest"], keys["viewer"], stack_env, Since(web), Since(worker))  # type: ignore[arg-type]
+        return
     worker = start_worker(stack_env)
     web, base = start_web(stack_env)
     try:
         yield Stack(base, keys["admin"], keys["ingest"], keys["viewer"], stack_env, web, worker)
     finally:
-        web.stop()
-        worker.stop()
+        retire(web, worker)  # the next module need not wait for their clean shutdown
 
 
 @pytest.fixture

@@ -13,11 +13,12 @@ from app.migrate import migrate
 from tests import services
 from tests.http import request
 from tests.outage import Stack, Traffic, run_outage
-from tests.processes import free_port, start_web
+from tests.processes import free_port, start_web, stop_all
 from tests.proxy import TcpProxy
 
 #: Each message may be retried twice, 1 s then 2 s apart: a ladder of about 3 s, which the
-#: 30 s outage outlasts ten times over (the default ladder is about 30 minutes).
+#: 15 s outage outlasts five times over (the default ladder is about 30 minutes).
+#: (bench/outage.py runs outages of minutes.)
 SHORT_RETRY_LADDER = {"RETRY_LIMIT": "2", "RETRY_MAX_BACKOFF_MS": "2000"}
 
 
@@ -36,7 +37,7 @@ def pg_proxy(pg_url) -> Iterator[TcpProxy]:
     proxy.close()
 
 
-def test_a_30_s_database_outage_under_load_dead_letters_nothing_and_the_backlog_drains(
+def test_a_15_s_database_outage_under_load_dead_letters_nothing_and_the_backlog_drains(
     env, pg_proxy, rabbitmq_url, tmp_path
 ):
     # Given the Procfile's pipeline on a database behind a proxy, and syslog and webhook traffic
@@ -45,18 +46,18 @@ def test_a_30_s_database_outage_under_load_dead_letters_nothing_and_the_backlog_
     try:
         base = stack.start()
         traffic = Traffic(syslog_port=stack.syslog_port, base=base, key=key)
-        # When PostgreSQL is unreachable for 30 s while the traffic flows, and then returns
+        # When PostgreSQL is unreachable for 15 s while the traffic flows, and then returns
         figures = run_outage(
-            rabbitmq_url=rabbitmq_url, traffic=traffic, proxy=pg_proxy, outage_s=30, drain_timeout_s=90
+            rabbitmq_url=rabbitmq_url, traffic=traffic, proxy=pg_proxy, outage_s=15, drain_timeout_s=90
         )
     finally:
-        stack.stop()
+        stop_all(*stack.processes)  # at once: the pipeline's five processes stop in the time of the slowest
     print("\n".join(figures.lines()))
     # Then nothing is dead-lettered, no input is marked bad because of the database,
     # everything accepted is stored, and the backlog drained within 60 s of recovery
     assert figures.dead_lettered == {"normalize.XQ": 0, "correlate.XQ": 0, "evaluate.XQ": 0}, stack.output()
     assert figures.raw_database_errors == 0
-    assert figures.accepted > 3_000 and figures.stored == figures.accepted, figures
+    assert figures.accepted > 1_800 and figures.stored == figures.accepted, figures  # ~150 events/s for 25 s
     assert figures.drain_s is not None and figures.drain_s <= 60, figures
     assert "workers pause until it answers" in stack.logs()
 

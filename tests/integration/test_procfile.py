@@ -21,6 +21,12 @@ def test_honcho_start_runs_every_process_type_of_the_procfile(pg_url, rabbitmq_u
     env = {"DATABASE_URL": pg_url, "RABBITMQ_URL": rabbitmq_url, "PORT": str(port), "OPSCONDUCTOR_ADMIN_KEY": key,
            "SYSLOG_UDP_PORT": str(udp), "SYSLOG_TCP_PORT": str(free_port()), "SNMP_TRAP_PORT": str(trap),
            "SPOOL_DIR": str(tmp_path / "spool"), "PATH": f"{BIN}:/usr/bin:/bin"}  # fmt: skip
+    # (as a Heroku-style platform deploys it: the release phase has migrated before any process starts; honcho
+    # runs ``release`` beside the others, and on a fresh database the agents would race it)
+    migrated = subprocess.run(
+        [str(BIN / "opsconductor"), "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert migrated.returncode == 0, migrated.stderr
     honcho = Process("honcho", [str(BIN / "honcho"), "start"], env)
     base = f"http://127.0.0.1:{port}"
     try:
