@@ -4,6 +4,8 @@ process's batch joined or opened one its events relate to): the incidents are th
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -141,3 +143,25 @@ def test_an_operator_change_meanwhile_to_a_relied_on_incident_is_seen(pg_db):
     assert counted == {"conflict": 1}
     assert placed[item["id"]] != disk
     assert Incident.get_by_id(disk).event_count == 1
+
+
+def test_a_rehearsal_is_freed_with_its_batch_not_left_to_the_garbage_collector(pg_db, monkeypatch):
+    # Given an open incident, and a record of the rehearsals made
+    run([disk_full("db-1", 0)])
+    made: list[weakref.ref] = []
+    init = rehearsal.Rehearsing.__init__
+
+    def recorded(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    monkeypatch.setattr(rehearsal.Rehearsing, "__init__", recorded)
+    # When a batch is rehearsed and decided with the garbage collector off (only reference counts free objects)
+    gc.disable()
+    try:
+        counted = outcomes(lambda: run([disk_full("db-1", 60)]))
+    finally:
+        gc.enable()
+    # Then its rehearsal (and the facts of its events it asked about) is gone once the batch returned
+    assert counted == {"rehearsed": 1}
+    assert len(made) == 1 and made[0]() is None
