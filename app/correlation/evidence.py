@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .facts import SCOPE, Facts, TopologyView, facts_of, in_scope, named_service, probes, resolves
+from .subjects import one_problem
 from .templates import similarity
 from .windows import _PREFIX_KIND, _WINDOW_OF_KIND, KINDS, GroupingSettings, Weights, key_kind
 
@@ -274,7 +275,7 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
         theirs, sep, about = key[2 + len(prefix) :].rpartition("|")
         if not sep:  # a key kept before subjects were (``host|service``)
             theirs, about = about, facts.subject
-        if about != facts.subject:
+        if not one_problem(about, facts.subject):
             continue
         spans = inc.keys[key]
         kind = "host" if key[0] == "h" and not facts.routine else "routine"
@@ -285,7 +286,10 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
             other = theirs
             continue
         minutes = max(1, int(apart // 60) + 1)
-        found["host"] = Evidence("host", w.host, f"events occurred within {minutes} minutes on same host")
+        why = f"events occurred within {minutes} minutes on same host"
+        if about != facts.subject:
+            why += ", cut off (it cannot be reached, and cannot reach what it names)"
+        found["host"] = Evidence("host", w.host, why)
         return
     if other is not None and not set(found) - {"other_service"}:
         found["host"] = Evidence("host", w.host, "events occurred on same host")

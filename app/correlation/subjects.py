@@ -35,6 +35,9 @@ _CONNECTIVITY = re.compile(
     r"|loss of (?:signal|carrier|connectivity)|heartbeats? (?:lost|missed))\b",
     re.IGNORECASE,
 )
+#: Messages saying what a host tried to reach answered it (a refused or reset connection): the path to it works,
+#: so the host is not cut off — what it names is at fault (a database down, a client's "Connection refused").
+_ANSWERED = re.compile(r"\b(?:refused|reset)\b", re.IGNORECASE)
 #: Messages of a host announcing it goes down of its own accord (a reboot, a shutdown): its own doing.
 _PLANNED = re.compile(
     r"\b(?:is rebooting|is (?:going down|shutting down|powering off)|rebooting now|shutdown scheduled|reboot scheduled)\b",
@@ -75,17 +78,35 @@ def mentions_of(event: dict[str, Any], title: str) -> set[str]:
     return {m for m in named if m != host and not _OWN.search(m)} | (security_addresses(event) - {host})
 
 
+#: Ends the subject of a message saying its host cannot reach what it names (see :func:`one_problem`).
+CUT_OFF = " (cannot reach)"
+
+
 def subject_of(title: str, mentions: set[str]) -> str:
     """What an event says about its host, for the ``host`` evidence: ``"down"`` (the host cannot be reached),
-    ``"names <what>"`` (it is about the things it names: a certificate, an address), else ``""`` (a problem of the host).
+    ``"names <what>"`` (it is about the things it names: a certificate, an address; ending in :data:`CUT_OFF`
+    when it says the host cannot reach them), else ``""`` (a problem of the host).
 
     Events of different subjects on one host are not tied by the host: a host check failing while the
     switch above it is down, and an attacker's password guesses on that host, are two problems; so are
-    a certificate's expiry and another attacker's guesses.
+    a certificate's expiry and another attacker's guesses. But see :func:`one_problem`.
     """
     if _UNREACHABLE.search(title):
         return "down"
-    return f"names {' '.join(sorted(mentions))}" if mentions else ""
+    if not mentions:
+        return ""
+    named = f"names {' '.join(sorted(mentions))}"
+    return named + CUT_OFF if _CONNECTIVITY.search(title) and not _ANSWERED.search(title) else named
+
+
+def one_problem(subject: str, other: str) -> bool:
+    """Whether events of these subjects on one host are about one thing: the same subject, or the host's
+    connectivity — the host cannot be reached (``"down"``) and it cannot reach what it names (an envoy's
+    upstream timeouts on a host its ping check finds unreachable: whatever cut the host off caused both,
+    and without a topology nothing else ties them)."""
+    if subject == other:
+        return True
+    return (subject == "down" and other.endswith(CUT_OFF)) or (other == "down" and subject.endswith(CUT_OFF))
 
 
 def is_effect(title: str, subject: str) -> bool:

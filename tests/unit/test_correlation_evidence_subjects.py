@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from app.correlation.evidence import facts_of
 from app.correlation.grouping import choose
-from app.correlation.subjects import is_effect, subject_of
+from app.correlation.subjects import CUT_OFF, is_effect, one_problem, subject_of
 from tests.unit.test_grouping_evidence import CFG, GRAPH, T0, event, incident, kinds
 
 
@@ -148,3 +148,10 @@ def test_a_client_naming_its_database_host_in_quotes_is_tied_to_that_host_s_aler
     # Then each is tied to the other by the entity, in either order
     assert kinds(alert, incident(client))["entity"] == CFG.weights.entity
     assert kinds(client, incident(alert))["entity"] == CFG.weights.entity
+
+
+def test_a_message_saying_its_host_cannot_reach_what_it_names_is_marked_cut_off():
+    assert subject_of("Upstream connect timeout to 10.9.8.7:6379", {"10.9.8.7"}) == "names 10.9.8.7" + CUT_OFF
+    assert subject_of('Connection refused. Is the server running on host "db-7"?', {"db-7"}) == "names db-7"
+    assert one_problem("down", "names 10.9.8.7" + CUT_OFF) and one_problem("names 10.9.8.7" + CUT_OFF, "down")
+    assert not one_problem("down", "names db-7") and not one_problem("", "names 10.9.8.7" + CUT_OFF)

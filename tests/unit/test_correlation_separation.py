@@ -130,3 +130,27 @@ def test_a_routine_message_joins_the_incident_its_evidence_is_strongest_for_and_
     closed = incident(other, graph=EMPTY, closed_at=T0)
     placed = choose(resolved, T0 + timedelta(minutes=2), [older, newer, closed], EMPTY, CFG)
     assert placed.incident is closed and placed.also == []
+
+
+def test_a_host_that_cannot_reach_what_it_names_and_the_same_host_down_are_its_connectivity_problem():
+    # Given (no topology) envoy on web-1 timing out towards an upstream
+    timeouts = incident(event("web-1", "Upstream connect timeout to 10.9.8.7:6379"), graph=EMPTY)
+    # When web-1's ping check finds it unreachable (another monitor, other words)
+    down = event("web-1", "PING CRITICAL - web-1 unreachable")
+    # Then the host ties them (either way round): whatever cut web-1 off caused both
+    assert kinds(down, timeouts, graph=EMPTY) == {"host": CFG.weights.host}
+    assert kinds(event("web-1", "Upstream connect timeout to 10.9.8.7:6379"), incident(down, graph=EMPTY),
+                 graph=EMPTY) == {"host": CFG.weights.host}  # fmt: skip
+    assert "cut off" in choose(down, T0 + timedelta(minutes=1), [timeouts], EMPTY, CFG).reason
+
+
+def test_a_refused_connection_is_no_sign_its_host_is_cut_off():
+    # Given a client on web-1 refused by the database it names (the path works: the database is down)
+    refused = 'could not connect to server: Connection refused. Is the server running on host "db-7"?'
+    clients = incident(event("web-1", refused), graph=EMPTY)
+    # When web-1 is found down at the time (another problem, say a switch of its own)
+    down = event("web-1", "web-1 has been down for more than 1 minute")
+    # Then the host does not tie them, nor a certificate's expiry naming a name to the host down
+    assert "host" not in kinds(down, clients, graph=EMPTY)
+    expiry = incident(event("web-1", "SSL certificate for api.example.com expires in 9 days"), graph=EMPTY)
+    assert "host" not in kinds(down, expiry, graph=EMPTY)
