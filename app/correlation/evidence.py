@@ -9,8 +9,8 @@ each kind within its own window. The kinds, strongest first:
 - ``topology``: the event's node depends on the node of a failing event of the incident, at any
   depth, or that node depends on the event's node (the event is their cause), within the causal window.
   A network device (switch, router, firewall, load balancer) failing explains its dependents'
-  *connectivity* symptoms only (down, unreachable, timeouts, refused connections, but not a host
-  announcing its own reboot: :func:`.subjects.is_effect`):
+  *connectivity* symptoms only (down, unreachable, timeouts, but not a refused connection, which what it
+  tried to reach answered, nor a host announcing its own reboot: :func:`.subjects.is_effect`):
   a link going down while a deploy fails or an alert storms on a host behind it is not their cause;
 - ``service``: the same *named* service within the window. A service is named by the topology (a
   declared service or database) or by a monitoring source that says ``service`` (a webhook's

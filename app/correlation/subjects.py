@@ -35,9 +35,9 @@ _CONNECTIVITY = re.compile(
     r"|loss of (?:signal|carrier|connectivity)|heartbeats? (?:lost|missed))\b",
     re.IGNORECASE,
 )
-#: Messages saying what a host tried to reach answered it (a refused or reset connection): the path to it works,
+#: Messages saying what a host tried to reach answered it (a refused connection): the path to it works,
 #: so the host is not cut off — what it names is at fault (a database down, a client's "Connection refused").
-_ANSWERED = re.compile(r"\b(?:refused|reset)\b", re.IGNORECASE)
+_ANSWERED = re.compile(r"\brefused\b", re.IGNORECASE)
 #: Messages of a host announcing it goes down of its own accord (a reboot, a shutdown): its own doing.
 _PLANNED = re.compile(
     r"\b(?:is rebooting|is (?:going down|shutting down|powering off)|rebooting now|shutdown scheduled|reboot scheduled)\b",
@@ -111,9 +111,10 @@ def one_problem(subject: str, other: str) -> bool:
 
 def is_effect(title: str, subject: str) -> bool:
     """Whether a message is a connectivity symptom: its host is down or unreachable, or it cannot reach
-    something (a timeout, a refused connection) — what a failing network device causes below it. A host
-    announcing its own reboot or shutdown is going down of its own accord: no failure above it explains that."""
-    if _PLANNED.search(title):
+    something (a timeout, a reset connection) — what a failing network device causes below it. A host
+    announcing its own reboot or shutdown is going down of its own accord: no failure above it explains that;
+    nor does it explain a refused connection: what the host tried to reach answered (the path works)."""
+    if _PLANNED.search(title) or _ANSWERED.search(title):
         return False
     return subject == "down" or bool(_CONNECTIVITY.search(title))
 

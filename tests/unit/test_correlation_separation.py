@@ -154,3 +154,15 @@ def test_a_refused_connection_is_no_sign_its_host_is_cut_off():
     assert "host" not in kinds(down, clients, graph=EMPTY)
     expiry = incident(event("web-1", "SSL certificate for api.example.com expires in 9 days"), graph=EMPTY)
     assert "host" not in kinds(down, expiry, graph=EMPTY)
+
+
+def test_a_failing_switch_explains_its_dependents_timeouts_but_not_their_refused_connections():
+    # Given sw-a's uplink down (web-1 and web-2 hang off it)
+    switch = incident(link_down("sw-a", "TenGigabitEthernet1/1/1"))
+    # Then a client on web-1 timing out is its effect, while one refused by the database it names is not:
+    # the database answered, so the path through sw-a works (a failover under way, not the switch)
+    timeout = 'could not connect to server: Connection timed out. Is the server running on host "db-1"?'
+    assert kinds(event("web-1", timeout), switch)["topology"] == CFG.weights.topology
+    refused = 'could not connect to server: Connection refused. Is the server running on host "db-1"?'
+    assert "topology" not in kinds(event("web-1", refused), switch)
+    assert "topology" not in kinds(link_down("sw-a", "TenGigabitEthernet1/1/1"), incident(event("web-1", refused)))
