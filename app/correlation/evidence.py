@@ -243,7 +243,7 @@ def weigh(
                        "recovered_above": f"its dependents recovered with {node}"}[kind]  # fmt: skip
                 found["topology"] = Evidence("topology", w.topology, why)
         elif kind not in found and near(key, kind):
-            why = {"fingerprint": "the same problem was seen in it", "service": f"same service {facts.named_service}",
+            why = {"fingerprint": "the same problem was seen in it", "service": f"same service {_service(key)}",
                    "entity": f"names {key[2:]}, as the incident does"}[kind]  # fmt: skip
             found[kind] = Evidence(kind, getattr(w, kind), why)
     for address in sorted(facts.mentions) if not facts.routine and "entity" not in found else ():
@@ -310,6 +310,11 @@ def explain(evidence: list[Evidence], score: float, join_score: float) -> str:
         for e in sorted(evidence, key=lambda e: KINDS.index(e.kind))
     )
     return f"{decisive.why[0].upper()}{decisive.why[1:]}. Evidence: {parts} = {score:.2f} ≥ {join_score:.2f}"
+
+
+def _service(key: str) -> str:
+    """The service an ``s`` or ``j`` key names (see :meth:`.facts.Facts.service_key`)."""
+    return key[2:].partition("|")[0]
 
 
 def _name(facts: Facts) -> str:

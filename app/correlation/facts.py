@@ -51,6 +51,9 @@ class Facts:
     parents: set[str]
     #: The service the event names as a service (see the module's doc), or None.
     named_service: str | None = None
+    #: The service an alert's labels give when none names it as a service (a scrape ``job``, a ``container``):
+    #: tied by the service only to events that name it (``j`` keys, see :meth:`service_key`).
+    label_service: str | None = None
     #: Addresses the message names, other than its own host.
     mentions: set[str] = field(default_factory=set)
     #: The event says a problem ended (:func:`resolves`).
@@ -82,14 +85,15 @@ class Facts:
         """What sent the message as the event names it (its service, a syslog program, an alert's job), or ``""``."""
         return (self.service or "").replace("@", "_").replace(SCOPE, "_")
 
-    def service_key(self) -> str:
-        """The ``s`` key of its named service: ``service|`` or, when the message names things, ``service|names <what>``.
+    def service_key(self, prefix: str = "s", service: str | None = None) -> str:
+        """The ``s`` key of its named service: ``service|`` or, when the message names things, ``service|names <what>``
+        (``j`` and its label service: see :func:`probes`).
 
         A service's message naming a thing (the database host it cannot reach, a certificate) is about that
         thing: it is not tied by the service to the service's other problems (its batch jobs failing on one host).
         """
         about = self.subject if self.subject.startswith("names ") else ""
-        return f"s:{self.named_service}|{about}"
+        return f"{prefix}:{service or self.named_service}|{about}"
 
     def emits(self) -> list[str]:
         """The keys an event leaves on its incident, by prefix: ``f`` fingerprint, ``s`` named service (:meth:`service_key`),
@@ -100,6 +104,8 @@ class Facts:
         keys = [f"f:{self.fingerprint}"] if self.fingerprint else []
         if self.named_service:
             keys.append(self.service_key())
+        elif self.label_service:
+            keys.append(self.service_key("j", self.label_service))
         if self.host:
             tag = f"{self.host}|{self.named_service or ''}|{self.subject}"
             keys.append(f"r:{tag}")
@@ -171,7 +177,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     mentions = mentions_of(event, title)
     about = subject_of(title, mentions)
     # A declared service or database said to be down is that service's problem (its exporter or probe on the
-    # host says so), not its host cut off: only its timeouts and refused connections are connectivity symptoms.
+    # host says so), not its host cut off: only its timeouts and lost connections are connectivity symptoms.
     effect = is_effect(title, "" if declared else about)
     if (link := link_key(event)) is not None:
         # One interface going down or up is about that interface: not the device's other problems (another
@@ -186,7 +192,8 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         nodes=nodes,
         ancestors=ancestors,
         parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
-        named_service=named_service(event, topology),
+        named_service=(named := named_service(event, topology)),
+        label_service=str(service) if service and not named and isinstance(labels_of(event), dict) else None,
         mentions=mentions,
         recovery=resolves(event, topology),
         subject=about,
@@ -195,6 +202,11 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     facts.keys = facts.emits()
     facts.lookups = probes(facts)
     return facts
+
+
+def labels_of(event: dict[str, Any]) -> Any:
+    """An alert's labels (Alertmanager, Grafana), or None."""
+    return (event.get("metadata") or {}).get("labels")
 
 
 def _only_through(node: str, hosts: set[str], topology: TopologyView) -> bool:
@@ -208,7 +220,12 @@ def probes(facts: Facts) -> list[tuple[str, str]]:
     if facts.fingerprint:
         found.append((f"f:{facts.fingerprint}", "fingerprint"))
     if facts.named_service:
-        found.append((facts.service_key(), "service"))
+        # Also the alerts whose labels give the service only as their job: a failover PagerDuty names for the
+        # cluster pg-main and the PostgresqlDown alert of job pg-main (a job many alerts share, such as node,
+        # is no service: alerts of one job are not tied to one another by it).
+        found += [(facts.service_key(), "service"), (facts.service_key("j"), "service")]
+    elif facts.label_service:
+        found.append((facts.service_key("s", facts.label_service), "service"))
     if facts.recovery:
         found += [(f"v:{n}", "recovered_below") for n in sorted(facts.ancestors)]
         found += [(f"w:{n}", "recovered_above") for n in sorted(facts.nodes)]

@@ -117,5 +117,5 @@ def key_kind(key: str) -> str:
 
 
 #: Key prefix -> the kind of evidence (and window) it stands for.
-_PREFIX_KIND = {"f": "fingerprint", "s": "service", "t": "template", "h": "host", "r": "routine", "n": "topology",
+_PREFIX_KIND = {"f": "fingerprint", "s": "service", "j": "service", "t": "template", "h": "host", "r": "routine", "n": "topology",
                 "a": "topology", "v": "topology", "w": "topology", "x": "entity", "l": "link"}  # fmt: skip

@@ -166,3 +166,19 @@ def test_a_failing_switch_explains_its_dependents_timeouts_but_not_their_refused
     refused = 'could not connect to server: Connection refused. Is the server running on host "db-1"?'
     assert "topology" not in kinds(event("web-1", refused), switch)
     assert "topology" not in kinds(link_down("sw-a", "TenGigabitEthernet1/1/1"), incident(event("web-1", refused)))
+
+
+def test_a_service_named_by_one_source_ties_the_alerts_whose_job_it_is_but_a_job_ties_no_alerts_together():
+    # Given (no topology) the PostgresqlDown alert of the scrape job pg-main on db-1
+    down = event("db-1", "PostgreSQL is down on db-1", service="pg-main", labels={"alertname": "PostgresqlDown", "job": "pg-main"})
+    alert = incident(down, graph=EMPTY)
+    # When PagerDuty reports the failover of the cluster it names as the component pg-main, on the new leader db-2
+    failover = event("db-2", "Failover on cluster pg-main: new leader db-2", service="pg-main")
+    # Then the service ties them (either way round)
+    assert kinds(failover, alert, graph=EMPTY) == {"service": CFG.weights.service}
+    assert kinds(down, incident(failover, graph=EMPTY), graph=EMPTY)["service"] == CFG.weights.service
+    assert "Same service pg-main" in choose(failover, T0 + timedelta(minutes=1), [alert], EMPTY, CFG).reason
+    # While two alerts of one job (node, on two hosts) are not tied by it
+    node = {"alertname": "InstanceDown", "job": "node"}
+    web_1 = incident(event("web-1", "web-1 has been down", service="node", labels=node), graph=EMPTY)
+    assert "service" not in kinds(event("web-9", "Disk almost full", service="node", labels=node), web_1, graph=EMPTY)
