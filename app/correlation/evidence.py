@@ -232,6 +232,9 @@ def weigh(
         spans = inc.keys.get(key)
         return spans is not None and distance(spans, ts) <= gaps[kind]
 
+    # A routine message that resolves nothing (the hourly cron line, a replica's promotion log) repeats what it
+    # said before: the same fingerprint ties it within the routine window only, not over the look-back.
+    repeats = "routine" if facts.routine and not facts.recovery else "fingerprint"
     for key, kind in facts.probed():
         if kind in ("below", "above", "recovered_below", "recovered_above"):
             if "topology" not in found and near(key, "topology"):
@@ -242,7 +245,7 @@ def weigh(
                        "recovered_below": f"{_name(facts)} depends on {node}, which recovered",
                        "recovered_above": f"its dependents recovered with {node}"}[kind]  # fmt: skip
                 found["topology"] = Evidence("topology", w.topology, why)
-        elif kind not in found and near(key, kind):
+        elif kind not in found and near(key, repeats if kind == "fingerprint" else kind):
             why = {"fingerprint": "the same problem was seen in it", "service": f"same service {_service(key)}",
                    "entity": f"names {key[2:]}, as the incident does"}[kind]  # fmt: skip
             found[kind] = Evidence(kind, getattr(w, kind), why)
@@ -327,6 +330,11 @@ def _best_similarity(tpl: tuple[str, ...], inc: OpenIncident, facts: Facts, ts: 
     nodes raising the same alert at once are two problems. A resolution nothing was open for
     (:meth:`.facts.Facts.weighs_template`) looks back as far as the same problem would."""
     window = cfg.window_of("fingerprint" if facts.routine else "template")
+    if not facts.routine and facts.subject.startswith("link "):
+        # An interface going down: the same words from another device's interface are the same cut only when
+        # they went down together (the uplinks below a failed router); minutes apart, they are two links (a
+        # port flapping, then an outage elsewhere).
+        window = min(window, cfg.window_of("topology"))
     best = 0.0
     n = len(tpl)
     for other in (tpl, *inc.templates):

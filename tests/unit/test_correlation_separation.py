@@ -170,7 +170,8 @@ def test_a_failing_switch_explains_its_dependents_timeouts_but_not_their_refused
 
 def test_a_service_named_by_one_source_ties_the_alerts_whose_job_it_is_but_a_job_ties_no_alerts_together():
     # Given (no topology) the PostgresqlDown alert of the scrape job pg-main on db-1
-    down = event("db-1", "PostgreSQL is down on db-1", service="pg-main", labels={"alertname": "PostgresqlDown", "job": "pg-main"})
+    job = {"alertname": "PostgresqlDown", "job": "pg-main"}
+    down = event("db-1", "PostgreSQL is down on db-1", service="pg-main", labels=job)
     alert = incident(down, graph=EMPTY)
     # When PagerDuty reports the failover of the cluster it names as the component pg-main, on the new leader db-2
     failover = event("db-2", "Failover on cluster pg-main: new leader db-2", service="pg-main")
@@ -182,3 +183,31 @@ def test_a_service_named_by_one_source_ties_the_alerts_whose_job_it_is_but_a_job
     node = {"alertname": "InstanceDown", "job": "node"}
     web_1 = incident(event("web-1", "web-1 has been down", service="node", labels=node), graph=EMPTY)
     assert "service" not in kinds(event("web-9", "Disk almost full", service="node", labels=node), web_1, graph=EMPTY)
+
+
+def test_interfaces_of_two_devices_going_down_are_one_cut_only_when_they_go_down_together():
+    # Given (no topology) a port of sw-1 going down
+    port = incident(link_down("sw-1", "GigabitEthernet1/0/11"), graph=EMPTY)
+    # When an interface of sw-2 goes down in the same words: within the causal window, and minutes later
+    other = link_down("sw-2", "GigabitEthernet1/0/12")
+    # Then the words tie them when they went down together, not five minutes apart (two links)
+    assert kinds(other, port, T0 + timedelta(minutes=1), EMPTY)["template"] > 0
+    assert "template" not in kinds(other, port, T0 + timedelta(minutes=5), EMPTY)
+    # While other alike messages are still tied within the template window
+    disk = incident(event("web-1", "Filesystem /var on web-1 is 97% full"), graph=EMPTY)
+    alike = event("web-2", "Filesystem /var on web-2 is 95% full")
+    assert kinds(alike, disk, T0 + timedelta(minutes=5), EMPTY)["template"] > 0
+
+
+def test_a_routine_message_repeating_is_tied_by_its_fingerprint_within_the_routine_window_only():
+    # Given a replica's promotion logged (routine) when its cluster failed over
+    log = event("db-2", "LOG:  received promotion request", severity="info", fp="promotion")
+    failover = incident(log, graph=EMPTY)
+    # Then the same line is tied to it a minute later, not twenty minutes later (the next failover)
+    assert kinds(log, failover, T0 + timedelta(minutes=1), EMPTY)["fingerprint"] == CFG.weights.fingerprint
+    assert "fingerprint" not in kinds(log, failover, T0 + timedelta(minutes=20), EMPTY)
+    # While a resolution still finds its problem over the look-back
+    down = incident(event("web-1", "web-1 has been down for more than 1 minute", fp="down-web-1"), graph=EMPTY)
+    resolved = event("web-1", "web-1 has been down for more than 1 minute", severity="info", fp="down-web-1:resolved",
+                     resolution=True)  # fmt: skip
+    assert kinds(resolved, down, T0 + timedelta(minutes=20), EMPTY)["fingerprint"] == CFG.weights.fingerprint
