@@ -306,7 +306,6 @@ def correlate_batch(
     # PERF: the events a late batch may claim are read before the lock too; under it, only whether
     # another batch took them meanwhile is checked.
     candidates = in_transaction(partial(_candidates, loaded, claim)) if claim else []
-    _prepare(loaded + candidates)
     if not is_postgres():
         # SQLite has one writer anyway: decide and write in one transaction.
         try:
@@ -316,11 +315,11 @@ def correlate_batch(
             return in_transaction(partial(_correlate_at_once, loaded, cfg, recheck=True, repeats=repeats))
     with _turn:
         # PERF: placed before the lock (:mod:`.rehearsal`); under it only checked, when nothing it relied on changed.
-        rehearsal = (
-            in_transaction(partial(_rehearse, loaded, cfg, candidates=candidates, repeats=repeats))
-            if _rehearsing()
-            else None
-        )
+        rehearsal = None
+        if _rehearsing():
+            rehearsal = in_transaction(partial(_rehearse, loaded, cfg, candidates=candidates, repeats=repeats))
+        else:
+            _prepare(loaded + candidates)
         if rehearsed is not None:
             rehearsed()
         try:
@@ -338,7 +337,12 @@ def correlate_batch(
 
 
 def _prepare(events: list[dict[str, Any]]) -> None:
-    """PERF: work out, before the lock, the events' facts (templates, topology walks, keys) placing them needs."""
+    """PERF: work out, before the lock, the events' facts (templates, topology walks, keys) placing them needs.
+
+    Not before the process's turn (:data:`_turn`), but in it: a batch waiting for its turn may find its
+    events claimed by the one before it (a late batch claims the next ones'), and the facts of the batches
+    waiting (thousands of objects each) only grew what the garbage collector's full collections scan.
+    """
     topology = load_topology()
     for event in events:
         facts_for(event, topology)
@@ -440,6 +444,7 @@ def _rehearse(
         return None
     topology = load_topology()
     every = [*repeats, *filter(again, events)]
+    _prepare([*events, *every])  # only the events still to place (see there)
     since, flap_since = _window(events, every, cfg)
     incidents, taken = _held.take(since, flap_since, similarity_floor=cfg.similarity)
     rehearsal = Rehearsal(_what(events, claimed, repeats), topology, since, flap_since, taken)
