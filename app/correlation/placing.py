@@ -182,11 +182,12 @@ def kept_keys(inc: OpenIncident, cfg: GroupingSettings) -> dict[str, list[list[f
     thousands of keys from batch to batch; its recent keys hold the evidence new events find.
     """
     last = inc.last_event_at.timestamp() - cfg.flap_window.total_seconds()
-    windows = {kind: cfg.window_of(kind) for kind in set(_KINDS.values())}
+    # PERF: the time a key's last span must reach, per key prefix (cfg.gaps() maps each to its kind's window).
+    since = {prefix: last - cfg.gaps()[prefix] for prefix in _KINDS}
     kept = {
         key: spans if len(spans) <= KEEP_INTERVALS else spans[-KEEP_INTERVALS:]
         for key, spans in inc.keys.items()
-        if spans[-1][1] >= last - windows[_KINDS[key[0]]]
+        if spans[-1][1] >= since[key[0]]
     }
     if len(kept) > KEEP_KEYS:
         recent = sorted(kept, key=lambda k: kept[k][-1][1], reverse=True)[:KEEP_KEYS]

@@ -366,11 +366,12 @@ def _candidates(events: list[dict[str, Any]], limit: int) -> list[dict[str, Any]
 def _pending() -> dict[str, tuple[str, str]]:
     """Events decided but not yet written out: event id -> (decision id, incident id)."""
     rows: Any = CorrelationDecision.select(CorrelationDecision.id, CorrelationDecision.assigned).tuples()
-    return {
-        event_id: (str(decision_id), incident_id)
-        for decision_id, assigned in rows
-        for event_id, incident_id in orjson.loads(assigned).items()
-    }
+    pending: dict[str, tuple[str, str]] = {}
+    for decision_id, assigned in rows:
+        decision = str(decision_id)  # PERF: once per decision, not per event (a late batch's decides 1,500)
+        for event_id, incident_id in orjson.loads(assigned).items():
+            pending[event_id] = (decision, incident_id)
+    return pending
 
 
 def _decisions() -> set[str]:
