@@ -7,6 +7,8 @@ so psycogreen makes its waits cooperative too.
 
 from __future__ import annotations
 
+import gc
+
 from gevent import monkey
 
 if monkey.is_module_patched("socket"):
@@ -17,6 +19,18 @@ if monkey.is_module_patched("socket"):
 from .runtime import bootstrap  # noqa: E402
 
 bootstrap(role="worker", db_connections=32)
+
+#: Allocations between young-generation collections in a worker (Python's default: 700).
+#: PERF: a batch allocates tens of thousands of short-lived objects (rows, facts, placements) beside a
+#: large long-lived heap (the correlator's held incidents and their index), and at the default the
+#: collector ran so often that it was about half of the correlator's CPU (py-spy --native); the
+#: objects of a batch are freed by reference counting anyway (no cycles, see
+#: tests/unit/test_correlation_rehearsal.py), so collecting less often costs little memory.
+GC_YOUNG_THRESHOLD = 10_000
+
+# What booting imported lives as long as the process: out of the collector's way for good.
+gc.freeze()
+gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 if monkey.is_module_patched("socket"):  # the execute and rollback queues: their first action step must not wait
     from .actions import http as _http_action
