@@ -3,6 +3,7 @@ what any other writer changed since, a failed batch leaves nothing behind, and t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,6 +35,7 @@ class _NoCache:
 def fresh_caches():
     correlation_store._topology = None
     correlation_store._held.clear()
+    correlation_store._stood.clear()  # earlier tests' rehearsals that did not stand
     yield
     correlation_store._topology = None
     correlation_store._held.clear()
@@ -49,9 +51,10 @@ def disk_full(host: str, t: float) -> dict:
     return event(host, "billing", "Disk /var 97% full", t)
 
 
-def run(items: list[dict]) -> dict[str, str]:
+def run(items: list[dict], *, meanwhile: Callable[[], None] | None = None) -> dict[str, str]:
+    """Store and correlate ``items`` as one batch; ``meanwhile`` runs between its rehearsal and its decision."""
     store_batch(items, window_s=0)
-    return correlate_batch([i["id"] for i in items])
+    return correlate_batch([i["id"] for i in items], rehearsed=meanwhile)
 
 
 def test_a_batch_sees_what_another_process_changed_since_its_last_batch(pg_db, monkeypatch):

@@ -8,36 +8,13 @@ import gc
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import timedelta
 
 from app.correlation import rehearsal
 from app.correlation import store as correlation_store
 from app.correlation.held import HeldIncidents
-from app.correlation.store import correlate_batch
-from app.events.envelope import make_item
-from app.events.store import store_batch
-from app.ids import new_id
 from app.models import EventCorrelation, Incident, ProcessedEvent
-
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    correlation_store._topology = None
-    correlation_store._held.clear()
-    correlation_store._stood.clear()  # earlier tests' rehearsals that did not stand
-    yield
-    correlation_store._topology = None
-    correlation_store._held.clear()
-
-
-def event(host: str, service: str, title: str, t: float) -> dict:
-    payload = {"source": "x", "host": host, "service": service, "severity": "high", "title": title}
-    return make_item(id=new_id(), source_type="webhook", received_at=(T0 + timedelta(seconds=t)).timestamp(),
-                     payload=payload)  # fmt: skip
+from tests.unit.test_correlation_held import T0, event, fresh_caches, run  # noqa: F401 - fresh_caches: autouse here too
 
 
 def disk_full(host: str, t: float) -> dict:
@@ -46,11 +23,6 @@ def disk_full(host: str, t: float) -> dict:
 
 def upstream(host: str, t: float) -> dict:
     return event(host, "shop", f"Nginx upstream timed out after {int(t) + 100} ms", t)
-
-
-def run(items: list[dict], *, meanwhile: Callable[[], None] | None = None) -> dict[str, str]:
-    store_batch(items, window_s=0)
-    return correlate_batch([i["id"] for i in items], rehearsed=meanwhile)
 
 
 def another_process(items: list[dict]) -> Callable[[], None]:
