@@ -109,7 +109,9 @@ class Execute:
             in_transaction(lambda: control.cancel(str(row.id), actor="system:broker-unavailable"))
             raise
         resp.status = falcon.HTTP_202
-        resp.media = in_transaction(lambda: execution_json(Execution.get_by_id(row.id)))
+        # The row as this request queued it: read again, an executor may already have started it (the reply said
+        # "running" for a request that queued), and the read was a second round trip.
+        resp.media = execution_json(row)
 
 
 class Executions:
