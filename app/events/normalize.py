@@ -3,6 +3,8 @@
 :data:`PARSERS` is the registry of parsers by source type; the parsers themselves are pure
 (:mod:`app.parsing`, :mod:`app.snmp.mapping`), but the syslog one is given the operators' parsing
 rules, read from the database at most every 30 seconds (:mod:`app.events.syslog_rule_store`).
+An event's host that names a topology node by one of its addresses or by another spelling becomes
+that node's id (the topology read at most every 10 seconds).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..errors import InvalidEvent
 from ..parsing.syslog import parse_syslog
 from ..parsing.webhooks import ADAPTERS
 from ..snmp.mapping import trap_to_event
+from ..topology.store import node_named
 from .schema import SEVERITIES, TITLE_MAX
 from .syslog_rule_store import current_rules
 
@@ -102,6 +105,13 @@ def normalize_item(item: dict[str, Any]) -> dict[str, Any]:
     event["title"] = title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
     event["occurred_at"] = event.get("occurred_at") or received_at
     event["metadata"] = event.get("metadata") or {}
+    host = event.get("host")
+    named = node_named(host) if isinstance(host, str) and host else None
+    if named is not None:
+        # a trap from 10.0.3.1, a syslog header "SW-3.corp.example": the topology's node, so that the
+        # correlator, rules and the console see one name; what the sender said stays in the metadata
+        event["host"] = named
+        event["metadata"] = {**event["metadata"], "host_as_sent": host}
     event["tags"] = list(event.get("tags") or [])
     event["fingerprint"] = fingerprint_of(event)
     event["id"] = item["id"]

@@ -1,8 +1,9 @@
 """The topology as CSV: one edge per line, what a spreadsheet or a CMDB export gives (plain logic).
 
 Header ``from,from_kind,to,to_kind,edge_kind`` (any order), optionally with ``from_criticality`` and
-``to_criticality``. A node without edges is a line with ``to``, ``to_kind`` and ``edge_kind`` empty.
-A node named on several lines must have one kind (and at most one criticality) on all of them.
+``to_criticality``, and ``from_addresses`` and ``to_addresses`` (IP addresses separated by spaces). A node
+without edges is a line with ``to``, ``to_kind`` and ``edge_kind`` empty. A node named on several lines
+must have one kind (and at most one criticality) on all of them; its addresses are those of all its lines.
 Errors name the line and the column: ``line 4: to_kind``. Resolutions are not part of a CSV map:
 a CSV import keeps the declared ones.
 """
@@ -14,12 +15,12 @@ import io
 
 from ..errors import InvalidInput
 from .graph import CRITICALITIES, EDGE_KINDS, NODE_KINDS, Edge, Node
-from .spec import MAX_ID, Document, check_acyclic
+from .spec import MAX_ID, Document, address_at, check_acyclic
 
 #: Columns every CSV map has.
 COLUMNS = ("from", "from_kind", "to", "to_kind", "edge_kind")
 #: Columns it may add.
-OPTIONAL = ("from_criticality", "to_criticality")
+OPTIONAL = ("from_criticality", "to_criticality", "from_addresses", "to_addresses")
 #: Characters a spreadsheet would read as a formula at the start of a cell.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -88,7 +89,10 @@ def _node(doc: Document, row: dict[str, str], end: str, number: int) -> str:
     if known is not None and level and known.criticality and known.criticality != level:
         raise InvalidInput(f"{name!r} is {known.criticality} on an earlier line",
                            field=f"line {number}: {end}_criticality")  # fmt: skip
-    doc.nodes[name] = Node(name, kind, level or (known.criticality if known else None))
+    column = f"line {number}: {end}_addresses"
+    addresses = tuple(dict.fromkeys([*(known.addresses if known else ()),
+                                     *(address_at(a, column) for a in row.get(f"{end}_addresses", "").split())]))  # fmt: skip
+    doc.nodes[name] = Node(name, kind, level or (known.criticality if known else None), addresses)
     return name
 
 
@@ -97,15 +101,24 @@ def to_csv(doc: Document) -> str:
     would run as a formula are prefixed with ``'``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS + OPTIONAL)
+    with_addresses = any(n.addresses for n in doc.nodes.values())  # the columns only when a node has any
+    writer.writerow(COLUMNS + (OPTIONAL if with_addresses else OPTIONAL[:2]))
     linked: set[str] = set()
+
+    def write(a: Node, b: Node | None, kind: str) -> None:
+        row = [_cell(a.id), a.kind, _cell(b.id) if b else "", b.kind if b else "", kind, a.criticality or "",
+               (b.criticality or "") if b else ""]  # fmt: skip
+        if with_addresses:
+            row += [" ".join(a.addresses), " ".join(b.addresses) if b else ""]
+        writer.writerow(row)
+
     for edge in doc.edges:
         a, b = doc.nodes[edge.source], doc.nodes[edge.target]
         linked.update((a.id, b.id))
-        writer.writerow([_cell(a.id), a.kind, _cell(b.id), b.kind, edge.kind, a.criticality or "", b.criticality or ""])
+        write(a, b, edge.kind)
     for node in doc.nodes.values():
         if node.id not in linked:
-            writer.writerow([_cell(node.id), node.kind, "", "", "", node.criticality or "", ""])
+            write(node, None, "")
     return out.getvalue()
 
 

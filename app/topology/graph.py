@@ -9,6 +9,7 @@ two switches cabled to each other) ends them instead of looping.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,11 +27,13 @@ MAX_DEPTH = 32
 
 @dataclass(frozen=True)
 class Node:
-    """One declared node: its id, kind and (optional) criticality."""
+    """One declared node: its id, kind, (optional) criticality, and the addresses it sends from."""
 
     id: str
     kind: str
     criticality: str | None = None
+    #: IP addresses (canonical text) by which events may name this node: a trap's sender, a syslog header.
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,14 @@ class Graph:
             if edge.kind == "runs_on":
                 self._runs_on.setdefault(edge.source, set()).add(edge.target)
                 self._runs_here.setdefault(edge.target, set()).add(edge.source)
+        #: address -> node, and a node's name as events may spell it (case folded, its first DNS label) -> node.
+        self._by_address: dict[str, str] = {a: n.id for n in self.nodes.values() for a in n.addresses}
+        self._by_spelling: dict[str, str | None] = {}
+        for ident in self.nodes:
+            folded = ident.casefold()
+            for spelling in {folded, folded if _address(ident) else folded.split(".", 1)[0]}:
+                known = self._by_spelling.get(spelling, ident)
+                self._by_spelling[spelling] = ident if known == ident else None  # two nodes: say neither
         # PERF: asked for every event the correlator places; each answer is computed once per version.
         self._ancestors: dict[str, list[tuple[str, int]]] = {}
         self._dependents: dict[str, set[str]] = {}
@@ -88,6 +99,23 @@ class Graph:
 
     def __contains__(self, node: object) -> bool:
         return node in self.nodes or node in self._up or node in self._down
+
+    def node_named(self, host: str) -> str | None:
+        """The declared node an event's ``host`` designates when it is not a node's id, or None.
+
+        Senders name a device in their own ways: an SNMP trap by the address it came from (or its v1 agent
+        address), syslog by a header that may be an address, a fully qualified name or upper case, an
+        Alertmanager alert by its ``instance``. ``host`` designates a node when it is one of the node's
+        ``addresses``, when it is the node's id spelt in other case, or when its first DNS label is (or the
+        node's id's first label is ``host``) — and no other node is spelt so.
+        """
+        if host in self.nodes:
+            return None
+        address = _address(host)
+        if address is not None:
+            return self._by_address.get(address)
+        folded = host.casefold()
+        return self._by_spelling.get(folded) or self._by_spelling.get(folded.split(".", 1)[0])
 
     def kind_of(self, node: str) -> str | None:
         """The declared kind of ``node``; None when it is not declared."""
@@ -186,4 +214,17 @@ class Graph:
             if not following:
                 return None
             frontier = following
+        return None
+
+
+def _address(host: str) -> str | None:
+    """``host`` as a canonical IP address (``[v6]:port`` and ``v4:port`` forms too); None when it is no address."""
+    text = host.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text.split("%", 1)[0]))
+    except ValueError:
         return None

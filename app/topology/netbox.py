@@ -5,14 +5,17 @@ The body holds what NetBox's REST API answers (NetBox 3.3 and later, 4.x), each 
 
     {"devices": GET /api/dcim/devices/?limit=0,
      "cables": GET /api/dcim/cables/?limit=0,
-     "interfaces": GET /api/dcim/interfaces/?limit=0}      # optional
+     "interfaces": GET /api/dcim/interfaces/?limit=0,     # optional
+     "ip_addresses": GET /api/ipam/ip-addresses/?limit=0} # optional
 
 Mapping:
 
 - a device is a node named by its ``name`` (``display``, else ``device-<id>``, when unnamed); its kind
   comes from its role's slug (``role``, or ``device_role`` before NetBox 4.0): see :data:`ROLE_KINDS`,
   first match wins, anything else is ``other``; a ``criticality`` custom field of
-  low/medium/high/critical is kept;
+  low/medium/high/critical is kept; its ``primary_ip4``, ``primary_ip6`` and ``oob_ip`` become the node's
+  ``addresses`` (what its traps and syslog come from), with every address of ``ip_addresses`` assigned
+  to one of its interfaces (an address found on two devices, as in two VRFs, is left out and counted);
 - a cable whose status is ``connected`` (or has none) and whose two ends are ``dcim.interface``
   terminations becomes one ``connected_to`` edge per pair of devices at its ends, from the lower-tier
   device to the higher (server -> load balancer -> switch -> firewall -> router; among switches
@@ -31,10 +34,12 @@ from typing import Any
 
 from ..errors import InvalidInput
 from .graph import CRITICALITIES, Edge, Node
-from .spec import MAX_ID, Document, check_keys
+from .spec import MAX_ID, Document, address_at, check_keys
 
 #: Keys of the body.
-KEYS = ("devices", "cables", "interfaces")
+KEYS = ("devices", "cables", "interfaces", "ip_addresses")
+#: A device's own address fields.
+ADDRESS_FIELDS = ("primary_ip4", "primary_ip6", "primary_ip", "oob_ip")
 #: Role slug fragment -> node kind, first match wins.
 ROLE_KINDS = (
     ("load-balancer", "load_balancer"), ("loadbalancer", "load_balancer"), ("lb", "load_balancer"),
@@ -54,7 +59,7 @@ def parse_netbox(body: Any) -> tuple[Document, dict[str, int]]:
     """Convert a NetBox export.
 
     Returns:
-        The map, and counts: ``devices``, ``cables`` used, ``skipped_cables``.
+        The map, and counts: ``devices``, ``cables`` used, ``skipped_cables`` (and ``shared_addresses``, when any).
 
     Raises:
         InvalidInput: naming the first fault (``devices[3].name``, ``cables[7].b_terminations[0]``).
@@ -65,6 +70,7 @@ def parse_netbox(body: Any) -> tuple[Document, dict[str, int]]:
     devices = _results(body.get("devices"), "devices")
     cables = _results(body.get("cables"), "cables")
     interfaces = _results(body.get("interfaces"), "interfaces") if body.get("interfaces") is not None else []
+    assigned = _results(body.get("ip_addresses"), "ip_addresses") if body.get("ip_addresses") is not None else []
     doc = Document()
     by_id: dict[Any, Node] = {}
     ranks: dict[str, tuple[int, int]] = {}
@@ -78,6 +84,7 @@ def parse_netbox(body: Any) -> tuple[Document, dict[str, int]]:
     device_of = {
         i.get("id"): (i.get("device") or {}).get("id") for i in interfaces if isinstance(i, dict)
     }  # interface id -> device id
+    shared = _add_addresses(doc, devices, assigned, by_id, device_of)
     seen: set[tuple[str, str]] = set()
     skipped = 0
     for c, cable in enumerate(cables):
@@ -100,7 +107,8 @@ def parse_netbox(body: Any) -> tuple[Document, dict[str, int]]:
                 if (low, high) not in seen:
                     seen.add((low, high))
                     doc.edges.append(Edge(low, high, "connected_to"))
-    return doc, {"devices": len(doc.nodes), "cables": len(cables) - skipped, "skipped_cables": skipped}
+    counts = {"devices": len(doc.nodes), "cables": len(cables) - skipped, "skipped_cables": skipped}
+    return doc, {**counts, "shared_addresses": shared} if shared else counts
 
 
 def _results(value: Any, path: str) -> list[Any]:
@@ -124,6 +132,44 @@ def _device(device: Any, at: str) -> tuple[Node, tuple[int, int]]:
     level = str(level).lower() if isinstance(level, str) and level.lower() in CRITICALITIES else None
     subtier = next((rank for fragment, rank in SUBTIERS if _has(slug, fragment)), 0)
     return Node(name, kind, level), (TIERS.get(kind, 0), subtier)
+
+
+def _add_addresses(
+    doc: Document, devices: list[Any], assigned: list[Any], by_id: dict[Any, Node], device_of: dict[Any, Any]
+) -> int:
+    """Give each device's node its own addresses and those ``ip_addresses`` assigns to its interfaces.
+
+    An address found on two devices (the same private range in two VRFs) names neither: it is left out,
+    and the number of such addresses is returned.
+    """
+    found: dict[str, list[tuple[Any, str]]] = {}  # node -> (value, path)
+    for i, device in enumerate(devices):
+        for key in ADDRESS_FIELDS:
+            value = device.get(key)
+            if isinstance(value, dict) and value.get("address"):
+                found.setdefault(by_id[device.get("id")].id, []).append((value["address"], f"devices[{i}].{key}"))
+    for i, ip in enumerate(assigned):
+        if not isinstance(ip, dict) or not ip.get("address"):
+            continue
+        target = ip.get("assigned_object") or {}
+        device = (target.get("device") or {}).get("id") if isinstance(target, dict) else None
+        if device is None:
+            device = device_of.get(ip.get("assigned_object_id"))
+        node = by_id.get(device)
+        if node is not None:
+            found.setdefault(node.id, []).append((ip["address"], f"ip_addresses[{i}].address"))
+    parsed = {
+        name: list(dict.fromkeys(address_at(value, at) for value, at in values)) for name, values in found.items()
+    }
+    owners: dict[str, set[str]] = {}
+    for name, addresses in parsed.items():
+        for address in addresses:
+            owners.setdefault(address, set()).add(name)
+    shared = {a for a, names in owners.items() if len(names) > 1}  # the same address in two VRFs: tells no one
+    for name, addresses in parsed.items():
+        node = doc.nodes[name]
+        doc.nodes[name] = Node(node.id, node.kind, node.criticality, tuple(a for a in addresses if a not in shared))
+    return len(shared)
 
 
 def _has(slug: str, fragment: str) -> bool:

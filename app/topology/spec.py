@@ -17,6 +17,7 @@ two devices cabled to each other, which the graph walks safely).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +31,14 @@ KEYS = ("nodes", "edges", "resolutions")
 READ_ONLY_KEYS = ("version", "updated_at", "updated_by")
 #: Keys of the older shape (one upstream per host, one host per service).
 LEGACY_KEYS = ("hosts", "services", "criticality", "resolutions")
-NODE_KEYS = ("id", "kind", "criticality")
+NODE_KEYS = ("id", "kind", "criticality", "addresses")
 EDGE_KEYS = ("from", "to", "kind")
 #: Edge kinds whose chains must not loop: a node cannot run on or depend on itself through others.
 ACYCLIC_KINDS = ("depends_on", "runs_on")
 #: Longest node id (the column's width).
 MAX_ID = 255
+#: Most addresses one node may declare (a router's interfaces: a few dozen).
+MAX_ADDRESSES = 256
 
 
 @dataclass
@@ -61,6 +64,8 @@ def node_json(node: Node) -> dict[str, Any]:
     out: dict[str, Any] = {"id": node.id, "kind": node.kind}
     if node.criticality:
         out["criticality"] = node.criticality
+    if node.addresses:
+        out["addresses"] = list(node.addresses)
     return out
 
 
@@ -87,6 +92,7 @@ def parse(body: Any) -> Document:
         doc.nodes = nodes(body.get("nodes"), "nodes")
         doc.edges = edges(body.get("edges"), "edges", doc.nodes)
     check_acyclic(doc.edges, "edges")
+    check_addresses(doc)
     return doc
 
 
@@ -105,8 +111,36 @@ def nodes(items: Any, path: str, *, into: dict[str, Node] | None = None) -> dict
         if level is not None:
             _choice(level, f"{at}.criticality", CRITICALITIES)
         fresh.add(ident)
-        found[ident] = Node(ident, kind, level)
+        found[ident] = Node(ident, kind, level, addresses_at(item.get("addresses"), f"{at}.addresses"))
     return found
+
+
+def addresses_at(value: Any, path: str) -> tuple[str, ...]:
+    """A node's addresses: IPv4/IPv6 text, with or without a prefix length (NetBox writes ``10.0.3.1/24``),
+    kept canonical and once each."""
+    found = dict.fromkeys(address_at(item, f"{path}[{i}]") for i, item in enumerate(as_list(value, path)))
+    if len(found) > MAX_ADDRESSES:
+        raise InvalidInput(f"at most {MAX_ADDRESSES} addresses per node", field=path)
+    return tuple(found)
+
+
+def address_at(value: Any, path: str) -> str:
+    """One address, canonical: ``10.0.3.1``, ``10.0.3.1/24`` (its prefix length dropped), ``2001:db8::1``."""
+    try:
+        return str(ipaddress.ip_interface(value if isinstance(value, str) else "").ip)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an IP address", field=path) from None
+
+
+def check_addresses(doc: Document, path: str = "nodes") -> None:
+    """Refuse an address two nodes declare: an event from it could not say which of them sent it."""
+    owner: dict[str, str] = {}
+    for i, node in enumerate(doc.nodes.values()):
+        for address in node.addresses:
+            other = owner.setdefault(address, node.id)
+            if other != node.id:
+                raise InvalidInput(f"address {address} is declared by both {other!r} and {node.id!r}",
+                                   field=f"{path}[{i}].addresses")  # fmt: skip
 
 
 def edges(items: Any, path: str, known: dict[str, Node]) -> list[Edge]:

@@ -28,7 +28,7 @@ from ..paging import check_page, page
 from ..present import iso
 from .graph import Edge, Graph, Node
 from .patch import apply_patch
-from .spec import Document, from_legacy, parse
+from .spec import Document, check_addresses, from_legacy, parse
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ def current_document() -> tuple[Document, TopologyVersion | None]:
 
 def document_of(row: TopologyVersion) -> Document:
     body = row.document or {}
-    nodes = {n["id"]: Node(n["id"], n["kind"], n.get("criticality")) for n in body.get("nodes") or ()}
+    nodes = {n["id"]: Node(n["id"], n["kind"], n.get("criticality"), tuple(n.get("addresses") or ()))
+             for n in body.get("nodes") or ()}  # fmt: skip
     edges = [Edge(e["from"], e["to"], e["kind"]) for e in body.get("edges") or ()]
     return Document(nodes=nodes, edges=edges, resolutions=dict(body.get("resolutions") or {}))
 
@@ -214,6 +215,7 @@ def _write(
         if expected_version is not None and expected_version != number:
             raise Conflict(f"the topology is at version {number}, not {expected_version}: read it again")
         doc, summary = make(current)
+        check_addresses(doc)  # what a PATCH, CSV or NetBox import adds meets what is there
         summary = {**summary, "nodes": len(doc.nodes), "edges": len(doc.edges)}
         written = TopologyVersion.create(version=number + 1, document=doc.to_json(), created_by=actor,
                                          change=change, summary=summary)  # fmt: skip
@@ -278,6 +280,15 @@ def load_graph(*, max_age_s: float = 10.0) -> Graph:
         graph = doc.graph(version=row.version if row else 0)
     _graph = (now, graph)
     return graph
+
+
+def node_named(host: str, *, max_age_s: float = 10.0) -> str | None:
+    """The declared node an event's ``host`` designates by an address or another spelling (see
+    :meth:`Graph.node_named`), through this process's cached graph: a query at most every ``max_age_s``."""
+    cached = _graph
+    if cached is None or time.monotonic() - cached[0] >= max_age_s:
+        return in_transaction(lambda: load_graph(max_age_s=max_age_s)).node_named(host)
+    return cached[1].node_named(host)
 
 
 def forget_cache() -> None:

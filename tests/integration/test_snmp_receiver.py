@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -138,3 +139,39 @@ def test_wrong_credentials_are_dropped(stack, trap_port):
     page = request("GET", f"{stack.base}/api/v1/events?source_type=snmp&limit=1000", key=stack.viewer).json()
     seen = str([e["metadata"].get("varbinds") for e in page["events"]])
     assert wrong_pass not in seen and wrong_community not in seen
+
+
+def test_a_switch_known_by_its_address_roots_the_incident_of_the_hosts_behind_it(stack, trap_port):
+    # Given a topology whose switch is declared with the management address its traps come from
+    tag = uuid.uuid4().hex[:6]
+    switch, hosts, address = f"acc-sw-{tag}", [f"app-{tag}-{i}" for i in range(3)], f"198.51.100.{int(tag[:2], 16) % 250 + 1}"
+    topology = {"nodes": [{"id": switch, "kind": "switch", "addresses": [address]},
+                          *({"id": h, "kind": "host"} for h in hosts)],
+                "edges": [{"from": h, "to": switch, "kind": "connected_to"} for h in hosts]}  # fmt: skip
+    put = request("PUT", f"{stack.base}/api/v1/topology", json=topology, key=stack.admin)
+    assert put.status == 200 and put.json()["nodes"][0]["addresses"] == [address], put.text
+    time.sleep(10.5)  # normalizers and correlators read the topology again within 10 s
+    # When the switch sends a linkDown trap (v1: its agent address), and the hosts behind it alert
+    marker, vb = marker_vb()
+    r = send("snmptrap", "-v", "1", "-c", "public", f"127.0.0.1:{trap_port}", "1.3.6.1.4.1.9", address, "2", "0", "",
+             *vb)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    trap = find(stack, marker)
+    for h in hosts:
+        request("POST", f"{stack.base}/api/v1/events/webhook", key=stack.ingest,
+                json={"source": "blackbox", "host": h, "severity": "critical", "title": f"{h} is unreachable"})  # fmt: skip
+    # Then the trap is the switch's event, and the switch's incident holds the hosts' alerts
+    assert (trap["host"], trap["metadata"]["host_as_sent"]) == (switch, address)
+
+    def incident():
+        event = request("GET", f"{stack.base}/api/v1/events/{trap['id']}", key=stack.viewer).json()
+        if not event.get("correlation_id"):
+            return None
+        found = request("GET", f"{stack.base}/api/v1/incidents/{event['correlation_id']}", key=stack.viewer).json()
+        return found if {switch, *hosts} <= set(found["hosts"]) else None
+
+    # (a linkDown of another test's device minutes before may share the incident: alike messages)
+    found = wait_for(incident, timeout=30, message="the switch's incident with its hosts' alerts")
+    behind = next(e for e in found["events"] if e["host"] == hosts[1])
+    view = request("GET", f"{stack.base}/api/v1/events/{behind['id']}/correlations", key=stack.viewer).json()
+    assert any(c["correlation_type"] == "causal" and switch in c["correlation_reason"] for c in view["correlations"]), view
