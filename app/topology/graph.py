@@ -23,6 +23,8 @@ CRITICALITIES = ("low", "medium", "high", "critical")
 #: Hops a walk follows at most: deeper chains are a modelling mistake, and the bound keeps a
 #: pathological map from making one event's correlation walk the whole estate.
 MAX_DEPTH = 32
+#: Hosts whose node (or none) a graph remembers: events' hosts repeat, but senders can make up any.
+MAX_NAMED = 65_536
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Graph:
         #: address -> node, and a node's name as events may spell it (case folded, its first DNS label) -> node.
         self._by_address: dict[str, str] = {a: n.id for n in self.nodes.values() for a in n.addresses}
         self._by_spelling: dict[str, str | None] = {}
+        self._named: dict[str, str | None] = {}
         for ident in self.nodes:
             folded = ident.casefold()
             for spelling in {folded, folded if _address(ident) else folded.split(".", 1)[0]}:
@@ -111,6 +114,15 @@ class Graph:
         """
         if host in self.nodes:
             return None
+        # PERF: asked for every event the normalizer stores; hosts repeat, so answers are kept (a bounded number)
+        if host in self._named:
+            return self._named[host]
+        if len(self._named) >= MAX_NAMED:
+            self._named.clear()
+        found = self._named[host] = self._node_named(host)
+        return found
+
+    def _node_named(self, host: str) -> str | None:
         address = _address(host)
         if address is not None:
             return self._by_address.get(address)
