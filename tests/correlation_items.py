@@ -17,7 +17,7 @@ def at(seconds: float) -> float:
     return (T0 + timedelta(seconds=seconds)).timestamp()
 
 
-def webhook(host: str, title: str, t: float, severity: str = "high", service: str | None = None) -> dict:
+def webhook(host: str | None, title: str, t: float, severity: str = "high", service: str | None = None) -> dict:
     """A generic webhook's item about ``host``, received ``t`` seconds after :data:`T0`."""
     payload = {
         "source": "x",

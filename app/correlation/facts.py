@@ -161,6 +161,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     ancestors: dict[str, int] = {}
     for up, hops in topology.ancestors(host) if host else ():
         ancestors.setdefault(up, hops)
+    single_points: set[str] = set()
     if declared and service:
         # What the service depends on but through its other hosts (a database, the database's hosts).
         elsewhere = topology.hosts_of(service) - {host}
@@ -172,6 +173,14 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
                 and not _only_through(up, elsewhere, topology)
             ):
                 ancestors[up] = hops
+        if not host and elsewhere:
+            # The service as a whole (no host: a load balancer's error rate, a probe of its URL): what every host
+            # of it depends on (its host, when it has one) is a single point of failure, whose failure explains
+            # any failure of the service; one host of many down, or a switch in front of some of them, does not.
+            single_points = {up for up, _ in topology.ancestors(service) if _under_all(up, elsewhere, topology)}
+            for up, hops in topology.ancestors(service):
+                if up in single_points:
+                    ancestors.setdefault(up, hops)
     ancestors.pop(own or "", None)
     title = str(event.get("title") or "")
     mentions = mentions_of(event, title)
@@ -197,7 +206,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         mentions=mentions,
         recovery=resolves(event, topology),
         subject=about,
-        unexplained=set() if effect else {n for n in ancestors if topology.kind_of(n) in NETWORK_KINDS},
+        unexplained=set() if effect else {n for n in ancestors if topology.kind_of(n) in NETWORK_KINDS} - single_points,
     )
     facts.keys = facts.emits()
     facts.lookups = probes(facts)
@@ -207,6 +216,11 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
 def labels_of(event: dict[str, Any]) -> Any:
     """An alert's labels (Alertmanager, Grafana), or None."""
     return (event.get("metadata") or {}).get("labels")
+
+
+def _under_all(node: str, hosts: set[str], topology: TopologyView) -> bool:
+    """Whether every one of ``hosts`` is ``node`` or depends on it."""
+    return all(node == h or any(node == up for up, _ in topology.ancestors(h)) for h in hosts)
 
 
 def _only_through(node: str, hosts: set[str], topology: TopologyView) -> bool:

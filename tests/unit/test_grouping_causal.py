@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,7 @@ from app.correlation.store import correlate_batch
 from app.events.envelope import make_item
 from app.events.store import store_batch
 from app.incidents.timeline import timeline
-from app.models import Incident, ProcessedEvent
+from app.models import EventCorrelation, Incident, ProcessedEvent
 from app.topology.store import forget_cache, replace_topology
 from tests.correlation_items import LINK_DOWN, LINK_UP, trap, webhook
 
@@ -87,6 +88,34 @@ def test_a_problem_starting_next_to_a_big_outage_does_not_join_it(any_db):
     run([disk])
     # Then it is an incident of its own: nearby is not dependent
     assert incident_of(disk).id != incident_of(outage[0]).id
+
+
+@pytest.mark.parametrize("service_first", [False, True], ids=["cause first", "service first"])
+def test_an_alert_on_a_service_as_a_whole_is_explained_by_a_single_point_of_failure_of_it(any_db, service_first):
+    # Given the shop on six hosts behind one switch, and billing on one host of them
+    declare_three_hops(
+        ({"id": "billing", "kind": "service"},), ({"from": "billing", "to": HOSTS[5], "kind": "runs_on"},)
+    )
+    # When two of the shop's hosts go down, and a load balancer alerts on the shop as a whole (no host)
+    down = [webhook(h, "Host is down", 10 + 3 * i) for i, h in enumerate(HOSTS[:2])]
+    shop = webhook(None, "Error rate 38% on checkout requests", 0 if service_first else 20, service="shop")
+    # And later billing's only host goes down, and billing's probe fails
+    billing_host = webhook(HOSTS[5], "Host is down", 400 if service_first else 390)
+    billing = webhook(None, "Probe of https://billing/health failed", 390 if service_first else 400, service="billing")
+    # And later still the switch goes down, and the shop alerts again
+    switch_down = trap(SWITCH, LINK_DOWN, 800 if service_first else 790)
+    shop_again = webhook(None, "Latency p99 4.2 s on checkout requests", 790 if service_first else 800, service="shop")
+    items = sorted([*down, shop, billing_host, billing, switch_down, shop_again], key=lambda i: i["received_at"])
+    for item in items:
+        run([item])
+    # Then billing's probe is its only host's outage, and the shop's second alert the switch's (its single points
+    # of failure), saying so
+    assert incident_of(billing).id == incident_of(billing_host).id
+    assert incident_of(shop_again).id == incident_of(switch_down).id
+    reasons = " ".join(c.correlation_reason or "" for c in EventCorrelation.select())
+    assert f"depends on {SWITCH}" in reasons or f"depend on {SWITCH}" in reasons, reasons
+    # And two of the shop's six hosts down do not explain the shop's errors: they stay apart
+    assert incident_of(shop).id != incident_of(down[0]).id
 
 
 def test_a_flapping_link_marks_its_incident_and_its_timeline_says_so(any_db):
