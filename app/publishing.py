@@ -27,6 +27,7 @@ group is published again on its own.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Protocol
@@ -121,13 +122,31 @@ class GroupCommitStats:
 STATS = GroupCommitStats()
 
 
-@dataclass
-class _Waiting:
-    """One request's items, encoded, and the result it waits on."""
+class _Group:
+    """Requests whose items go out in one message: their encoded arrays, and the event they all wait on.
 
-    encoded: bytes
-    count: int
-    done: Any  # gevent.event.AsyncResult
+    # PERF: one event per group, not a result and a timer per request: a confirm wakes its group with one
+    # callback, and no request starts and cancels a timer of its own (the watchdog times groups out).
+    """
+
+    __slots__ = ("parts", "count", "opened", "done", "errors")
+
+    def __init__(self, done: Any) -> None:
+        #: Each request's items, encoded; a request is known by its index here.
+        self.parts: list[bytes] = []
+        #: Items in the group.
+        self.count = 0
+        #: perf_counter() seconds when the group's first request arrived.
+        self.opened = perf_counter()
+        self.done = done  # gevent.event.Event
+        #: None once confirmed; otherwise, per request, why it failed (None: that request was confirmed).
+        self.errors: list[str | None] | None = None
+
+    def finish(self, errors: list[str | None] | None = None) -> None:
+        """Answer every request of the group, once: the first answer (a confirm or a timeout) stands."""
+        if not self.done.is_set():
+            self.errors = errors
+            self.done.set()
 
 
 class BatchPublisher:
@@ -136,28 +155,27 @@ class BatchPublisher:
     Parameters:
       broker: The Dramatiq broker. Its connection is per thread, so per greenlet under gevent:
         each publisher greenlet publishes on a connection and channel of its own.
-      timeout_s: Longest a request waits for its confirm before answering 503.
+      timeout_s: Longest a request waits for its confirm before answering 503 (give or take the watchdog's
+        period, ``timeout_s / 4`` and at most a second).
       publishers: Publisher greenlets, so confirms in flight at once.
     """
 
     def __init__(self, broker: dramatiq.Broker, *, timeout_s: float = 15.0, publishers: int = PUBLISHERS) -> None:
         import gevent
         import gevent.event
-        import gevent.lock
-        import gevent.queue
 
         self.broker = broker
         self.timeout_s = timeout_s
-        # PERF: gevent's classes kept here, not imported per request (this module loads without gevent too).
-        self._result = gevent.event.AsyncResult
-        self._timeout = gevent.Timeout
-        self._queue: gevent.queue.Queue = gevent.queue.Queue()
-        #: One publisher gathers the next group at a time; the others wait their turn here.
-        self._gathering = gevent.lock.Semaphore()
-        #: Set when a publish ends or the queue grows to a group worth overlapping.
-        self._changed = gevent.event.Event()
-        self._in_flight = 0
+        # PERF: gevent's class kept here, not imported per group (this module loads without gevent too).
+        self._event = gevent.event.Event
+        #: Groups not yet taken by a publisher, oldest first; requests join the newest.
+        self._pending: deque[_Group] = deque()
+        #: Groups published and not yet confirmed.
+        self._publishing: set[_Group] = set()
+        #: Set when a publisher may have a group to take: a request arrived, or a publish ended.
+        self._wake = gevent.event.Event()
         self._greenlets = [gevent.spawn(self._run) for _ in range(publishers)]
+        self._greenlets.append(gevent.spawn(self._watch))
 
     def publish(self, items: list[dict[str, Any]]) -> None:
         """Return once the items are durable in the broker.
@@ -167,47 +185,47 @@ class BatchPublisher:
           BrokerUnavailable: the broker did not confirm in time.
         """
         encoded = encode_items(items)  # on this request's greenlet: a bad request fails alone
-        done = self._result()
         started = perf_counter()
-        self._queue.put(_Waiting(encoded, len(items), done))
-        if self._in_flight and self._queue.qsize() >= MIN_OVERLAPPING_GROUP - 1:
-            self._changed.set()
-        try:
-            done.get(timeout=self.timeout_s)
-            STATS.wait_s += perf_counter() - started
-        except BrokerUnavailable:
-            raise
-        except (Exception, self._timeout) as e:  # gevent.Timeout is a BaseException: without it, a 500
-            raise BrokerUnavailable(f"no confirm from the broker within {self.timeout_s:.0f} s") from e
+        pending = self._pending
+        group = pending[-1] if pending else None
+        if group is None or group.count >= MAX_BATCH_ITEMS:
+            group = _Group(self._event())
+            pending.append(group)
+        index = len(group.parts)
+        group.parts.append(encoded)
+        group.count += len(items)
+        # A group waits while another's confirm is in flight, unless it is worth a publish of its own.
+        if not self._publishing or index + 1 >= MIN_OVERLAPPING_GROUP or len(pending) > 1:
+            self._wake.set()
+        group.done.wait()
+        STATS.wait_s += perf_counter() - started
+        if group.errors is not None and (error := group.errors[index]) is not None:
+            raise BrokerUnavailable(error)
 
     def close(self) -> None:
-        """Stop the publisher greenlets (requests still waiting time out with 503)."""
+        """Stop the publisher greenlets and the watchdog (requests still waiting are not answered)."""
         import gevent
 
         gevent.killall(self._greenlets)
 
-    def _take(self) -> list[_Waiting]:
-        """The next group: the oldest request and those after it, up to :data:`MAX_BATCH_ITEMS` items.
+    def _take(self) -> _Group:
+        """The oldest pending group, once it may go: at once when no other group's confirm is in flight,
+        otherwise once it has :data:`MIN_OVERLAPPING_GROUP` requests or is full (a newer group started).
 
-        While another group's confirm is in flight, a small group waits for it (and grows meanwhile).
-        Counts the group in ``_in_flight`` before the next publisher may gather.
+        Cooperative: nothing runs between the checks and the group counted in ``_publishing``.
         """
-        with self._gathering:
-            waiting = [self._queue.get()]
-            # Cooperative: nothing runs between the check and clear(), so no set() is missed.
-            while self._in_flight and self._queue.qsize() + 1 < MIN_OVERLAPPING_GROUP:
-                self._changed.clear()
-                self._changed.wait()
-            count = waiting[0].count
-            while count < MAX_BATCH_ITEMS and not self._queue.empty():
-                entry = self._queue.get_nowait()
-                waiting.append(entry)
-                count += entry.count
-            self._in_flight += 1
-            return waiting
+        pending = self._pending
+        while True:
+            if pending and (not self._publishing or len(pending) > 1
+                            or len(pending[0].parts) >= MIN_OVERLAPPING_GROUP):  # fmt: skip
+                group = pending.popleft()
+                self._publishing.add(group)
+                return group
+            self._wake.clear()
+            self._wake.wait()
 
-    def _publish(self, waiting: list[_Waiting]) -> None:
-        publish_items(self.broker, join_encoded([w.encoded for w in waiting]))
+    def _publish(self, parts: list[bytes]) -> None:
+        publish_items(self.broker, join_encoded(parts))
 
     def _connect(self) -> None:
         """Open this publisher greenlet's connection and channel now rather than on the first request.
@@ -227,43 +245,56 @@ class BatchPublisher:
     def _run(self) -> None:
         self._connect()
         while True:
-            waiting = self._take()
+            group = self._take()
             try:
-                self._publish_group(waiting)
+                self._publish_group(group)
             finally:
-                self._in_flight -= 1
-                self._changed.set()
+                self._publishing.discard(group)
+                self._wake.set()
 
-    def _publish_group(self, waiting: list[_Waiting]) -> None:
+    def _watch(self) -> None:
+        """Answer 503 to the requests of groups older than ``timeout_s``, published or not (a broker that
+        accepted the connection and then stopped answering, or publishers stuck behind one)."""
+        import gevent
+
+        period = min(1.0, self.timeout_s / 4)
+        while True:
+            gevent.sleep(period)
+            too_old = perf_counter() - self.timeout_s
+            message = f"no confirm from the broker within {self.timeout_s:.0f} s"
+            while self._pending and self._pending[0].opened < too_old:
+                group = self._pending.popleft()  # answered 503: not published later
+                group.finish([message] * len(group.parts))
+            for group in [g for g in self._publishing if g.opened < too_old]:
+                group.finish([message] * len(group.parts))
+
+    def _publish_group(self, group: _Group) -> None:
         started = perf_counter()
         try:
-            self._publish(waiting)
+            self._publish(group.parts)
         except BrokerUnavailable as error:  # the broker is away: every waiting request must hear about it
-            logger.critical("Could not publish %d events to RabbitMQ: %s", sum(w.count for w in waiting), error)
-            for entry in waiting:
-                entry.done.set_exception(error)
+            logger.critical("Could not publish %d events to RabbitMQ: %s", group.count, error)
+            group.finish([str(error)] * len(group.parts))
         except Exception:  # noqa: BLE001 - perhaps one request's fault: publish each on its own
-            logger.error("A group of %d requests failed to publish; publishing each alone.", len(waiting),
+            logger.error("A group of %d requests failed to publish; publishing each alone.", len(group.parts),
                          exc_info=True)  # fmt: skip
-            for entry in waiting:
-                self._publish_alone(entry)
+            group.finish([self._publish_alone(part) for part in group.parts])
         else:
             STATS.groups += 1
-            STATS.requests += len(waiting)
+            STATS.requests += len(group.parts)
             STATS.publish_s += perf_counter() - started
-            for entry in waiting:
-                entry.done.set(None)
+            group.finish()
 
-    def _publish_alone(self, entry: _Waiting) -> None:
+    def _publish_alone(self, part: bytes) -> str | None:
+        """Publish one request's items on their own: None once confirmed, else why not."""
         try:
-            self._publish([entry])
+            self._publish([part])
         except BrokerUnavailable as error:
-            entry.done.set_exception(error)
+            return str(error)
         except Exception as e:  # noqa: BLE001 - this request's own failure
-            logger.error("Could not publish a request of %d events: %s", entry.count, e, exc_info=True)
-            entry.done.set_exception(BrokerUnavailable(f"{type(e).__name__}: {e}"))
-        else:
-            entry.done.set(None)
+            logger.error("Could not publish a request's events: %s", e, exc_info=True)
+            return f"{type(e).__name__}: {e}"
+        return None
 
 
 class Dispatcher(Protocol):

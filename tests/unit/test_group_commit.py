@@ -133,3 +133,20 @@ def test_group_commits_are_counted_for_the_benchmark(broker):
     assert STATS.requests - before[1] == 5
     assert STATS.groups - before[0] == len(broker.groups)
     assert STATS.wait_s > 0 and STATS.publish_s > 0
+
+
+def test_a_request_answered_503_is_not_published_afterwards(broker):
+    # Given a publisher whose only publisher greenlet waits for a confirm that does not come
+    publisher = BatchPublisher(broker, timeout_s=0.2, publishers=1)
+    stuck = gevent.spawn(publisher.publish, [{"id": "id-0"}])
+    gevent.sleep(0.01)
+    # When another request waits behind it until both are answered 503
+    behind = gevent.spawn(publisher.publish, [{"id": "id-1"}])
+    gevent.joinall([stuck, behind], timeout=5)
+    assert isinstance(stuck.exception, BrokerUnavailable) and isinstance(behind.exception, BrokerUnavailable)
+    # And the broker then confirms the first publish
+    broker.confirm.set()
+    gevent.sleep(0.1)
+    publisher.close()
+    # Then the request told "nothing was accepted" was not published after all
+    assert delivered(broker) == ["id-0"]
