@@ -23,8 +23,11 @@ each server is driven only once all its workers have loaded the app). ``group_re
 and ``commit_wait_ms`` say where a request waits (app.publishing.STATS, written by each worker as it exits):
 requests per group commit, the ms a group's publish takes until RabbitMQ's confirm reaches the publisher
 greenlet, the ms a request waits in publish(). ``--no-drain`` measures the web tier alone (no wait for the
-stored figures); ``--profile DIR`` samples the product's (and bare Falcon's) workers with py-spy and
-prints the share of each stage (bench/pyspy.py; ``--profile-gil`` counts only Python's own work).
+stored figures); ``web_cores`` and ``stack_cores`` say how many of the machine's cores the web workers and the
+other processes of the stack (the normalizer storing what was accepted, and the rest) kept busy during the run:
+they share the cores with RabbitMQ, PostgreSQL and wrk. ``--profile DIR`` samples the product's (and bare
+Falcon's) workers with py-spy and prints the share of each stage (bench/pyspy.py; ``--profile-gil`` counts only
+Python's own work).
 
 Needs wrk (Debian package ``wrk``). Prints one line per run and the medians.
 """
@@ -42,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -202,6 +206,31 @@ def group_commit_stats(ready: Path) -> dict[str, float]:
     }
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants alive now (a dramatiq leader's worker processes)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        pids.append(current)
+        todo += [int(child) for child in children]
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """:func:`bench.pyspy.cpu_seconds` of the processes still alive (one that exited meanwhile counts nothing)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += pyspy.cpu_seconds([pid])
+        except OSError:
+            continue
+    return total
+
+
 def wait_workers(ready: Path, count: int, web: Process, timeout: float = 60.0) -> None:
     """Wait until ``count`` workers have loaded the app.
 
@@ -216,11 +245,12 @@ def wait_workers(ready: Path, count: int, web: Process, timeout: float = 60.0) -
         time.sleep(0.1)
 
 
-def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, size: int, *, profile: Path | None = None
-          ) -> tuple[dict[str, float], int]:  # fmt: skip
+def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, size: int, *, profile: Path | None = None,
+          background: Sequence[Process] = ()) -> tuple[dict[str, float], int]:  # fmt: skip
     """Serve ``app`` with gunicorn (the web process's settings) and load it with wrk: wrk's figures, requests sent.
 
-    With ``profile``, py-spy samples each worker while wrk runs and writes its stacks there.
+    With ``profile``, py-spy samples each worker while wrk runs and writes its stacks there. The CPU the
+    ``background`` processes (and their children) used meanwhile is reported too: they share the cores.
     """
     bin_dir = Path(sys.executable).parent
     port = free_port()
@@ -237,6 +267,9 @@ def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, siz
             lua.write(LUA % {"key": key, "body": body})
         workers = pyspy.worker_pids(web.proc.pid)
         cpu_before = [pyspy.cpu_seconds([w]) for w in workers]
+        stack = [pid for process in background for pid in process_tree(process.proc.pid)]
+        stack_before = cpu_seconds(stack)
+        wall_before = time.monotonic()
         spies = (
             pyspy.record(workers, profile, args.seconds - 1, args.py_spy, gil=args.profile_gil)
             if profile is not None
@@ -247,6 +280,8 @@ def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, siz
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
         per_worker = [pyspy.cpu_seconds([w]) - before for w, before in zip(workers, cpu_before, strict=True)]
         cpu = sum(per_worker)
+        stack_cpu = cpu_seconds(stack) - stack_before
+        wall = time.monotonic() - wall_before
         os.unlink(lua.name)
         for spy in spies:
             spy.wait(30)
@@ -260,6 +295,9 @@ def drive(args: argparse.Namespace, app: str, env: dict[str, str], key: str, siz
         raise RuntimeError(f"could not read wrk's output:\n{out}") from None
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     http["cpu_ms_per_request"] = 1000 * cpu / max(requests, 1)
+    # Cores the web workers, and the rest of the stack (the normalizer storing what was accepted ...), kept busy.
+    http["web_cores"] = cpu / wall
+    http["stack_cores"] = stack_cpu / wall
     # 1.0: the workers shared the load evenly; near 0: one worker served (nearly) every request.
     http["worker_balance"] = min(per_worker) / max(max(per_worker), 1e-9)
     http.update(commits)
@@ -278,9 +316,9 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str,
         bare: dict[str, float] = {}
         if args.compare_bare:
             bare_profile = Path(args.profile) / f"bare-{mode}-{run + 1}" if args.profile else None
-            bare, _ = drive(args, "bench.falcon_bare:app", env, key, size, profile=bare_profile)
+            bare, _ = drive(args, "bench.falcon_bare:app", env, key, size, profile=bare_profile, background=background)
         profile = Path(args.profile) / f"{mode}-{run + 1}" if args.profile else None
-        http, requests = drive(args, "app.http.wsgi:app", env, key, size, profile=profile)
+        http, requests = drive(args, "app.http.wsgi:app", env, key, size, profile=profile, background=background)
         accepted = requests * size
         stats = {"count": 0, "span": 0.0, "p50": 0.0, "p99": 0.0}
         if background and not args.no_drain:
@@ -300,6 +338,8 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str,
             "non_2xx": http["errors"],
             "web_cpu_ms_per_request": http["cpu_ms_per_request"],
             "web_worker_balance": http["worker_balance"],
+            "web_cores": http["web_cores"],
+            "stack_cores": http["stack_cores"],
             "group_requests": http.get("group_requests", 0.0),
             "group_publish_ms": http.get("group_publish_ms", 0.0),
             "commit_wait_ms": http.get("commit_wait_ms", 0.0),
@@ -317,6 +357,7 @@ def run_once(args: argparse.Namespace, mode: str, env: dict[str, str], url: str,
                 ratio_to_bare=http["rps"] / bare["rps"],
                 bare_cpu_ms_per_request=bare["cpu_ms_per_request"],
                 bare_worker_balance=bare["worker_balance"],
+                bare_web_cores=bare["web_cores"],
                 cpu_ratio_to_bare=bare["cpu_ms_per_request"] / http["cpu_ms_per_request"],
             )
         return result
