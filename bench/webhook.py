@@ -7,7 +7,7 @@ waits for the backlog to drain and reads the latencies from the stored rows
 (``processed_at - received_at``, both stamped on this machine).
 
     .venv/bin/python bench/webhook.py [--seconds 15] [--runs 3] [--web-workers 2] [--normalizers 2]
-        [--mode single|array|both] [--stack normalize|full] [--compare-bare] [--database opsconductor_bench]
+        [--mode single|array|both] [--stack normalize|full|web] [--compare-bare] [--database opsconductor_bench]
         [--no-drain] [--profile DIR [--profile-gil]]
 
 ``--stack full`` runs every process type of the Procfile beside ``web`` (normalize, correlate,
@@ -156,8 +156,12 @@ FULL_STACK = {
 
 
 def start_background(args: argparse.Namespace, env: dict[str, str]) -> list[Process]:
-    """The processes that run beside ``web``: normalize workers (``--stack normalize``) or every process type."""
+    """The processes that run beside ``web``: normalize workers (``--stack normalize``), every process type
+    (``full``), or none (``web``: the web tier and RabbitMQ alone; accepted events wait in the queue, and are
+    purged before the next run)."""
     bin_dir = Path(sys.executable).parent
+    if args.stack == "web":
+        return []
     if args.stack == "full":
         env = dict(env, SYSLOG_UDP_PORT=str(free_port(socket.SOCK_DGRAM)), SYSLOG_TCP_PORT=str(free_port()),
                    SYSLOG_TLS_PORT=str(free_port()), SNMP_TRAP_PORT=str(free_port(socket.SOCK_DGRAM)))  # fmt: skip
@@ -381,9 +385,9 @@ def main() -> int:
     parser.add_argument("--mode", choices=["single", "array", "both"], default="both")
     parser.add_argument(
         "--stack",
-        choices=["normalize", "full"],
+        choices=["normalize", "full", "web"],
         default="normalize",
-        help="beside web: --normalizers normalize workers, or every process type of the Procfile",
+        help="beside web: --normalizers normalize workers, every process type of the Procfile, or nothing",
     )
     parser.add_argument(
         "--compare-bare",
