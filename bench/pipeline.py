@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -106,6 +107,13 @@ def _parse() -> argparse.Namespace:
         action="store_true",
         help="per-stage rates (normalize, correlate, evaluate each alone from raw webhook items), then all at once"
         " (see bench/stages.py)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="py-spy record (raw, --gil) each correlate process while it works, into DIR (see bench/pyspy.py)",
     )
     parser.add_argument("--processes", default="1,2", help="with --stages: processes per stage, e.g. 1,2")
     parser.add_argument("--batch", type=int, default=100, help="with --stages: raw items per normalize message")
@@ -250,8 +258,36 @@ def _start(args: argparse.Namespace, correlators: int, env: dict[str, str], rabb
     return workers
 
 
-def _measure(args: argparse.Namespace, ids: list[list[str]], workers: list[Any], rabbit: str) -> tuple[float, float]:
-    """Send the batches to ``correlate``; returns seconds until all are correlated, and until all are evaluated."""
+def _process_tree(leader: int) -> list[int]:
+    """``leader`` and its descendants (dramatiq's main process forks its worker processes)."""
+    pids, k = [leader], 0
+    while k < len(pids):
+        try:
+            children = Path(f"/proc/{pids[k]}/task/{pids[k]}/children").read_text().split()
+        except OSError:
+            children = []
+        pids += [int(c) for c in children]
+        k += 1
+    return pids
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes used so far."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5) fields 14 and 15)
+    return total / ticks
+
+
+def _measure(
+    args: argparse.Namespace, ids: list[list[str]], workers: list[Any], rabbit: str, correlators: int = 0
+) -> tuple[float, float, float]:
+    """Send the batches to ``correlate``; returns seconds until all are correlated, and until all are evaluated,
+    and the CPU seconds the ``correlators`` first workers (the correlate processes) used until all were correlated."""
     import pika
     from dramatiq import Message
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -259,6 +295,14 @@ def _measure(args: argparse.Namespace, ids: list[list[str]], workers: list[Any],
     from app.models import ProcessedEvent
 
     total = len({i for b in ids for i in b})
+    pids = [pid for w in workers[:correlators] for pid in _process_tree(w.proc.pid)]
+    spies = []
+    if args.profile is not None:
+        from bench.pyspy import record
+
+        spies = record(pids[1:] if len(pids) > 1 else pids, args.profile, 3600, str(Path(sys.executable).parent / "py-spy"),
+                       gil=True)  # fmt: skip
+    cpu_before = _cpu_s(pids)
     started = time.time()
     broker = RabbitmqBroker(url=rabbit, confirm_delivery=True)
     for batch_ids in ids:
@@ -270,15 +314,20 @@ def _measure(args: argparse.Namespace, ids: list[list[str]], workers: list[Any],
         while ProcessedEvent.select().where(ProcessedEvent.correlation_id.is_null(False)).count() < total:
             time.sleep(0.1)
         correlated_s = time.time() - started
+        cpu_s = _cpu_s(pids) - cpu_before
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+        for spy in spies:
+            spy.wait(timeout=60)
         if args.correlate_only:
-            return correlated_s, correlated_s
+            return correlated_s, correlated_s, cpu_s
         conn = pika.BlockingConnection(pika.URLParameters(rabbit))
         channel = conn.channel()
         while channel.queue_declare("evaluate", passive=True).method.message_count:
             time.sleep(0.1)
         conn.close()
         time.sleep(0.5)  # the last evaluate messages in flight
-        return correlated_s, time.time() - started
+        return correlated_s, time.time() - started, cpu_s
     finally:
         for w in workers:
             w.stop()
@@ -318,6 +367,8 @@ def main() -> int:
     configurations = [int(n) for n in (args.correlators or str(args.workers)).split(",")]
     correlated: dict[int, list[float]] = {c: [] for c in configurations}
     rates: dict[int, list[float]] = {c: [] for c in configurations}
+    #: Correlate processes' CPU seconds per 20,000 events, by configuration.
+    cpu: dict[int, list[float]] = {c: [] for c in configurations}
     mismatches = 0
     # Each run times every configuration in turn on the same events: the machine's load drifts less within a run.
     for run in range(args.runs):
@@ -325,7 +376,7 @@ def main() -> int:
         for correlators in configurations:
             ids = _prepare(run, args, url, base, env, rabbit)
             workers = _start(args, correlators, env, rabbit)
-            correlated_s, elapsed = _measure(args, ids, workers, rabbit)
+            correlated_s, elapsed, cpu_s = _measure(args, ids, workers, rabbit, correlators)
             from app.models import Incident, RuleExecution
 
             total = len({i for b in ids for i in b})
@@ -341,8 +392,10 @@ def main() -> int:
                 first = partition
             correlated[correlators].append(total / correlated_s)
             rates[correlators].append(total / elapsed)
+            cpu[correlators].append(cpu_s * 20_000 / total)
             print(f"correlators={correlators} run {run + 1}: events={total} correlated_in={correlated_s:.1f}s "
                   f"({total / correlated_s:.0f}/s) correlated+evaluated_in={elapsed:.1f}s rate={total / elapsed:.0f} events/s "
+                  f"correlator_cpu={cpu_s:.1f}s ({cpu[correlators][-1]:.1f}s per 20k events) "
                   f"incidents={Incident.select().count()} firings={RuleExecution.select().count()} "
                   f"load={os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         for correlators in configurations[1:]:
@@ -352,7 +405,8 @@ def main() -> int:
     what = "correlated (no evaluator)" if args.correlate_only else "correlated and evaluated with 100 rules"
     for correlators, corr, rate in medians:
         print(f"MEDIAN of {args.runs}, {correlators} correlate process(es): {rate:.0f} events/s {what}; "
-              f"correlated alone: {corr:.0f} events/s", flush=True)  # fmt: skip
+              f"correlated alone: {corr:.0f} events/s; correlator CPU {statistics.median(cpu[correlators]):.1f} s "
+              "per 20,000 events", flush=True)  # fmt: skip
     for correlators, corr, rate in medians[1:]:
         ratios = sorted(a / b for a, b in zip(correlated[correlators], correlated[configurations[0]], strict=True))
         print(f"RATIO {correlators} vs {medians[0][0]} correlate process(es): correlated {corr / medians[0][1]:.2f}x "

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.memory import RssSampler
-from bench.pipeline import prepare_database, raw_items
+from bench.pipeline import _cpu_s, _process_tree, prepare_database, raw_items
 from tests.processes import start_worker
 from tests.services import purge_queues
 
@@ -158,6 +158,28 @@ def _send(rabbit: str, queue: str, batches: list[list[str]]) -> None:
     broker.close()
 
 
+def _profile(args: argparse.Namespace, pids: list[int]) -> list[Any]:
+    """With ``--profile DIR``, py-spy (raw, GIL-holding samples) on the worker processes ``pids`` (not their leader)."""
+    if getattr(args, "profile", None) is None:
+        return []
+    import sys
+    from pathlib import Path
+
+    from bench.pyspy import record
+
+    return record(pids[1:] or pids, args.profile, 3600, str(Path(sys.executable).parent / "py-spy"), gil=True)
+
+
+def _stop_profile(spies: list[Any]) -> None:
+    """py-spy writes what it sampled when interrupted."""
+    import signal
+
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+    for spy in spies:
+        spy.wait(timeout=60)
+
+
 def _stage(env: dict[str, str], stage: str, processes: int, rabbit: str, rss: dict[str, float]) -> Any:
     """Start ``stage``'s processes; the caller times them inside the returned context, which stops them."""
     from contextlib import contextmanager
@@ -167,7 +189,7 @@ def _stage(env: dict[str, str], stage: str, processes: int, rabbit: str, rss: di
         workers = _start(env, stage, processes, rabbit)
         sampler = RssSampler({f"{stage}{i}": w for i, w in enumerate(workers)}).start()
         try:
-            yield
+            yield workers
         finally:
             sampler.stop()
             rss[stage] = max(sampler.peaks_mib().values())
@@ -209,8 +231,13 @@ def stages_run(
         _wait(lambda: _ready(channel, "evaluate") == 0, timeout_s=args.stage_timeout, what="the evaluate queue empty")
 
     # The normalizer's messages to ``correlate`` have waited in its queue.
-    with _stage(env, "correlate", processes, rabbit, rss):
+    with _stage(env, "correlate", processes, rabbit, rss) as workers:
+        pids = [pid for w in workers for pid in _process_tree(w.proc.pid)]
+        spies = _profile(args, pids)
+        cpu_before = _cpu_s(pids)
         out["correlate"] = _timed(lambda: stored - _counts()[2], stored, args.stage_timeout)
+        out["correlate_cpu_s_per_20k"] = (_cpu_s(pids) - cpu_before) * 20_000 / max(stored, 1)
+        _stop_profile(spies)
     channel.connection.close()
     purge_queues(rabbit)
     out["stored_events"] = stored
@@ -273,6 +300,9 @@ def main(args: argparse.Namespace, ctx: dict[str, Any]) -> None:
               f"normalize message, 100 rules):", flush=True)  # fmt: skip
         for stage in STAGES:
             print(f"  {stage:<10} {figures[stage]:>9,.0f} events/s alone   peak RSS {figures[f'rss_{stage}']:.0f} MiB")
+        print(
+            f"  correlate CPU: {figures['correlate_cpu_s_per_20k']:.2f} s per 20,000 events (its processes, user + system)"
+        )
         print(f"  all stages at once: {figures['end_to_end']:,.0f} events/s stored, correlated and evaluated "
               f"(stored {figures['stored']:,.0f}/s, correlated {figures['correlated']:,.0f}/s, published "
               f"{figures['published']:,.0f}/s); peak RSS "
