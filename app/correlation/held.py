@@ -85,6 +85,11 @@ class HeldIncidents:
         #: The index of the states lent (:meth:`_index`), and how many states it indexed were replaced since built.
         self._base: Candidates | None = None
         self._replaced = 0
+        #: The index :meth:`take` last returned (an overlay over :attr:`_base`), until :meth:`put`.
+        self._overlay: Candidates | None = None
+        #: Rows the last batch saved, by id: the state it changed (which :attr:`_base` indexes as lent), the
+        #: keys its overlay indexed for the incident since, and the row saved (see :meth:`_index`).
+        self._grown: dict[str, tuple[OpenIncident, list[str], Incident]] = {}
 
     def take(
         self, since: datetime, flap_since: datetime, *, similarity_floor: float = 0.8
@@ -99,6 +104,7 @@ class HeldIncidents:
         with self._mutex:
             kept, self._rows = self._rows, {}  # rows no batch wants now are dropped (not candidates any more)
             states, self._states = self._states, {}
+            grown, self._grown = self._grown, {}
         taken = {i: kept[i] for i in versions if i in kept and kept[i][0] == versions[i]}
         missing = [i for i in versions if i not in taken]
         if missing:
@@ -108,25 +114,42 @@ class HeldIncidents:
         for i, (version, row) in taken.items():
             state = states.get(i)
             lent[i] = state if state is not None and _as_read(state, version, row) else (version, matching_state(row))
-        with self._mutex:
-            self._lent = lent
         ordered = sorted(taken, key=lambda i: taken[i][1].last_event_at, reverse=True)
         incidents = [lent[i][1] for i in ordered]
-        return Candidates(incidents, similarity_floor=similarity_floor, base=self._index(lent, similarity_floor)), taken
+        index = Candidates(
+            incidents, similarity_floor=similarity_floor, base=self._index(lent, similarity_floor, grown)
+        )
+        with self._mutex:
+            self._lent, self._overlay = lent, index
+        return index, taken
 
-    def _index(self, lent: dict[str, tuple[str, OpenIncident]], floor: float) -> Candidates:
+    def _index(
+        self,
+        lent: dict[str, tuple[str, OpenIncident]],
+        floor: float,
+        grown: dict[str, tuple[OpenIncident, list[str], Incident]],
+    ) -> Candidates:
         """The process's index, holding every state of ``lent`` (PERF: only the states new since are indexed).
 
         States it indexed that are no longer lent (their incidents changed or left the candidates) stay
-        in it until they outnumber the live ones; then it is built anew.
+        in it until they outnumber the live ones; then it is built anew. PERF: the state of a row this
+        process's last batch saved replaces the one that batch changed without being indexed anew: its
+        keys are those the index holds for the incident, and those the batch added (``grown``).
         """
         base = self._base
         if base is not None and base.floor == floor:
             for i, (_, state) in lent.items():
                 held = base.by_id.get(i)
-                if held is not state:
-                    self._replaced += held is not None
-                    base.add(state)
+                if held is state:
+                    continue
+                was = grown.get(i)
+                if held is not None and was is not None and was[0] is held and getattr(state, "row", None) is was[2]:
+                    base.by_id[i] = state  # its keys: the changed state's as indexed, and those the batch added
+                    for key in was[1]:
+                        base.index_key(i, key)
+                    continue
+                self._replaced += held is not None
+                base.add(state)
             if self._replaced + len(base.by_id) - len(lent) <= max(len(lent), _MIN_REBUILD):
                 return base
         self._base, self._replaced = Candidates((s for _, s in lent.values()), similarity_floor=floor), 0
@@ -136,19 +159,40 @@ class HeldIncidents:
         """Keep ``rows`` (after the transaction that read or saved them committed)."""
         with self._mutex:
             lent, self._lent = self._lent, {}
+            overlay, self._overlay = self._overlay, None
         # A state stays with its row when the batch left both as read (a row it saved has a new version).
         kept = {i: lent[i] for i, (version, row) in rows.items() if _as_read(lent.get(i), version, row)}
+        added = _added_keys(overlay) if overlay is not None else {}
+        grown: dict[str, tuple[OpenIncident, list[str], Incident]] = {}
         for i, (_, row) in rows.items():
             if i not in kept:
                 row.match_keys = as_jsonb(row.match_keys)  # PERF: a row as read is in that order already
+                state = lent.get(i)
+                # (A row saved with no keys reads as the keys of an old row, :func:`.placing._legacy_keys`: indexed anew.)
+                if (
+                    state is not None
+                    and getattr(state[1], "row", None) is row
+                    and (row.match_keys or not row.event_count)
+                ):
+                    grown[i] = (state[1], added.get(i, []), row)
         with self._mutex:
             self._rows.update(rows)
             self._states.update(kept)
+            self._grown = grown
 
     def clear(self) -> None:
         with self._mutex:
             self._rows, self._states, self._lent = {}, {}, {}
-            self._base, self._replaced = None, 0
+            self._base, self._replaced, self._overlay, self._grown = None, 0, None, {}
+
+
+def _added_keys(overlay: Candidates) -> dict[str, list[str]]:
+    """Incident id -> the keys ``overlay`` (a batch's index) indexed for it: those its events added."""
+    added: dict[str, list[str]] = {}
+    for key, ids in overlay._index.items():
+        for i in ids:
+            added.setdefault(i, []).append(key)
+    return added
 
 
 def _as_read(state: tuple[str, OpenIncident] | None, version: str, row: Incident) -> bool:
