@@ -394,24 +394,30 @@ class Batch:
         if other.id in self._created:
             self.changed.pop(other.id, None)  # never saved: nothing else to move
             return
+        moved = source.event_count
+        source.status, source.closed_at, source.status_changed_at, source.event_count = "closed", at, at, 0
+        source.merged_into = row.id  # as :meth:`_moved` saves it (a process may keep the row, see .held)
+        self.changed[other.id] = (source, OpenIncident(id=other.id, hosts=set(), services=set(), templates=[],
+                                                      fingerprints=set(), last_event_at=source.last_event_at))  # fmt: skip
+        self._moved(row.id, source.id, moved, at, why)
+
+    def _moved(self, target: Any, source: Any, moved: int, at: datetime, why: str) -> None:
+        """Write the merge of the saved incident ``source`` into ``target`` (``moved`` events): its events and links
+        move, it points at ``target``, both timelines say so, and the source's closing is followed where it was paged."""
         if self.flush is not None and not self._flushed:
             self.flush()
             self._flushed = True
-        ProcessedEvent.update(correlation_id=row.id).where(ProcessedEvent.correlation_id == source.id).execute()
-        EventCorrelation.update(correlation_id=row.id).where(EventCorrelation.correlation_id == source.id).execute()
-        Incident.update(merged_into=row.id).where(Incident.id == source.id).execute()
-        details = {"sources": [other.id], "events_moved": source.event_count}
+        ProcessedEvent.update(correlation_id=target).where(ProcessedEvent.correlation_id == source).execute()
+        EventCorrelation.update(correlation_id=target).where(EventCorrelation.correlation_id == source).execute()
+        Incident.update(merged_into=target).where(Incident.id == source).execute()
+        details = {"sources": [str(source)], "events_moved": moved}
         IncidentActivity.create(
-            incident_id=row.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why, details=details
+            incident_id=target, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why, details=details
         )
-        source.status, source.closed_at, source.status_changed_at, source.event_count = "closed", at, at, 0
-        source.merged_into = row.id  # as saved above (a process may keep the row, see .held)
-        self.changed[other.id] = (source, OpenIncident(id=other.id, hosts=set(), services=set(), templates=[],
-                                                      fingerprints=set(), last_event_at=source.last_event_at))  # fmt: skip
-        IncidentActivity.create(incident_id=source.id, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why,
-                                details={"merged_into": inc.id})  # fmt: skip
-        follow.incident_changed(source.id, "closed", actor=ACTOR, now=at)
-        logger.info("Merged incident %r into %r: an event relates to both.", other.id, inc.id)
+        IncidentActivity.create(incident_id=source, at=at, kind="merge", actor=ACTOR, person=ACTOR, text=why,
+                                details={"merged_into": str(target)})  # fmt: skip
+        follow.incident_changed(source, "closed", actor=ACTOR, now=at)
+        logger.info("Merged incident %r into %r: an event relates to both.", str(source), str(target))
 
     def _above(self, a: str | None, b: str | None) -> bool:
         """Whether node ``b`` depends on node ``a`` (``a`` is further up the dependency chain)."""

@@ -12,17 +12,21 @@ ask the same questions, get the same answers (the index answers from shared keys
 by incident), weigh the same rows and decide the same. Only then are its rows saved as it left
 them; otherwise the batch is placed again under the lock, as without a rehearsal.
 
-A rehearsal has no effect outside its rows: the notifications of the incidents it closes wait for
-:func:`check` (they are written under the lock, before the rows are saved, as a placement under
-the lock writes them). A merge of a saved incident (which moves stamped events) and a reopening
-(which counts the incident's returns in the database) are left to the lock: :class:`Unsure`.
+A rehearsal has no effect outside its rows: the notifications of the incidents it closes, and the
+writes of the saved incidents it merges (their events and links moved, the timelines), wait for
+:func:`check`, which makes them under the lock, in the order the batch made them and before the
+rows are saved, as a placement under the lock makes them (PERF: a merge no longer sends the batch
+to be placed again under the lock). A reopening (which counts the incident's returns in the
+database) is left to the lock: :class:`Unsure`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from peewee import SQL
@@ -36,7 +40,7 @@ from .held import Versioned, read_incidents
 from .placing import ACTOR, Batch, matching_state
 
 #: How batches were decided, by this process: "rehearsed" (the rehearsal stood), "conflict" (placed
-#: again under the lock: an incident it relied on changed), "unsure" (a merge or reopening: placed
+#: again under the lock: an incident it relied on changed), "unsure" (a reopening: placed
 #: under the lock), "skipped" (no rehearsal: nothing to place when it was made, or most of the process's
 #: last ones did not stand, :func:`.store._rehearsing`).
 OUTCOMES: Counter[str] = Counter()
@@ -98,16 +102,28 @@ class _Questions:
 
 
 class Rehearsing(Batch):
-    """A :class:`.placing.Batch` that records what it asked the index and defers what reaches beyond its rows."""
+    """A :class:`.placing.Batch` that records what it asked the index and defers what reaches beyond its rows.
 
-    def __init__(self, incidents: Candidates | list[OpenIncident], topology: Topology, cfg: GroupingSettings) -> None:
-        super().__init__(incidents, topology, cfg, flush=None)
+    Parameters:
+        flush: as :class:`.placing.Batch`'s, called by :func:`check` (under the lock) before the first merge's writes.
+    """
+
+    def __init__(
+        self,
+        incidents: Candidates | list[OpenIncident],
+        topology: Topology,
+        cfg: GroupingSettings,
+        *,
+        flush: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(incidents, topology, cfg, flush=flush)
         questions = _Questions()
         self.queries: list[Query] = questions.queries
         #: Incidents an answer named (or a repeat looked up by id): the rehearsal relied on their rows.
         self.looked: set[str] = questions.looked
-        #: (incident id, at) of the incidents closed, whose notifications :func:`check` writes.
-        self.closing: list[tuple[Any, datetime]] = []
+        #: The writes beyond its rows, in the batch's order, that :func:`check` makes: the notifications of the
+        #: incidents it closed, the merges of saved incidents.
+        self.effects: list[Callable[[], object]] = []
         #: Incidents changed in place besides :attr:`changed` (a reopening stopped half way).
         self.dirty: set[str] = set()
         index: Any = self.incidents
@@ -123,16 +139,15 @@ class Rehearsing(Batch):
         row.status, row.closed_at, row.closed_by_event_id = "closed", at, event["id"]
         row.status_changed_at = at
         inc.status, inc.closed_at = "closed", at
-        self.closing.append((row.id, at))
+        self.effects.append(partial(follow.incident_changed, row.id, "closed", actor=ACTOR, now=at))
 
     def _reopen(self, row: Incident, inc: OpenIncident, event: dict[str, Any], at: datetime, placement: Any) -> None:
         self.dirty.add(inc.id)
         raise Unsure("an incident reopens")
 
-    def _absorb(self, row: Incident, inc: OpenIncident, other: OpenIncident, at: datetime, why: str) -> None:
-        if other.id not in self._created:
-            raise Unsure("a saved incident is merged")
-        super()._absorb(row, inc, other, at, why)
+    def _moved(self, target: Any, source: Any, moved: int, at: datetime, why: str) -> None:
+        # As Batch._moved, under the lock (the merged incident was looked at: check() sees it changed meanwhile).
+        self.effects.append(partial(Batch._moved, self, target, source, moved, at, why))
 
 
 @dataclass
@@ -174,7 +189,7 @@ def check(rehearsal: Rehearsal, versions: dict[str, str], cfg: GroupingSettings)
     Returns:
       None when it does not (an incident it relied on changed, or one changed or new since would
       answer one of its questions); else the rows of the candidates that changed since, as read
-      now (for the cache), after writing the notifications of the incidents it closed.
+      now (for the cache), after making its writes beyond its rows (:attr:`Rehearsing.effects`).
     """
     batch = rehearsal.batch
     assert batch is not None
@@ -191,6 +206,6 @@ def check(rehearsal: Rehearsal, versions: dict[str, str], cfg: GroupingSettings)
         for kind, question in batch.queries:
             if index.near(question) if kind == "near" else index.linked(question):
                 return None
-    for incident_id, at in batch.closing:
-        follow.incident_changed(incident_id, "closed", actor=ACTOR, now=at)
+    for effect in batch.effects:
+        effect()
     return fresh

@@ -449,7 +449,7 @@ def _rehearse(
     since, flap_since = _window(events, every, cfg)
     incidents, taken = _held.take(since, flap_since, similarity_floor=cfg.similarity)
     rehearsal = Rehearsal(_what(events, claimed, repeats), topology, since, flap_since, taken)
-    batch = Rehearsing(incidents, topology, cfg)
+    batch = Rehearsing(incidents, topology, cfg, flush=flush_decisions(write_out, _decisions))
     rehearsal.batch = batch
     try:
         _place(events, batch, claimed={e["id"] for e in claimed}, repeats=every)

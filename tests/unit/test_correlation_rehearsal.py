@@ -137,3 +137,42 @@ def test_a_rehearsal_is_freed_with_its_batch_not_left_to_the_garbage_collector(p
     # Then its rehearsal (and the facts of its events it asked about) is gone once the batch returned
     assert counted == {"rehearsed": 1}
     assert len(made) == 1 and made[0]() is None
+
+
+def _merged_in_a_later_batch() -> tuple[frozenset[frozenset[tuple[str, str]]], int, list[tuple[str, str]], int]:
+    """Hosts behind a switch: two problems of two hosts each, in three batches (incidents saved), then the
+    switch's trap, which ties them together (a merge of saved incidents). Returns the incidents (as sets of
+    events, by host and title), how many were merged, the merges' timeline entries and the links recorded."""
+    from app.models import IncidentActivity
+    from tests.correlation_items import LINK_DOWN, trap, webhook
+    from tests.unit.test_grouping_causal import HOSTS, SWITCH, declare_three_hops
+
+    declare_three_hops()
+    down = [webhook(h, f"Host {h} is unreachable", 2 + i, service=f"svc{i}") for i, h in enumerate(HOSTS[:2])]
+    slow = [webhook(h, f"Ping to {h} timed out", 6 + i, service=f"other{i}") for i, h in enumerate(HOSTS[2:4])]
+    for batch in (down[:1], down[1:], slow, [trap(SWITCH, LINK_DOWN, 20)]):
+        run(batch)
+    groups: dict[str, set[tuple[str, str]]] = {}
+    rows = ProcessedEvent.select(ProcessedEvent.correlation_id, ProcessedEvent.source_host, ProcessedEvent.title)
+    for incident_id, host, title in rows.tuples():
+        groups.setdefault(str(incident_id), set()).add((host, title))
+    merged = Incident.select().where(Incident.merged_into.is_null(False)).count()
+    entries = sorted((a.kind, a.text) for a in IncidentActivity.select().where(IncidentActivity.kind == "merge"))
+    return frozenset(frozenset(g) for g in groups.values()), merged, entries, EventCorrelation.select().count()
+
+
+def test_a_rehearsal_that_merges_saved_incidents_stands_and_merges_as_placing_under_the_lock(pg_db, monkeypatch):
+    from tests.conftest import _truncate
+
+    # Given incidents saved by earlier batches, which a later batch's event ties together (a merge)
+    # When they are correlated with rehearsals, and again with every batch placed under the lock
+    found: list[tuple[frozenset[frozenset[tuple[str, str]]], int, list[tuple[str, str]], int]] = []
+    counted = outcomes(lambda: found.append(_merged_in_a_later_batch()))
+    _truncate()
+    correlation_store._held.clear()
+    monkeypatch.setattr(correlation_store, "_rehearsing", lambda: False)
+    locked = _merged_in_a_later_batch()
+    # Then every rehearsal stood, the merge's included, and the incidents, merges, timelines and links are the same
+    assert counted == {"rehearsed": 4}
+    assert locked[1] >= 1 and len(locked[2]) == 2 * locked[1] and len(locked[0]) == 1
+    assert found == [locked]
