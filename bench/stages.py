@@ -64,14 +64,19 @@ def _wait(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> None
 def _start(env: dict[str, str], stage: str, processes: int, rabbit: str) -> list[Any]:
     """``processes`` workers of ``stage``, each connected to its queue before this returns."""
     workers = [start_worker(env, queues=STAGES[stage]) for _ in range(processes)]
-    channel = _channel(rabbit)
-    queue = STAGES[stage][0]
-    _wait(
-        lambda: channel.queue_declare(queue, passive=True).method.consumer_count >= processes,
-        timeout_s=60,
-        what=f"{processes} consumers of {queue}",
-    )
-    channel.connection.close()
+    try:
+        channel = _channel(rabbit)
+        queue = STAGES[stage][0]
+        _wait(
+            lambda: channel.queue_declare(queue, passive=True).method.consumer_count >= processes,
+            timeout_s=60,
+            what=f"{processes} consumers of {queue}",
+        )
+        channel.connection.close()
+    except BaseException:
+        for w in workers:  # not left running (they would take the next run's messages)
+            w.stop()
+        raise
     return workers
 
 
@@ -253,10 +258,15 @@ def end_to_end_run(run: int, args: argparse.Namespace, processes: int, ctx: dict
     items = raw_items(run, args.events)
     n = len(items)
     workers: dict[str, Any] = {}
-    for stage in STAGES:
-        workers.update({f"{stage}{i}": w for i, w in enumerate(_start(env, stage, processes, rabbit))})
-    channel = _channel(rabbit)
-    sampler = RssSampler(workers).start()
+    try:
+        for stage in STAGES:
+            workers.update({f"{stage}{i}": w for i, w in enumerate(_start(env, stage, processes, rabbit))})
+        channel = _channel(rabbit)
+        sampler = RssSampler(workers).start()
+    except BaseException:
+        for w in workers.values():
+            w.stop()
+        raise
     try:
         started = time.monotonic()
         _publish(rabbit, items, args.batch)
