@@ -190,8 +190,12 @@ def kept_keys(inc: OpenIncident, cfg: GroupingSettings) -> dict[str, list[list[f
         if spans[-1][1] >= since[key[0]]
     }
     if len(kept) > KEEP_KEYS:
-        recent = sorted(kept, key=lambda k: kept[k][-1][1], reverse=True)[:KEEP_KEYS]
-        kept = {key: kept[key] for key in recent}
+        # PERF: positions sorted by a C key (a Python one per key was a third of this); stable, as sorting the keys
+        # by a lambda was: keys of one time stay in the incident's order.
+        names, spans_of = list(kept), list(kept.values())
+        lasts = [spans[-1][1] for spans in spans_of]
+        recent = sorted(range(len(names)), key=lasts.__getitem__, reverse=True)[:KEEP_KEYS]
+        kept = {names[k]: spans_of[k] for k in recent}
     return kept
 
 
