@@ -186,6 +186,17 @@ def queue_depths(url: str, queues: tuple[str, ...]) -> dict[str, int]:
     return depths
 
 
+def consumers(url: str, queue: str) -> int:
+    """Consumers attached to ``queue`` (0 when it does not exist)."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.consumer_count
+    except pika.exceptions.ChannelClosedByBroker:
+        return 0
+    finally:
+        connection.close()
+
+
 def raw_database_errors(since: datetime) -> int:
     """Raw rows received from ``since`` on whose processing error is a database failure (a transient
     error taken for bad input); rows other tests left in the database are not counted."""

@@ -18,7 +18,7 @@ from app.ids import new_id
 from app.models import CorrelationDecision, EventCorrelation, Incident, IncidentActivity, Notification, ProcessedEvent
 from app.topology.store import forget_cache, replace_topology
 from tests import services
-from tests.outage import queue_depths
+from tests.outage import consumers, queue_depths
 from tests.processes import BIN, Process, wait_for
 
 #: Words the generated messages are made of: no two problems share a message template.
@@ -100,14 +100,18 @@ def _forget_correlation() -> None:
 def _correlate(env: dict[str, str], url: str, messages: list[list[str]], *, processes: int) -> list[Process]:
     """Queue ``messages`` to ``correlate``, let ``processes`` correlator processes take them; wait until all are handled."""
     services.purge_queues(url)
-    broker = RabbitmqBroker(url=url, confirm_delivery=True)
-    for ids in messages:
-        broker.enqueue(Message(queue_name="correlate", actor_name="correlate", args=(ids,), kwargs={}, options={}))
-    broker.close()
     # LOG_LEVEL=DEBUG: the correlator's debug lines say how many messages each process handled
     argv = [str(BIN / "dramatiq"), "app.worker", "--processes", "1", "--threads", "2", "--queues", "correlate"]
     workers = [Process("correlator", argv, {**env, "LOG_LEVEL": "DEBUG"}) for _ in range(processes)]
     try:
+        # every process consumes before the messages are queued: on a loaded machine the first one up would
+        # otherwise take them all before the second had booted
+        wait_for(lambda: consumers(url, "correlate") >= processes, timeout=120, interval=0.5,
+                 message=f"{processes} correlator processes consuming")  # fmt: skip
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+        for ids in messages:
+            broker.enqueue(Message(queue_name="correlate", actor_name="correlate", args=(ids,), kwargs={}, options={}))
+        broker.close()
         # each message hands its events on to the rule evaluator once they are correlated (none runs here)
         wait_for(lambda: queue_depths(url, ("evaluate",))["evaluate"] == len(messages), timeout=240, interval=0.5,
                  message=f"{len(messages)} messages handed on to evaluate")  # fmt: skip
