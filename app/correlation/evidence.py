@@ -11,7 +11,9 @@ each kind within its own window. The kinds, strongest first:
   A network device (switch, router, firewall, load balancer) failing explains its dependents'
   *connectivity* symptoms only (down, unreachable, timeouts, but not a refused connection, which what it
   tried to reach answered, nor a host announcing its own reboot: :func:`.subjects.is_effect`):
-  a link going down while a deploy fails or an alert storms on a host behind it is not their cause;
+  a link going down while a deploy fails or an alert storms on a host behind it is not their cause.
+  Where no topology places a host, a device's interface going down and the host going down or unreachable
+  within the causal window are tied too (``k`` keys, :attr:`.facts.Facts.undeclared_cut`);
 - ``service``: the same *named* service within the window. A service is named by the topology (a
   declared service or database) or by a monitoring source that says ``service`` (a webhook's
   ``service``, an alert's ``service``/``app`` label, PagerDuty's ``component``) — not by a syslog
@@ -244,6 +246,14 @@ def weigh(
                        "above": f"its failing dependents depend on {node}",
                        "recovered_below": f"{_name(facts)} depends on {node}, which recovered",
                        "recovered_above": f"its dependents recovered with {node}"}[kind]  # fmt: skip
+                found["topology"] = Evidence("topology", w.topology, why)
+        elif kind == "cut":
+            if "topology" not in found and near(key, "topology"):
+                why = (
+                    "its host went down or unreachable as a network link went down, and no topology says where it hangs"
+                    if key == "k:link"
+                    else "a network link went down as hosts no topology places went down or unreachable"
+                )
                 found["topology"] = Evidence("topology", w.topology, why)
         elif kind not in found and near(key, repeats if kind == "fingerprint" else kind):
             why = {"fingerprint": "the same problem was seen in it", "service": f"same service {_service(key)}",

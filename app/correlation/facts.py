@@ -64,6 +64,10 @@ class Facts:
     #: Ancestors that are network devices, and the event is no connectivity symptom (:func:`is_effect`):
     #: their failure does not explain it, so it is tied to them by no ``topology`` evidence.
     unexplained: set[str] = field(default_factory=set)
+    #: With no topology to say where its host hangs: ``"link"`` for a device's interface going down, ``"cut"`` for a
+    #: host undeclared in the topology going down or unreachable (a connectivity symptom), else ``""``. The two are
+    #: tied within the causal window (``k`` keys, :func:`probes`): what else would tell the hosts behind a switch?
+    undeclared_cut: str = ""
     #: The keys the event leaves on its incident (see :meth:`emits`).
     keys: list[str] = field(default_factory=list)
     #: The (key, kind) pairs looked up for its evidence (:func:`probes`), when worked out already.
@@ -100,7 +104,8 @@ class Facts:
         ``t`` template (``template@parent\x1fprogram``, one per direct parent of its host, none known:
         ``template@\x1fprogram``; see :func:`in_scope`),
         ``h``/``r`` host (``host|named service|subject``; ``r`` also for routine events), ``n`` own node and ``a``
-        ancestor (failing nodes only), ``v`` own node and ``w`` ancestor of a recovery, ``x`` a name mentioned."""
+        ancestor (failing nodes only), ``v`` own node and ``w`` ancestor of a recovery, ``x`` a name mentioned, ``k`` a
+        link going down or an undeclared host cut off (:attr:`undeclared_cut`)."""
         keys = [f"f:{self.fingerprint}"] if self.fingerprint else []
         if self.named_service:
             keys.append(self.service_key())
@@ -122,6 +127,8 @@ class Facts:
             keys += [f"n:{n}" for n in sorted(self.nodes)]
             keys += [f"a:{n}" for n in sorted(self.ancestors) if n not in self.unexplained]
             keys += [f"x:{m}" for m in sorted(self.mentions)]
+            if self.undeclared_cut:
+                keys.append(f"k:{self.undeclared_cut}")
         return keys
 
 
@@ -208,6 +215,13 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         subject=about,
         unexplained=set() if effect else {n for n in ancestors if topology.kind_of(n) in NETWORK_KINDS} - single_points,
     )
+    if not facts.recovery:
+        if link is not None:
+            facts.undeclared_cut = "link"
+        elif effect and host and host not in topology and not (facts.named_service or facts.label_service):
+            # About the host itself: a service's probe saying the service is down ("PostgreSQL is down on db-1")
+            # is about the service, and the probe reached its monitor from the host.
+            facts.undeclared_cut = "cut"
     facts.keys = facts.emits()
     facts.lookups = probes(facts)
     return facts
@@ -252,6 +266,10 @@ def probes(facts: Facts) -> list[tuple[str, str]]:
         if facts.host:
             # Messages naming this host, by address or by name (either way round: see :func:`weigh`).
             found.append((f"x:{facts.host}", "entity"))
+        if facts.undeclared_cut:
+            # A device's link going down and hosts nobody declared going down with it: without a topology, their
+            # coming together is all that says the hosts hang behind it.
+            found.append(("k:cut" if facts.undeclared_cut == "link" else "k:link", "cut"))
     return found
 
 
