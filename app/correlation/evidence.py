@@ -25,7 +25,8 @@ each kind within its own window. The kinds, strongest first:
   one (the same words from two services' releases are two problems: :func:`.facts.in_scope`);
 - ``entity``: one message names the address the other comes from or names too (a client's
   "could not connect to 10.0.0.5" and the alert of 10.0.0.5; one attacker's address), within the entity
-  window: a complaint and the failure it names come together;
+  window: a complaint and the failure it names come together — but a refused connection (the host it names
+  answered) and that host found unreachable are two problems (``y`` and ``u`` keys);
 - ``host``: the same host within the host window (the routine window when either is ``info``), between
   events of one *subject* (:func:`subject_of`): a host that cannot be reached (down, unreachable,
   rebooting) is the network's or the host's whole problem, an event naming something else (a
@@ -261,6 +262,8 @@ def weigh(
             found[kind] = Evidence(kind, getattr(w, kind), why)
     for address in sorted(facts.mentions) if not facts.routine and "entity" not in found else ():
         # The message names a host the incident has failing events on.
+        if facts.answered and near(f"u:{address}", "entity"):
+            continue  # it answered, says the message; cannot be reached, says the incident: two problems of it
         if any(key[0] == "h" and near(key, "entity") for key in inc.host_keys(address)):
             found["entity"] = Evidence("entity", w.entity, f"names {address}, a host of the incident")
             break

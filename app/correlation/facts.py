@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .subjects import NETWORK_KINDS, is_effect, link_key, mentions_of, subject_of
+from .subjects import ANSWERING_KINDS, NETWORK_KINDS, answered, is_effect, link_key, mentions_of, subject_of, unreached
 from .templates import template
 
 #: Separates a template key's parent from its program (``t:template@parent\x1fprogram``).
@@ -62,8 +62,15 @@ class Facts:
     #: ``"link <interface>"`` for an interface going down or up (:func:`.subjects.link_key`).
     subject: str = ""
     #: Ancestors that are network devices, and the event is no connectivity symptom (:func:`is_effect`):
-    #: their failure does not explain it, so it is tied to them by no ``topology`` evidence.
+    #: their failure does not explain it, so it is tied to them by no ``topology`` evidence. For a refused
+    #: connection, also the hosts it depends on (:func:`.subjects.answered`: they answered).
     unexplained: set[str] = field(default_factory=set)
+    #: The message says what it names answered (a refused connection): it is tied by what it names (``y`` keys)
+    #: to no event saying that host cannot be reached (``u`` keys, :attr:`unreached`).
+    answered: bool = False
+    #: The message says its host cannot be reached (:func:`.subjects.unreached`), about the host itself (no
+    #: service's probe: that probe reached its monitor from the host).
+    unreached: bool = False
     #: With no topology to say where its host hangs: ``"link"`` for a device's interface going down, ``"cut"`` for a
     #: host undeclared in the topology going down or unreachable (a connectivity symptom), else ``""``. The two are
     #: tied within the causal window (``k`` keys, :func:`probes`): what else would tell the hosts behind a switch?
@@ -126,7 +133,9 @@ class Facts:
                 keys += [f"t:{tpl}@{p}{SCOPE}{prog}" for p in sorted(self.parents)] or [f"t:{tpl}@{SCOPE}{prog}"]
             keys += [f"n:{n}" for n in sorted(self.nodes)]
             keys += [f"a:{n}" for n in sorted(self.ancestors) if n not in self.unexplained]
-            keys += [f"x:{m}" for m in sorted(self.mentions)]
+            keys += [f"{'y' if self.answered else 'x'}:{m}" for m in sorted(self.mentions)]
+            if self.unreached and self.host:
+                keys.append(f"u:{self.host}")
             if self.undeclared_cut:
                 keys.append(f"k:{self.undeclared_cut}")
         return keys
@@ -195,6 +204,11 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     # A declared service or database said to be down is that service's problem (its exporter or probe on the
     # host says so), not its host cut off: only its timeouts and lost connections are connectivity symptoms.
     effect = is_effect(title, "" if declared else about)
+    refused = answered(title)
+    not_causes = ANSWERING_KINDS if refused else NETWORK_KINDS
+    if declared and about == "down":
+        # Its exporter or probe on the host said so: the host was up, so this is no host down or unreachable.
+        about = "service down"
     if (link := link_key(event)) is not None:
         # One interface going down or up is about that interface: not the device's other problems (another
         # port flapping while its uplink is down), though its going down is a connectivity symptom.
@@ -213,13 +227,15 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         mentions=mentions,
         recovery=resolves(event, topology),
         subject=about,
-        unexplained=set() if effect else {n for n in ancestors if topology.kind_of(n) in NETWORK_KINDS} - single_points,
+        unexplained=set() if effect else {n for n in ancestors if topology.kind_of(n) in not_causes} - single_points,
+        answered=refused,
     )
+    facts.unreached = about == "down" and unreached(title) and not (facts.named_service or facts.label_service)
     if not facts.recovery:
         if link is not None:
             facts.undeclared_cut = "link"
         elif effect and host and host not in topology and not (facts.named_service or facts.label_service):
-            # About the host itself: a service's probe saying the service is down ("PostgreSQL is down on db-1")
+            # About the host itself: a service's probe saying its service is down ("PostgreSQL is down on db-1")
             # is about the service, and the probe reached its monitor from the host.
             facts.undeclared_cut = "cut"
     facts.keys = facts.emits()
@@ -262,10 +278,11 @@ def probes(facts: Facts) -> list[tuple[str, str]]:
         # own node is an ancestor of another event's node).
         found += [(f"n:{n}", "below") for n in sorted(facts.ancestors) if n not in facts.unexplained]
         found += [(f"a:{n}", "above") for n in sorted(facts.nodes)]
-        found += [(f"x:{m}", "entity") for m in sorted(facts.mentions)]
+        found += [(f"{p}:{m}", "entity") for m in sorted(facts.mentions) for p in "xy"]
         if facts.host:
-            # Messages naming this host, by address or by name (either way round: see :func:`weigh`).
-            found.append((f"x:{facts.host}", "entity"))
+            # Messages naming this host, by address or by name (either way round: see :func:`weigh`) — not those
+            # saying it answered when this says it is down or unreachable (two problems of the host).
+            found += [(f"{p}:{facts.host}", "entity") for p in ("x" if facts.unreached else "xy")]
         if facts.undeclared_cut:
             # A device's link going down and hosts nobody declared going down with it: without a topology, their
             # coming together is all that says the hosts hang behind it.

@@ -35,6 +35,8 @@ _CONNECTIVITY = re.compile(
     r"|loss of (?:signal|carrier|connectivity)|heartbeats? (?:lost|missed))\b",
     re.IGNORECASE,
 )
+#: Messages saying a host cannot be reached at all (its ping or host check): what a refused connection contradicts.
+_UNREACHED = re.compile(r"\b(?:unreachable|not responding|packet loss)\b", re.IGNORECASE)
 #: Messages saying what a host tried to reach answered it (a refused connection): the path to it works,
 #: so the host is not cut off — what it names is at fault (a database down, a client's "Connection refused").
 _ANSWERED = re.compile(r"\brefused\b", re.IGNORECASE)
@@ -45,6 +47,8 @@ _PLANNED = re.compile(
 )
 #: Node kinds whose failure cuts connectivity (see :func:`is_effect`).
 NETWORK_KINDS = frozenset({"switch", "router", "firewall", "load_balancer"})
+#: Node kinds a refused connection says are up: the host answered, through the network (see :func:`answered`).
+ANSWERING_KINDS = NETWORK_KINDS | {"host"}
 #: Fields of CEF (``src``, ``dst``) and LEEF that name the addresses a security record is about.
 _SECURITY_ADDRESSES = (("cef", "extension", ("src", "dst")), ("leef", "attributes", ("src", "dst")))
 
@@ -107,6 +111,18 @@ def one_problem(subject: str, other: str) -> bool:
     if subject == other:
         return True
     return (subject == "down" and other.endswith(CUT_OFF)) or (other == "down" and subject.endswith(CUT_OFF))
+
+
+def answered(title: str) -> bool:
+    """Whether the message says what its host tried to reach answered (a refused connection): that host is up and
+    reachable, and only what should listen on it is not — its going down or unreachable is another problem."""
+    return bool(_ANSWERED.search(title))
+
+
+def unreached(title: str) -> bool:
+    """Whether the message says its host cannot be reached (unreachable, not responding, packet loss), which a
+    refused connection to it contradicts (:func:`answered`)."""
+    return bool(_UNREACHED.search(title))
 
 
 def is_effect(title: str, subject: str) -> bool:

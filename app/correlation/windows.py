@@ -118,4 +118,4 @@ def key_kind(key: str) -> str:
 
 #: Key prefix -> the kind of evidence (and window) it stands for.
 _PREFIX_KIND = {"f": "fingerprint", "s": "service", "j": "service", "t": "template", "h": "host", "r": "routine", "n": "topology",
-                "a": "topology", "v": "topology", "w": "topology", "k": "topology", "x": "entity", "l": "link"}  # fmt: skip
+                "a": "topology", "v": "topology", "w": "topology", "k": "topology", "x": "entity", "y": "entity", "u": "entity", "l": "link"}  # fmt: skip

@@ -1,5 +1,6 @@
-"""Rules for what no topology declares, found on the tuning seeds (issue #13): a network device's link going down
-and hosts nobody placed going down with it are one cut (plain logic, no database)."""
+"""Rules found on the tuning seeds (issue #13) for what the topology does not say: a network device's link going
+down and hosts nobody placed going down with it are one cut; a host that refused a connection answered, so its
+being cut off is another problem (plain logic, no database)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,34 @@ def test_a_declared_host_is_tied_to_a_link_going_down_by_the_topology_only():
     uplink = incident(link_down("sw-b", "TenGigabitEthernet1/1/1"))
     # Then web-1 going unreachable is no effect of it: the topology says where web-1 hangs
     assert "topology" not in kinds(event("web-1", "PING CRITICAL - web-1 unreachable"), uplink, graph=GRAPH)
+
+
+REFUSED = 'could not connect to server: Connection refused. Is the server running on host "db-1"?'
+UNREACHABLE = "Host check DOWN: db-1 (CRITICAL - Host Unreachable)"
+
+
+def test_a_refused_connection_says_its_database_host_answered_so_the_host_cut_off_is_another_problem():
+    # Given checkout's client on web-1 refused by the database on db-1 (the host answered: the database is down)
+    clients = incident(event("web-1", REFUSED, service="checkout"))
+    # When db-1 itself goes unreachable (its switch failing, say)
+    down = event("db-1", UNREACHABLE)
+    # Then neither the dependency nor the name ties them, either way round: the host answered, then was cut off
+    assert kinds(down, clients) == {}
+    assert kinds(event("web-2", REFUSED, service="checkout"), incident(down)) == {}
+    # While a client timing out towards db-1 is its effect, and the refused clients are still tied by the name
+    timeout = event("web-2", REFUSED.replace("refused", "timed out"), service="checkout")
+    assert kinds(timeout, incident(down))["topology"] == CFG.weights.topology
+    assert kinds(event("web-2", REFUSED, service="checkout"), clients)["entity"] == CFG.weights.entity
+    # And the database's own alert on db-1 is tied to the refused clients by the name it has
+    assert kinds(event("db-1", "PostgreSQL is down on db-1"), clients)["entity"] == CFG.weights.entity
+
+
+def test_a_declared_database_said_to_be_down_and_its_host_unreachable_are_not_tied_by_the_host():
+    # Given the database on db-1 said to be down (its exporter on db-1 says so: the host was up)
+    database = incident(event("db-1", "PostgreSQL is down on db-1", service="orders-db"))
+    # When db-1 itself goes unreachable
+    down = event("db-1", UNREACHABLE)
+    # Then the host is no evidence: the database's problem and the host's are two
+    assert "host" not in kinds(down, database)
+    # While two monitors of db-1 unreachable are one problem of it
+    assert kinds(down, incident(event("db-1", "PING CRITICAL - db-1 unreachable")))["host"] == CFG.weights.host
