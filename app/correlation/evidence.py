@@ -31,7 +31,8 @@ each kind within its own window. The kinds, strongest first:
   events of one *subject* (:func:`subject_of`): a host that cannot be reached (down, unreachable,
   rebooting) is the network's or the host's whole problem, an event naming something else (a
   certificate's name, an attacker's address) is about that thing, an interface going down or up is
-  about that interface (a port flapping is not the device's uplink going down); none says anything
+  about that interface (a port flapping is not the device's uplink going down), a host announcing its reboot
+  explains its being found down after it (:attr:`Evidence.planned`), not before; none says anything
   about another problem that happens to be on the host at the time;
 - ``other_service`` (negative): the same host, but the two name different services: two problems
   on one host, not one;
@@ -54,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .facts import SCOPE, Facts, TopologyView, facts_of, in_scope, named_service, probes, resolves
-from .subjects import one_problem
+from .subjects import PLANNED, one_problem
 from .templates import similarity
 from .windows import _PREFIX_KIND, _WINDOW_OF_KIND, KINDS, GroupingSettings, Weights, key_kind
 
@@ -220,6 +221,8 @@ class Evidence:
     kind: str
     weight: float
     why: str
+    #: The host's, found down after it announced its reboot: the reboot explains it (see :func:`.grouping.choose`).
+    planned: bool = False
 
 
 def weigh(
@@ -285,7 +288,8 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
     prefix = f"{facts.host}|"
     mine = facts.named_service or ""
     other: str | None = None
-    for key in inc.host_keys(facts.host):
+    # The host's announced reboot first: what explains its going down.
+    for key in sorted(inc.host_keys(facts.host), key=lambda k: not k.endswith(PLANNED)):
         if key[0] == "h" and facts.routine:
             continue
         theirs, sep, about = key[2 + len(prefix) :].rpartition("|")
@@ -298,14 +302,19 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
         apart = distance(spans, ts)
         if apart > cfg.gaps()[kind]:
             continue
+        planned = PLANNED in (about, facts.subject) and about != facts.subject
+        if planned and (spans[0][0] > ts if about == PLANNED else spans[-1][1] < ts):
+            continue  # a reboot announced after the host was found down explains none of that
         if mine and theirs and theirs != mine:
             other = theirs
             continue
         minutes = max(1, int(apart // 60) + 1)
         why = f"events occurred within {minutes} minutes on same host"
-        if about != facts.subject:
+        if planned:
+            why += ", down after it announced its reboot"
+        elif about != facts.subject:
             why += ", cut off (it cannot be reached, and cannot reach what it names)"
-        found["host"] = Evidence("host", w.host, why)
+        found["host"] = Evidence("host", w.host, why, planned=planned)
         return
     if other is not None and not set(found) - {"other_service"}:
         found["host"] = Evidence("host", w.host, "events occurred on same host")

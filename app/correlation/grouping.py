@@ -149,6 +149,10 @@ def choose(
             trailing.append((inc, found, score))
         else:
             joinable.append((inc, found, score))
+    if not facts.routine and any(e.planned for _, found, _ in joinable for e in found):
+        # The host announced its reboot, then went down: that reboot explains it, whatever else it looks like
+        # (the same alert on hosts of an outage under way); it joins the reboot's incident and merges no other.
+        joinable = [j for j in joinable if any(e.planned for e in j[1])]
     if facts.routine and (joinable or trailing):
         # A routine message (a resolution, a device's "changed state to up") joins the incident its evidence
         # is strongest for, open or closed, and merges none: it is no sign that two problems are one.

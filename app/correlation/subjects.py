@@ -84,6 +84,8 @@ def mentions_of(event: dict[str, Any], title: str) -> set[str]:
 
 #: Ends the subject of a message saying its host cannot reach what it names (see :func:`one_problem`).
 CUT_OFF = " (cannot reach)"
+#: The subject of a host announcing it goes down of its own accord (a reboot, a shutdown: see :func:`one_problem`).
+PLANNED = "reboot"
 
 
 def subject_of(title: str, mentions: set[str]) -> str:
@@ -95,6 +97,8 @@ def subject_of(title: str, mentions: set[str]) -> str:
     switch above it is down, and an attacker's password guesses on that host, are two problems; so are
     a certificate's expiry and another attacker's guesses. But see :func:`one_problem`.
     """
+    if _PLANNED.search(title):
+        return PLANNED
     if _UNREACHABLE.search(title):
         return "down"
     if not mentions:
@@ -110,6 +114,8 @@ def one_problem(subject: str, other: str) -> bool:
     and without a topology nothing else ties them)."""
     if subject == other:
         return True
+    if {subject, other} == {"down", PLANNED}:
+        return True  # the host found down after it announced its reboot (see :func:`.evidence.weigh`: after, only)
     return (subject == "down" and other.endswith(CUT_OFF)) or (other == "down" and subject.endswith(CUT_OFF))
 
 

@@ -38,7 +38,7 @@ def test_an_event_naming_something_else_is_about_it_not_about_its_host():
 
 def test_subjects_of_messages():
     assert subject_of("web-1 has been down for more than 1 minute", set()) == "down"
-    assert subject_of("System is rebooting.", set()) == "down"
+    assert subject_of("System is rebooting.", set()) == "reboot"  # its own doing: see one_problem
     assert subject_of("Packet loss 100% to web-1", set()) == "down"
     assert subject_of("Failed password for root from 203.0.113.7 port 1 ssh2", {"203.0.113.7"}) == "names 203.0.113.7"
     assert subject_of("Load average is 44.1 on web-1", set()) == ""

@@ -76,3 +76,31 @@ def test_a_declared_database_said_to_be_down_and_its_host_unreachable_are_not_ti
     assert "host" not in kinds(down, database)
     # While two monitors of db-1 unreachable are one problem of it
     assert kinds(down, incident(event("db-1", "PING CRITICAL - db-1 unreachable")))["host"] == CFG.weights.host
+
+
+def test_a_host_found_down_after_it_announced_its_reboot_is_the_reboot_s_not_an_outage_s():
+    # Given (no topology) a maintenance: web-3 announced its reboot; and an outage under way: web-9 found down
+    reboot = incident(event("web-3", "System is rebooting.", severity="low"), graph=EMPTY)
+    outage = incident(event("web-9", "web-9 has been down for more than 1 minute"), graph=EMPTY,
+                      at=T0 - timedelta(minutes=2))  # fmt: skip
+    reboot.id, outage.id = "reboot", "outage"
+    # When web-3 is found down a minute after its announcement (the outage's alert, in the same words)
+    down = event("web-3", "web-3 has been down for more than 1 minute")
+    at = T0 + timedelta(minutes=1)
+    # Then it joins the reboot's incident and merges the outage into nothing (the reboot explains it)
+    placed = choose(down, at, [reboot, outage], EMPTY, CFG)
+    assert placed.incident is reboot and placed.also == []
+    assert "announced its reboot" in placed.reason
+
+
+def test_a_reboot_announced_after_the_host_was_found_down_is_not_tied_to_that_by_the_host():
+    # Given (no topology) web-3 found unreachable in an outage
+    outage = incident(event("web-3", "PING CRITICAL - web-3 unreachable"), graph=EMPTY)
+    # When web-3 announces its reboot a minute later (a maintenance of its own)
+    reboot = event("web-3", "System is rebooting.", severity="low")
+    # Then the host ties them not: the reboot explains what comes after it, not what came before
+    assert "host" not in kinds(reboot, outage, graph=EMPTY)
+    # While web-3 found down after the reboot is tied to it
+    announced = incident(reboot, graph=EMPTY)
+    found_down = event("web-3", "PING CRITICAL - web-3 unreachable")
+    assert kinds(found_down, announced, graph=EMPTY)["host"] == CFG.weights.host
