@@ -280,8 +280,8 @@ def weigh(
 
 
 def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, found: dict[str, Evidence]) -> None:
-    """The same host (within the host window, the routine one for routine events), about the same subject
-    (:func:`subject_of`), unless the services differ."""
+    """The same host (within the host window, the routine one for routine events, the look-back for a resolution
+    and the host's problems), about the same subject (:func:`subject_of`), unless the services differ."""
     if not facts.host:
         return
     w = cfg.weights
@@ -290,7 +290,7 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
     other: str | None = None
     # The host's announced reboot first: what explains its going down.
     for key in sorted(inc.host_keys(facts.host), key=lambda k: not k.endswith(PLANNED)):
-        if key[0] == "h" and facts.routine:
+        if key[0] == "h" and facts.routine and not facts.recovery:
             continue
         theirs, sep, about = key[2 + len(prefix) :].rpartition("|")
         if not sep:  # a key kept before subjects were (``host|service``)
@@ -299,6 +299,10 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
             continue
         spans = inc.keys[key]
         kind = "host" if key[0] == "h" and not facts.routine else "routine"
+        if facts.recovery and key[0] == "h":
+            # A resolution ends a problem of its host that may have begun long before: it looks back as far as
+            # the same problem would (its firing may have come from another monitor, in other words).
+            kind = "fingerprint"
         apart = distance(spans, ts)
         if apart > cfg.gaps()[kind]:
             continue

@@ -104,3 +104,20 @@ def test_a_reboot_announced_after_the_host_was_found_down_is_not_tied_to_that_by
     announced = incident(reboot, graph=EMPTY)
     found_down = event("web-3", "PING CRITICAL - web-3 unreachable")
     assert kinds(found_down, announced, graph=EMPTY)["host"] == CFG.weights.host
+
+
+def test_a_resolution_nothing_was_open_for_joins_the_incident_that_holds_its_host_s_problem():
+    # Given (no topology) an outage that cut web-2 off 20 minutes ago (envoy's timeouts; no down alert was seen), and
+    # a maintenance under way whose hosts' down alerts resolve in the same words
+    outage = incident(event("web-2", "Upstream connect timeout to 10.9.8.7:6379"), graph=EMPTY)
+    maintenance = incident(event("web-5", "web-5 has been down for more than 1 minute", severity="info",
+                                 resolution=True), graph=EMPTY, at=T0 + timedelta(minutes=19))  # fmt: skip
+    outage.id, maintenance.id = "outage", "maintenance"
+    # When web-2's down alert resolves (its firing was never seen)
+    resolved = event("web-2", "web-2 has been down for more than 1 minute", severity="info", resolution=True)
+    at = T0 + timedelta(minutes=20)
+    # Then the host ties it to the outage that held web-2's problem, as far back as the look-back
+    assert kinds(resolved, outage, at, EMPTY)["host"] == CFG.weights.host
+    assert choose(resolved, at, [maintenance, outage], EMPTY, CFG).incident is outage
+    # While a routine notice on web-2 is tied by the host within the routine window only
+    assert "host" not in kinds(event("web-2", "Config reloaded on web-2", severity="info"), outage, at, EMPTY)
