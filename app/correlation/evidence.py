@@ -243,6 +243,8 @@ def weigh(
     repeats = "routine" if facts.routine and not facts.recovery else "fingerprint"
     for key, kind in facts.probed():
         if kind in ("below", "above", "recovered_below", "recovered_above"):
+            if kind == "above" and _another_link_down(facts, inc):
+                continue
             if "topology" not in found and near(key, "topology"):
                 node = key[2:]
                 hops = facts.ancestors.get(node, 0)
@@ -323,6 +325,18 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
     if other is not None and not set(found) - {"other_service"}:
         found["host"] = Evidence("host", w.host, "events occurred on same host")
         found["other_service"] = Evidence("other_service", w.other_service, f"another service ({mine}; it has {other})")
+
+
+def _another_link_down(facts: Facts, inc: OpenIncident) -> bool:
+    """Whether the event is an interface of its device going down and the incident holds another interface of that
+    device going down: that one explains the failures below the device; this is another link (a port flapping
+    after the uplink went down). Two interfaces going down together are still tied by their words."""
+    if not facts.subject.startswith("link ") or facts.recovery or not facts.host:
+        return False
+    return any(
+        key[0] == "h" and (about := key.rpartition("|")[2]).startswith("link ") and about != facts.subject
+        for key in inc.host_keys(facts.host)
+    )
 
 
 def total(evidence: list[Evidence]) -> float:

@@ -121,3 +121,16 @@ def test_a_resolution_nothing_was_open_for_joins_the_incident_that_holds_its_hos
     assert choose(resolved, at, [maintenance, outage], EMPTY, CFG).incident is outage
     # While a routine notice on web-2 is tied by the host within the routine window only
     assert "host" not in kinds(event("web-2", "Config reloaded on web-2", severity="info"), outage, at, EMPTY)
+
+
+def test_a_port_going_down_after_its_device_s_uplink_did_is_not_the_cause_of_what_failed_below_the_device():
+    # Given sw-a's uplink down, and web-1 behind sw-a cut off
+    outage = incident(link_down("sw-a", "TenGigabitEthernet1/1/1"), event("web-1", "PING CRITICAL - web-1 unreachable"))
+    # When an access port of sw-a goes down (a port flapping), within the causal window of web-1's failure
+    port = link_down("sw-a", "GigabitEthernet1/0/44")
+    # Then the topology ties it not: the uplink explains web-1; the port is another link
+    assert "topology" not in kinds(port, outage)
+    # While sw-a's uplink going down is the cause of web-1's failure, as is its port when nothing else of sw-a is down
+    web_1 = incident(event("web-1", "PING CRITICAL - web-1 unreachable"))
+    assert kinds(link_down("sw-a", "TenGigabitEthernet1/1/1"), web_1)["topology"] == CFG.weights.topology
+    assert kinds(port, web_1)["topology"] == CFG.weights.topology
