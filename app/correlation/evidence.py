@@ -22,7 +22,8 @@ each kind within its own window. The kinds, strongest first:
   service ties it only to messages naming the same (:meth:`.facts.Facts.service_key`);
 - ``template``: message templates at least :attr:`GroupingSettings.similarity` alike, within the
   template window (routine ``info`` messages never count), sent by the same program when both name
-  one (the same words from two services' releases are two problems: :func:`.facts.in_scope`);
+  one (the same words from two services' releases are two problems: :func:`.facts.in_scope`), and not about
+  addresses the incident does not name (two attackers: :func:`_about_other_things`);
 - ``entity``: one message names the address the other comes from or names too (a client's
   "could not connect to 10.0.0.5" and the alert of 10.0.0.5; one attacker's address), within the entity
   window: a complaint and the failure it names come together — but a refused connection (the host it names
@@ -55,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .facts import SCOPE, Facts, TopologyView, facts_of, in_scope, named_service, probes, resolves
-from .subjects import PLANNED, one_problem
+from .subjects import CUT_OFF, PLANNED, is_address, one_problem
 from .templates import similarity
 from .windows import _PREFIX_KIND, _WINDOW_OF_KIND, KINDS, GroupingSettings, Weights, key_kind
 
@@ -272,7 +273,7 @@ def weigh(
         if any(key[0] == "h" and near(key, "entity") for key in inc.host_keys(address)):
             found["entity"] = Evidence("entity", w.entity, f"names {address}, a host of the incident")
             break
-    if facts.template and facts.weighs_template():
+    if facts.template and facts.weighs_template() and not _about_other_things(facts, inc, ts, gaps["template"]):
         best = _best_similarity(facts.template, inc, facts, ts, cfg)
         if best >= cfg.similarity:
             found["template"] = Evidence("template", w.template * best, f"message {best:.0%} like the incident's")
@@ -337,6 +338,24 @@ def _another_link_down(facts: Facts, inc: OpenIncident) -> bool:
         key[0] == "h" and (about := key.rpartition("|")[2]).startswith("link ") and about != facts.subject
         for key in inc.host_keys(facts.host)
     )
+
+
+def _about_other_things(facts: Facts, inc: OpenIncident, ts: float, window_s: float) -> bool:
+    """Whether the message is about the addresses it names (an attacker's, a client's) and the incident names none
+    of them within ``window_s``: the same words about other peers are other problems (two attackers' password
+    guesses), so its template is no evidence. A host cut off, whatever it cannot reach, is still one cut; names
+    (certificates expiring together, say) are left to the words."""
+    if not facts.mentions or not facts.subject.startswith("names ") or facts.subject.endswith(CUT_OFF):
+        return False
+    addresses = [m for m in facts.mentions if is_address(m)]
+    if not addresses:
+        return False
+    for name in addresses:
+        for key in (f"x:{name}", f"y:{name}"):
+            spans = inc.keys.get(key)
+            if spans is not None and distance(spans, ts) <= window_s:
+                return False
+    return True
 
 
 def total(evidence: list[Evidence]) -> float:

@@ -125,6 +125,11 @@ def answered(title: str) -> bool:
     return bool(_ANSWERED.search(title))
 
 
+def is_address(name: str) -> bool:
+    """Whether a name a message names is an IPv4 address (a peer: an attacker, a client), not a host or domain name."""
+    return bool(_ADDRESS.fullmatch(name))
+
+
 def unreached(title: str) -> bool:
     """Whether the message says its host cannot be reached (unreachable, not responding, packet loss), which a
     refused connection to it contradicts (:func:`answered`)."""

@@ -134,3 +134,18 @@ def test_a_port_going_down_after_its_device_s_uplink_did_is_not_the_cause_of_wha
     web_1 = incident(event("web-1", "PING CRITICAL - web-1 unreachable"))
     assert kinds(link_down("sw-a", "TenGigabitEthernet1/1/1"), web_1)["topology"] == CFG.weights.topology
     assert kinds(port, web_1)["topology"] == CFG.weights.topology
+
+
+def test_the_same_words_about_other_things_are_other_problems():
+    # Given (no topology) an attacker guessing passwords on web-1
+    first = incident(event("web-1", "Failed password for root from 198.51.100.5 port 4242 ssh2"), graph=EMPTY)
+    # When another address guesses on web-2 in the same words
+    other = event("web-2", "Failed password for admin from 198.51.100.77 port 5151 ssh2")
+    # Then the words tie them not: two attackers, two problems
+    assert kinds(other, first, graph=EMPTY) == {}
+    # While the same attacker on web-2 is tied by its words and its address
+    same = kinds(event("web-2", "Failed password for admin from 198.51.100.5 port 5151 ssh2"), first, graph=EMPTY)
+    assert same["template"] > 0 and same["entity"] == CFG.weights.entity
+    # And hosts cut off, whatever they cannot reach, are still tied by their words
+    timeouts = incident(event("web-1", "Upstream connect timeout to 10.9.8.7:6379"), graph=EMPTY)
+    assert kinds(event("web-2", "Upstream connect timeout to 10.1.2.3:443"), timeouts, graph=EMPTY)["template"] > 0
