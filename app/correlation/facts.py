@@ -6,7 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .subjects import ANSWERING_KINDS, NETWORK_KINDS, answered, is_effect, link_key, mentions_of, subject_of, unreached
+from .subjects import (
+    ANSWERING_KINDS,
+    REACHED_KINDS,
+    answered,
+    is_effect,
+    link_key,
+    mentions_of,
+    subject_of,
+    unreached,
+)
 from .templates import template
 
 #: Separates a template key's parent from its program (``t:template@parent\x1fprogram``).
@@ -62,8 +71,9 @@ class Facts:
     #: ``"link <interface>"`` for an interface going down or up (:func:`.subjects.link_key`).
     subject: str = ""
     #: Ancestors that are network devices, and the event is no connectivity symptom (:func:`is_effect`):
-    #: their failure does not explain it, so it is tied to them by no ``topology`` evidence. For a refused
-    #: connection, also the hosts it depends on (:func:`.subjects.answered`: they answered).
+    #: their failure does not explain it, so it is tied to them by no ``topology`` evidence; databases too (their
+    #: failure explains what their dependents say about reaching them only). For a refused connection, the
+    #: network devices and hosts it depends on (:func:`.subjects.answered`: they answered), not the database.
     unexplained: set[str] = field(default_factory=set)
     #: The message says what it names answered (a refused connection): it is tied by what it names (``y`` keys)
     #: to no event saying that host cannot be reached (``u`` keys, :attr:`unreached`).
@@ -205,7 +215,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     # host says so), not its host cut off: only its timeouts and lost connections are connectivity symptoms.
     effect = is_effect(title, "" if declared else about)
     refused = answered(title)
-    not_causes = ANSWERING_KINDS if refused else NETWORK_KINDS
+    not_causes = ANSWERING_KINDS if refused else REACHED_KINDS
     if declared and about == "down":
         # Its exporter or probe on the host said so: the host was up, so this is no host down or unreachable.
         about = "service down"

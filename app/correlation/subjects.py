@@ -49,6 +49,9 @@ _PLANNED = re.compile(
 NETWORK_KINDS = frozenset({"switch", "router", "firewall", "load_balancer"})
 #: Node kinds a refused connection says are up: the host answered, through the network (see :func:`answered`).
 ANSWERING_KINDS = NETWORK_KINDS | {"host"}
+#: Node kinds whose failure explains only what its dependents say about reaching it (a database: their timeouts
+#: and refused connections), not their other failures (a deploy's exceptions and 5xx that began on their own).
+REACHED_KINDS = NETWORK_KINDS | {"database"}
 #: Fields of CEF (``src``, ``dst``) and LEEF that name the addresses a security record is about.
 _SECURITY_ADDRESSES = (("cef", "extension", ("src", "dst")), ("leef", "attributes", ("src", "dst")))
 

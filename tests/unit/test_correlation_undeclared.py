@@ -149,3 +149,19 @@ def test_the_same_words_about_other_things_are_other_problems():
     # And hosts cut off, whatever they cannot reach, are still tied by their words
     timeouts = incident(event("web-1", "Upstream connect timeout to 10.9.8.7:6379"), graph=EMPTY)
     assert kinds(event("web-2", "Upstream connect timeout to 10.1.2.3:443"), timeouts, graph=EMPTY)["template"] > 0
+
+
+def test_a_failing_database_explains_what_its_dependents_say_about_reaching_it_not_a_deploy_s_exceptions():
+    # Given the database orders-db said to be down (checkout, on web-1 and web-2, depends on it)
+    database = incident(event("db-1", "PostgreSQL is down on db-1", service="orders-db"))
+    # Then checkout's exceptions are not its effect (a release's bug, which began on its own)
+    exception = event(
+        "web-1", "Unhandled exception on /api/orders: KeyError in handler after 31 ms", service="checkout"
+    )
+    assert "topology" not in kinds(exception, database)
+    # While checkout timing out or refused towards it is
+    for title in (
+        "could not connect to server: Connection timed out",
+        "could not connect to server: Connection refused",
+    ):
+        assert kinds(event("web-2", title, service="checkout"), database)["topology"] == CFG.weights.topology, title
