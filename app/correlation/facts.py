@@ -203,9 +203,9 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
             # The service as a whole (no host: a load balancer's error rate, a probe of its URL): what every host
             # of it depends on (its host, when it has one) is a single point of failure, whose failure explains
             # any failure of the service; one host of many down, or a switch in front of some of them, does not.
-            single_points = {up for up, _ in topology.ancestors(service) if _under_all(up, elsewhere, topology)}
             for up, hops in topology.ancestors(service):
-                if up in single_points:
+                if all(up == h or _above(up, h, topology) for h in elsewhere):
+                    single_points.add(up)
                     ancestors.setdefault(up, hops)
     ancestors.pop(own or "", None)
     title = str(event.get("title") or "")
@@ -258,14 +258,14 @@ def labels_of(event: dict[str, Any]) -> Any:
     return (event.get("metadata") or {}).get("labels")
 
 
-def _under_all(node: str, hosts: set[str], topology: TopologyView) -> bool:
-    """Whether every one of ``hosts`` is ``node`` or depends on it."""
-    return all(node == h or any(node == up for up, _ in topology.ancestors(h)) for h in hosts)
+def _above(node: str, host: str, topology: TopologyView) -> bool:
+    """Whether ``host`` depends on ``node``, at any depth."""
+    return any(node == up for up, _ in topology.ancestors(host))
 
 
 def _only_through(node: str, hosts: set[str], topology: TopologyView) -> bool:
     """Whether ``node`` is above one of ``hosts`` (so reached through a host the event is not on)."""
-    return any(node == up for h in hosts for up, _ in topology.ancestors(h))
+    return any(_above(node, h, topology) for h in hosts)
 
 
 def probes(facts: Facts) -> list[tuple[str, str]]:

@@ -264,9 +264,10 @@ def load_graph(*, max_age_s: float = 10.0) -> Graph:
     Call inside a transaction or with a connection open (the correlator's batch).
     """
     global _graph
+    fresh = _fresh_graph(max_age_s)
+    if fresh is not None:
+        return fresh
     now = time.monotonic()
-    if _graph is not None and now - _graph[0] < max_age_s:
-        return _graph[1]
     version = current_version()
     if _graph is not None and version and _graph[1].version == version:
         graph = _graph[1]
@@ -285,10 +286,16 @@ def load_graph(*, max_age_s: float = 10.0) -> Graph:
 def node_named(host: str, *, max_age_s: float = 10.0) -> str | None:
     """The declared node an event's ``host`` designates by an address or another spelling (see
     :meth:`Graph.node_named`), through this process's cached graph: a query at most every ``max_age_s``."""
+    graph = _fresh_graph(max_age_s)  # not `or`: a map with no nodes is an empty (false) Graph
+    if graph is None:
+        graph = in_transaction(lambda: load_graph(max_age_s=max_age_s))
+    return graph.node_named(host)
+
+
+def _fresh_graph(max_age_s: float) -> Graph | None:
+    """This process's cached graph when it is younger than ``max_age_s`` (no database needed), else None."""
     cached = _graph
-    if cached is None or time.monotonic() - cached[0] >= max_age_s:
-        return in_transaction(lambda: load_graph(max_age_s=max_age_s)).node_named(host)
-    return cached[1].node_named(host)
+    return cached[1] if cached is not None and time.monotonic() - cached[0] < max_age_s else None
 
 
 def forget_cache() -> None:
