@@ -22,6 +22,9 @@ items are encoded on the request's own greenlet before they join a group (an
 item that cannot be encoded fails that request alone, as bad input), and when
 a grouped publish fails for any reason but a lost broker, each request of the
 group is published again on its own.
+
+A publish that no node of the broker takes (a cluster's failover: a node's listener gone, a quorum
+queue's leader elected again) is tried again for :data:`RETRY_WITHIN_S` before its requests hear 503.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ MAX_BATCH_ITEMS = 1000
 #: Publisher greenlets (connections to RabbitMQ) per web process: most confirms in flight at once.
 #: Two beat one by ~10 % on single events here (bench/webhook.py); four were no better than two.
 PUBLISHERS = 2
+#: Seconds a group's publish is tried again, with a growing pause, after no node of the broker took it.
+#: A cluster's failover (a node's listener gone, a quorum queue's leader elected again) is over in about a
+#: second; until then the publish fails at once (Dramatiq's six attempts take ~0.1 s), and a request told
+#: 503 for it would only have to come back. A broker away for longer still gets a 503 within this time.
+RETRY_WITHIN_S = 3.0
 #: Requests waiting that are worth a publish of their own while another group's confirm is in flight.
 #: Fewer wait for that confirm and join the next group: a publish costs ~0.3 ms of CPU here (pika, and
 #: RabbitMQ as much again), so one per request of 100 events would cost more than accepting them.
@@ -158,14 +166,19 @@ class BatchPublisher:
       timeout_s: Longest a request waits for its confirm before answering 503 (give or take the watchdog's
         period, ``timeout_s / 4`` and at most a second).
       publishers: Publisher greenlets, so confirms in flight at once.
+      retry_within_s: How long a group's publish is tried again while no node of the broker takes it
+        (:data:`RETRY_WITHIN_S`; at most ``timeout_s``).
     """
 
-    def __init__(self, broker: dramatiq.Broker, *, timeout_s: float = 15.0, publishers: int = PUBLISHERS) -> None:
+    def __init__(self, broker: dramatiq.Broker, *, timeout_s: float = 15.0, publishers: int = PUBLISHERS,
+                 retry_within_s: float = RETRY_WITHIN_S) -> None:  # fmt: skip
         import gevent
         import gevent.event
 
         self.broker = broker
         self.timeout_s = timeout_s
+        self.retry_within_s = min(retry_within_s, timeout_s)
+        self._sleep = gevent.sleep
         # PERF: gevent's class kept here, not imported per group (this module loads without gevent too).
         self._event = gevent.event.Event
         #: Groups not yet taken by a publisher, oldest first; requests join the newest.
@@ -270,20 +283,32 @@ class BatchPublisher:
 
     def _publish_group(self, group: _Group) -> None:
         started = perf_counter()
-        try:
-            self._publish(group.parts)
-        except BrokerUnavailable as error:  # the broker is away: every waiting request must hear about it
-            logger.critical("Could not publish %d events to RabbitMQ: %s", group.count, error)
-            group.finish([str(error)] * len(group.parts))
-        except Exception:  # noqa: BLE001 - perhaps one request's fault: publish each on its own
-            logger.error("A group of %d requests failed to publish; publishing each alone.", len(group.parts),
-                         exc_info=True)  # fmt: skip
-            group.finish([self._publish_alone(part) for part in group.parts])
-        else:
-            STATS.groups += 1
-            STATS.requests += len(group.parts)
-            STATS.publish_s += perf_counter() - started
-            group.finish()
+        pause = 0.05
+        while True:
+            try:
+                self._publish(group.parts)
+            except BrokerUnavailable as error:
+                if group.done.is_set():  # answered 503 by the watchdog meanwhile: not published later
+                    return
+                if perf_counter() + pause - group.opened < self.retry_within_s:  # perhaps a failover: wait it out
+                    logger.warning("No RabbitMQ node took a publish of %d events (%s); trying again in %.2f s.",
+                                   group.count, error, pause)  # fmt: skip
+                    self._sleep(pause)
+                    pause = min(2 * pause, 1.0)
+                    continue
+                # The broker is away: every waiting request must hear about it.
+                logger.critical("Could not publish %d events to RabbitMQ: %s", group.count, error)
+                group.finish([str(error)] * len(group.parts))
+            except Exception:  # noqa: BLE001 - perhaps one request's fault: publish each on its own
+                logger.error("A group of %d requests failed to publish; publishing each alone.", len(group.parts),
+                             exc_info=True)  # fmt: skip
+                group.finish([self._publish_alone(part) for part in group.parts])
+            else:
+                STATS.groups += 1
+                STATS.requests += len(group.parts)
+                STATS.publish_s += perf_counter() - started
+                group.finish()
+            return
 
     def _publish_alone(self, part: bytes) -> str | None:
         """Publish one request's items on their own: None once confirmed, else why not."""

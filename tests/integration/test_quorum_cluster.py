@@ -241,6 +241,7 @@ def test_losing_a_node_and_another_ones_listener_loses_no_accepted_event_and_503
     assert all(r.answered_at >= lost_at and r.sent_at <= regained_at + ELECTION_S for r in refused), (
         [(round(r.sent_at - lost_at, 1), round(r.answered_at - lost_at, 1)) for r in refused],
         round(regained_at - lost_at, 1),
+        _logs(processes),
     )
     inside = [r for r in traffic.replies if r.status == 202 and lost_at + 1 < r.answered_at < restarting_at]
     assert not inside, ([(round(r.sent_at - lost_at, 1), round(r.answered_at - lost_at, 1)) for r in inside],

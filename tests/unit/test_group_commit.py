@@ -150,3 +150,53 @@ def test_a_request_answered_503_is_not_published_afterwards(broker):
     publisher.close()
     # Then the request told "nothing was accepted" was not published after all
     assert delivered(broker) == ["id-0"]
+
+
+@pytest.fixture
+def blinking_broker(rabbitmq_url):
+    """A RabbitMQ broker (the real one) reached through a proxy the test can cut, with a queue of its own."""
+    from app.brokers.rabbitmq import RabbitmqBroker
+    from tests.proxy import TcpProxy
+
+    proxy = TcpProxy.to(rabbitmq_url, 5672)
+    previous = dramatiq.get_encoder()
+    dramatiq.set_encoder(OrjsonEncoder())
+    broker = RabbitmqBroker(url=proxy.url(rabbitmq_url), confirm_delivery=True)
+    broker.declare_queue("normalize")
+    broker.flush("normalize")
+    yield broker, proxy
+    proxy.up()
+    broker.flush("normalize")
+    broker.close()
+    proxy.close()
+    dramatiq.set_encoder(previous)
+
+
+def test_a_publish_refused_during_a_failover_is_tried_again_and_confirmed(blinking_broker):
+    import threading
+
+    broker, proxy = blinking_broker
+    publisher = BatchPublisher(broker, timeout_s=10, publishers=1, retry_within_s=5)
+    # Given a broker that refuses every connection for half a second (a node's listener gone, a failover)
+    proxy.down()
+    threading.Timer(0.5, proxy.up).start()
+    # When a request publishes meanwhile
+    request = gevent.spawn(publisher.publish, [{"id": "id-during-failover"}])
+    request.join(timeout=10)
+    publisher.close()
+    # Then it is confirmed once the broker takes connections again (a 202), not refused at once (a 503)
+    assert request.successful(), request.exception
+    assert broker.get_queue_message_counts("normalize")[0] == 1
+
+
+def test_a_broker_away_for_longer_than_the_retries_gets_a_503_before_the_timeout(blinking_broker):
+    broker, proxy = blinking_broker
+    publisher = BatchPublisher(broker, timeout_s=30, publishers=1, retry_within_s=0.5)
+    # Given a broker that refuses every connection
+    proxy.down()
+    # When a request publishes
+    request = gevent.spawn(publisher.publish, [{"id": "id-0"}])
+    request.join(timeout=20)
+    publisher.close()
+    # Then it is answered 503 once the retries are spent, long before its confirm would time out
+    assert isinstance(request.exception, BrokerUnavailable), request.exception
