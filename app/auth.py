@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import audit
-from .db import in_transaction
+from .db import database, in_transaction
 from .errors import DatabaseUnavailable
 from .models import ApiKey
 from .roles import ROLE_PERMISSIONS, ROLES
@@ -161,6 +161,9 @@ class KeyStore:
             row = ApiKey.get_or_none((ApiKey.key_hash == digest) & ApiKey.revoked_at.is_null())
             return Principal(row.id, row.name, row.role, row.person or row.name) if row else None
 
+        # The lookup hands back a connection it had to take: ingest requests keep none (ReleaseDatabase skips them).
+        # A request that already held one (it is mid-work) keeps it.
+        borrowed = database.obj is not None and database.is_closed()
         try:
             principal = in_transaction(lookup)
         except DatabaseUnavailable as e:
@@ -168,6 +171,9 @@ class KeyStore:
             logger.warning("Cannot verify keys in the database (%s): keys verified in the last %.0f s stay valid.",
                            e, self._stale_s)  # fmt: skip
             return self._stale(hit, now, e)
+        finally:
+            if borrowed and not database.is_closed():
+                database.close()
         with self._lock:
             if len(self._cache) >= MAX_CACHED_KEYS:
                 # Unknown keys (anyone can send them) must not push out the keys an outage relies on.
