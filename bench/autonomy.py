@@ -8,13 +8,14 @@ calls a local HTTP server, which stamps the arrival. Events are sent at a steady
 back (both clocks are this machine's).
 
     .venv/bin/python bench/autonomy.py [--firings 100] [--per-minute 100] [--runs 3] [--database opsconductor_bench]
-        [--profile DIR]
+        [--pipeline workers|procfile [--no-nice]] [--profile DIR]
 
 Also prints each hop's latency (from the rows' stamps), each process's CPU per firing (user + system
 over the sending and draining, whatever else the machine runs) and peak resident memory (RSS).
 ``--profile DIR`` samples (on CPU) the executor's and the pipeline's worker processes with py-spy while the
 firings are sent (``pip install py-spy``; DIR/<process>-<run>.txt, raw stacks) and prints their
-hottest frames.
+hottest frames. ``--pipeline procfile`` runs each stage as the Procfile does (its own process, its ``nice``;
+``--no-nice`` drops that) instead of one worker for the stages and one executor.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.memory import RssSampler, describe  # noqa: E402
 from bench.pyspy import cpu_seconds  # noqa: E402
+from bench.webhook import procfile  # noqa: E402
 from tests.http import request  # noqa: E402
-from tests.processes import start_web, start_worker  # noqa: E402
+from tests.processes import Process, start_web, start_worker  # noqa: E402
 from tests.services import purge_queues, recreate_database  # noqa: E402
 
 
@@ -55,6 +57,10 @@ class Recorder(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+#: The Procfile's process types that ``--pipeline procfile`` runs (each stage its own process, as deployed).
+PIPELINE = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -150,10 +156,15 @@ def one_run(
 
     init_database(env["DATABASE_URL"], application_name="bench", max_connections=2)
     key = create_key(role="admin", name="bench")
-    pipeline = start_worker(env, queues=("normalize", "correlate", "evaluate", "decide"), threads=8)
-    executor = start_worker(env, queues=("execute", "rollback"), threads=100, gevent=True)
+    if args.pipeline == "procfile":
+        workers = {name: Process(name, argv, env) for name, argv in procfile(PIPELINE, nice=not args.no_nice).items()}
+    else:
+        workers = {
+            "pipeline": start_worker(env, queues=("normalize", "correlate", "evaluate", "decide"), threads=8),
+            "execute": start_worker(env, queues=("execute", "rollback"), threads=100, gevent=True),
+        }
     web, base = start_web(env)
-    rss = RssSampler({"web": web, "pipeline": pipeline, "execute": executor}).start()
+    rss = RssSampler({"web": web, **workers}).start()
     try:
         request("PUT", f"{base}/api/v1/topology", key=key, json={"criticality": {"bench-host": "low"}})
         rule = request(
@@ -174,14 +185,14 @@ def one_run(
         accepted: dict[str, float] = {}
         refused: dict[int, int] = {}  # a webhook's status other than 202, and how often
         interval = 60.0 / args.per_minute
-        groups = {"web": web.proc.pid, "pipeline": pipeline.proc.pid, "execute": executor.proc.pid}
+        groups = {"web": web.proc.pid, **{name: worker.proc.pid for name, worker in workers.items()}}
         cpu_before = group_cpu(groups)
         spies = []
         if args.profile:
             out = Path(args.profile)
             out.mkdir(parents=True, exist_ok=True)
             seconds = max(2, int(args.firings * interval))
-            for name in ("execute", "pipeline"):
+            for name in workers:
                 for pid in group_pids(groups[name]):
                     if pid == groups[name]:
                         continue  # the master only waits for its workers
@@ -226,8 +237,8 @@ def one_run(
     finally:
         rss.stop()
         web.stop()
-        pipeline.stop()
-        executor.stop()
+        for worker in workers.values():
+            worker.stop()
 
 
 def main() -> int:
@@ -241,6 +252,13 @@ def main() -> int:
     parser.add_argument(
         "--profile", metavar="DIR", help="sample the executor and pipeline workers with py-spy into DIR"
     )
+    parser.add_argument(
+        "--pipeline",
+        choices=("workers", "procfile"),
+        default="workers",
+        help="workers: one worker for normalize..decide and one executor; procfile: the Procfile's process types",
+    )
+    parser.add_argument("--no-nice", action="store_true", help="--pipeline procfile without the Procfile's nice -n N")
     parser.add_argument("--py-spy", default=str(Path(sys.executable).parent / "py-spy"), help="the py-spy executable")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)

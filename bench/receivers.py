@@ -15,6 +15,8 @@ sends; then the script waits for the backlog to drain and counts what was stored
 
     .venv/bin/python bench/receivers.py [--rates 5000,10000,20000] [--normalizers 2]
     .venv/bin/python bench/receivers.py --only snmp --trap-rates 1500,2500,3500 --snmp-processes 2
+    # beside the Procfile's stages, with and without their nice -n N (backlog before accepting)
+    .venv/bin/python bench/receivers.py --only snmp --trap-rates 2500 --pipeline procfile [--no-nice]
     # A/B: the receivers of another checkout (e.g. `git worktree add /tmp/base <commit>`), same stack
     .venv/bin/python bench/receivers.py --only snmp --receiver-root /tmp/base
 """
@@ -33,9 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook import database_urls, reset_database  # noqa: E402
+from bench.webhook import database_urls, procfile, reset_database  # noqa: E402
 from tests.processes import Process, free_port, start_worker  # noqa: E402
 from tests.services import purge_queues  # noqa: E402
+
+#: The Procfile's process types that ``--pipeline procfile`` runs beside the receivers.
+PIPELINE = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback", "notify")
 
 
 def count(url: str, sql: str) -> int:
@@ -182,6 +187,13 @@ def main() -> int:
     parser.add_argument("--queues", default="", help="queues the workers consume (default: all; e.g. normalize)")
     parser.add_argument("--only", choices=("all", "syslog", "snmp"), default="all")
     parser.add_argument("--snmp-processes", type=int, default=1, help="snmptrap processes sharing the trap port")
+    parser.add_argument(
+        "--pipeline",
+        choices=("workers", "procfile"),
+        default="workers",
+        help="workers: --normalizers workers of --queues; procfile: the Procfile's process types of every stage",
+    )
+    parser.add_argument("--no-nice", action="store_true", help="--pipeline procfile without the Procfile's nice -n N")
     parser.add_argument("--receiver-root", default=str(ROOT), help="checkout whose receivers run (A/B comparisons)")
     parser.add_argument("--database", default="opsconductor_bench_receivers")
     args = parser.parse_args()
@@ -197,7 +209,11 @@ def main() -> int:
         [str(Path(sys.executable).parent / "opsconductor"), "migrate"], env=env, check=True, capture_output=True
     )
     queues = tuple(q for q in args.queues.split(",") if q)
-    workers = [start_worker(env, queues=queues) for _ in range(args.normalizers)]
+    if args.pipeline == "procfile":
+        stages = procfile(PIPELINE, nice=not args.no_nice)
+        workers = [Process(name, argv, env) for name, argv in stages.items()]
+    else:
+        workers = [start_worker(env, queues=queues) for _ in range(args.normalizers)]
     receivers = Path(args.receiver_root)
     syslog = [Process("syslog", [sys.executable, "-m", "app.receivers.syslog"], env, cwd=receivers)
               for _ in range(1 if args.only != "snmp" else 0)]  # fmt: skip

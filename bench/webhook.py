@@ -8,10 +8,11 @@ waits for the backlog to drain and reads the latencies from the stored rows
 
     .venv/bin/python bench/webhook.py [--seconds 15] [--runs 3] [--web-workers 2] [--normalizers 2]
         [--mode single|array|both] [--stack normalize|full|web] [--compare-bare] [--database opsconductor_bench]
-        [--no-drain] [--profile DIR [--profile-gil]]
+        [--no-drain] [--no-nice] [--profile DIR [--profile-gil]]
 
 ``--stack full`` runs every process type of the Procfile beside ``web`` (normalize, correlate,
-evaluate, decide, execute, rollback, notify, clock, syslog, snmptrap). ``--compare-bare`` serves
+evaluate, decide, execute, rollback, notify, clock, syslog, snmptrap), with the Procfile's commands
+(``--no-nice`` drops their ``nice -n N``, to measure what the lower priority of the backlog stages does). ``--compare-bare`` serves
 bench/falcon_bare.py (Falcon, orjson, 202: none of the product) with the same gunicorn settings and
 workers, beside the same processes, just before each run, and reports ``ratio_to_bare``.
 
@@ -38,6 +39,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import statistics
@@ -140,19 +142,33 @@ def parse_wrk(output: str) -> dict[str, float]:
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": float(non2xx.group(1)) if non2xx else 0.0}
 
 
-#: The Procfile's process types besides ``web`` and ``release``, as ``--stack full`` starts them.
-FULL_STACK = {
-    "normalize": ["dramatiq", "app.worker", "--queues", "normalize", "--processes", "1", "--threads", "4"],
-    "correlate": ["dramatiq", "app.worker", "--queues", "correlate", "--processes", "1", "--threads", "4"],
-    "evaluate": ["dramatiq", "app.worker", "--queues", "evaluate", "--processes", "1", "--threads", "4"],
-    "decide": ["dramatiq", "app.worker", "--queues", "decide", "--processes", "1", "--threads", "4"],
-    "execute": ["dramatiq-gevent", "app.worker", "--queues", "execute", "--processes", "1", "--threads", "100"],
-    "rollback": ["dramatiq-gevent", "app.worker", "--queues", "rollback", "--processes", "1", "--threads", "20"],
-    "notify": ["dramatiq-gevent", "app.worker", "--queues", "notify", "--processes", "1", "--threads", "20"],
-    "clock": ["opsconductor", "clock"],
-    "syslog": ["python", "-m", "app.receivers.syslog"],
-    "snmptrap": ["python", "-m", "app.receivers.snmp"],
-}
+#: The Procfile's process types besides ``web`` and ``release`` (and the all-queues ``worker`` and the agents) that
+#: ``--stack full`` starts, with their commands as the Procfile writes them.
+FULL_STACK = ("normalize", "correlate", "evaluate", "decide", "execute", "rollback", "notify", "clock", "syslog",
+              "snmptrap")  # fmt: skip
+
+
+def procfile(names: Sequence[str], *, nice: bool = True) -> dict[str, list[str]]:
+    """The Procfile's commands of the process types ``names``, as argument lists whose programs are this
+    interpreter's (``dramatiq`` -> .venv/bin/dramatiq, ``python`` -> this Python).
+
+    Parameters:
+      nice: Keep a leading ``nice -n N`` (the Procfile's CPU priorities); False drops it, for A/B runs.
+    """
+    bin_dir = Path(sys.executable).parent
+    commands = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() in names:
+            argv = shlex.split(command)
+            prefix = argv[:3] if argv[0] == "nice" else []
+            program, *rest = argv[len(prefix) :]
+            program = sys.executable if program == "python" else str(bin_dir / program)
+            commands[name.strip()] = [*(prefix if nice else []), program, *rest]
+    missing = set(names) - set(commands)
+    if missing:
+        raise SystemExit(f"not in the Procfile: {', '.join(sorted(missing))}")
+    return {name: commands[name] for name in names}
 
 
 def start_background(args: argparse.Namespace, env: dict[str, str]) -> list[Process]:
@@ -165,7 +181,7 @@ def start_background(args: argparse.Namespace, env: dict[str, str]) -> list[Proc
     if args.stack == "full":
         env = dict(env, SYSLOG_UDP_PORT=str(free_port(socket.SOCK_DGRAM)), SYSLOG_TCP_PORT=str(free_port()),
                    SYSLOG_TLS_PORT=str(free_port()), SNMP_TRAP_PORT=str(free_port(socket.SOCK_DGRAM)))  # fmt: skip
-        return [Process(name, [str(bin_dir / argv[0]), *argv[1:]], env) for name, argv in FULL_STACK.items()]
+        return [Process(name, argv, env) for name, argv in procfile(FULL_STACK, nice=not args.no_nice).items()]
     argv = [str(bin_dir / "dramatiq"), "app.worker", "--queues", "normalize", "correlate", "--processes", "1",
             "--threads", "4"]  # fmt: skip
     return [Process(f"normalize-{i}", argv, env) for i in range(args.normalizers)]
@@ -400,6 +416,9 @@ def main() -> int:
     parser.add_argument("--profile-gil", action="store_true", help="count only samples holding the GIL (Python's work)")
     parser.add_argument(
         "--no-drain", action="store_true", help="measure the web tier only: do not wait for the backlog"
+    )
+    parser.add_argument(
+        "--no-nice", action="store_true", help="--stack full: start the Procfile's commands without their nice -n N"
     )
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
     parser.add_argument("--database", default=BENCH_DB, help="the benchmark's own database (dropped and created)")
