@@ -139,3 +139,20 @@ def test_a_console_page_still_sees_its_session(pg_db, broker):
     assert signed_in.headers["Cache-Control"] == "no-store"
     assert anonymous.status_code == 303 and anonymous.headers["Location"].startswith("/console/login")
     assert connections_in_use() == 0
+
+
+def test_only_routes_that_may_write_collect_the_notifications_they_write(pg_db, broker, monkeypatch):
+    # Given the notifications middleware, watched as it starts collecting a request's notifications
+    import app.http.notify
+
+    started: list[str] = []
+    real = app.http.notify.collect
+    monkeypatch.setattr(app.http.notify, "collect", lambda: started.append("collect") or real())
+    ingest, viewer = create_key(role="ingest", name="sender"), create_key(role="viewer", name="reader")
+    api = client(broker)
+    # When an event is accepted, Then nothing is collected (accepting writes no rows, so no notification)
+    reply = api.simulate_post("/api/v1/events/webhook", json=EVENT, headers={"Authorization": f"Bearer {ingest}"})
+    assert reply.status_code == 202 and started == []
+    # And an API route that reads and writes the database still collects its own
+    reply = api.simulate_get("/api/v1/events", headers={"Authorization": f"Bearer {viewer}"})
+    assert reply.status_code == 200 and started == ["collect"]
