@@ -37,7 +37,8 @@ class Ingest:
     # Authentication happens in _accept: PagerDuty senders cannot set a header, and
     # their body's routing_key is their API key.
     permissions: dict[str, str | None] = {"POST": None}
-    #: Accepting keeps no database connection (a key's lookup returns its own): ReleaseDatabase skips these routes.
+    #: Accepting keeps no database connection (a key's lookup returns its own) and writes no rows: ReleaseDatabase and
+    #: SendNotifications skip these routes.
     uses_database = False
 
     def __init__(self, publisher: Publisher, auth: Authentication, *, max_body_bytes: int) -> None:
