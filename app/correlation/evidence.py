@@ -14,7 +14,8 @@ each kind within its own window. The kinds, strongest first:
   a link going down while a deploy fails or an alert storms on a host behind it is not their cause. A failing
   database explains only what its dependents say about reaching it (timeouts, refused connections).
   Where no topology places a host, a device's interface going down and the host going down or unreachable
-  within the causal window are tied too (``k`` keys, :attr:`.facts.Facts.undeclared_cut`);
+  within the causal window are tied too (``k`` keys, :attr:`.facts.Facts.undeclared_cut`; a host's own exporter
+  said down, ``job="node"``, is the host), unless the hosts went down as they announced (a maintenance's reboots);
 - ``service``: the same *named* service within the window. A service is named by the topology (a
   declared service or database) or by a monitoring source that says ``service`` (a webhook's
   ``service``, an alert's ``service``/``app`` label, PagerDuty's ``component``) — not by a syslog
@@ -257,12 +258,7 @@ def weigh(
                 found["topology"] = Evidence("topology", w.topology, why)
         elif kind == "cut":
             if "topology" not in found and near(key, "topology"):
-                why = (
-                    "its host went down or unreachable as a network link went down, and no topology says where it hangs"
-                    if key == "k:link"
-                    else "a network link went down as hosts no topology places went down or unreachable"
-                )
-                found["topology"] = Evidence("topology", w.topology, why)
+                _cut(key, inc, ts, cfg, found)
         elif kind not in found and near(key, repeats if kind == "fingerprint" else kind):
             why = {"fingerprint": "the same problem was seen in it", "service": f"same service {_service(key)}",
                    "entity": f"names {key[2:]}, as the incident does"}[kind]  # fmt: skip
@@ -339,6 +335,34 @@ def _another_link_down(facts: Facts, inc: OpenIncident) -> bool:
         key[0] == "h" and (about := key.rpartition("|")[2]).startswith("link ") and about != facts.subject
         for key in inc.host_keys(facts.host)
     )
+
+
+def _cut(key: str, inc: OpenIncident, ts: float, cfg: GroupingSettings, found: dict[str, Evidence]) -> None:
+    """An undeclared cut (``k`` key ``key`` near): a link going down and hosts no topology places going down with it
+    (unless they went down as they announced: a maintenance's reboots, which no link going down explains)."""
+    if key == "k:link":
+        why = "its host went down or unreachable as a network link went down, and no topology says where it hangs"
+    elif not _rebooted_only(inc, ts, cfg.gaps()["topology"]):
+        why = "a network link went down as hosts no topology places went down or unreachable"
+    else:
+        return
+    found["topology"] = Evidence("topology", cfg.weights.topology, why)
+
+
+def _rebooted_only(inc: OpenIncident, ts: float, window_s: float) -> bool:
+    """Whether every host the incident found down within ``window_s`` of ``ts`` had announced its reboot before: a
+    maintenance's hosts going down, which their reboots explain (no link going down does). PERF: walks the
+    incident's hosts, only for a link going down that an incident's undeclared hosts going down may explain."""
+    for (kind, _), keys in inc._subjects().items():
+        if kind != "h":
+            continue
+        downs = [inc.keys[k] for k in keys if k[0] == "h" and k.endswith("|down")]
+        if not any(distance(spans, ts) <= window_s for spans in downs):
+            continue
+        reboots = [inc.keys[k][0][0] for k in keys if k[0] == "h" and k.endswith(f"|{PLANNED}")]
+        if not reboots or any(spans[0][0] < min(reboots) for spans in downs):
+            return False
+    return True
 
 
 def _about_other_things(facts: Facts, inc: OpenIncident, ts: float, window_s: float) -> bool:

@@ -22,6 +22,12 @@ from .templates import template
 SCOPE = "\x1f"
 #: Alert labels that name a service (a scrape ``job`` or ``container`` does not).
 _SERVICE_LABELS = ("service", "app", "application")
+#: Scrape jobs of a host's own exporter (Prometheus' node_exporter, windows_exporter), as their documentation names
+#: them, and those exporters' default ports: an alert of such a target is about its host, not about a service.
+_HOST_EXPORTER_JOBS = frozenset(
+    {"node", "nodes", "node_exporter", "node-exporter", "windows", "windows_exporter", "windows-exporter", "wmi"}
+)
+_HOST_EXPORTER_PORTS = (":9100", ":9182")
 
 
 class TopologyView(Protocol):
@@ -233,7 +239,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         ancestors=ancestors,
         parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
         named_service=(named := named_service(event, topology)),
-        label_service=str(service) if service and not named and isinstance(labels_of(event), dict) else None,
+        label_service=str(service) if service and not named and _labels_name_a_service(labels_of(event)) else None,
         mentions=mentions,
         recovery=resolves(event, topology),
         subject=about,
@@ -256,6 +262,16 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
 def labels_of(event: dict[str, Any]) -> Any:
     """An alert's labels (Alertmanager, Grafana), or None."""
     return (event.get("metadata") or {}).get("labels")
+
+
+def _labels_name_a_service(labels: Any) -> bool:
+    """Whether an alert's labels (a dict) give a service as its scrape ``job`` or ``container``: not when the target
+    is a host's own exporter (``job="node"``, an ``instance`` on port 9100), whose ``InstanceDown`` says the host went
+    down — what a switch cutting it off causes — unlike a service's exporter (``PostgresqlDown`` of ``job="pg-main"``)."""
+    if not isinstance(labels, dict):
+        return False
+    job, instance = str(labels.get("job") or "").lower(), str(labels.get("instance") or "")
+    return job not in _HOST_EXPORTER_JOBS and not instance.endswith(_HOST_EXPORTER_PORTS)
 
 
 def _above(node: str, host: str, topology: TopologyView) -> bool:

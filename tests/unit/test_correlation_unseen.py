@@ -1,0 +1,55 @@
+"""Rules found on the tuning seeds 41-100 (issue #13), for incidents the correlator was never tuned on: what an alert
+says about its host, and what keeps two problems apart (plain logic, no database)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.correlation.evidence import facts_of, key_kind
+from app.correlation.grouping import choose
+from tests.unit.test_correlation_separation import link_down
+from tests.unit.test_grouping_evidence import CFG, EMPTY, T0, event, incident, kinds
+
+
+def instance_down(host: str, *, job: str = "node", port: int = 9100) -> dict:
+    """Alertmanager's ``InstanceDown`` as the webhook adapter makes it (its service is the scrape job)."""
+    labels = {"alertname": "InstanceDown", "instance": f"{host}:{port}", "job": job, "severity": "critical"}
+    return event(host, f"{host} has been down for more than 1 minute", service=job, labels=labels)
+
+
+def test_a_host_s_node_exporter_going_down_is_the_host_cut_off_by_an_undeclared_link_going_down():
+    # Given (no topology) sw-a's uplink going down
+    uplink = incident(link_down("sw-a", "TenGigabitEthernet1/1/1"), graph=EMPTY)
+    # When Alertmanager says a host's node_exporter target is down (job "node": the adapter's service is the job)
+    down = instance_down("10.0.3.7")
+    # Then it is the host cut off, tied to the link either way round, as a ping check of the host would be
+    assert kinds(down, uplink, graph=EMPTY) == {"topology": CFG.weights.topology}
+    assert kinds(link_down("sw-a", "TenGigabitEthernet1/1/1"), incident(down, graph=EMPTY), graph=EMPTY) == {
+        "topology": CFG.weights.topology
+    }
+    assert choose(down, T0, [uplink], EMPTY, CFG).incident is uplink
+    # And so is a Windows host's exporter, known by its port whatever its job is called
+    assert kinds(instance_down("10.0.3.8", job="win-hosts", port=9182), uplink, graph=EMPTY) == {
+        "topology": CFG.weights.topology
+    }
+
+
+def test_a_maintenance_s_hosts_going_down_after_announcing_their_reboots_are_not_cut_off_by_a_link_going_down():
+    # Given (no topology) a maintenance: web-3 announced its reboot, and its node_exporter was found down after it
+    maintenance = incident(event("web-3", "System is rebooting.", severity="low"), graph=EMPTY)
+    for key in facts_of(instance_down("web-3"), EMPTY).keys:
+        maintenance.keep(key, (T0 + timedelta(minutes=1)).timestamp(), CFG.window_of(key_kind(key)))
+    # When a port of sw-a goes down (a link flapping) a minute later
+    port = link_down("sw-a", "GigabitEthernet1/0/4")
+    # Then no cut ties them: the reboot explains the host going down
+    assert kinds(port, maintenance, T0 + timedelta(minutes=2), EMPTY) == {}
+    # While a host found down with no reboot announced is the link's to explain
+    outage = incident(instance_down("web-4"), graph=EMPTY, at=T0 + timedelta(minutes=1))
+    assert kinds(port, outage, T0 + timedelta(minutes=2), EMPTY) == {"topology": CFG.weights.topology}
+
+
+def test_a_service_s_exporter_going_down_is_the_service_s_problem_not_its_host_cut_off():
+    # Given (no topology) sw-a's uplink going down
+    uplink = incident(link_down("sw-a", "TenGigabitEthernet1/1/1"), graph=EMPTY)
+    # Then a database's exporter saying it is down (the exporter reached its monitor from the host) is no cut
+    assert "topology" not in kinds(instance_down("db-7", job="pg-main", port=9187), uplink, graph=EMPTY)
