@@ -12,7 +12,8 @@ each kind within its own window. The kinds, strongest first:
   *connectivity* symptoms only (down, unreachable, timeouts, but not a refused connection, which what it
   tried to reach answered, nor a host announcing its own reboot: :func:`.subjects.is_effect`):
   a link going down while a deploy fails or an alert storms on a host behind it is not their cause. A failing
-  database explains only what its dependents say about reaching it (timeouts, refused connections).
+  database, and what it runs on or is reached through (its hosts, their switches), explains only what its
+  dependents say about reaching it (timeouts, refused connections).
   Where no topology places a host, a device's interface going down and the host going down or unreachable
   within the causal window are tied too (``k`` keys, :attr:`.facts.Facts.undeclared_cut`; a host's own exporter
   said down, ``job="node"``, is the host), unless the hosts went down as they announced (a maintenance's reboots);

@@ -243,7 +243,7 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         mentions=mentions,
         recovery=resolves(event, topology),
         subject=about,
-        unexplained=set() if effect else {n for n in ancestors if topology.kind_of(n) in not_causes} - single_points,
+        unexplained=set() if effect else _not_causes(ancestors, not_causes, topology) - single_points,
         answered=refused,
     )
     facts.unreached = about == "down" and unreached(title) and not (facts.named_service or facts.label_service)
@@ -272,6 +272,17 @@ def _labels_name_a_service(labels: Any) -> bool:
         return False
     job, instance = str(labels.get("job") or "").lower(), str(labels.get("instance") or "")
     return job not in _HOST_EXPORTER_JOBS and not instance.endswith(_HOST_EXPORTER_PORTS)
+
+
+def _not_causes(ancestors: dict[str, int], kinds: frozenset[str], topology: TopologyView) -> set[str]:
+    """The ``ancestors`` of an event that is no connectivity symptom whose failure does not explain it: those of
+    ``kinds``, and whatever a database among them runs on or is reached through (its hosts, their switches). A
+    database's host cut off explains what its dependents say about reaching the database, as the database failing
+    does, not a deploy's exceptions of theirs."""
+    found = {n for n in ancestors if topology.kind_of(n) in kinds}
+    for node in [n for n in found if topology.kind_of(n) == "database"]:
+        found.update(up for up, _ in topology.ancestors(node) if up in ancestors)
+    return found
 
 
 def _above(node: str, host: str, topology: TopologyView) -> bool:

@@ -53,3 +53,17 @@ def test_a_service_s_exporter_going_down_is_the_service_s_problem_not_its_host_c
     uplink = incident(link_down("sw-a", "TenGigabitEthernet1/1/1"), graph=EMPTY)
     # Then a database's exporter saying it is down (the exporter reached its monitor from the host) is no cut
     assert "topology" not in kinds(instance_down("db-7", job="pg-main", port=9187), uplink, graph=EMPTY)
+
+
+def test_a_database_s_host_cut_off_explains_what_its_dependents_say_about_reaching_it_not_their_deploy_s_errors():
+    # Given db-1, which orders-db runs on, cut off (checkout, on web-1 and web-2, depends on orders-db)
+    db_host = incident(event("db-1", "PING CRITICAL - db-1 unreachable"))
+    # Then checkout's exceptions and HTTP 500s are not its effects (a release's bug, which began on its own), either
+    # way round, as they are not the database's when orders-db itself fails
+    for title in ("Unhandled exception on /api/orders: KeyError in handler after 31 ms", "HTTP 500 from checkout"):
+        assert "topology" not in kinds(event("web-1", title, service="checkout"), db_host), title
+        errors = incident(event("web-1", title, service="checkout"))
+        assert "topology" not in kinds(event("db-1", "PING CRITICAL - db-1 unreachable"), errors), title
+    # While checkout timing out towards it is
+    timeout = event("web-2", "Query to orders-db timed out", service="checkout")
+    assert kinds(timeout, db_host)["topology"] == CFG.weights.topology
