@@ -227,6 +227,8 @@ class Evidence:
     why: str
     #: The host's, found down after it announced its reboot: the reboot explains it (see :func:`.grouping.choose`).
     planned: bool = False
+    #: The host's: seconds from the event to the incident's problem of its host it is tied to.
+    apart_s: float = float("inf")
 
 
 def weigh(
@@ -319,7 +321,7 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
             why += ", down after it announced its reboot"
         elif about != facts.subject:
             why += ", cut off (it cannot be reached, and cannot reach what it names)"
-        found["host"] = Evidence("host", w.host, why, planned=planned)
+        found["host"] = Evidence("host", w.host, why, planned=planned, apart_s=apart)
         return
     if other is not None and not set(found) - {"other_service"}:
         found["host"] = Evidence("host", w.host, "events occurred on same host")

@@ -159,7 +159,9 @@ def choose(
         best = max(score for _, _, score in (*joinable, *trailing))
         joinable = [j for j in joinable if j[2] == best]
         trailing = [t for t in trailing if t[2] == best][:1] if not joinable else []
-        joinable = sorted(joinable, key=lambda j: (not j[0].worked, j[0].first_event_at, j[0].id))[:1]
+        # Of those, the one holding its host's problem nearest in time: a resolution ends the problem under way on its
+        # host, not one its host had in an earlier incident (a switch's hosts cut off twice within the hour).
+        joinable = sorted(joinable, key=_nearest_problem)[:1]
     if not joinable and trailing:
         inc, found, score = trailing[0]
         reason = explain(found, score, cfg.join_score) + ": it follows the incident's resolution, which stays closed"
@@ -239,6 +241,14 @@ def _together(
     also = [other for other, _, _ in group[1:] if not other.worked]
     apart = [other for other, _, _ in joinable if all(other is not g[0] for g in group)]
     return inc, found, score, also, apart
+
+
+def _nearest_problem(joinable: Joinable) -> tuple[bool, float, datetime, str]:
+    """Order of the incidents a routine event is tied to equally: worked first, then the one whose problem of the
+    event's host its ``host`` evidence ties it to is nearest in time, then the oldest."""
+    inc, found, _ = joinable
+    apart = min((e.apart_s for e in found if e.kind == "host"), default=float("inf"))
+    return not inc.worked, apart, inc.first_event_at, inc.id
 
 
 def _count(incidents: list[OpenIncident]) -> str:

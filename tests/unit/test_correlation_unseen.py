@@ -67,3 +67,19 @@ def test_a_database_s_host_cut_off_explains_what_its_dependents_say_about_reachi
     # While checkout timing out towards it is
     timeout = event("web-2", "Query to orders-db timed out", service="checkout")
     assert kinds(timeout, db_host)["topology"] == CFG.weights.topology
+
+
+def test_a_resolution_tied_to_two_incidents_alike_joins_the_one_holding_its_host_s_latest_problem():
+    # Given (no topology) sw-a's hosts cut off twice within the hour: web-2 went down in both outages
+    first = incident(instance_down("web-2"), instance_down("web-3"), graph=EMPTY)
+    down_again = event("web-2", "Host check DOWN: web-2 (CRITICAL - Host Unreachable)")
+    second = incident(down_again, instance_down("web-4"), graph=EMPTY, at=T0 + timedelta(minutes=35))
+    first.id, second.id = "first", "second"
+    # When web-2's down alert resolves (its firing, in the second outage, was never seen: another monitor reported it)
+    resolved = instance_down("web-2")
+    resolved.update(severity="info", fingerprint="fp-resolved-web-2")
+    resolved["metadata"]["resolution"] = True
+    at = T0 + timedelta(minutes=36)
+    # Then, tied alike to both (the same words, its host's problem), it joins the outage under way, not the older one
+    assert kinds(resolved, first, at, EMPTY) == kinds(resolved, second, at, EMPTY)
+    assert choose(resolved, at, [first, second], EMPTY, CFG).incident is second
