@@ -36,7 +36,8 @@ each kind within its own window. The kinds, strongest first:
   rebooting) is the network's or the host's whole problem, an event naming something else (a
   certificate's name, an attacker's address) is about that thing, an interface going down or up is
   about that interface (a port flapping is not the device's uplink going down), a host announcing its reboot
-  explains its being found down after it (:attr:`Evidence.planned`), not before; none says anything
+  explains its being found down after it (:attr:`Evidence.planned`), not before, nor once the host came back (its
+  down alert resolved: its going down again is news); none says anything
   about another problem that happens to be on the host at the time;
 - ``other_service`` (negative): the same host, but the two name different services: two problems
   on one host, not one;
@@ -312,6 +313,8 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
         planned = PLANNED in (about, facts.subject) and about != facts.subject
         if planned and (spans[0][0] > ts if about == PLANNED else spans[-1][1] < ts):
             continue  # a reboot announced after the host was found down explains none of that
+        if facts.subject == "down" and about in ("down", PLANNED) and _back_since(inc, facts.host, spans, ts):
+            continue  # the host came back since it went down (or rebooted): its going down again is news
         if mine and theirs and theirs != mine:
             other = theirs
             continue
@@ -326,6 +329,17 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
     if other is not None and not set(found) - {"other_service"}:
         found["host"] = Evidence("host", w.host, "events occurred on same host")
         found["other_service"] = Evidence("other_service", w.other_service, f"another service ({mine}; it has {other})")
+
+
+def _back_since(inc: OpenIncident, host: str, spans: list[list[float]], ts: float) -> bool:
+    """Whether the incident saw ``host`` recover (its down alert resolved, say) before ``ts`` and after it last went
+    down or announced its reboot before ``ts`` (``spans``: of that key)."""
+    recovered = inc.keys.get(f"v:{host}")
+    seen = [min(last, ts) for first, last in spans if first <= ts]
+    if not recovered or not seen:
+        return False
+    since = max(seen)
+    return any(first < ts and last >= since for first, last in recovered)
 
 
 def _another_link_down(facts: Facts, inc: OpenIncident) -> bool:

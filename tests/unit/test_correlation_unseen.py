@@ -3,10 +3,10 @@ says about its host, and what keeps two problems apart (plain logic, no database
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.correlation.evidence import facts_of, key_kind
-from app.correlation.grouping import choose
+from app.correlation.grouping import OpenIncident, choose
 from tests.unit.test_correlation_separation import link_down
 from tests.unit.test_grouping_evidence import CFG, EMPTY, T0, event, incident, kinds
 
@@ -83,3 +83,27 @@ def test_a_resolution_tied_to_two_incidents_alike_joins_the_one_holding_its_host
     # Then, tied alike to both (the same words, its host's problem), it joins the outage under way, not the older one
     assert kinds(resolved, first, at, EMPTY) == kinds(resolved, second, at, EMPTY)
     assert choose(resolved, at, [first, second], EMPTY, CFG).incident is second
+
+
+def keep(inc: OpenIncident, evt: dict, at: datetime) -> None:
+    """Keep the keys ``evt`` leaves in ``inc`` at ``at``, as placing does."""
+    for key in facts_of(evt, EMPTY).keys:
+        inc.keep(key, at.timestamp(), CFG.window_of(key_kind(key)))
+
+
+def test_a_host_that_came_back_after_its_reboot_and_goes_down_again_is_not_tied_to_the_reboot_by_the_host():
+    # Given (no topology) a maintenance: web-3 announced its reboot, was found down, and its down alert resolved
+    maintenance = incident(event("web-3", "System is rebooting.", severity="low"), graph=EMPTY)
+    keep(maintenance, instance_down("web-3"), T0 + timedelta(minutes=1))
+    back = instance_down("web-3")
+    back.update(severity="info", fingerprint="fp-resolved-web-3")
+    back["metadata"]["resolution"] = True
+    keep(maintenance, back, T0 + timedelta(minutes=3))
+    # When web-3 is found unreachable a minute after it came back (an outage of its switch, say)
+    again = event("web-3", "Host check DOWN: web-3 (CRITICAL - Host Unreachable)")
+    # Then the host ties it neither to the reboot nor to the problem that ended: it is news
+    assert kinds(again, maintenance, T0 + timedelta(minutes=4), EMPTY) == {}
+    # While found down before it came back, the reboot explains it
+    rebooting = incident(event("web-3", "System is rebooting.", severity="low"), graph=EMPTY)
+    keep(rebooting, instance_down("web-3"), T0 + timedelta(minutes=1))
+    assert kinds(again, rebooting, T0 + timedelta(minutes=2), EMPTY) == {"host": CFG.weights.host}
