@@ -107,3 +107,21 @@ def test_a_host_that_came_back_after_its_reboot_and_goes_down_again_is_not_tied_
     rebooting = incident(event("web-3", "System is rebooting.", severity="low"), graph=EMPTY)
     keep(rebooting, instance_down("web-3"), T0 + timedelta(minutes=1))
     assert kinds(again, rebooting, T0 + timedelta(minutes=2), EMPTY) == {"host": CFG.weights.host}
+
+
+def test_a_message_naming_no_service_is_not_tied_by_its_host_to_a_service_failing_on_its_other_hosts_too():
+    # Given (no topology) a release of checkout failing on web-1 and web-2
+    release = incident(
+        event("web-1", "checkout on web-1: 30% of requests fail", service="checkout"),
+        event("web-2", "checkout on web-2: 41% of requests fail", service="checkout"),
+        graph=EMPTY,
+    )
+    # When web-1's kernel says its conntrack table is full, and a routine notice comes from web-1
+    conntrack = event("web-1", "[8871.2] nf_conntrack: table full, dropping packet", severity="medium")
+    notice = event("web-1", "Config reloaded on web-1", severity="info")
+    # Then the host ties neither to the release: the service fails as a whole, not web-1
+    assert kinds(conntrack, release, graph=EMPTY) == {}
+    assert kinds(notice, release, graph=EMPTY) == {}
+    # While a service's problem on web-1 alone (its load there) is tied to web-1's other problems by the host
+    load = incident(event("web-1", "Load average is 61.0 on web-1", service="checkout"), graph=EMPTY)
+    assert kinds(conntrack, load, graph=EMPTY) == {"host": CFG.weights.host}
