@@ -27,11 +27,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +241,7 @@ def _start(args: argparse.Namespace, correlators: int, env: dict[str, str], rabb
 
     if args.layout == "procfile":
         # As the Procfile deploys it: correlate and evaluate (+ decide) in their own processes.
-        workers = [start_worker(env, queues=("correlate",)) for _ in range(correlators)]
+        workers = [_correlator(env) for _ in range(correlators)]
         if not args.correlate_only:
             workers += [start_worker(env, queues=("evaluate", "decide")) for _ in range(args.workers)]
     else:
@@ -256,6 +258,31 @@ def _start(args: argparse.Namespace, correlators: int, env: dict[str, str], rabb
         time.sleep(0.2)
     conn.close()
     return workers
+
+
+def _correlator(env: dict[str, str]) -> Any:
+    """A correlate worker process (as :func:`tests.processes.start_worker` starts one) logging how it decided each
+    batch (:mod:`bench.correlator_worker`), for :func:`_outcomes`."""
+    from tests.processes import BIN, Process, reap_retired
+
+    reap_retired()
+    argv = [str(BIN / "dramatiq"), "bench.correlator_worker", "--processes", "1", "--threads", "4",
+            "--queues", "correlate"]  # fmt: skip
+    return Process("worker", argv, env)
+
+
+def _outcomes(workers: list[Any]) -> Counter[str]:
+    """How the correlate workers decided their batches (rehearsed, conflict, unsure, skipped), and the events of
+    the conflicts placed as rehearsed (reused) and anew (redone; "same": as rehearsed all the same); see
+    :func:`app.correlation.store._count`."""
+    counts: Counter[str] = Counter()
+    for worker in workers:
+        pattern = r"Correlator batch: (\w+)(?: \((\d+) reused, (\d+) redone, (\d+) same\))?"
+        for m in re.finditer(pattern, worker.output()):
+            counts[m[1]] += 1
+            if m[2] is not None:
+                counts.update(reused=int(m[2]), redone=int(m[3]), same=int(m[4]))
+    return counts
 
 
 def _process_tree(leader: int) -> list[int]:
@@ -377,6 +404,7 @@ def main() -> int:
             ids = _prepare(run, args, url, base, env, rabbit)
             workers = _start(args, correlators, env, rabbit)
             correlated_s, elapsed, cpu_s = _measure(args, ids, workers, rabbit, correlators)
+            outcomes = _outcomes(workers[:correlators]) if args.layout == "procfile" else Counter()
             from app.models import Incident, RuleExecution
 
             total = len({i for b in ids for i in b})
@@ -397,7 +425,8 @@ def main() -> int:
                   f"({total / correlated_s:.0f}/s) correlated+evaluated_in={elapsed:.1f}s rate={total / elapsed:.0f} events/s "
                   f"correlator_cpu={cpu_s:.1f}s ({cpu[correlators][-1]:.1f}s per 20k events) "
                   f"incidents={Incident.select().count()} firings={RuleExecution.select().count()} "
-                  f"load={os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+                  f"load={os.getloadavg()[0]:.1f} outcomes={' '.join(f'{k}:{v}' for k, v in sorted(outcomes.items()))}",
+                  flush=True)  # fmt: skip
         for correlators in configurations[1:]:
             print(f"run {run + 1}: ratio {correlators} vs {configurations[0]} correlate process(es): correlated "
                   f"{correlated[correlators][-1] / correlated[configurations[0]][-1]:.2f}x", flush=True)  # fmt: skip
