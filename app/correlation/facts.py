@@ -246,13 +246,14 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         unexplained=set() if effect else _not_causes(ancestors, not_causes, topology) - single_points,
         answered=refused,
     )
-    facts.unreached = about == "down" and unreached(title) and not (facts.named_service or facts.label_service)
+    # About the host itself, no service's: a service's probe saying its service is down ("PostgreSQL is down on
+    # db-1") is about the service, and the probe reached its monitor from the host.
+    about_host = not (facts.named_service or facts.label_service)
+    facts.unreached = about == "down" and unreached(title) and about_host
     if not facts.recovery:
         if link is not None:
             facts.undeclared_cut = "link"
-        elif effect and host and host not in topology and not (facts.named_service or facts.label_service):
-            # About the host itself: a service's probe saying its service is down ("PostgreSQL is down on db-1")
-            # is about the service, and the probe reached its monitor from the host.
+        elif effect and host and host not in topology and about_host:
             facts.undeclared_cut = "cut"
     facts.keys = facts.emits()
     facts.lookups = probes(facts)
