@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from ..errors import InvalidEvent
 from ..events.schema import SEVERITIES, make_event, utc
@@ -91,10 +92,24 @@ def _host_of(labels: dict[str, Any]) -> str | None:
     for key in ("host", "hostname", "node", "nodename", "instance"):
         value = labels.get(key)
         if isinstance(value, str) and value:
-            if key == "instance" and value.count(":") == 1:
-                return value.rsplit(":", 1)[0]  # host:port
-            return value
+            return _instance_host(value) if key == "instance" else value
     return None
+
+
+def _instance_host(instance: str) -> str:
+    """The host of a scrape target: ``host:port``, ``[v6]:port``, or a probe's URL (the blackbox exporter's
+    ``https://shop.example.com/health``); a bare IPv6 address or a plain name as it is."""
+    if "://" in instance:
+        try:
+            host = urlsplit(instance).hostname
+        except ValueError:  # a malformed URL (a bad port, an unclosed bracket): keep what was said
+            return instance
+        return host or instance
+    if instance.startswith("[") and "]" in instance:
+        return instance[1 : instance.index("]")]  # [v6]:port
+    if instance.count(":") == 1:
+        return instance.rsplit(":", 1)[0]  # host:port
+    return instance
 
 
 def _service_of(labels: dict[str, Any]) -> str | None:

@@ -196,6 +196,30 @@ def test_an_alertmanager_webhook_gives_one_event_per_alert():
 
 
 @pytest.mark.parametrize(
+    ("instance", "host"),
+    [
+        ("web-01:9100", "web-01"),
+        ("10.0.3.11:9100", "10.0.3.11"),
+        ("[2001:db8::7]:9100", "2001:db8::7"),
+        ("2001:db8::7", "2001:db8::7"),
+        ("db-01", "db-01"),
+        # The blackbox exporter's probes: the target's URL (not its scheme) names the host
+        ("https://web-1.example.com", "web-1.example.com"),
+        ("https://Shop.example.com:8443/health?x=1", "shop.example.com"),
+        ("http://[2001:db8::9]:8080/", "2001:db8::9"),
+        ("http://[broken", "http://[broken"),
+    ],
+)
+def test_an_alerts_instance_names_its_host(instance, host):
+    body = {
+        **ALERTMANAGER,
+        "alerts": [dict(ALERTMANAGER["alerts"][0], labels={"alertname": "ProbeFailed", "instance": instance})],
+    }
+    (event,) = normalize("alertmanager", body)
+    assert event["host"] == host
+
+
+@pytest.mark.parametrize(
     ("mutate", "field"),
     [
         (lambda b: b.update(version="3"), "version"),
