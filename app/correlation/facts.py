@@ -28,6 +28,15 @@ _HOST_EXPORTER_JOBS = frozenset(
     {"node", "nodes", "node_exporter", "node-exporter", "windows", "windows_exporter", "windows-exporter", "wmi"}
 )
 _HOST_EXPORTER_PORTS = (":9100", ":9182")
+#: Database engines as their syslog program names and their exporters' usual scrape jobs name them (the software,
+#: not a deployment's name for its database: see :func:`_engine_database`).
+_DATABASE_PROGRAMS = frozenset(
+    {
+        "postgres", "postgresql", "postmaster", "patroni", "mysqld", "mysql", "mariadb", "mariadbd", "mongod",
+        "mongodb", "redis", "redis-server", "etcd", "cassandra", "elasticsearch", "opensearch", "clickhouse",
+        "clickhouse-server", "sqlservr", "mssql", "oracle", "tnslsnr", "db2sysc",
+    }
+)  # fmt: skip
 
 
 class TopologyView(Protocol):
@@ -182,9 +191,29 @@ def named_service(event: dict[str, Any], topology: TopologyView) -> str | None:
     return str(service)
 
 
+def _engine_database(host: str, service: str, topology: TopologyView) -> str | None:
+    """The declared database a database engine's message or alert on ``host`` is about: the one database node that
+    runs on the host, when ``service`` (a syslog program, a scrape job) names an engine (``postgres`` on ``db-1``,
+    which runs ``pg-main``). Senders name the software, operators declare the deployment: without this, the
+    primary's panic is its host's problem, which explains none of what the database's clients say."""
+    program = service.lower().removesuffix("_exporter").removesuffix("-exporter")
+    if program not in _DATABASE_PROGRAMS:
+        return None
+    databases = [n for n in topology.services_on(host) if topology.kind_of(n) == "database"]
+    return databases[0] if len(databases) == 1 else None
+
+
 def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     """The event's :class:`Facts` (walks of the topology, cached by the graph)."""
     host, service = event.get("host"), event.get("service")
+    if host and topology.kind_of(host) == "service":
+        # A sender naming a declared service as its source (PagerDuty's ``source``, a probe's target): the alert is
+        # about the service as a whole, not about a host.
+        event = {**event, "host": None, "service": service if service in topology else host}
+        host, service = None, event["service"]
+    elif host and service and service not in topology and (engine := _engine_database(host, service, topology)):
+        event = {**event, "service": engine}
+        service = engine
     declared = bool(service and service in topology)
     # The event's own node: its service when the topology declares it (a service's error on a host
     # is the service's problem, not the host's), else its host.
@@ -209,8 +238,9 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
             # The service as a whole (no host: a load balancer's error rate, a probe of its URL): what every host
             # of it depends on (its host, when it has one) is a single point of failure, whose failure explains
             # any failure of the service; one host of many down, or a switch in front of some of them, does not.
+            # So is what the service itself depends on (its database), not through one of its hosts.
             for up, hops in topology.ancestors(service):
-                if all(up == h or _above(up, h, topology) for h in elsewhere):
+                if all(up == h or _above(up, h, topology) for h in elsewhere) or (hops == 1 and up not in elsewhere):
                     single_points.add(up)
                     ancestors.setdefault(up, hops)
     ancestors.pop(own or "", None)
@@ -222,8 +252,11 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     effect = is_effect(title, "" if declared else about)
     refused = answered(title)
     not_causes = ANSWERING_KINDS if refused else REACHED_KINDS
-    if declared and about == "down":
-        # Its exporter or probe on the host said so: the host was up, so this is no host down or unreachable.
+    named = named_service(event, topology)
+    labelled = bool(service and not named and _labels_name_a_service(labels_of(event)))
+    if (declared or labelled) and about == "down":
+        # Its exporter or probe on the host said so (a declared service's, or one a scrape job names: ``RedisDown``
+        # of ``job="redis"``): the host was up, so this is no host down or unreachable.
         about = "service down"
     if (link := link_key(event)) is not None:
         # One interface going down or up is about that interface: not the device's other problems (another
@@ -238,8 +271,8 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
         nodes=nodes,
         ancestors=ancestors,
         parents={n for n, hops in topology.ancestors(host) if hops == 1} if host else set(),
-        named_service=(named := named_service(event, topology)),
-        label_service=str(service) if service and not named and _labels_name_a_service(labels_of(event)) else None,
+        named_service=named,
+        label_service=str(service) if labelled else None,
         mentions=mentions,
         recovery=resolves(event, topology),
         subject=about,

@@ -189,6 +189,9 @@ def choose(
         not facts.routine
         and facts.nodes
         and not any(node in i.hosts or node in i.services for node in facts.ancestors for i in group)
+        # Another event of the root's own node (the database's later lines on its other host) is no deeper cause:
+        # the first one that rooted the incident names it.
+        and not any(i.root_host == n or i.root_host in topology.hosts_of(n) for n in facts.nodes for i in group)
         and any(
             not (i.hosts.isdisjoint(below) and i.services.isdisjoint(below))
             for n in facts.nodes

@@ -22,6 +22,9 @@ _NAMED = re.compile(
 _QUOTED_HOST = re.compile(r"""\b(?:host|server|on)\s*[=:]?\s*["']([a-z0-9][\w.-]*)["']""", re.IGNORECASE)
 #: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``).
 _OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
+#: Nor is a class name, which is dotted like a domain but whose last part mixes cases
+#: (``psycopg2.OperationalError``, ``java.net.SocketTimeoutException``, ``org.postgresql.util.PSQLException``).
+_CLASS_NAME = re.compile(r"\.(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]+$")
 #: Messages saying a host as a whole is down or cannot be reached (monitoring's usual words: Nagios
 #: "Host DOWN", Prometheus "InstanceDown", ping loss, a reboot, an interface "changed state to down").
 _UNREACHABLE = re.compile(
@@ -31,6 +34,7 @@ _UNREACHABLE = re.compile(
 _CONNECTIVITY = re.compile(
     r"\b(?:timeout|timed out|time out|refused|(?:could not|cannot|can't|unable to|failed to) connect"
     r"|connection (?:reset|lost|closed|failed)|no route to host|health ?checks? (?:failed|failing)"
+    r"|closed the connection|has gone away|broken pipe|eof detected"
     r"|(?:up)?link (?:lost|down|failed)|lost (?:connection|connectivity|contact|link|uplink)|no carrier|carrier lost"
     r"|loss of (?:signal|carrier|connectivity)|heartbeats? (?:lost|missed))\b",
     re.IGNORECASE,
@@ -82,11 +86,15 @@ def mentions_of(event: dict[str, Any], title: str) -> set[str]:
     """The addresses and names ``title`` names, and a security record's addresses, other than the event's host."""
     host = event.get("host")
     named = (*_NAMED.findall(title), *_QUOTED_HOST.findall(title))
-    return {m for m in named if m != host and not _OWN.search(m)} | (security_addresses(event) - {host})
+    return {m for m in named if m != host and not _OWN.search(m) and not _CLASS_NAME.search(m)} | (
+        security_addresses(event) - {host}
+    )
 
 
 #: Ends the subject of a message saying its host cannot reach what it names (see :func:`one_problem`).
 CUT_OFF = " (cannot reach)"
+#: The subject of a message saying its host cannot reach something it does not name (see :func:`subject_of`).
+UNNAMED_CUT = "something" + CUT_OFF
 #: The subject of a host announcing it goes down of its own accord (a reboot, a shutdown: see :func:`one_problem`).
 PLANNED = "reboot"
 
@@ -105,7 +113,9 @@ def subject_of(title: str, mentions: set[str]) -> str:
     if _UNREACHABLE.search(title):
         return "down"
     if not mentions:
-        return ""
+        # A message saying its host cannot reach something it does not name (a client's lost database
+        # connection) is about that path, not about the host: not one problem with the host's full disk.
+        return UNNAMED_CUT if _CONNECTIVITY.search(title) and not _ANSWERED.search(title) else ""
     named = f"names {' '.join(sorted(mentions))}"
     return named + CUT_OFF if _CONNECTIVITY.search(title) and not _ANSWERED.search(title) else named
 

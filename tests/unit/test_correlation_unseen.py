@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from app.correlation.evidence import facts_of, key_kind
 from app.correlation.grouping import OpenIncident, choose
+from app.topology.graph import Edge, Graph, Node
 from tests.unit.test_correlation_separation import link_down
 from tests.unit.test_grouping_evidence import CFG, EMPTY, T0, event, incident, kinds
 
@@ -125,3 +126,87 @@ def test_a_message_naming_no_service_is_not_tied_by_its_host_to_a_service_failin
     # While a service's problem on web-1 alone (its load there) is tied to web-1's other problems by the host
     load = incident(event("web-1", "Load average is 61.0 on web-1", service="checkout"), graph=EMPTY)
     assert kinds(conntrack, load, graph=EMPTY) == {"host": CFG.weights.host}
+
+
+# A database failover as real senders report it (bench/failover_by_hand.sh: not the generator's words): the engine's
+# syslog program and its exporter's job name the software (postgres), the topology names the deployment (pg-main).
+
+#: tor-7 <- db-1, db-2 ; pg-main runs on db-1 and db-2 ; orders (on app-21, app-22) and billing (on app-31) use it
+FAILOVER = Graph(
+    [Node("tor-7", "switch"), Node("db-1", "host"), Node("db-2", "host"), Node("pg-main", "database"),
+     Node("app-21", "host"), Node("app-22", "host"), Node("app-31", "host"), Node("orders", "service"),
+     Node("billing", "service")],
+    [Edge("db-1", "tor-7", "connected_to"), Edge("db-2", "tor-7", "connected_to"), Edge("pg-main", "db-1", "runs_on"),
+     Edge("pg-main", "db-2", "runs_on"), Edge("orders", "pg-main", "depends_on"), Edge("billing", "pg-main", "depends_on"),
+     Edge("orders", "app-21", "runs_on"), Edge("orders", "app-22", "runs_on"), Edge("billing", "app-31", "runs_on")],
+)  # fmt: skip
+SYSLOG = {"facility": 16, "appname": "postgres"}
+
+
+def panic() -> dict:
+    title = 'PANIC:  could not write to file "pg_wal/xlogtemp.812": No space left on device'
+    return event("db-1", title, service="postgres", severity="critical", **SYSLOG)
+
+
+def test_a_database_engine_s_messages_on_the_database_s_host_are_the_database_s():
+    # Given the primary's postgres panicking on db-1 (which runs pg-main, and nothing else declared)
+    failing = incident(panic(), graph=FAILOVER)
+    assert facts_of(panic(), FAILOVER).named_service == "pg-main"
+    # Then billing's refused connections are its effect: its host answered, the database did not
+    refused = event("app-31", 'could not connect to server: Connection refused. Is the server running on host "pg-main" '
+                    "(10.1.0.10) and accepting TCP/IP connections on port 5432?", service="billing", facility=16, appname="billing")  # fmt: skip
+    assert kinds(refused, failing, graph=FAILOVER)["topology"] == CFG.weights.topology
+    # And so are orders' lost connections (libpq's words), whose exception class names name no host
+    lost = event("app-21", "ERROR sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the "
+                 "connection unexpectedly", service="orders", facility=16, appname="orders")  # fmt: skip
+    assert facts_of(lost, FAILOVER).mentions == set()
+    assert kinds(lost, failing, graph=FAILOVER)["topology"] == CFG.weights.topology
+    # And its exporter's PostgresqlDown (job "postgres") is the database down, not db-1 cut off: the same service
+    labels = {"alertname": "PostgresqlDown", "instance": "10.1.0.11:9187", "job": "postgres", "severity": "critical"}
+    down = event("db-1", "Postgresql down (instance 10.1.0.11:9187)", service="postgres", labels=labels)
+    assert facts_of(down, FAILOVER).subject == "service down"
+    assert kinds(down, failing, graph=FAILOVER)["service"] == CFG.weights.service
+    # While a host running no database, or an engine nobody declared there, stays the host's
+    assert (
+        facts_of(event("app-31", "redis-server crashed", service="redis-server", **SYSLOG), FAILOVER).named_service
+        is None
+    )
+
+
+def test_a_service_alert_as_a_whole_is_explained_by_its_database_and_a_sender_naming_the_service_as_its_host():
+    failing = incident(panic(), graph=FAILOVER)
+    # Grafana's alert on billing as a whole (no host): its database is a single point of failure of it
+    jobs = event(None, "billing: 14 invoice jobs failed in 5 min", service="billing")
+    assert kinds(jobs, failing, graph=FAILOVER)["topology"] == CFG.weights.topology
+    # PagerDuty's source naming the declared service orders (its component: a part of it): the service as a whole
+    latency = event("orders", "orders API p95 latency 4.2 s (threshold 1 s)", service="orders-api")
+    facts = facts_of(latency, FAILOVER)
+    assert (facts.host, facts.named_service) == (None, "orders")
+    assert kinds(latency, failing, graph=FAILOVER)["topology"] == CFG.weights.topology
+
+
+def test_a_client_losing_its_database_is_not_tied_by_its_host_to_the_host_s_own_disk_warning():
+    # Given (no topology) app-21's /var/log filling
+    disk = incident(
+        event("app-21", "Free disk space is less than 15% on volume /var/log", severity="medium"), graph=EMPTY
+    )
+    # Then orders losing its database connection on app-21 is another matter (a path it cannot reach)
+    for title in ("server closed the connection unexpectedly", "Lost connection to MySQL server during query"):
+        assert kinds(event("app-21", title, service="orders"), disk, graph=EMPTY) == {}, title
+    # While the host's own problem still is (its memory), as before
+    assert kinds(event("app-21", "Out of memory: killed process 4242"), disk, graph=EMPTY) == {"host": CFG.weights.host}
+
+
+def test_the_database_s_later_lines_on_its_other_host_do_not_take_the_root_from_its_panic():
+    # Given the incident the primary's panic roots, which orders' lost connections joined
+    lost = event("app-21", "server closed the connection unexpectedly", service="orders", facility=16, appname="orders")
+    failing = incident(panic(), lost, graph=FAILOVER, root_host="db-1")
+    # When the replica, promoted, says it accepts connections (the same database, on db-2)
+    ready = event("db-2", "LOG:  database system is ready to accept connections", service="postgres", severity="low",
+                  **SYSLOG)  # fmt: skip
+    placement = choose(ready, T0 + timedelta(minutes=1), [failing], FAILOVER, CFG)
+    # Then it joins without taking the root (the incident stays named after the panic)
+    assert placement.incident is failing and not placement.roots
+    # While the database's failure joining an incident its clients opened does root it
+    clients = incident(lost, graph=FAILOVER, root_host="app-21")
+    assert choose(panic(), T0 + timedelta(minutes=1), [clients], FAILOVER, CFG).roots
