@@ -88,7 +88,18 @@ def map_severity(value: Any, default: str = "medium") -> str:
     return default
 
 
+#: Scrape jobs of exporters that report on other things through an API (kube-state-metrics on every pod, node and
+#: volume of a cluster): their alerts' ``instance`` is the exporter's own address, not the host of what they are about.
+_API_EXPORTERS = frozenset({"kube-state-metrics"})
+#: Labels naming the Kubernetes object such an alert is about, the node first, in the order they name its host.
+_OBJECT_LABELS = ("node", "pod", "persistentvolumeclaim", "persistentvolume", "statefulset", "deployment", "daemonset")
+
+
 def _host_of(labels: dict[str, Any]) -> str | None:
+    if labels.get("job") in _API_EXPORTERS or labels.get("service") in _API_EXPORTERS:
+        # Every alert of kube-state-metrics would otherwise be on the exporter's pod address: one "host" whose
+        # problems (a node not ready, a volume filling, another namespace's crash loop) would all be tied by it.
+        return next((str(labels[k]) for k in _OBJECT_LABELS if isinstance(labels.get(k), str) and labels[k]), None)
     for key in ("host", "hostname", "node", "nodename", "instance"):
         value = labels.get(key)
         if isinstance(value, str) and value:

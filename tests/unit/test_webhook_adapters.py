@@ -220,6 +220,26 @@ def test_an_alerts_instance_names_its_host(instance, host):
 
 
 @pytest.mark.parametrize(
+    ("labels", "host"),
+    [
+        ({"alertname": "KubeNodeNotReady", "node": "worker-3"}, "worker-3"),
+        ({"alertname": "KubePodNotReady", "namespace": "shop", "pod": "cart-5b8d9c-7wz4p"}, "cart-5b8d9c-7wz4p"),
+        (
+            {"alertname": "KubePersistentVolumeFillingUp", "namespace": "monitoring", "persistentvolumeclaim": "db-0"},
+            "db-0",
+        ),
+        ({"alertname": "KubeStateMetricsListErrors"}, None),
+    ],
+)
+def test_kube_state_metrics_alerts_are_on_what_they_are_about_not_on_the_exporter(labels, host):
+    # kube-prometheus: every alert of kube-state-metrics carries the exporter's own address as its instance
+    labels = {**labels, "job": "kube-state-metrics", "instance": "10.244.0.12:8080", "severity": "warning"}
+    body = {**ALERTMANAGER, "alerts": [dict(ALERTMANAGER["alerts"][0], labels=labels)]}
+    (event,) = normalize("alertmanager", body)
+    assert event["host"] == host
+
+
+@pytest.mark.parametrize(
     ("mutate", "field"),
     [
         (lambda b: b.update(version="3"), "version"),
