@@ -20,8 +20,12 @@ _NAMED = re.compile(
 )
 #: A host a client names in quotes (libpq's ``on host "db-1"``, MySQL's ``server on 'db-1'``), dotted or not.
 _QUOTED_HOST = re.compile(r"""\b(?:host|server|on)\s*[=:]?\s*["']([a-z0-9][\w.-]*)["']""", re.IGNORECASE)
-#: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``).
-_OWN = re.compile(r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so)$", re.IGNORECASE)
+#: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``, klog's ``kubelet.go:2373``).
+_OWN = re.compile(
+    r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so|go|java|rb|php|cpp|hpp|kt|scala|lua|erl|exs|jar|class"
+    r"|xml|ini|toml|properties|sock|pid|lock|tmp|csv|html?)$",
+    re.IGNORECASE,
+)
 #: Nor is a class name, which is dotted like a domain but whose last part mixes cases
 #: (``psycopg2.OperationalError``, ``java.net.SocketTimeoutException``, ``org.postgresql.util.PSQLException``).
 _CLASS_NAME = re.compile(r"\.(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]+$")

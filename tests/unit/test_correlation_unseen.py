@@ -210,3 +210,16 @@ def test_the_database_s_later_lines_on_its_other_host_do_not_take_the_root_from_
     # While the database's failure joining an incident its clients opened does root it
     clients = incident(lost, graph=FAILOVER, root_host="app-21")
     assert choose(panic(), T0 + timedelta(minutes=1), [clients], FAILOVER, CFG).roots
+
+
+def test_a_go_program_s_source_file_in_its_log_line_names_no_host():
+    # Given (no topology) worker-3's kubelet failing to update its node's status (klog's format: file.go:line)
+    kubelet = {"facility": 3, "appname": "kubelet"}
+    status = event("worker-3", 'E1208 04:01:14.002 1123 kubelet_node_status.go:540] "Error updating node status, will '
+                   'retry" err="error getting node \\"worker-3\\": context deadline exceeded"', service="kubelet", **kubelet)  # fmt: skip
+    failing = incident(status, graph=EMPTY)
+    # Then its PLEG error, naming kubelet.go, is about no other thing: the same host's problem
+    pleg = event("worker-3", 'E1208 04:01:12.381 1123 kubelet.go:2373] "Skipping pod synchronization" err="PLEG is not '
+                 'healthy: pleg was last seen active 3m5.2s ago; threshold is 3m0s"', service="kubelet", **kubelet)  # fmt: skip
+    assert facts_of(pleg, EMPTY).mentions == set()
+    assert kinds(pleg, failing, graph=EMPTY) == {"host": CFG.weights.host}
