@@ -16,6 +16,12 @@ TRAP_EVENTS = {
     "coldStart": ("system_restart", "medium"),
     "warmStart": ("system_restart", "low"),
     "authenticationFailure": ("authentication_failure", "medium"),
+    # A BGP session is a link of its router: it goes down and comes up (keyed by the peer, as an interface is)
+    "bgpBackwardTransition": ("connectivity_issue", "high"),
+    "bgpBackwardTransNotification": ("connectivity_issue", "high"),
+    "bgpEstablished": ("connectivity_restored", "info"),
+    "bgpEstablishedNotification": ("connectivity_restored", "info"),
+    "upsTrapOnBattery": ("power_issue", "high"),
 }
 
 
@@ -79,6 +85,8 @@ def trap_to_event(trap: dict[str, Any], *, received_at: datetime) -> dict[str, A
     trap_name = TRAPS.get(trap_oid)
     varbinds: dict[str, Any] = {}
     interface: dict[str, Any] = {}
+    #: snmpTrapAddress.0: the agent's address as a proxy or NAT forwarding a v2c/v3 trap keeps it (RFC 3584 §3.1).
+    forwarded: str | None = None
     for oid, value in decoded:
         name, instance = object_name(oid)
         if name in ENUMS and isinstance(value, int):
@@ -88,8 +96,12 @@ def trap_to_event(trap: dict[str, Any], *, received_at: datetime) -> dict[str, A
             interface[name] = value
             if instance:
                 interface.setdefault("ifIndex", int(instance) if instance.isdigit() else instance)
+        elif name and name.startswith("bgpPeer") and instance:
+            interface.setdefault("neighbor", instance)  # the bgpPeerTable's index is the peer's address
+        elif name == "snmpTrapAddress" and isinstance(value, str):
+            forwarded = value
     peer = _text(trap, "peer")
-    host = _text(trap, "agent_address") if trap.get("version") == "v1" else None
+    host = _text(trap, "agent_address") if trap.get("version") == "v1" else forwarded
     host = host if host and host != "0.0.0.0" else peer
     version = _text(trap, "version")
     event_type, severity = TRAP_EVENTS.get(trap_name or "", ("snmp_trap", "medium"))
@@ -99,6 +111,8 @@ def trap_to_event(trap: dict[str, Any], *, received_at: datetime) -> dict[str, A
         title += f" ifIndex {interface['ifIndex']}"
         if interface.get("ifDescr") or interface.get("ifName"):
             title += f" ({interface.get('ifDescr') or interface.get('ifName')})"
+    elif "neighbor" in interface:
+        title += f" neighbor {interface['neighbor']}"
     metadata = {
         "version": version,
         "pdu": trap.get("pdu"),

@@ -1,4 +1,4 @@
-"""Names of the standard OIDs that traps carry (SNMPv2-MIB, IF-MIB, RFC 3584), compiled to a table.
+"""Names of the standard OIDs that traps carry (SNMPv2-MIB, IF-MIB, RFC 3584, BGP4-MIB, UPS-MIB), compiled to a table.
 
 # PERF: a dict lookup per varbind instead of loading MIB modules; the names are
 # those of the MIB files, so nothing is fetched or compiled at run time.
@@ -14,6 +14,16 @@ TRAPS = {
     "1.3.6.1.6.3.1.1.5.4": "linkUp",
     "1.3.6.1.6.3.1.1.5.5": "authenticationFailure",
     "1.3.6.1.6.3.1.1.5.6": "egpNeighborLoss",
+    # BGP4-MIB: a peer's session established, or fallen back from established (RFC 1657's and RFC 4273's OIDs)
+    "1.3.6.1.2.1.15.7.1": "bgpEstablished",
+    "1.3.6.1.2.1.15.7.2": "bgpBackwardTransition",
+    "1.3.6.1.2.1.15.0.1": "bgpEstablishedNotification",
+    "1.3.6.1.2.1.15.0.2": "bgpBackwardTransNotification",
+    # UPS-MIB (RFC 1628)
+    "1.3.6.1.2.1.33.2.1": "upsTrapOnBattery",
+    "1.3.6.1.2.1.33.2.2": "upsTrapTestCompleted",
+    "1.3.6.1.2.1.33.2.3": "upsTrapAlarmEntryAdded",
+    "1.3.6.1.2.1.33.2.4": "upsTrapAlarmEntryRemoved",
 }
 
 #: SNMPv1 generic-trap numbers -> the SNMPv2 notification OID (RFC 3584 §3.1).
@@ -41,10 +51,15 @@ OBJECTS = {
     "1.3.6.1.2.1.2.2.1.8": "ifOperStatus",
     "1.3.6.1.2.1.31.1.1.1.1": "ifName",
     "1.3.6.1.2.1.31.1.1.1.18": "ifAlias",
+    # BGP4-MIB bgpPeerTable, indexed by the peer's address
+    "1.3.6.1.2.1.15.3.1.2": "bgpPeerState",
+    "1.3.6.1.2.1.15.3.1.7": "bgpPeerRemoteAddr",
+    "1.3.6.1.2.1.15.3.1.14": "bgpPeerLastError",
 }
 
 #: Enumerations of IF-MIB objects.
 ENUMS = {
+    "bgpPeerState": {1: "idle", 2: "connect", 3: "active", 4: "opensent", 5: "openconfirm", 6: "established"},
     "ifAdminStatus": {1: "up", 2: "down", 3: "testing"},
     "ifOperStatus": {
         1: "up",

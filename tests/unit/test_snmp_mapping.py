@@ -41,6 +41,29 @@ def test_standard_traps_follow_the_spec_mapping(oid, event_type, severity):
     assert (event["event_type"], event["severity"]) == (event_type, severity)
 
 
+def test_a_bgp_session_falling_back_is_a_connectivity_issue_of_its_router_keyed_by_the_neighbor():
+    # BGP4-MIB bgpBackwardTransition as net-snmp's snmptrap sends it through a forwarder that keeps the router's own
+    # address in snmpTrapAddress.0 (RFC 3584): the trap comes from the forwarder, it is about the router
+    trap = v2c("1.3.6.1.2.1.15.7.2", ["1.3.6.1.6.3.18.1.3.0", "IpAddress", "10.2.0.1"],
+               ["1.3.6.1.2.1.15.3.1.7.198.51.100.1", "IpAddress", "198.51.100.1"],
+               ["1.3.6.1.2.1.15.3.1.2.198.51.100.1", "Integer", 1])  # fmt: skip
+    event = trap_to_event(trap, received_at=NOW)
+    assert (event["event_type"], event["severity"], event["host"]) == ("connectivity_issue", "high", "10.2.0.1")
+    assert (event["metadata"]["trap_name"], event["metadata"]["neighbor"]) == ("bgpBackwardTransition", "198.51.100.1")
+    assert event["metadata"]["varbinds"]["bgpPeerState.198.51.100.1"] == "idle"
+    assert event["title"] == "bgpBackwardTransition on 10.2.0.1 neighbor 198.51.100.1"
+    # RFC 4273's notification coming back is the session restored
+    up = trap_to_event(v2c("1.3.6.1.2.1.15.0.1", ["1.3.6.1.2.1.15.3.1.7.198.51.100.1", "IpAddress", "198.51.100.1"]),
+                       received_at=NOW)  # fmt: skip
+    assert (up["event_type"], up["metadata"]["neighbor"], up["host"]) == (
+        "connectivity_restored",
+        "198.51.100.1",
+        "10.0.0.1",
+    )
+    # And a UPS on battery is named, not left numeric
+    assert trap_to_event(v2c("1.3.6.1.2.1.33.2.1"), received_at=NOW)["metadata"]["trap_name"] == "upsTrapOnBattery"
+
+
 def test_a_v1_generic_trap_uses_the_agent_address_and_maps_like_v2():
     trap = {"version": "v1", "peer": "10.0.0.9", "pdu": "trapv1", "enterprise": "1.3.6.1.4.1.9", "agent_address": "192.0.2.10",
             "generic_trap": 2, "specific_trap": 0, "uptime": 5, "varbinds": [["1.3.6.1.2.1.2.2.1.1.3", "Integer", 3]]}  # fmt: skip
