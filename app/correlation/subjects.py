@@ -80,7 +80,8 @@ def link_key(event: dict[str, Any]) -> str | None:
     if meta.get("trap_name") in ("linkDown", "linkUp"):
         name = meta.get("ifDescr") or meta.get("ifIndex")
     elif event.get("event_type") in LINK_EVENT_TYPES:
-        name = meta.get("interface")
+        # An interface, or a BGP session (its neighbor: the trap's bgpPeerTable index, the syslog line's neighbor)
+        name = meta.get("interface") or meta.get("neighbor")
     else:
         return None
     return None if name is None or name == "" else f"{event.get('host')}#{name}"

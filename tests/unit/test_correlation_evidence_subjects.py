@@ -138,6 +138,23 @@ def test_a_device_s_syslog_line_of_an_interface_is_the_same_link_as_its_trap():
     assert went_down.incident is inc and went_down.kind == "recurrence" and went_down.reopens
 
 
+def test_a_router_s_bgp_session_going_down_and_up_is_a_link_its_trap_and_its_syslog_lines_share():
+    # Given the router's bgpBackwardTransition trap for neighbor 198.51.100.1, which opened an incident
+    trap = event("sw-a", "bgpBackwardTransition on 10.2.0.1 neighbor 198.51.100.1", fp="fp-bgp-trap",
+                 trap_name="bgpBackwardTransition", neighbor="198.51.100.1")  # fmt: skip
+    trap["event_type"] = "connectivity_issue"
+    inc = incident(trap, root_host="sw-a", root_fingerprint="fp-bgp-trap", link_keys=("sw-a#198.51.100.1",))
+    # When the router logs the session coming up (IOS's ADJCHANGE line)
+    up = event("sw-a", "%BGP-5-ADJCHANGE: neighbor 198.51.100.1 Up", severity="info", fp="fp-bgp-up",
+               neighbor="198.51.100.1", mnemonic="BGP-5-ADJCHANGE")  # fmt: skip
+    up["event_type"] = "connectivity_restored"
+    # Then it is that session's return: it closes the incident
+    assert choose(up, T0 + timedelta(minutes=1), [inc], GRAPH, CFG).closes
+    # While another neighbor's session coming up does not
+    other = dict(up, title="%BGP-5-ADJCHANGE: neighbor 198.51.100.7 Up", metadata={"neighbor": "198.51.100.7"})
+    assert not choose(other, T0 + timedelta(minutes=1), [inc], GRAPH, CFG).closes
+
+
 def test_a_trap_finds_an_incident_that_kept_the_interface_by_its_index():
     # Given an incident kept before interfaces were named (its key is sw-a#19)
     down = _link("linkDown on sw-a ifIndex 19 (Gi1/0/19)", up=False, trap=True)
