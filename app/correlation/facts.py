@@ -57,6 +57,8 @@ class TopologyView(Protocol):
 
     def services_on(self, host: str) -> set[str]: ...
 
+    def node_named(self, host: str) -> str | None: ...
+
 
 @dataclass
 class Facts:
@@ -246,6 +248,13 @@ def facts_of(event: dict[str, Any], topology: TopologyView) -> Facts:
     ancestors.pop(own or "", None)
     title = str(event.get("title") or "")
     mentions = mentions_of(event, title)
+    # What a message names by a declared address or another spelling (nginx's upstream 10.1.1.21, HAProxy's server
+    # app-21.corp) is also named as its node, so it meets that node's own events (app-21's OOM kill).
+    mentions |= {
+        node
+        for m in mentions
+        if (node := topology.node_named(m)) and node != host and topology.kind_of(node) != "service"
+    }
     about = subject_of(title, mentions)
     # A declared service or database said to be down is that service's problem (its exporter or probe on the
     # host says so), not its host cut off: only its timeouts and lost connections are connectivity symptoms.

@@ -20,6 +20,8 @@ _NAMED = re.compile(
 )
 #: A host a client names in quotes (libpq's ``on host "db-1"``, MySQL's ``server on 'db-1'``), dotted or not.
 _QUOTED_HOST = re.compile(r"""\b(?:host|server|on)\s*[=:]?\s*["']([a-z0-9][\w.-]*)["']""", re.IGNORECASE)
+#: A proxy's backend server (HAProxy's ``Server shop_backend/app-21 is DOWN``, ``Backup Server be/app-9 is UP``).
+_PROXY_SERVER = re.compile(r"\bServer [\w.:-]+/([a-z0-9][\w.-]*) is (?:DOWN|UP|going DOWN)", re.IGNORECASE)
 #: A name with a path or file suffix is not an entity (``app.py``, ``nginx.conf``, klog's ``kubelet.go:2373``).
 _OWN = re.compile(
     r"\.(?:py|conf|log|service|sh|js|json|yaml|yml|txt|gz|so|go|java|rb|php|cpp|hpp|kt|scala|lua|erl|exs|jar|class"
@@ -90,7 +92,7 @@ def link_key(event: dict[str, Any]) -> str | None:
 def mentions_of(event: dict[str, Any], title: str) -> set[str]:
     """The addresses and names ``title`` names, and a security record's addresses, other than the event's host."""
     host = event.get("host")
-    named = (*_NAMED.findall(title), *_QUOTED_HOST.findall(title))
+    named = (*_NAMED.findall(title), *_QUOTED_HOST.findall(title), *_PROXY_SERVER.findall(title))
     return {m for m in named if m != host and not _OWN.search(m) and not _CLASS_NAME.search(m)} | (
         security_addresses(event) - {host}
     )
@@ -116,7 +118,9 @@ def subject_of(title: str, mentions: set[str]) -> str:
     if _PLANNED.search(title):
         return PLANNED
     if _UNREACHABLE.search(title):
-        return "down"
+        # Down, says the host of something it names (a proxy's backend server): that thing cannot be reached from
+        # it, not the host itself (which said so).
+        return f"names {' '.join(sorted(mentions))}{CUT_OFF}" if mentions and _PROXY_SERVER.search(title) else "down"
     if not mentions:
         # A message saying its host cannot reach something it does not name (a client's lost database
         # connection) is about that path, not about the host: not one problem with the host's full disk.

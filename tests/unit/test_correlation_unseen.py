@@ -223,3 +223,29 @@ def test_a_go_program_s_source_file_in_its_log_line_names_no_host():
                  'healthy: pleg was last seen active 3m5.2s ago; threshold is 3m0s"', service="kubelet", **kubelet)  # fmt: skip
     assert facts_of(pleg, EMPTY).mentions == set()
     assert kinds(pleg, failing, graph=EMPTY) == {"host": CFG.weights.host}
+
+
+#: lb-1 in front of shop, which runs on app-21 (10.1.1.21) and app-22 (bench/webtier_by_hand.sh)
+WEB = Graph(
+    [Node("lb-1", "load_balancer", addresses=("10.1.0.5",)), Node("web-1", "host"),
+     Node("app-21", "host", addresses=("10.1.1.21",)), Node("app-22", "host", addresses=("10.1.1.22",)),
+     Node("shop", "service")],
+    [Edge("shop", "app-21", "runs_on"), Edge("shop", "app-22", "runs_on"), Edge("shop", "lb-1", "depends_on")],
+)  # fmt: skip
+
+
+def test_what_a_proxy_says_about_a_backend_meets_the_backend_s_own_events():
+    # Given app-21's JVM killed for memory
+    oom = incident(event("app-21", "Out of memory: Killed process 2211 (java) total-vm:8123456kB"), graph=WEB)
+    # Then nginx failing to reach its upstream by app-21's declared address names app-21
+    nginx = event("web-1", '2026/12/08 04:20:01 [error] 1234#1234: *561 connect() failed (111: Connection refused) '
+                  'while connecting to upstream, client: 203.0.113.9, server: shop.example.com, request: "GET /cart '
+                  'HTTP/1.1", upstream: "http://10.1.1.21:8080/cart", host: "shop.example.com"', service="nginx")  # fmt: skip
+    assert "app-21" in facts_of(nginx, WEB).mentions
+    assert kinds(nginx, oom, graph=WEB)["entity"] == CFG.weights.entity
+    # And HAProxy taking app-21 out is about app-21 (which it cannot reach), not lb-1 itself going down
+    haproxy = event("lb-1", 'Server shop_backend/app-21 is DOWN, reason: Layer4 connection problem, info: "Connection '
+                    'refused", check duration: 0ms. 1 active and 0 backup servers left.', service="haproxy")  # fmt: skip
+    facts = facts_of(haproxy, WEB)
+    assert "app-21" in facts.mentions and facts.subject != "down"
+    assert kinds(haproxy, oom, graph=WEB)["entity"] == CFG.weights.entity
