@@ -39,7 +39,7 @@ each kind within its own window. The kinds, strongest first:
   explains its being found down after it (:attr:`Evidence.planned`), not before, nor once the host came back (its
   down alert resolved: its going down again is news); none says anything
   about another problem that happens to be on the host at the time, nor does a message naming no service about
-  a service's problem on several hosts (a release failing across them: :func:`_service_wide`);
+  a service's problem on several hosts (a release failing across them: :func:`service_wide`);
 - ``other_service`` (negative): the same host, but the two name different services: two problems
   on one host, not one;
 - ``nearby`` is kept for its weight's setting only: two nodes behind one switch are not dependent.
@@ -83,6 +83,7 @@ __all__ = [
     "named_service",
     "probes",
     "resolves",
+    "service_wide",
     "subject",
     "total",
     "weigh",
@@ -319,7 +320,7 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
         if mine and theirs and theirs != mine:
             other = theirs
             continue
-        if theirs and not mine and _service_wide(inc, theirs, facts.host):
+        if theirs and not mine and service_wide(inc, theirs, facts.host):
             continue  # the incident's problem on the host is its service's, failing on other hosts too
         minutes = max(1, int(apart // 60) + 1)
         why = f"events occurred within {minutes} minutes on same host"
@@ -334,7 +335,7 @@ def _host(facts: Facts, ts: float, inc: OpenIncident, cfg: GroupingSettings, fou
         found["other_service"] = Evidence("other_service", w.other_service, f"another service ({mine}; it has {other})")
 
 
-def _service_wide(inc: OpenIncident, service: str, host: str) -> bool:
+def service_wide(inc: OpenIncident, service: str, host: str) -> bool:
     """Whether the incident holds problems of ``service`` on a host other than ``host``: the service fails as a whole
     (a release's bug on each of its hosts), which a message on one of its hosts naming no service (the kernel's
     conntrack table full, a queue's depth, a routine notice) is not tied to by the host alone. PERF: only for such a

@@ -30,6 +30,7 @@ from typing import Any
 from ..topology.graph import Graph as Topology
 from .candidates import Candidates
 from .evidence import (
+    SCOPE,
     Evidence,
     Facts,
     GroupingSettings,
@@ -38,6 +39,7 @@ from .evidence import (
     Weights,
     explain,
     facts_of,
+    service_wide,
     total,
     weigh,
 )
@@ -153,6 +155,7 @@ def choose(
         # The host announced its reboot, then went down: that reboot explains it, whatever else it looks like
         # (the same alert on hosts of an outage under way); it joins the reboot's incident and merges no other.
         joinable = [j for j in joinable if any(e.planned for e in j[1])]
+    joinable = _without_bystanders(joinable, facts)
     if facts.routine and (joinable or trailing):
         # A routine message (a resolution, a device's "changed state to up") joins the incident its evidence
         # is strongest for, open or closed, and merges none: it is no sign that two problems are one.
@@ -206,6 +209,32 @@ def choose(
 CLOSE_SCORE = 0.5
 
 Joinable = tuple[OpenIncident, list[Evidence], float]
+
+
+def _without_bystanders(joinable: list[Joinable], facts: Facts) -> list[Joinable]:
+    """``joinable`` less the incidents a problem of a named service on a host is tied to by its host alone, when it is
+    tied by its service to an incident holding that service's problems on other hosts: the service fails as a whole
+    (a release's bug on each of its hosts), and a problem of the host naming no service (the kernel's conntrack table
+    full, a queue's depth) is no part of it (the mirror of :func:`.evidence.service_wide`) — unless the service's
+    own program said it there (its exceptions in the host's syslog, which name no service but are the release's), or
+    the host's incident holds routine messages only (a replica's promotion lines, part of its cluster's failover).
+    PERF: walks the keys of such incidents only."""
+    service, host = facts.named_service, facts.host
+    if facts.routine or not service or not host or len(joinable) < 2:
+        return joinable
+    wide = any(
+        any(e.kind == "service" for e in found) and service_wide(inc, service, host) for inc, found, _ in joinable
+    )
+    if not wide:
+        return joinable
+    program = f"{SCOPE}{facts.program()}"
+    return [
+        j
+        for j in joinable
+        if j[0].routine
+        or any(e.kind != "host" for e in j[1])
+        or any(k[0] == "t" and k.endswith(program) for k in j[0].keys)
+    ]
 
 
 def _together(

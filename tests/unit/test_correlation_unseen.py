@@ -249,3 +249,25 @@ def test_what_a_proxy_says_about_a_backend_meets_the_backend_s_own_events():
     facts = facts_of(haproxy, WEB)
     assert "app-21" in facts.mentions and facts.subject != "down"
     assert kinds(haproxy, oom, graph=WEB)["entity"] == CFG.weights.entity
+
+
+def test_a_service_s_problem_on_a_host_does_not_merge_that_host_s_own_problem_into_the_service_failing_as_a_whole():
+    # Given (no topology) a release of checkout failing on web-2 and web-3, and web-1's conntrack table full meanwhile
+    release = incident(
+        event("web-2", "checkout on web-2: 30% of requests fail", service="checkout"),
+        event("web-3", "checkout on web-3: 41% of requests fail", service="checkout"),
+        graph=EMPTY,
+    )
+    storm = incident(
+        event("web-1", "[8871.2] nf_conntrack: table full, dropping packet", severity="medium"), graph=EMPTY
+    )
+    release.id, storm.id = "release", "storm"
+    # When checkout fails on web-1 too
+    failing = event("web-1", "checkout on web-1: 35% of requests fail", service="checkout")
+    assert kinds(failing, storm, graph=EMPTY) == {"host": CFG.weights.host}
+    placed = choose(failing, T0 + timedelta(minutes=1), [release, storm], EMPTY, CFG)
+    # Then it joins the release, and web-1's own problem stays apart: its host alone ties it to that
+    assert placed.incident is release
+    assert placed.also == []
+    # While with no release failing elsewhere, the host still ties it to web-1's problem
+    assert choose(failing, T0 + timedelta(minutes=1), [storm], EMPTY, CFG).incident is storm
