@@ -16,14 +16,16 @@ behind, and two threads of a process never share a row.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
-from peewee import SQL
+from peewee import SQL, UUIDField
 
-from ..db import JSONField, database, is_postgres, uuid_in
+from ..db import JSONField, TimestampField, database, is_postgres, uuid_in
 from ..models import Incident
 from .grouping import Candidates, OpenIncident
 from .placing import LIVE_STATUSES, matching_state
@@ -46,22 +48,45 @@ def candidate_filter(since: datetime, flap_since: datetime) -> Any:
     return live | dormant
 
 
-def read_incidents(where: Any, *extra: Any) -> list[Incident]:
-    """The incidents ``where`` holds, most recent first, with the ``extra`` columns (PostgreSQL).
+def read_incidents(where: Any, *, versioned: bool = False) -> list[Incident]:
+    """The incidents ``where`` holds, most recent first (PostgreSQL); ``versioned``: each with its ``row_version``.
 
-    PERF: JSON columns read as text and decoded by orjson, not by the driver's json (an incident of
-    thousands of events carries thousands of keys).
+    PERF: rows built from the cursor's tuples, converting only the columns whose driver value is not the
+    model's (uuids, instants, JSON as text decoded by orjson): peewee's rows cost more than the statement
+    (a batch of another process re-reads the hundreds of incidents the last one changed).
     """
     fields = Incident._meta.sorted_fields
-    texts = [f.name for f in fields if isinstance(f, JSONField)]
-    columns = [f.cast("text").alias(f.column_name) if isinstance(f, JSONField) else f for f in fields]
-    rows = list(Incident.select(*columns, *extra).where(where).order_by(Incident.last_event_at.desc()))
-    for row in rows:
-        for name in texts:
-            value = getattr(row, name)
-            if isinstance(value, str):
-                setattr(row, name, orjson.loads(value))
+    columns: list[Any] = [f.cast("text") if isinstance(f, JSONField) else f for f in fields]
+    if versioned:
+        columns.append(SQL("xmin::text"))
+    sql, params = Incident.select(*columns).where(where).order_by(Incident.last_event_at.desc()).sql()
+    names, converters = _conversions()
+    rows = []
+    for values in database.execute_sql(sql, params).fetchall():
+        data = dict(zip(names, values, strict=False))  # (the version, when read, comes last)
+        for name, convert in converters:
+            value = data[name]
+            if value is not None:
+                data[name] = convert(value)
+        row = Incident(__no_default__=1)
+        row.__data__ = data
+        if versioned:
+            row.row_version = values[-1]  # type: ignore[attr-defined]
+        rows.append(row)
     return rows
+
+
+@functools.cache
+def _conversions() -> tuple[list[str], list[tuple[str, Callable[[Any], Any]]]]:
+    """The names of :class:`Incident`'s fields, and the converter of each whose driver value is not the model's."""
+    fields = Incident._meta.sorted_fields
+    converters: list[tuple[str, Callable[[Any], Any]]] = []
+    for f in fields:
+        if isinstance(f, JSONField):
+            converters.append((f.name, orjson.loads))
+        elif isinstance(f, UUIDField | TimestampField):
+            converters.append((f.name, f.python_value))
+    return [f.name for f in fields], converters
 
 
 #: Out-of-date entries the process's index may hold before it is built anew, however few incidents are live.
@@ -108,7 +133,7 @@ class HeldIncidents:
         taken = {i: kept[i] for i in versions if i in kept and kept[i][0] == versions[i]}
         missing = [i for i in versions if i not in taken]
         if missing:
-            for row in read_incidents(uuid_in(Incident.id, missing), SQL("xmin::text").alias("row_version")):
+            for row in read_incidents(uuid_in(Incident.id, missing), versioned=True):
                 taken[str(row.id)] = (row.row_version, row)  # type: ignore[attr-defined]
         lent: dict[str, tuple[str, OpenIncident]] = {}
         for i, (version, row) in taken.items():

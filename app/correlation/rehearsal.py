@@ -29,8 +29,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from peewee import SQL
-
 from ..db import uuid_in
 from ..models import Incident
 from ..notifications import follow
@@ -200,7 +198,7 @@ def check(rehearsal: Rehearsal, versions: dict[str, str], cfg: GroupingSettings)
         return None
     fresh: dict[str, Versioned] = {}
     if changed := sorted(i for i in stale if i in versions):
-        rows = read_incidents(uuid_in(Incident.id, changed), SQL("xmin::text").alias("row_version"))
+        rows = read_incidents(uuid_in(Incident.id, changed), versioned=True)
         fresh = {str(r.id): (r.row_version, r) for r in rows}  # type: ignore[attr-defined]
         index = Candidates([matching_state(r) for _, r in fresh.values()], similarity_floor=cfg.similarity)
         for kind, question in batch.queries:
