@@ -594,10 +594,11 @@ def _place_and_save(
     _save_incidents([row for row, _ in changed.values()])
     if held is None:
         return assigned, links, {}
-    # A row is kept as this transaction saved it (its new version), or as read when the batch left it as it was.
-    versions = versions_of(sorted({*taken, *changed}))
+    # A row is kept as this transaction saved it (its new version), or as read when the batch left it as it was:
+    # PERF: those it left are as read (taken under the lock, which every writer of incidents holds).
+    versions = versions_of(sorted(changed))
     rows = {i: (versions[i], changed[i][0]) for i in changed if i in versions}
-    rows.update({i: (v, row) for i, (v, row) in taken.items() if i not in changed and versions.get(i) == v})
+    rows.update({i: (v, row) for i, (v, row) in taken.items() if i not in changed})
     return assigned, links, rows
 
 
