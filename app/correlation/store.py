@@ -72,6 +72,8 @@ _OPERATORS_COLUMNS = frozenset({"assignee", "acknowledged_at", "acknowledged_by"
 _topology: tuple[float, Topology] | None = None
 #: The incidents this process's last batches saved (see :mod:`.held`).
 _held = HeldIncidents()
+#: A decision as recorded (:class:`app.models.CorrelationDecision`): event id -> incident id, and the links.
+Decision = tuple[dict[str, str], list[dict[str, Any]]]
 #: Whether each of this process's last rehearsals stood (see :func:`_rehearsing`).
 _stood: deque[bool] = deque(maxlen=8)
 #: Batches since this process last rehearsed one.
@@ -322,7 +324,7 @@ def correlate_batch(
         if rehearsed is not None:
             rehearsed()
         try:
-            placed, decisions, rows = in_transaction(
+            placed, decisions, rows, made = in_transaction(
                 partial(_decide, loaded, cfg, candidates=candidates, repeats=repeats, rehearsal=rehearsal)
             )
         except BaseException:
@@ -331,7 +333,7 @@ def correlate_batch(
             raise
         _held.put(rows)  # committed: the next batch of this process need not read these incidents again
     # Outside the lock: other batches are being decided meanwhile.
-    in_transaction(partial(write_out, decisions))
+    in_transaction(partial(write_out, decisions, made=made))
     return placed
 
 
@@ -469,7 +471,7 @@ def _decide(
     candidates: list[dict[str, Any]],
     repeats: list[dict[str, Any]],
     rehearsal: Rehearsal | None = None,
-) -> tuple[dict[str, str], list[str], dict[str, Versioned]]:
+) -> tuple[dict[str, str], list[str], dict[str, Versioned], dict[str, Decision]]:
     """Place the events (and the ``candidates`` to claim no batch took) in incidents under the correlator's lock.
 
     ``repeats`` are events of ``loaded`` placed already whose last occurrence may change their
@@ -484,12 +486,13 @@ def _decide(
     Returns:
       Event id -> correlation id for the events of ``loaded``, the ids of the decisions to
       write out before they are handed on (this one's, and those that placed its events before),
-      and the incidents' rows as saved, for :data:`_held` once the transaction committed.
+      the incidents' rows as saved, for :data:`_held` once the transaction committed, and this
+      one's decision by id (placements and links, for :func:`write_out`), when it made one.
     """
     database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
     done, theirs, events, repeats, claimed, own = _inputs(loaded, candidates, repeats)
     if not own and not repeats:
-        return done, theirs, {}
+        return done, theirs, {}, {}
     decided = _rehearsed(rehearsal, _what(events, claimed, repeats), cfg)
     if decided is None:
         assigned, links, rows = _place_and_save(
@@ -498,7 +501,7 @@ def _decide(
     else:
         assigned, links, rows = decided
     if not assigned:
-        return done, theirs, rows
+        return done, theirs, rows, {}
     decision = uuid.uuid4()
     CorrelationDecision.insert(
         id=decision,
@@ -507,7 +510,8 @@ def _decide(
     ).execute()
     if claimed:
         logger.debug("A late batch of %d correlated %d events of other batches.", len(own), len(assigned) - len(own))
-    return {**done, **{i: assigned[i] for i in own if i in assigned}}, [*theirs, str(decision)], rows
+    placed = {**done, **{i: assigned[i] for i in own if i in assigned}}
+    return placed, [*theirs, str(decision)], rows, {str(decision): (assigned, links)}
 
 
 def _count(outcome: str) -> None:
@@ -602,24 +606,33 @@ def _place_and_save(
     return assigned, links, rows
 
 
-def write_out(decisions: list[str]) -> int:
+def write_out(decisions: list[str], *, made: dict[str, Decision] | None = None) -> int:
     """Stamp the events of these decisions with their incidents' ids and record why; returns how many were stamped.
 
     Deleting a decision is what entitles a transaction to write it: two transactions writing the
     same one (a redelivered batch, an operator's change) write it once, and the second returns
     after the first committed. Call inside a transaction.
+
+    Parameters:
+        made: decisions this process made, by id, as recorded (PERF: not read back and decoded).
     """
     if not decisions:
         return 0
+    made = made or {}
     cursor = database.execute_sql(
-        "DELETE FROM events.correlation_decisions WHERE id = ANY(%s::uuid[]) RETURNING assigned, links",
-        (sorted(decisions),),
+        "DELETE FROM events.correlation_decisions WHERE id = ANY(%s::uuid[]) RETURNING id::text,"
+        " CASE WHEN id = ANY(%s::uuid[]) THEN NULL ELSE assigned END, CASE WHEN id = ANY(%s::uuid[]) THEN NULL ELSE links END",
+        (sorted(decisions), sorted(made), sorted(made)),
     )
     assigned: dict[str, str] = {}
     links: list[dict[str, Any]] = []
-    for assigned_json, links_json in cursor.fetchall():
-        assigned.update(orjson.loads(assigned_json))
-        links += orjson.loads(links_json)
+    for decision, assigned_json, links_json in cursor.fetchall():
+        if decision in made:
+            assigned.update(made[decision][0])
+            links += made[decision][1]
+        else:
+            assigned.update(orjson.loads(assigned_json))
+            links += orjson.loads(links_json)
     stamped = _assign(assigned)
     if stamped != len(assigned):
         # Cannot happen while every placement goes through the lock; say so rather than hide it.
